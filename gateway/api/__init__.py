@@ -1,0 +1,1 @@
+"""HTTP edge: raw ASGI handlers for proxied endpoints, Litestar for the rest."""

@@ -1,0 +1,188 @@
+"""HTTP handlers for the proxied OpenAI endpoints (raw ASGI: they are the hot path).
+
+Each handler parses the request, asks the services for decisions and
+forwards; the decisions themselves live in auth/, policy/ and ownership/.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from gateway.api.asgi import ClientGone, Headers, Scope, header, read_body, send_error
+from gateway.api.relay import relay
+from gateway.errors import BadRequest, GatewayError, InternalError, MethodNotAllowed, NotFound
+from gateway.policy import resolve_model
+from gateway.services import Caller, Services
+from gateway.shapes.adapters import RESPONSES, Shape, parse_json_object
+from gateway.telemetry.access_log import RequestContext, write_access_log
+from gateway.upstream import upstream_request_headers
+
+log = logging.getLogger(__name__)
+
+_INTERNAL = InternalError("The gateway failed to handle this request.", code="internal_error")
+Handler = Callable[[Services, RequestContext, Scope, Any, Any, Headers], Awaitable[None]]
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+async def run(services: Services, handler: Handler, scope: Scope, receive: Any, send: Any) -> None:
+    """Run one handler with the per-request context, error mapping and access log."""
+    ctx = RequestContext(
+        request_id=new_request_id(),
+        method=scope["method"],
+        path=scope["path"],
+        started=time.perf_counter(),
+    )
+    headers: Headers = [(b"x-request-id", ctx.request_id.encode())]
+    try:
+        await handler(services, ctx, scope, receive, send, headers)
+    except GatewayError as err:
+        ctx.status, ctx.error_code = err.status, err.code
+        await send_error(send, err, headers)
+    except ClientGone:
+        ctx.client_gone = True
+    except Exception:
+        log.exception("unhandled error in %s %s", ctx.method, ctx.path)
+        ctx.status = 500
+        await send_error(send, _INTERNAL, headers)
+    finally:
+        if services.config.server.access_log:
+            write_access_log(ctx)
+
+
+def _require(scope: Scope, *methods: str) -> None:
+    if scope["method"] not in methods:
+        raise MethodNotAllowed(
+            f"Method {scope['method']} is not allowed on {scope['path']}.",
+            code="method_not_allowed",
+        )
+
+
+async def _caller(services: Services, ctx: RequestContext, scope: Scope) -> Caller:
+    auth = header(scope, b"authorization")
+    caller = await services.authenticate(auth.decode("latin-1") if auth else None)
+    ctx.tenant, ctx.subject = caller.principal.tenant, caller.principal.subject
+    return caller
+
+
+def create(shape: Shape, upstream_path: str) -> Handler:
+    """``POST /v1/responses`` and ``POST /v1/chat/completions``."""
+
+    async def handle(
+        services: Services,
+        ctx: RequestContext,
+        scope: Scope,
+        receive: Any,
+        send: Any,
+        headers: Headers,
+    ) -> None:
+        ctx.endpoint = shape.endpoint
+        _require(scope, "POST")
+        caller = await _caller(services, ctx, scope)
+        config = services.config
+        raw = await read_body(scope, receive, config.server.max_body_bytes)
+        body = parse_json_object(raw)
+        req = shape.parse(body)
+        ctx.model, ctx.stream = req.model, req.stream
+        model = resolve_model(config, caller.policy, req.model)
+        tenant = caller.principal.tenant
+        prev = req.previous_response_id
+        if prev is not None and not await services.ownership.owned_by(prev, tenant):
+            raise BadRequest(
+                f"Previous response with id '{prev}' not found.",
+                param="previous_response_id",
+                code="previous_response_not_found",
+            )
+        if model.upstream_model != req.model:
+            body["model"] = model.upstream_model
+            raw = orjson.dumps(body)
+        client = services.pool.get(model.upstream)
+        api_key = client.upstream.api_key
+        resp = await client.send(
+            "POST",
+            upstream_path,
+            scope["query_string"],
+            upstream_request_headers(scope["headers"], api_key),
+            raw,
+        )
+        ownership = services.ownership
+
+        def owned(response_id: str) -> None:
+            ownership.record(response_id, tenant)
+
+        await relay(
+            ctx,
+            resp,
+            send,
+            receive,
+            shape=shape,
+            api_key=api_key,
+            upstream=client.upstream.name,
+            headers=headers,
+            on_response_id=owned if shape is RESPONSES else None,
+        )
+
+    return handle
+
+
+def stored_response(suffix: str, methods: tuple[str, ...]) -> Handler:
+    """``GET|DELETE /v1/responses/{id}``, ``POST …/cancel``, ``GET …/input_items``.
+
+    A tenant naming another tenant's id gets exactly the 404 an id that never
+    existed gets, so ids cannot be probed across tenants.
+    """
+
+    async def handle(
+        services: Services,
+        ctx: RequestContext,
+        scope: Scope,
+        receive: Any,
+        send: Any,
+        headers: Headers,
+    ) -> None:
+        ctx.endpoint = "responses" + suffix.replace("/", ".")
+        _require(scope, *methods)
+        caller = await _caller(services, ctx, scope)
+        response_id = scope["path_params"]["response_id"]
+        ctx.response_id = response_id
+        tenant = caller.principal.tenant
+        if not await services.ownership.owned_by(response_id, tenant):
+            raise NotFound(
+                f"No response found with id '{response_id}'.", param="response_id", code=None
+            )
+        body: bytes | None = None
+        if scope["method"] == "POST":
+            body = await read_body(scope, receive, services.config.server.max_body_bytes)
+        # Stored responses live on the upstream of the default model set; with one
+        # upstream (the common case) that is unambiguous.
+        client = services.pool.get(next(iter(services.config.upstreams)))
+        api_key = client.upstream.api_key
+        resp = await client.send(
+            scope["method"],
+            f"/responses/{response_id}{suffix}",
+            scope["query_string"],
+            upstream_request_headers(scope["headers"], api_key),
+            body,
+        )
+        await relay(
+            ctx,
+            resp,
+            send,
+            receive,
+            shape=RESPONSES,
+            api_key=api_key,
+            upstream=client.upstream.name,
+            headers=headers,
+        )
+        if scope["method"] == "DELETE" and ctx.status == 200:
+            services.ownership.forget(response_id)
+
+    return handle

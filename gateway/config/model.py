@@ -1,0 +1,118 @@
+"""The config file's typed shape: what platform teams write in ``config/gateway.yaml``.
+
+These models are the single source of truth: the loader validates against them
+and ``config/gateway.schema.json`` is generated from them. Secrets never live
+here; fields ending in ``_env`` name environment variables.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+HS_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+Algorithm = Literal[
+    "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+    "ES256", "ES384", "ES512", "EdDSA",
+]  # fmt: skip
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthConfig(Strict):
+    """How client JWTs are verified. HS* keys come from an env var, asymmetric ones from JWKS."""
+
+    algorithms: list[Algorithm] = Field(default=["HS256"], min_length=1)
+    hs256_secret_env: EnvName | None = Field(
+        default="GATEWAY_JWT_SECRET", description="Env var holding the HMAC secret for HS* tokens."
+    )
+    jwks_url: HttpUrl | None = Field(default=None, description="JWKS endpoint for RS*/ES*/PS*.")
+    jwks_cache_s: float = Field(default=3600, gt=0, description="Refresh keys after this long.")
+    jwks_min_refetch_s: float = Field(
+        default=30, ge=0, description="Floor between refetches triggered by an unknown kid."
+    )
+    issuer: str | None = Field(default=None, description="Required `iss` when set.")
+    audience: str | None = Field(default=None, description="Required `aud` when set.")
+    leeway_s: float = Field(default=30, ge=0, le=600)
+    tenant_claim: str = Field(default="tenant", min_length=1)
+    subject_claim: str = Field(default="sub", min_length=1)
+    roles_claim: str = Field(default="roles", description="Claim holding a role or list of roles.")
+    admin_role: str = Field(default="gateway-admin", min_length=1)
+
+    @model_validator(mode="after")
+    def _keys_for_algorithms(self) -> AuthConfig:
+        algs = set(self.algorithms)
+        if algs & HS_ALGORITHMS and not self.hs256_secret_env:
+            raise ValueError("HS* algorithms are allowed but hs256_secret_env is not set")
+        if algs & ASYMMETRIC_ALGORITHMS and self.jwks_url is None:
+            raise ValueError("asymmetric algorithms are allowed but jwks_url is not set")
+        return self
+
+
+class UpstreamConfig(Strict):
+    base_url: HttpUrl = Field(default=HttpUrl("https://api.openai.com/v1"))
+    base_url_env: EnvName | None = Field(
+        default=None, description="Env var that overrides base_url when it is set."
+    )
+    api_key_env: EnvName = "OPENAI_API_KEY"
+    connect_timeout_s: float = Field(default=10, gt=0)
+    read_timeout_s: float = Field(
+        default=600, gt=0, description="Longest silence between two reads (covers slow streams)."
+    )
+    max_connections: int = Field(default=256, ge=1, le=65536)
+
+
+class ModelConfig(Strict):
+    upstream: Name = "openai"
+    upstream_model: str | None = Field(
+        default=None, description="Name sent upstream, when it differs from the key."
+    )
+
+
+class TenantPolicy(Strict):
+    """What one tenant may do. Tenants not listed get `defaults` (or are refused without it)."""
+
+    enabled: bool = True
+    models: list[str] = Field(
+        default=["*"], description='Model names the tenant may request; "*" means every model.'
+    )
+
+
+class ServerConfig(Strict):
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    access_log: bool = True
+
+
+class GatewayConfig(Strict):
+    auth: AuthConfig = AuthConfig()
+    server: ServerConfig = ServerConfig()
+    upstreams: dict[Name, UpstreamConfig] = Field(
+        default_factory=lambda: {"openai": UpstreamConfig()}, min_length=1
+    )
+    models: dict[Name, ModelConfig] = Field(min_length=1)
+    tenants: dict[Name, TenantPolicy] = Field(default_factory=dict)
+    defaults: TenantPolicy | None = Field(
+        default=None, description="Policy for tenants not listed; without it they get 403."
+    )
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> GatewayConfig:
+        for name, model in self.models.items():
+            if model.upstream not in self.upstreams:
+                raise ValueError(f"models.{name}.upstream: unknown upstream {model.upstream!r}")
+        policies = [(f"tenants.{t}", p) for t, p in self.tenants.items()]
+        if self.defaults is not None:
+            policies.append(("defaults", self.defaults))
+        for where, policy in policies:
+            for m in policy.models:
+                if m != "*" and m not in self.models:
+                    raise ValueError(f"{where}.models: unknown model {m!r}")
+        return self

@@ -1,0 +1,35 @@
+"""Policy decisions: pure functions of the compiled config and the caller, raising on refusal."""
+
+from __future__ import annotations
+
+from gateway.auth.principal import Principal
+from gateway.config.runtime import Model, Policy, RuntimeConfig
+from gateway.errors import NotFound, PermissionDenied
+
+
+def resolve_tenant(config: RuntimeConfig, principal: Principal) -> Policy:
+    policy = config.policy_for(principal.tenant)
+    if policy is None:
+        raise PermissionDenied(
+            f"Tenant {principal.tenant!r} is not known to this gateway.", code="unknown_tenant"
+        )
+    if not policy.enabled:
+        raise PermissionDenied(
+            f"Tenant {principal.tenant!r} is disabled on this gateway.", code="tenant_disabled"
+        )
+    return policy
+
+
+def resolve_model(config: RuntimeConfig, policy: Policy, name: str) -> Model:
+    model = config.models.get(name)
+    if model is None:
+        raise NotFound(
+            f"The model `{name}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    if not policy.allows_model(name):
+        raise PermissionDenied(
+            f"Your tenant may not use the model `{name}`.", param="model", code="model_not_allowed"
+        )
+    return model

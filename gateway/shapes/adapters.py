@@ -1,0 +1,103 @@
+"""One adapter per API shape, so the proxy pipeline is written once.
+
+An adapter knows where a request keeps its model and stream flag, how to
+find the created object's id in a JSON answer, which SSE tap reads its
+streams, and how to report an error inside an already-started stream in the
+dialect the official SDKs understand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.errors import BadRequest, GatewayError
+from gateway.shapes.sse import ChatTap, ResponsesTap, StreamFacts
+
+
+class Tap(Protocol):
+    facts: StreamFacts
+
+    def feed(self, chunk: bytes) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    model: str
+    stream: bool
+    previous_response_id: str | None
+
+
+class Shape(Protocol):
+    endpoint: str
+
+    def parse(self, body: dict[str, Any]) -> CreateRequest: ...
+    def new_tap(self) -> Tap: ...
+    def stream_error(self, err: GatewayError) -> bytes: ...
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(
+            f"We could not parse the JSON body of your request: {exc.msg}.", code="invalid_json"
+        ) from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def _model_and_stream(body: dict[str, Any]) -> tuple[str, bool]:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("You must provide a model parameter.", param="model", code="missing_model")
+    stream = body.get("stream", False)
+    if stream is not None and not isinstance(stream, bool):
+        raise BadRequest("'stream' must be a boolean.", param="stream", code="invalid_type")
+    return model, bool(stream)
+
+
+def _error_json(err: GatewayError) -> dict[str, Any]:
+    return {"type": err.type, "code": err.code, "message": err.message, "param": err.param}
+
+
+class ResponsesShape:
+    endpoint = "responses"
+
+    def parse(self, body: dict[str, Any]) -> CreateRequest:
+        model, stream = _model_and_stream(body)
+        prev = body.get("previous_response_id")
+        if prev is not None and not isinstance(prev, str):
+            raise BadRequest(
+                "'previous_response_id' must be a string.", param="previous_response_id"
+            )
+        return CreateRequest(model=model, stream=stream, previous_response_id=prev)
+
+    def new_tap(self) -> Tap:
+        return ResponsesTap()
+
+    def stream_error(self, err: GatewayError) -> bytes:
+        # The nested form seen on the wire; the SDK raises APIError on it.
+        data = orjson.dumps({"type": "error", "error": _error_json(err)})
+        return b"event: error\ndata: " + data + b"\n\n"
+
+
+class ChatShape:
+    endpoint = "chat.completions"
+
+    def parse(self, body: dict[str, Any]) -> CreateRequest:
+        model, stream = _model_and_stream(body)
+        return CreateRequest(model=model, stream=stream, previous_response_id=None)
+
+    def new_tap(self) -> Tap:
+        return ChatTap()
+
+    def stream_error(self, err: GatewayError) -> bytes:
+        return b"data: " + orjson.dumps({"error": _error_json(err)}) + b"\n\n"
+
+
+RESPONSES = ResponsesShape()
+CHAT = ChatShape()

@@ -1,0 +1,180 @@
+"""Server-sent-event taps: watch a stream pass by and decode only what matters.
+
+Chunks are forwarded untouched; the tap keeps only the bytes of the event
+being assembled, cuts complete events at blank lines (never at chunk
+boundaries, since a large ``response.completed`` is often split across TCP
+reads) and decodes just the few events the gateway needs. Everything else is
+skipped with a prefix check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+_SEPARATORS = (b"\n\n", b"\r\n\r\n")
+
+
+def _next_boundary(buf: bytearray | bytes, start: int) -> tuple[int, int]:
+    """(index, separator length) of the next blank line at or after ``start``, or (-1, 0)."""
+    best, size = -1, 0
+    for sep in _SEPARATORS:
+        i = buf.find(sep, start)
+        if i != -1 and (best == -1 or i < best):
+            best, size = i, len(sep)
+    return best, size
+
+
+class SseSplitter:
+    """Cuts a byte stream into complete SSE event blocks."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        buf = self._buf
+        buf += chunk
+        events: list[bytes] = []
+        start = 0
+        while True:
+            i, size = _next_boundary(buf, start)
+            if i == -1:
+                break
+            events.append(bytes(buf[start:i]))
+            start = i + size
+        if start:
+            del buf[:start]
+        return events
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+
+def event_data(block: bytes) -> bytes:
+    """The joined ``data:`` payload of one event block."""
+    parts = [
+        line[5:].lstrip(b" ")
+        for line in block.replace(b"\r\n", b"\n").split(b"\n")
+        if line.startswith(b"data:")
+    ]
+    return b"\n".join(parts)
+
+
+@dataclass
+class StreamFacts:
+    """What a tap learnt from a stream; complete only if ``terminal`` is set."""
+
+    response_id: str | None = None
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    terminal: str | None = None  # e.g. response.completed, or "[DONE]" for chat
+    status: str | None = None
+    error: dict[str, Any] | None = None
+    events: int = 0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+_RESPONSES_WANTED = tuple(
+    prefix + name
+    for prefix in (b"event: ", b"event:")
+    for name in (
+        b"response.created",
+        b"response.completed",
+        b"response.incomplete",
+        b"response.failed",
+        b"error",
+    )
+)
+_RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class ResponsesTap:
+    """Responses API SSE: the id from ``response.created``, usage from the terminal event."""
+
+    def __init__(self) -> None:
+        self._split = SseSplitter()
+        self.facts = StreamFacts()
+
+    def feed(self, chunk: bytes) -> None:
+        for block in self._split.feed(chunk):
+            self.facts.events += 1
+            if block.startswith(_RESPONSES_WANTED):
+                self._decode(block)
+
+    def _decode(self, block: bytes) -> None:
+        try:
+            data = orjson.loads(event_data(block))
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(data, dict):
+            return
+        kind = data.get("type")
+        facts = self.facts
+        if kind == "error":
+            err = data.get("error")
+            facts.error = err if isinstance(err, dict) else data
+            return
+        response = data.get("response")
+        if not isinstance(response, dict):
+            return
+        if facts.response_id is None and isinstance(response.get("id"), str):
+            facts.response_id = response["id"]
+        if isinstance(response.get("model"), str):
+            facts.model = response["model"]
+        if kind in _RESPONSES_TERMINAL:
+            facts.terminal = kind
+            facts.status = response.get("status")
+            usage = response.get("usage")
+            facts.usage = usage if isinstance(usage, dict) else None
+
+
+class ChatTap:
+    """Chat Completions SSE: usage from the final ``choices: []`` chunk, and ``[DONE]``."""
+
+    def __init__(self) -> None:
+        self._split = SseSplitter()
+        self.facts = StreamFacts()
+
+    def feed(self, chunk: bytes) -> None:
+        facts = self.facts
+        for block in self._split.feed(chunk):
+            facts.events += 1
+            payload = event_data(block)
+            if payload == b"[DONE]":
+                facts.terminal = "[DONE]"
+            elif facts.response_id is None or b'"error"' in payload or _has_usage(payload):
+                self._decode(payload)
+
+    def _decode(self, payload: bytes) -> None:
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(data, dict):
+            return
+        facts = self.facts
+        if isinstance(data.get("error"), dict):
+            facts.error = data["error"]
+            return
+        if facts.response_id is None and isinstance(data.get("id"), str):
+            facts.response_id = data["id"]
+            if isinstance(data.get("model"), str):
+                facts.model = data["model"]
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            facts.usage = usage
+
+
+def _has_usage(payload: bytes) -> bool:
+    i = payload.find(b'"usage":')
+    if i == -1:
+        return False
+    i += 8
+    while payload[i : i + 1] in (b" ", b"\t"):
+        i += 1
+    return not payload.startswith(b"null", i)

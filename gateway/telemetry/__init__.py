@@ -1,0 +1,1 @@
+"""Logging, metrics and tracing: every name the gateway emits is defined here."""

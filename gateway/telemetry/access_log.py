@@ -1,0 +1,57 @@
+"""One structured JSON line per request: who, what, how it went. Never content or credentials."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import orjson
+
+log = logging.getLogger("gateway.access")
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Per-request state, gathered as the request moves through the pipeline."""
+
+    request_id: str
+    method: str
+    path: str
+    started: float
+    endpoint: str = ""
+    tenant: str | None = None
+    subject: str | None = None
+    model: str | None = None
+    stream: bool = False
+    status: int = 0
+    error_code: str | None = None
+    upstream_s: float | None = None
+    response_id: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    client_gone: bool = False
+
+
+def write_access_log(ctx: RequestContext) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    record = {
+        "request_id": ctx.request_id,
+        "method": ctx.method,
+        "path": ctx.path,
+        "endpoint": ctx.endpoint,
+        "tenant": ctx.tenant,
+        "subject": ctx.subject,
+        "model": ctx.model,
+        "stream": ctx.stream,
+        "status": ctx.status,
+        "error_code": ctx.error_code,
+        "duration_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
+        "upstream_ms": round(ctx.upstream_s * 1000, 3) if ctx.upstream_s is not None else None,
+        "response_id": ctx.response_id,
+        "input_tokens": ctx.input_tokens,
+        "output_tokens": ctx.output_tokens,
+        "client_gone": ctx.client_gone,
+    }
+    log.info(orjson.dumps(record).decode())

@@ -1,0 +1,77 @@
+"""Header hygiene between client and upstream, as pure functions.
+
+Going up, the client's credential and org/project selectors are dropped (the
+gateway's own key is set instead) along with hop-by-hop headers. Coming down,
+only an allow-list passes, so upstream headers that describe the shared
+OpenAI account (organisation name, account-wide rate limits) never reach a
+tenant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+_DROP_UP = frozenset(
+    {
+        "authorization",
+        "openai-organization",
+        "openai-project",
+        "host",
+        "content-length",
+        "accept-encoding",  # the upstream client negotiates its own encoding
+        "cookie",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+    }
+)
+
+_PASS_DOWN = frozenset(
+    {
+        "content-type",
+        "openai-version",
+        "openai-processing-ms",
+        "retry-after",
+        "retry-after-ms",
+        "x-should-retry",
+        "cache-control",
+    }
+)
+
+
+def upstream_request_headers(
+    client_headers: Iterable[tuple[bytes, bytes]], api_key: str | None
+) -> dict[str, str]:
+    """Headers to send upstream for a client request (ASGI raw header pairs)."""
+    out: dict[str, str] = {}
+    extra_drop: set[str] = set()
+    for raw_name, raw_value in client_headers:
+        name = raw_name.decode("latin-1").lower()
+        if name == "connection":
+            extra_drop.update(t.strip().lower() for t in raw_value.decode("latin-1").split(","))
+        if name in _DROP_UP or name.startswith("proxy-"):
+            continue
+        out[name] = raw_value.decode("latin-1")
+    for name in extra_drop:
+        out.pop(name, None)
+    if api_key:
+        out["authorization"] = f"Bearer {api_key}"
+    return out
+
+
+def client_response_headers(upstream_headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    """Headers to return to the client from an upstream response."""
+    out: list[tuple[bytes, bytes]] = []
+    for name, value in upstream_headers.items():
+        lname = name.lower()
+        if lname in _PASS_DOWN:
+            out.append((lname.encode(), value.encode("latin-1")))
+        elif lname == "x-request-id":
+            out.append((b"x-upstream-request-id", value.encode("latin-1")))
+    return out

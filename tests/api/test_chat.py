@@ -1,0 +1,57 @@
+"""POST /v1/chat/completions through the gateway, JSON and streaming."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import openai
+
+from gateway.fake_upstream import FakeOpenAIServer
+
+
+def test_chat_create(alpha: openai.OpenAI, fake: FakeOpenAIServer) -> None:
+    done = alpha.chat.completions.create(
+        model="gpt-4.1", messages=[{"role": "user", "content": "Say hi"}]
+    )
+    assert done.object == "chat.completion"
+    assert done.id.startswith("chatcmpl-")
+    assert done.choices[0].message.content
+    assert done.usage is not None
+    assert done.usage.total_tokens > 0
+    assert fake.requests[0].path == "/v1/chat/completions"
+
+
+def test_chat_stream_without_usage_has_no_usage_chunk(alpha: openai.OpenAI) -> None:
+    chunks = list(
+        alpha.chat.completions.create(
+            model="gpt-4.1", messages=[{"role": "user", "content": "Say hi"}], stream=True
+        )
+    )
+    assert all(c.choices for c in chunks)
+    assert all(c.usage is None for c in chunks)
+    assert chunks[-1].choices[0].finish_reason == "stop"
+
+
+def test_chat_stream_with_include_usage_ends_with_usage_chunk(alpha: openai.OpenAI) -> None:
+    chunks = list(
+        alpha.chat.completions.create(
+            model="gpt-4.1",
+            messages=[{"role": "user", "content": "Say hi twice"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens > 0
+    text = "".join(c.choices[0].delta.content or "" for c in chunks[:-1])
+    assert text.startswith("Fake answer:")
+
+
+def test_models_lists_what_the_tenant_may_use(
+    client_for: Callable[[str], openai.OpenAI],
+) -> None:
+    beta = client_for("beta")
+    assert [m.id for m in beta.models.list()] == ["gpt-5-nano"]
+    alpha = client_for("alpha")
+    assert {m.id for m in alpha.models.list()} == {"gpt-5-nano", "gpt-5-mini", "gpt-4.1", "small"}

@@ -1,0 +1,179 @@
+"""Bad input and upstream faults: each ends in a clean OpenAI-shaped error, never a crash."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+
+import httpx
+import openai
+import pytest
+from harness import GatewayServer, base_config
+
+from gateway.fake_upstream import FakeOpenAIServer, Fault
+
+
+def post(gateway: GatewayServer, path: str, content: bytes, **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{gateway.base_url}{path}",
+        content=content,
+        headers={"Authorization": f"Bearer {gateway.token('alpha')}", **headers},
+    )
+
+
+def error_of(resp: httpx.Response) -> dict[str, object]:
+    error = resp.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return dict(error)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b"[1, 2, 3]", 400, "invalid_json"),
+        (b"\xff\xfe\x00garbage", 400, "invalid_json"),
+        (b'{"input": "no model"}', 400, "missing_model"),
+        (b'{"model": 42, "input": "x"}', 400, "missing_model"),
+        (b'{"model": "gpt-5-nano", "stream": "yes"}', 400, "invalid_type"),
+        (json.dumps({"model": "gpt-5-nano", "input": "x" * 70_000}).encode(), 413, "request_too_large"),
+    ],
+    ids=["broken", "array", "not-utf8", "no-model", "model-not-string", "stream-not-bool", "too-big"],
+)  # fmt: skip
+def test_bad_requests(
+    body: bytes, status: int, code: str, gateway: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    resp = post(gateway, "/responses", body)
+    assert resp.status_code == status
+    assert error_of(resp)["code"] == code
+    assert fake.requests == []
+
+
+def test_oversized_chunked_body_is_refused_without_content_length(gateway: GatewayServer) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(100):
+            yield b"x" * 1024
+
+    resp = httpx.post(
+        f"{gateway.base_url}/chat/completions",
+        content=chunks(),
+        headers={"Authorization": f"Bearer {gateway.token('alpha')}"},
+    )
+    assert resp.status_code == 413
+
+
+def test_unknown_endpoint_and_wrong_method(gateway: GatewayServer) -> None:
+    auth = {"Authorization": f"Bearer {gateway.token('alpha')}"}
+    missing = httpx.get(f"{gateway.base_url}/no/such/thing", headers=auth)
+    assert missing.status_code == 404
+    assert error_of(missing)["code"] == "not_found"
+    wrong = httpx.put(f"{gateway.base_url}/chat/completions", headers=auth)
+    assert wrong.status_code == 405
+    assert error_of(wrong)["code"] == "method_not_allowed"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_unreachable_upstream_is_502(db_url: str) -> None:
+    with GatewayServer(
+        base_config(f"http://127.0.0.1:{_closed_port()}/v1"), database_url=db_url
+    ) as gw:
+        client = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("alpha"), max_retries=0)
+        with pytest.raises(openai.InternalServerError) as err:
+            client.responses.create(model="gpt-5-nano", input="hi")
+    assert err.value.status_code == 502
+    assert err.value.code == "upstream_unreachable"
+
+
+def test_slow_upstream_is_504(alpha: openai.OpenAI, fake: FakeOpenAIServer) -> None:
+    fake.inject(Fault(path="/v1/responses", delay_s=3))  # read timeout is 2 s in tests
+    with pytest.raises(openai.APIStatusError) as err:
+        alpha.responses.create(model="gpt-5-nano", input="hi")
+    assert err.value.status_code == 504
+    assert err.value.code == "upstream_timeout"
+
+
+def test_upstream_dropping_the_connection_is_502(
+    alpha: openai.OpenAI, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(path="/v1/chat/completions", drop_connection=True))
+    with pytest.raises(openai.InternalServerError) as err:
+        alpha.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "x"}])
+    assert err.value.status_code == 502
+
+
+def test_non_openai_error_body_is_wrapped(alpha: openai.OpenAI, fake: FakeOpenAIServer) -> None:
+    fake.inject(Fault(path="/v1/responses", status=503, body=b"<html>Bad gateway</html>"))
+    with pytest.raises(openai.InternalServerError) as err:
+        alpha.responses.create(model="gpt-5-nano", input="hi")
+    assert err.value.status_code == 502
+    assert err.value.code == "upstream_bad_response"
+
+
+def test_stream_dropped_midway_ends_with_an_error_event(
+    alpha: openai.OpenAI, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(path="/v1/responses", drop_after_events=4))
+    seen: list[str] = []
+    with pytest.raises(openai.APIError) as err:
+        for event in alpha.responses.create(model="gpt-5-nano", input="a b c d e", stream=True):
+            seen.append(event.type)
+    assert seen[0] == "response.created"
+    assert len(seen) == 4
+    assert "upstream" in err.value.message
+
+
+def test_chat_stream_dropped_midway_ends_with_an_error_chunk(
+    alpha: openai.OpenAI, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(path="/v1/chat/completions", drop_after_events=3))
+    stream = alpha.chat.completions.create(
+        model="gpt-4.1", messages=[{"role": "user", "content": "a b c d e"}], stream=True
+    )
+    with pytest.raises(openai.APIError):
+        for _ in stream:
+            pass
+
+
+def test_stalled_stream_times_out_with_an_error_event(
+    alpha: openai.OpenAI, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(path="/v1/responses", stall_after_events=3))
+    with pytest.raises(openai.APIError) as err:
+        for _ in alpha.responses.create(model="gpt-5-nano", input="stall", stream=True):
+            pass
+    assert "timed out" in err.value.message
+
+
+def test_client_leaving_mid_stream_stops_the_relay(
+    gateway: GatewayServer, fake: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.inject(Fault(path="/v1/responses", stall_after_events=2))
+    caplog.set_level(logging.INFO, logger="gateway.access")
+    with httpx.stream(
+        "POST",
+        f"{gateway.base_url}/responses",
+        headers={"Authorization": f"Bearer {gateway.token('alpha')}"},
+        json={"model": "gpt-5-nano", "input": "leave early", "stream": True},
+    ) as resp:
+        first = next(resp.iter_bytes())
+        assert first.startswith(b"event: response.created")
+    # The client is gone; the relay must notice, not wait out the stalled upstream.
+    deadline = time.monotonic() + 10
+    lines: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not lines:
+        lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gateway.access"]
+        time.sleep(0.05)
+    assert lines, "no access log line for the abandoned stream"
+    assert lines[-1]["client_gone"] is True
+    assert lines[-1]["error_code"] is None, "the relay waited for the upstream timeout"
+
+
+def test_gateway_keeps_serving_after_all_of_that(alpha: openai.OpenAI) -> None:
+    assert alpha.responses.create(model="gpt-5-nano", input="still ok").status == "completed"

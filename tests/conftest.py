@@ -1,0 +1,56 @@
+"""Shared fixtures: one fake upstream and one gateway for the session, SDK clients per tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from harness import UPSTREAM_KEY, GatewayServer, base_config
+
+from gateway.fake_upstream import FakeOpenAIServer
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(api_key=UPSTREAM_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_server: FakeOpenAIServer) -> FakeOpenAIServer:
+    """The fake upstream with no recorded requests and no queued faults."""
+    fake_server.clear()
+    return fake_server
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayServer]:
+    db = tmp_path_factory.mktemp("db") / "gateway.db"
+    with GatewayServer(base_config(fake_server.base_url), database_url=f"sqlite:///{db}") as gw:
+        yield gw
+
+
+@pytest.fixture
+def client_for(gateway: GatewayServer) -> Callable[[str], openai.OpenAI]:
+    """``client_for("alpha")``: the official SDK with a tenant's token as its API key."""
+
+    def make(tenant: str) -> openai.OpenAI:
+        return openai.OpenAI(
+            base_url=gateway.base_url, api_key=gateway.token(tenant), max_retries=0, timeout=10
+        )
+
+    return make
+
+
+@pytest.fixture
+def alpha(client_for: Callable[[str], openai.OpenAI]) -> openai.OpenAI:
+    return client_for("alpha")
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'gateway.db'}"
