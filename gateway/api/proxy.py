@@ -10,12 +10,13 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from gateway.api.asgi import ClientGone, Headers, Scope, header, read_body, send_error
-from gateway.api.relay import relay
+from gateway.api.relay import OnResponseId, relay
 from gateway.errors import BadRequest, GatewayError, InternalError, MethodNotAllowed, NotFound
 from gateway.policy import resolve_model
 from gateway.services import Caller, Services
@@ -26,7 +27,21 @@ from gateway.upstream import upstream_request_headers
 log = logging.getLogger(__name__)
 
 _INTERNAL = InternalError("The gateway failed to handle this request.", code="internal_error")
-Handler = Callable[[Services, RequestContext, Scope, Any, Any, Headers], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request's ASGI channel, its context and the services that answer it."""
+
+    services: Services
+    ctx: RequestContext
+    scope: Scope
+    receive: Any
+    send: Any
+    headers: Headers  # response headers the gateway adds (x-request-id)
+
+
+Handler = Callable[[Exchange], Awaitable[None]]
 
 
 def new_request_id() -> str:
@@ -43,7 +58,7 @@ async def run(services: Services, handler: Handler, scope: Scope, receive: Any, 
     )
     headers: Headers = [(b"x-request-id", ctx.request_id.encode())]
     try:
-        await handler(services, ctx, scope, receive, send, headers)
+        await handler(Exchange(services, ctx, scope, receive, send, headers))
     except GatewayError as err:
         ctx.status, ctx.error_code = err.status, err.code
         await send_error(send, err, headers)
@@ -58,37 +73,61 @@ async def run(services: Services, handler: Handler, scope: Scope, receive: Any, 
             write_access_log(ctx)
 
 
-def _require(scope: Scope, *methods: str) -> None:
-    if scope["method"] not in methods:
+def _require(ex: Exchange, *methods: str) -> None:
+    method = ex.scope["method"]
+    if method not in methods:
         raise MethodNotAllowed(
-            f"Method {scope['method']} is not allowed on {scope['path']}.",
-            code="method_not_allowed",
+            f"Method {method} is not allowed on {ex.scope['path']}.", code="method_not_allowed"
         )
 
 
-async def _caller(services: Services, ctx: RequestContext, scope: Scope) -> Caller:
-    auth = header(scope, b"authorization")
-    caller = await services.authenticate(auth.decode("latin-1") if auth else None)
-    ctx.tenant, ctx.subject = caller.principal.tenant, caller.principal.subject
+async def _caller(ex: Exchange) -> Caller:
+    auth = header(ex.scope, b"authorization")
+    caller = await ex.services.authenticate(auth.decode("latin-1") if auth else None)
+    ex.ctx.tenant, ex.ctx.subject = caller.principal.tenant, caller.principal.subject
     return caller
+
+
+async def _forward(
+    ex: Exchange,
+    upstream: str,
+    path: str,
+    body: bytes | None,
+    shape: Shape,
+    on_response_id: OnResponseId | None = None,
+) -> None:
+    client = ex.services.pool.get(upstream)
+    api_key = client.upstream.api_key
+    resp = await client.send(
+        ex.scope["method"],
+        path,
+        ex.scope["query_string"],
+        upstream_request_headers(ex.scope["headers"], api_key),
+        body,
+    )
+    await relay(
+        ex.ctx,
+        resp,
+        ex.send,
+        ex.receive,
+        shape=shape,
+        api_key=api_key,
+        upstream=upstream,
+        headers=ex.headers,
+        on_response_id=on_response_id,
+    )
 
 
 def create(shape: Shape, upstream_path: str) -> Handler:
     """``POST /v1/responses`` and ``POST /v1/chat/completions``."""
 
-    async def handle(
-        services: Services,
-        ctx: RequestContext,
-        scope: Scope,
-        receive: Any,
-        send: Any,
-        headers: Headers,
-    ) -> None:
+    async def handle(ex: Exchange) -> None:
+        ctx, services = ex.ctx, ex.services
         ctx.endpoint = shape.endpoint
-        _require(scope, "POST")
-        caller = await _caller(services, ctx, scope)
+        _require(ex, "POST")
+        caller = await _caller(ex)
         config = services.config
-        raw = await read_body(scope, receive, config.server.max_body_bytes)
+        raw = await read_body(ex.scope, ex.receive, config.server.max_body_bytes)
         body = parse_json_object(raw)
         req = shape.parse(body)
         ctx.model, ctx.stream = req.model, req.stream
@@ -104,30 +143,13 @@ def create(shape: Shape, upstream_path: str) -> Handler:
         if model.upstream_model != req.model:
             body["model"] = model.upstream_model
             raw = orjson.dumps(body)
-        client = services.pool.get(model.upstream)
-        api_key = client.upstream.api_key
-        resp = await client.send(
-            "POST",
-            upstream_path,
-            scope["query_string"],
-            upstream_request_headers(scope["headers"], api_key),
-            raw,
-        )
         ownership = services.ownership
 
         def owned(response_id: str) -> None:
             ownership.record(response_id, tenant)
 
-        await relay(
-            ctx,
-            resp,
-            send,
-            receive,
-            shape=shape,
-            api_key=api_key,
-            upstream=client.upstream.name,
-            headers=headers,
-            on_response_id=owned if shape is RESPONSES else None,
+        await _forward(
+            ex, model.upstream, upstream_path, raw, shape, owned if shape is RESPONSES else None
         )
 
     return handle
@@ -140,49 +162,25 @@ def stored_response(suffix: str, methods: tuple[str, ...]) -> Handler:
     existed gets, so ids cannot be probed across tenants.
     """
 
-    async def handle(
-        services: Services,
-        ctx: RequestContext,
-        scope: Scope,
-        receive: Any,
-        send: Any,
-        headers: Headers,
-    ) -> None:
+    async def handle(ex: Exchange) -> None:
+        ctx, services = ex.ctx, ex.services
         ctx.endpoint = "responses" + suffix.replace("/", ".")
-        _require(scope, *methods)
-        caller = await _caller(services, ctx, scope)
-        response_id = scope["path_params"]["response_id"]
+        _require(ex, *methods)
+        caller = await _caller(ex)
+        response_id = ex.scope["path_params"]["response_id"]
         ctx.response_id = response_id
-        tenant = caller.principal.tenant
-        if not await services.ownership.owned_by(response_id, tenant):
+        if not await services.ownership.owned_by(response_id, caller.principal.tenant):
             raise NotFound(
                 f"No response found with id '{response_id}'.", param="response_id", code=None
             )
         body: bytes | None = None
-        if scope["method"] == "POST":
-            body = await read_body(scope, receive, services.config.server.max_body_bytes)
-        # Stored responses live on the upstream of the default model set; with one
-        # upstream (the common case) that is unambiguous.
-        client = services.pool.get(next(iter(services.config.upstreams)))
-        api_key = client.upstream.api_key
-        resp = await client.send(
-            scope["method"],
-            f"/responses/{response_id}{suffix}",
-            scope["query_string"],
-            upstream_request_headers(scope["headers"], api_key),
-            body,
-        )
-        await relay(
-            ctx,
-            resp,
-            send,
-            receive,
-            shape=RESPONSES,
-            api_key=api_key,
-            upstream=client.upstream.name,
-            headers=headers,
-        )
-        if scope["method"] == "DELETE" and ctx.status == 200:
+        if ex.scope["method"] == "POST":
+            body = await read_body(ex.scope, ex.receive, services.config.server.max_body_bytes)
+        # Stored responses live on the first upstream; with one upstream (the
+        # common case) that is unambiguous.
+        upstream = next(iter(services.config.upstreams))
+        await _forward(ex, upstream, f"/responses/{response_id}{suffix}", body, RESPONSES)
+        if ex.scope["method"] == "DELETE" and ctx.status == 200:
             services.ownership.forget(response_id)
 
     return handle

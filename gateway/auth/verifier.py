@@ -20,6 +20,14 @@ from gateway.errors import AuthenticationFailed
 
 _CACHE_MAX = 50_000
 
+_REFUSALS: dict[type[jwt.InvalidTokenError], tuple[str, str]] = {
+    jwt.ExpiredSignatureError: ("The token has expired.", "token_expired"),
+    jwt.ImmatureSignatureError: ("The token is not valid yet.", "token_not_yet_valid"),
+    jwt.InvalidAudienceError: ("The token's audience is wrong.", "invalid_audience"),
+    jwt.InvalidIssuerError: ("The token's issuer is wrong.", "invalid_issuer"),
+    jwt.InvalidSignatureError: ("The token's signature is invalid.", "invalid_signature"),
+}
+
 
 class TokenVerifier:
     def __init__(self, cfg: AuthConfig, hs_secret: bytes | None, jwks: JwksCache | None) -> None:
@@ -89,27 +97,12 @@ class TokenVerifier:
                     "verify_iss": cfg.issuer is not None,
                 },
             )
-        except jwt.ExpiredSignatureError:
-            raise AuthenticationFailed("The token has expired.", code="token_expired") from None
-        except jwt.ImmatureSignatureError:
-            raise AuthenticationFailed(
-                "The token is not valid yet.", code="token_not_yet_valid"
-            ) from None
-        except jwt.InvalidAudienceError:
-            raise AuthenticationFailed(
-                "The token's audience is wrong.", code="invalid_audience"
-            ) from None
-        except jwt.InvalidIssuerError:
-            raise AuthenticationFailed(
-                "The token's issuer is wrong.", code="invalid_issuer"
-            ) from None
-        except jwt.InvalidSignatureError:
-            raise AuthenticationFailed(
-                "The token's signature is invalid.", code="invalid_signature"
-            ) from None
-        except jwt.MissingRequiredClaimError as exc:
-            raise AuthenticationFailed(f"The token lacks the {exc.claim!r} claim.") from None
         except jwt.InvalidTokenError as exc:
+            for kind, (message, code) in _REFUSALS.items():
+                if isinstance(exc, kind):
+                    raise AuthenticationFailed(message, code=code) from None
+            if isinstance(exc, jwt.MissingRequiredClaimError):
+                raise AuthenticationFailed(f"The token lacks the {exc.claim!r} claim.") from None
             raise AuthenticationFailed(f"The token is invalid: {type(exc).__name__}.") from None
         return claims
 
