@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 from jwt import PyJWK, PyJWKSet
 from jwt.exceptions import PyJWKError, PyJWKSetError
 
@@ -27,13 +27,13 @@ class JwksCache:
         *,
         cache_s: float,
         min_refetch_s: float,
-        client: httpx.AsyncClient | None = None,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
         self._url = url
         self._cache_s = cache_s
         self._min_refetch_s = min_refetch_s
-        self._client = client or httpx.AsyncClient(timeout=httpx.Timeout(5.0))
-        self._owns_client = client is None
+        self._session = session
+        self._owns_session = session is None
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at = 0.0
         self._attempted_at = -float("inf")
@@ -63,12 +63,19 @@ class JwksCache:
                 return  # someone else refreshed while we waited
             self._attempted_at = time.monotonic()
             self.fetches += 1
+            if self._session is None:
+                self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
             try:
-                resp = await self._client.get(self._url)
-                resp.raise_for_status()
-                data: Any = resp.json()
+                async with self._session.get(self._url, raise_for_status=True) as resp:
+                    data: Any = await resp.json(content_type=None)
                 keyset = PyJWKSet.from_dict(data)
-            except (httpx.HTTPError, ValueError, PyJWKError, PyJWKSetError) as exc:
+            except (
+                aiohttp.ClientError,
+                TimeoutError,
+                ValueError,
+                PyJWKError,
+                PyJWKSetError,
+            ) as exc:
                 log.warning("jwks fetch failed; keeping %d cached keys: %s", len(self._keys), exc)
                 return
             self._keys = {k.key_id: k for k in keyset.keys if k.key_id}
@@ -77,5 +84,5 @@ class JwksCache:
             self._fetched_at = time.monotonic()
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        if self._owns_session and self._session is not None:
+            await self._session.close()

@@ -14,37 +14,36 @@ from typing import Any
 
 import orjson
 
-_SEPARATORS = (b"\n\n", b"\r\n\r\n")
-
-
-def _next_boundary(buf: bytearray | bytes, start: int) -> tuple[int, int]:
-    """(index, separator length) of the next blank line at or after ``start``, or (-1, 0)."""
-    best, size = -1, 0
-    for sep in _SEPARATORS:
-        i = buf.find(sep, start)
-        if i != -1 and (best == -1 or i < best):
-            best, size = i, len(sep)
-    return best, size
-
 
 class SseSplitter:
-    """Cuts a byte stream into complete SSE event blocks."""
+    """Cuts a byte stream into complete SSE event blocks.
 
-    __slots__ = ("_buf",)
+    The line ending is fixed by the first bytes seen (``\n`` or ``\r\n``), so
+    each search is one linear ``find``. With ``wanted`` prefixes, only the
+    blocks that start with one of them are copied out; the rest are counted.
+    """
+
+    __slots__ = ("_buf", "_sep", "count")
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self._sep = b""
+        self.count = 0
 
-    def feed(self, chunk: bytes) -> list[bytes]:
+    def feed(self, chunk: bytes, wanted: tuple[bytes, ...] | None = None) -> list[bytes]:
         buf = self._buf
         buf += chunk
+        if not self._sep:
+            if b"\n" not in buf:
+                return []
+            self._sep = b"\r\n\r\n" if b"\r\n" in buf else b"\n\n"
+        sep, size = self._sep, len(self._sep)
         events: list[bytes] = []
         start = 0
-        while True:
-            i, size = _next_boundary(buf, start)
-            if i == -1:
-                break
-            events.append(bytes(buf[start:i]))
+        while (i := buf.find(sep, start)) != -1:
+            self.count += 1
+            if wanted is None or buf.startswith(wanted, start):
+                events.append(bytes(buf[start:i]))
             start = i + size
         if start:
             del buf[:start]
@@ -101,10 +100,9 @@ class ResponsesTap:
         self.facts = StreamFacts()
 
     def feed(self, chunk: bytes) -> None:
-        for block in self._split.feed(chunk):
-            self.facts.events += 1
-            if block.startswith(_RESPONSES_WANTED):
-                self._decode(block)
+        for block in self._split.feed(chunk, _RESPONSES_WANTED):
+            self._decode(block)
+        self.facts.events = self._split.count
 
     def _decode(self, block: bytes) -> None:
         try:
@@ -143,12 +141,12 @@ class ChatTap:
     def feed(self, chunk: bytes) -> None:
         facts = self.facts
         for block in self._split.feed(chunk):
-            facts.events += 1
             payload = event_data(block)
             if payload == b"[DONE]":
                 facts.terminal = "[DONE]"
             elif facts.response_id is None or b'"error"' in payload or _has_usage(payload):
                 self._decode(payload)
+        facts.events = self._split.count
 
     def _decode(self, payload: bytes) -> None:
         try:

@@ -1,0 +1,355 @@
+"""Summaries (medians, ratios, percentiles) and the Markdown report of a benchmark run."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+DIRECT = "direct"
+AIOHTTP = "passthrough-aiohttp"
+HTTPX = "passthrough-httpx"
+GATEWAY = "gateway"
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Linear-interpolation percentile (numpy's default method)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def summarize(data: dict[str, Any]) -> dict[str, Any]:
+    load: dict[str, dict[str, Any]] = {}
+    for sample in data["samples"]:
+        per_target = load.setdefault(sample["scenario"], {})
+        per_target.setdefault(sample["target"], []).append(sample)
+    summary_load: dict[str, dict[str, Any]] = {}
+    ratios: dict[str, dict[str, float | None]] = {}
+    for scenario, per_target in load.items():
+        rows = {}
+        for target, samples in per_target.items():
+            wrk = [s["wrk"] for s in samples]
+            rows[target] = {
+                "rounds": len(samples),
+                "rps": _median([w["rps"] for w in wrk]),
+                "rps_min": min(w["rps"] for w in wrk),
+                "rps_max": max(w["rps"] for w in wrk),
+                "p50_ms": _median([w["latency_ms"]["p50"] for w in wrk]),
+                "p99_ms": _median([w["latency_ms"]["p99"] for w in wrk]),
+                "cpu_ms_per_req": _median([s["cpu_ms_per_req"] for s in samples]),
+                "upstream_cpu_ms_per_req": _median([s["upstream_cpu_ms_per_req"] for s in samples]),
+                "rss_mb": _median([s["rss_mb"] for s in samples]),
+                "non_2xx": sum(w["non_2xx"] for w in wrk),
+                "socket_errors": sum(sum(w["socket_errors"].values()) for w in wrk),
+            }
+        summary_load[scenario] = rows
+        gw = rows.get(GATEWAY, {}).get("cpu_ms_per_req")
+        ratios[scenario] = {
+            "gateway_cpu_ms_per_req": gw,
+            "vs_aiohttp": _ratio(gw, rows.get(AIOHTTP, {}).get("cpu_ms_per_req")),
+            "vs_httpx": _ratio(gw, rows.get(HTTPX, {}).get("cpu_ms_per_req")),
+            "rps_vs_aiohttp": _ratio(
+                rows.get(GATEWAY, {}).get("rps"), rows.get(AIOHTTP, {}).get("rps")
+            ),
+        }
+
+    summary_ttfb: dict[str, dict[str, Any]] = {}
+    for scenario, per_target in data["ttfb"].items():
+        rows = {}
+        for target, res in per_target.items():
+            rows[target] = {
+                "n": len(res["ttfb_ms"]),
+                "ttfb_p50_ms": percentile(res["ttfb_ms"], 50),
+                "ttfb_p99_ms": percentile(res["ttfb_ms"], 99),
+                "total_p50_ms": percentile(res["total_ms"], 50),
+                "total_p99_ms": percentile(res["total_ms"], 99),
+                "errors": res["errors"],
+                "first_error": res["first_error"],
+            }
+        direct = rows.get(DIRECT)
+        for row in rows.values():
+            for key in ("ttfb_p50_ms", "ttfb_p99_ms"):
+                row[f"{key}_over_direct"] = (
+                    row[key] - direct[key] if direct and direct["n"] and row["n"] else None
+                )
+        summary_ttfb[scenario] = rows
+    return {"load": summary_load, "ratios": ratios, "ttfb": summary_ttfb}
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    """Everything that makes a figure missing or suspect, one line (or block) each."""
+    found = []
+    for name, target in data["targets"].items():
+        if target["error"]:
+            found.append(f"**{name}** failed: {target['error']}")
+        for scenario, error in target["scenario_errors"].items():
+            found.append(f"**{name}** / {scenario}: not measured: {error}")
+    for scenario, rows in data["summary"]["load"].items():
+        for name, row in rows.items():
+            if row["non_2xx"] or row["socket_errors"]:
+                found.append(
+                    f"**{name}** / {scenario}: {row['non_2xx']} non-2xx responses and "
+                    f"{row['socket_errors']} socket errors under load (figures are suspect)"
+                )
+    for scenario, rows in data["summary"]["ttfb"].items():
+        for name, row in rows.items():
+            if row["errors"]:
+                found.append(
+                    f"**{name}** / {scenario} TTFB: {row['errors']} failed requests "
+                    f"(first: {row['first_error']})"
+                )
+    return found
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _ordered(names: Any) -> list[str]:
+    order = [DIRECT, AIOHTTP, HTTPX, GATEWAY]
+    return sorted(names, key=lambda n: order.index(n) if n in order else len(order))
+
+
+def _headline(data: dict[str, Any]) -> str:
+    summary = data["summary"]
+    rows = []
+    for scenario, ratio in summary["ratios"].items():
+        rows_load = summary["load"][scenario]
+
+        def cpu(name: str, rows_load: dict[str, Any] = rows_load) -> str:
+            return fmt(rows_load.get(name, {}).get("cpu_ms_per_req"), 3)
+
+        def times(value: float | None, *names: str, rows_load: dict[str, Any] = rows_load) -> str:
+            if value is None:
+                return "n/a"
+            warn = " ⚠" if _has_errors(rows_load, *names) else ""
+            return f"**{fmt(value)}×**{warn}"
+
+        rows.append(
+            [
+                scenario,
+                cpu(GATEWAY),
+                cpu(AIOHTTP),
+                cpu(HTTPX),
+                times(ratio["vs_aiohttp"], GATEWAY, AIOHTTP),
+                times(ratio["vs_httpx"], GATEWAY, HTTPX),
+            ]
+        )
+    return _table(
+        [
+            "scenario",
+            "gateway CPU ms/req",
+            "aiohttp passthrough",
+            "httpx passthrough",
+            "gateway ÷ aiohttp",
+            "gateway ÷ httpx",
+        ],
+        rows,
+    )
+
+
+def _load_table(data: dict[str, Any], scenario: str) -> str:
+    rows_load = data["summary"]["load"].get(scenario, {})
+    failed = {
+        name: t["error"] or t["scenario_errors"].get(scenario)
+        for name, t in data["targets"].items()
+        if name not in rows_load
+    }
+    rows = []
+    for name in _ordered(list(rows_load) + list(failed)):
+        if name not in rows_load:
+            reason = (failed[name] or "not measured").splitlines()[0][:80]
+            rows.append([name, "FAILED", "", "", "", "", "", reason])
+            continue
+        row = rows_load[name]
+        errors = row["non_2xx"] + row["socket_errors"]
+        rows.append(
+            [
+                name,
+                f"{row['rps']:.0f}",
+                f"{row['rps_min']:.0f}–{row['rps_max']:.0f}",
+                fmt(row["p50_ms"]),
+                fmt(row["p99_ms"]),
+                fmt(row["cpu_ms_per_req"], 3),
+                fmt(row["rss_mb"], 1),
+                f"⚠ {row['non_2xx']} non-2xx, {row['socket_errors']} socket" if errors else "0",
+            ]
+        )
+    table = _table(
+        ["target", "req/s", "req/s range", "p50 ms", "p99 ms", "CPU ms/req", "RSS MB", "errors"],
+        rows,
+    )
+    aiohttp_cpu = rows_load.get(AIOHTTP, {}).get("cpu_ms_per_req")
+    httpx_cpu = rows_load.get(HTTPX, {}).get("cpu_ms_per_req")
+    if aiohttp_cpu and httpx_cpu and httpx_cpu > 3 * aiohttp_cpu:
+        table += (
+            f"\n\nThe httpx passthrough costs {httpx_cpu / aiohttp_cpu:.0f}× the aiohttp one: "
+            "httpcore's connection pool rescans every connection for every queued request, "
+            "so its cost grows with concurrency. The aiohttp passthrough is the meaningful floor."
+        )
+    ratio = data["summary"]["ratios"].get(scenario, {})
+    parts = [
+        f"{fmt(ratio[key])}× the {label} passthrough's"
+        for key, label in (("vs_aiohttp", "aiohttp"), ("vs_httpx", "httpx"))
+        if ratio.get(key) is not None
+    ]
+    if parts:
+        table += f"\n\nGateway CPU per request: {' and '.join(parts)}"
+        if ratio.get("rps_vs_aiohttp") is not None:
+            table += f"; throughput {fmt(ratio['rps_vs_aiohttp'])}× the aiohttp passthrough's"
+        table += "."
+        if _has_errors(rows_load, GATEWAY, AIOHTTP, HTTPX):
+            table += " ⚠ Some of these rows had errors: the ratios are suspect."
+    return table
+
+
+def _has_errors(rows: dict[str, Any], *names: str) -> bool:
+    return any(
+        rows.get(n, {}).get("non_2xx") or rows.get(n, {}).get("socket_errors") for n in names
+    )
+
+
+def _ttfb_table(data: dict[str, Any], scenario: str) -> str:
+    rows_ttfb = data["summary"]["ttfb"][scenario]
+    rows = []
+    for name in _ordered(rows_ttfb):
+        row = rows_ttfb[name]
+        rows.append(
+            [
+                name,
+                str(row["n"]),
+                fmt(row["ttfb_p50_ms"], 3),
+                fmt(row["ttfb_p99_ms"], 3),
+                fmt(row["ttfb_p50_ms_over_direct"], 3),
+                fmt(row["ttfb_p99_ms_over_direct"], 3),
+                fmt(row["total_p50_ms"], 3),
+                f"⚠ {row['errors']}" if row["errors"] else "0",
+            ]
+        )
+    return _table(
+        [
+            "target",
+            "requests",
+            "TTFB p50 ms",
+            "TTFB p99 ms",
+            "p50 over direct ms",
+            "p99 over direct ms",
+            "total p50 ms",
+            "errors",
+        ],
+        rows,
+    )
+
+
+def _startup_table(data: dict[str, Any]) -> str:
+    rows = [
+        [name, fmt(t["startup_s"]) if t["startup_s"] is not None else "FAILED"]
+        for name, t in ((n, data["targets"][n]) for n in _ordered(data["targets"]))
+    ]
+    return _table(["target", "spawn → first HTTP 200 (s)"], rows)
+
+
+def render_tables(data: dict[str, Any], *, markdown: bool = False) -> str:
+    """The result tables (the part also printed to stdout)."""
+    titles = data["scenarios"]
+    parts = ["## CPU cost of the gateway (headline)", _headline(data)]
+    for scenario in data["config"]["scenarios"]:
+        parts += [f"## {scenario}: {titles[scenario]['title']}", _load_table(data, scenario)]
+    ttfb_requests = data["config"]["ttfb_requests"]
+    for scenario in data["summary"]["ttfb"]:
+        parts += [
+            f"## Streaming time to first byte: {scenario} "
+            f"({ttfb_requests} sequential requests per target)",
+            _ttfb_table(data, scenario),
+        ]
+    parts += ["## Start-up time", _startup_table(data)]
+    found = problems(data)
+    if found:
+        parts.append("## Problems")
+        for problem in found:
+            first, _, rest = problem.partition("\n")
+            parts.append(f"- {first}" + (f"\n\n  ```\n{_indent(rest)}\n  ```" if rest else ""))
+        if not markdown:
+            parts.append("(full logs under bench/out/<run>/logs/)")
+    return "\n\n".join(parts) + "\n"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+def render(data: dict[str, Any]) -> str:
+    env = data["environment"]
+    cfg = data["config"]
+    pkgs = ", ".join(f"{name} {version}" for name, version in env["packages"].items())
+    header = f"""\
+# Gateway benchmark results
+
+Generated by `bench/run` on {env["date"]} (gateway revision: {env["gateway_revision"]}).
+Command options: `--rounds {cfg["rounds"]} --duration {cfg["duration_s"]} \
+--warmup {cfg["warmup_s"]} --connections {cfg["connections"]} \
+--only {",".join(cfg["targets"])} --scenarios {",".join(cfg["scenarios"])} \
+--ttfb-requests {cfg["ttfb_requests"]}`. See `bench/README.md` for how to read this.
+
+## Machine and software
+
+| | |
+|---|---|
+| CPU | {env["cpu_model"]}, {env["cores"]} cores |
+| Memory | {env["memory_gib"]} GiB |
+| Kernel | {env["kernel"]} |
+| Python | {env["python"]} |
+| Packages | {pkgs} |
+| nginx | {env["nginx"]} |
+| wrk | {env["wrk"]} |
+
+## Method
+
+- **Upstream**: nginx, 1 worker, keep-alive, no access log, returning fixed OpenAI-shaped
+  payloads (Responses JSON ~1.5 KB; SSE ~10 KB with 20 `output_text.delta` events). The
+  SSE variant is chosen by the forwarded `Accept: text/event-stream` header. It checks that
+  the upstream API key (not the client's token) arrives.
+- **Targets**: `direct` is nginx itself; `passthrough-aiohttp` / `passthrough-httpx` are
+  raw-ASGI proxies (no framework) forwarding to nginx through one shared client session;
+  `gateway` is `gateway serve`. The Python targets run under uvicorn, 1 worker, uvloop,
+  httptools, no access log.
+- **Load**: `wrk -t1 -c{cfg["connections"]}` per target: {cfg["warmup_s"]} s warm-up, then
+  {cfg["duration_s"]} s measured. Targets are interleaved (direct, aiohttp, httpx, gateway,
+  then again) for {cfg["rounds"]} rounds; tables show the median over rounds (and the req/s
+  range). p50/p99 are wrk's latencies under that closed-loop load (so they include queueing).
+- **CPU ms/req**: utime+stime of the target's process tree (from `/proc/<pid>/stat`) during
+  the measured run ÷ requests completed (for `direct`, nginx's own cost). On this
+  {env["cores"]}-core machine wrk, the proxy and nginx share the cores, so req/s is bounded
+  by the machine; CPU ms/req is the comparable cost figure. **RSS** is VmRSS of the process
+  tree right after the measured run.
+- **Errors**: wrk's non-2xx/3xx responses plus socket errors, summed over rounds; any
+  non-zero count is flagged (⚠) and listed under Problems. Every target must also pass a
+  preflight request (status, content type, payload) per scenario before it is measured.
+- **TTFB**: a raw asyncio HTTP/1.1 client sends sequential streaming requests over a
+  keep-alive connection (batches of 50 interleaved across targets, one warm-up request per
+  batch) and times request-sent → first body byte, and → end of the stream.
+- **Start-up**: process spawn → first HTTP 200 on `/healthz` (the passthroughs forward it to
+  nginx).
+
+"""
+    return header + render_tables(data, markdown=True)
