@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from gateway.api.asgi import Headers, send_response
-from gateway.errors import GatewayError, UpstreamError
+from gateway.errors import GatewayError, InternalError, UpstreamError
 from gateway.shapes.adapters import Shape
 from gateway.telemetry.access_log import RequestContext
 from gateway.upstream import UpstreamResponse, client_response_headers
@@ -25,6 +25,9 @@ from gateway.upstream.errors import client_error_from_upstream
 
 OnResponseId = Callable[[str], None]
 log = logging.getLogger(__name__)
+_RELAY_FAILED = InternalError(
+    "The gateway failed while relaying the stream.", code="internal_error"
+)
 
 
 async def relay(
@@ -92,48 +95,51 @@ async def _relay_stream(
     ctx.status = resp.status
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
     tap = shape.new_tap()
+    facts = tap.facts
+    gone = False
 
-    async def pump() -> None:
-        recorded = False
-        try:
-            async for chunk in resp.chunks():
-                tap.feed(chunk)
-                if not recorded and tap.facts.response_id is not None:
-                    recorded = True
-                    ctx.response_id = tap.facts.response_id
-                    if on_response_id is not None:
-                        on_response_id(tap.facts.response_id)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            if tap.facts.terminal is None and tap.facts.error is None:
-                raise UpstreamError(
-                    "The upstream stream ended before the response was complete.",
-                    code="upstream_stream_truncated",
-                )
-        except GatewayError as err:
-            ctx.error_code = err.code
-            await send(
-                {"type": "http.response.body", "body": shape.stream_error(err), "more_body": True}
-            )
+    async def watch() -> None:
+        # A client that leaves closes the upstream response, which wakes the
+        # pending read below at once instead of at the next upstream byte.
+        nonlocal gone
+        await _wait_for_disconnect(receive)
+        gone = True
+        resp.close()
 
-    pumping = asyncio.create_task(pump())
-    watching = asyncio.create_task(_wait_for_disconnect(receive))
+    watcher = asyncio.create_task(watch())
+    failure: GatewayError | None = None
     try:
-        await asyncio.wait((pumping, watching), return_when=asyncio.FIRST_COMPLETED)
+        async for chunk in resp.chunks():
+            tap.feed(chunk)
+            if ctx.response_id is None and facts.response_id is not None:
+                ctx.response_id = facts.response_id
+                if on_response_id is not None:
+                    on_response_id(facts.response_id)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if facts.terminal is None and facts.error is None and not gone:
+            raise UpstreamError(
+                "The upstream stream ended before the response was complete.",
+                code="upstream_stream_truncated",
+            )
+    except GatewayError as err:
+        failure = err
+    except Exception:
+        log.exception("stream relay failed")
+        failure = _RELAY_FAILED
     finally:
-        ctx.client_gone = watching.done() and not pumping.done()
-        for task in (pumping, watching):
-            task.cancel()
-        results = await asyncio.gather(pumping, watching, return_exceptions=True)
+        watcher.cancel()
+        ctx.client_gone = gone
         ctx.upstream_s = time.perf_counter() - ctx.started
-        _note_usage(ctx, tap.facts.usage)
-        if ctx.client_gone:
-            resp.close()  # stop the upstream generating for nobody
-        else:
-            resp.release()
-    if isinstance(results[0], Exception):
-        log.error("stream relay failed", exc_info=results[0])
-    if not ctx.client_gone:
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        _note_usage(ctx, facts.usage)
+        resp.release()
+    if gone:
+        return
+    if failure is not None:
+        ctx.error_code = failure.code
+        await send(
+            {"type": "http.response.body", "body": shape.stream_error(failure), "more_body": True}
+        )
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _note_usage(ctx: RequestContext, usage: dict[str, Any] | None) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from gateway.ownership.table import ResponseOwner
@@ -24,6 +24,7 @@ from gateway.ownership.table import ResponseOwner
 log = logging.getLogger(__name__)
 
 _CACHE_MAX = 200_000
+_T = TypeVar("_T")
 _TABLE = cast(Table, ResponseOwner.__table__)  # type: ignore[attr-defined]
 
 
@@ -36,6 +37,9 @@ class OwnershipStore:
         self._to_delete: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Two threads: a lookup need not wait behind a batch write. (asyncio's
+        # default pool would grow to six threads, each with its own malloc arena.)
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ownership-db")
 
     def record(self, response_id: str, tenant: str) -> None:
         self._remember(response_id, tenant)
@@ -53,7 +57,7 @@ class OwnershipStore:
         tenant = self._known.get(response_id)
         if tenant is not None or response_id in self._to_delete:
             return tenant
-        tenant = await asyncio.to_thread(self._select_owner, response_id)
+        tenant = await self._in_thread(self._select_owner, response_id)
         if tenant is not None:
             self._remember(response_id, tenant)
         return tenant
@@ -81,6 +85,10 @@ class OwnershipStore:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.flush()
+        self._pool.shutdown(wait=False)
+
+    async def _in_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def _run(self) -> None:
         while True:
@@ -98,7 +106,7 @@ class OwnershipStore:
         if not inserts and not deletes:
             return
         try:
-            await asyncio.to_thread(self._write, inserts, deletes)
+            await self._in_thread(self._write, inserts, deletes)
         except Exception:
             # Put them back so a transient database error loses nothing.
             self._to_insert = inserts | self._to_insert
@@ -110,7 +118,17 @@ class OwnershipStore:
         rows = [{"response_id": r, "tenant": t, "created_at": at} for r, (t, at) in inserts.items()]
         with self._engine.begin() as conn:
             if rows:
-                insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-                conn.execute(insert(table).values(rows).on_conflict_do_nothing())
+                conn.execute(_insert_ignoring_duplicates(conn.dialect.name, table, rows))
             if deletes:
                 conn.execute(delete(table).where(table.c.response_id.in_(deletes)))
+
+
+def _insert_ignoring_duplicates(dialect: str, table: Table, rows: list[dict[str, Any]]) -> Any:
+    # Imported here: only the dialect in use is loaded (PostgreSQL's costs memory).
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).values(rows).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).values(rows).on_conflict_do_nothing()

@@ -18,40 +18,44 @@ import orjson
 class SseSplitter:
     """Cuts a byte stream into complete SSE event blocks.
 
-    The line ending is fixed by the first bytes seen (``\n`` or ``\r\n``), so
-    each search is one linear ``find``. With ``wanted`` prefixes, only the
-    blocks that start with one of them are copied out; the rest are counted.
+    The line ending is fixed by the first line (``\n`` or ``\r\n``).
+    The unfinished tail never contains a separator, so only the bytes near
+    its end are searched again; complete blocks are cut by ``bytes.split`` in
+    C. With ``wanted`` prefixes, only blocks starting with one are returned;
+    the rest are just counted.
     """
 
-    __slots__ = ("_buf", "_sep", "count")
+    __slots__ = ("_rest", "_sep", "count")
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        self._rest = b""
         self._sep = b""
         self.count = 0
 
     def feed(self, chunk: bytes, wanted: tuple[bytes, ...] | None = None) -> list[bytes]:
-        buf = self._buf
-        buf += chunk
+        rest = self._rest
+        data = rest + chunk if rest else chunk
         if not self._sep:
-            if b"\n" not in buf:
+            newline = data.find(b"\n")
+            if newline == -1:
+                self._rest = data
                 return []
-            self._sep = b"\r\n\r\n" if b"\r\n" in buf else b"\n\n"
-        sep, size = self._sep, len(self._sep)
-        events: list[bytes] = []
-        start = 0
-        while (i := buf.find(sep, start)) != -1:
-            self.count += 1
-            if wanted is None or buf.startswith(wanted, start):
-                events.append(bytes(buf[start:i]))
-            start = i + size
-        if start:
-            del buf[:start]
-        return events
+            crlf = newline > 0 and data[newline - 1] == 0x0D
+            self._sep = b"\r\n\r\n" if crlf else b"\n\n"
+        sep = self._sep
+        if data.find(sep, max(0, len(rest) - len(sep) + 1)) == -1:
+            self._rest = data
+            return []
+        blocks = data.split(sep)
+        self._rest = blocks.pop()
+        self.count += len(blocks)
+        if wanted is None:
+            return blocks
+        return [b for b in blocks if b.startswith(wanted)]
 
     @property
     def pending(self) -> int:
-        return len(self._buf)
+        return len(self._rest)
 
 
 def event_data(block: bytes) -> bytes:
