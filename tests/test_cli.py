@@ -66,12 +66,21 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_serve_without_a_key_announces_and_uses_the_fake_upstream(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "upstream_key"),
+    [("serve", None), ("demo", "sk-a-real-key-that-demo-must-not-use")],
+    ids=["serve-without-key", "demo-even-with-key"],
+)
+def test_fake_upstream_is_announced_and_serves(
+    command: str, upstream_key: str | None, tmp_path: Path
+) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "GATEWAY_JWT_SECRET")}
     env["GATEWAY_DATABASE_URL"] = f"sqlite:///{tmp_path / 'g.db'}"
+    if upstream_key:
+        env["OPENAI_API_KEY"] = upstream_key
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", CONFIG, "--port", str(port)],
+        [sys.executable, "-m", "gateway.cli", command, "--config", CONFIG, "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
