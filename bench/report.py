@@ -8,6 +8,7 @@ from typing import Any
 
 DIRECT = "direct"
 AIOHTTP = "passthrough-aiohttp"
+LITESTAR = "passthrough-litestar"
 HTTPX = "passthrough-httpx"
 GATEWAY = "gateway"
 
@@ -66,6 +67,10 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
             "gateway_cpu_ms_per_req": gw,
             "vs_aiohttp": _ratio(gw, rows.get(AIOHTTP, {}).get("cpu_ms_per_req")),
             "vs_httpx": _ratio(gw, rows.get(HTTPX, {}).get("cpu_ms_per_req")),
+            "litestar_vs_aiohttp": _ratio(
+                rows.get(LITESTAR, {}).get("cpu_ms_per_req"),
+                rows.get(AIOHTTP, {}).get("cpu_ms_per_req"),
+            ),
             "rps_vs_aiohttp": _ratio(
                 rows.get(GATEWAY, {}).get("rps"), rows.get(AIOHTTP, {}).get("rps")
             ),
@@ -126,7 +131,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _ordered(names: Any) -> list[str]:
-    order = [DIRECT, AIOHTTP, HTTPX, GATEWAY]
+    order = [DIRECT, AIOHTTP, LITESTAR, HTTPX, GATEWAY]
     return sorted(names, key=lambda n: order.index(n) if n in order else len(order))
 
 
@@ -150,6 +155,7 @@ def _headline(data: dict[str, Any]) -> str:
                 scenario,
                 cpu(GATEWAY),
                 cpu(AIOHTTP),
+                cpu(LITESTAR),
                 cpu(HTTPX),
                 times(ratio["vs_aiohttp"], GATEWAY, AIOHTTP),
                 times(ratio["vs_httpx"], GATEWAY, HTTPX),
@@ -160,6 +166,7 @@ def _headline(data: dict[str, Any]) -> str:
             "scenario",
             "gateway CPU ms/req",
             "aiohttp passthrough",
+            "litestar passthrough",
             "httpx passthrough",
             "gateway ÷ aiohttp",
             "gateway ÷ httpx",
@@ -208,6 +215,14 @@ def _load_table(data: dict[str, Any], scenario: str) -> str:
             "so its cost grows with concurrency. The aiohttp passthrough is the meaningful floor."
         )
     ratio = data["summary"]["ratios"].get(scenario, {})
+    litestar_cpu = rows_load.get(LITESTAR, {}).get("cpu_ms_per_req")
+    if aiohttp_cpu and litestar_cpu:
+        warn = " ⚠ (rows with errors)" if _has_errors(rows_load, LITESTAR, AIOHTTP) else ""
+        table += (
+            f"\n\nThe same aiohttp forwarding as a Litestar route handler costs "
+            f"{fmt(ratio.get('litestar_vs_aiohttp'))}× the raw-ASGI passthrough "
+            f"({litestar_cpu - aiohttp_cpu:+.3f} ms/req of framework work).{warn}"
+        )
     parts = [
         f"{fmt(ratio[key])}× the {label} passthrough's"
         for key, label in (("vs_aiohttp", "aiohttp"), ("vs_httpx", "httpx"))
@@ -331,12 +346,16 @@ Command options: `--rounds {cfg["rounds"]} --duration {cfg["duration_s"]} \
   the upstream API key (not the client's token) arrives.
 - **Targets**: `direct` is nginx itself; `passthrough-aiohttp` / `passthrough-httpx` are
   raw-ASGI proxies (no framework) forwarding to nginx through one shared client session;
+  `passthrough-litestar` is the aiohttp one written as Litestar route handlers
+  (`request: Request`, `await request.body()`, a `Stream` response; OpenAPI and logging
+  config off), so its difference from `passthrough-aiohttp` is Litestar's per-request cost;
   `gateway` is `gateway serve`. The Python targets run under uvicorn, 1 worker, uvloop,
   httptools, no access log.
 - **Load**: `wrk -t1 -c{cfg["connections"]}` per target: {cfg["warmup_s"]} s warm-up, then
-  {cfg["duration_s"]} s measured. Targets are interleaved (direct, aiohttp, httpx, gateway,
-  then again) for {cfg["rounds"]} rounds; tables show the median over rounds (and the req/s
-  range). p50/p99 are wrk's latencies under that closed-loop load (so they include queueing).
+  {cfg["duration_s"]} s measured. Targets are interleaved (direct, aiohttp, litestar, httpx,
+  gateway, then again) for {cfg["rounds"]} rounds; tables show the median over rounds (and
+  the req/s range). p50/p99 are wrk's latencies under that closed-loop load (so they
+  include queueing).
 - **CPU ms/req**: utime+stime of the target's process tree (from `/proc/<pid>/stat`) during
   the measured run ÷ requests completed (for `direct`, nginx's own cost). On this
   {env["cores"]}-core machine wrk, the proxy and nginx share the cores, so req/s is bounded

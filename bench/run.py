@@ -1,9 +1,10 @@
 """Gateway overhead benchmark: gateway vs direct nginx vs bare Python passthroughs.
 
-Run through ``bench/run`` (see bench/README.md). Starts a static nginx upstream, two
-minimal ASGI passthroughs (aiohttp, httpx) and the gateway, drives each with wrk in
-interleaved rounds, measures the proxies' CPU time per request and RSS, then streaming
-time-to-first-byte, and writes bench/RESULTS.md plus raw JSON under bench/out/.
+Run through ``bench/run`` (see bench/README.md). Starts a static nginx upstream, three
+minimal passthroughs (raw-ASGI aiohttp, the same as a Litestar handler, raw-ASGI httpx) and
+the gateway, drives each with wrk in interleaved rounds, measures the proxies' CPU time per
+request and RSS, then streaming time-to-first-byte, and writes bench/RESULTS.md plus raw
+JSON under bench/out/.
 """
 
 from __future__ import annotations
@@ -38,14 +39,17 @@ BIN_DIR = Path(sys.executable).parent  # the project venv's bin/ (bench/run uses
 
 DIRECT = "direct"
 AIOHTTP = "passthrough-aiohttp"
+LITESTAR = "passthrough-litestar"
 HTTPX = "passthrough-httpx"
 GATEWAY = "gateway"
-ALL_TARGETS = [DIRECT, AIOHTTP, HTTPX, GATEWAY]
+ALL_TARGETS = [DIRECT, AIOHTTP, LITESTAR, HTTPX, GATEWAY]
 TARGET_ALIASES = {
     "direct": DIRECT,
     "nginx": DIRECT,
     "aiohttp": AIOHTTP,
     AIOHTTP: AIOHTTP,
+    "litestar": LITESTAR,
+    LITESTAR: LITESTAR,
     "httpx": HTTPX,
     HTTPX: HTTPX,
     "gateway": GATEWAY,
@@ -254,7 +258,8 @@ def start_passthrough(sup: Supervisor, name: str, module: str, upstream_port: in
         "warning",
     ]
     target = Target(name, port)
-    # A passthrough has no health route: any HTTP answer (here the upstream's 404) is ready.
+    # A passthrough has no health route of its own (it forwards GET /healthz to nginx):
+    # any HTTP answer means it is up.
     target.service = sup.spawn(name, argv, env=env, cwd=REPO_ROOT)
     try:
         target.startup_s = _wait_any_http(target.service, port, timeout=30)
@@ -475,7 +480,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "--only",
         default=",".join(ALL_TARGETS),
         metavar="TARGETS",
-        help="comma-separated targets: direct, aiohttp, httpx, gateway (default: all)",
+        help="comma-separated targets: direct, aiohttp, litestar, httpx, gateway (default: all)",
     )
     parser.add_argument(
         "--scenarios",
@@ -542,7 +547,12 @@ def run(cfg: Config, sup: Supervisor, workdir: Path, out_dir: Path) -> int:
         else:
             gateway_token = gateway.authorization
             log(f"  gateway on :{gateway.port}, ready in {gateway.startup_s:.2f} s")
-    for name, module in [(AIOHTTP, "passthrough_aiohttp"), (HTTPX, "passthrough_httpx")]:
+    passthroughs = [
+        (AIOHTTP, "passthrough_aiohttp"),
+        (LITESTAR, "passthrough_litestar"),
+        (HTTPX, "passthrough_httpx"),
+    ]
+    for name, module in passthroughs:
         if name in cfg.targets:
             target = start_passthrough(sup, name, module, upstream.port)
             target.authorization = gateway_token or f"Bearer {FALLBACK_CLIENT_TOKEN}"
