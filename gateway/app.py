@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.api.meta import gateway_error_response, healthz, list_models, readyz
 from gateway.api.router import GatewayRouter
+from gateway.api.usage import admin_usage, tenant_usage
 from gateway.config.runtime import RuntimeConfig
 from gateway.db import make_engine
 from gateway.services import Services
@@ -35,7 +36,7 @@ def create_app(
         return services
 
     litestar = Litestar(
-        route_handlers=[list_models, healthz, readyz],
+        route_handlers=[list_models, healthz, readyz, tenant_usage, admin_usage],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers={Exception: gateway_error_response},
         lifespan=[lifespan],

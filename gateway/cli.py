@@ -10,9 +10,15 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gateway.config import ConfigError, RuntimeConfig, compile_config, load_config
+from gateway.config import ConfigError, RuntimeConfig, compile_config, load_files, load_runtime
+from gateway.config.model import GatewayConfig
+from gateway.pricing import PriceTable
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.fake_upstream import FakeOpenAI
 
 log = logging.getLogger("gateway")
 
@@ -48,6 +54,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--subject", default="dev")
     p.add_argument("--config")
 
+    p = sub.add_parser("usage", help="spend and tokens from the ledger, as a table, CSV or JSON")
+    p.add_argument("--tenant")
+    p.add_argument("--model")
+    p.add_argument("--from", dest="start", metavar="WHEN", help="YYYY-MM-DD or ISO date-time")
+    p.add_argument("--to", dest="end", metavar="WHEN", help="exclusive")
+    p.add_argument(
+        "--group-by", default="day,tenant,model", help="of day,month,tenant,model,endpoint"
+    )
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--config")
+
     p = sub.add_parser("config", help="config tools")
     config_sub = p.add_subparsers(dest="config_command", required=True)
     check = config_sub.add_parser("check", help="validate a config file")
@@ -61,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args, settings, force_fake=args.command == "demo")
     if args.command == "token":
         return _token(args, settings)
+    if args.command == "usage":
+        return _usage(args, settings)
     if args.config_command == "check":
         return _config_check(args.path or settings.config_path)
     return _config_schema(args.write)
@@ -68,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _load(path: str) -> RuntimeConfig | None:
     try:
-        return compile_config(load_config(path), os.environ)
+        return load_runtime(path, os.environ)
     except ConfigError as exc:
         print(f"config {path} is invalid:", file=sys.stderr)
         for problem in exc.problems:
@@ -82,7 +101,12 @@ def _config_check(path: str) -> int:
         return 1
     cfg = runtime.source
     print(f"ok: {path} ({len(cfg.tenants)} tenants, {len(cfg.models)} models, "
-          f"{len(cfg.upstreams)} upstreams)")  # fmt: skip
+          f"{len(cfg.upstreams)} upstreams; prices {runtime.pricing.version})")  # fmt: skip
+    unpriced = [m.name for m in runtime.models.values()
+                if runtime.pricing.price_for(m.upstream_model) is None]  # fmt: skip
+    if unpriced:
+        consequence = "served as unpriced" if cfg.accounting.allow_unpriced else "refused"
+        print(f"warning: no price for {', '.join(unpriced)}: calls to them are {consequence}")
     return 0
 
 
@@ -111,6 +135,39 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _usage(args: argparse.Namespace, settings: Settings) -> int:
+    from zoneinfo import ZoneInfo
+
+    from gateway.api.usage import parse_group_by, parse_when
+    from gateway.db import make_engine
+    from gateway.errors import GatewayError
+    from gateway.ledger import format_usage, usage_report
+
+    runtime = _load(args.config or settings.config_path)
+    if runtime is None:
+        return 1
+    tz_name = runtime.accounting.timezone
+    tz = ZoneInfo(tz_name)
+    try:
+        start = parse_when(args.start, tz, "--from") if args.start else None
+        end = parse_when(args.end, tz, "--to") if args.end else None
+        group_by = parse_group_by(args.group_by, ())
+    except GatewayError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+    rows = usage_report(
+        make_engine(settings.database_url),
+        tenant=args.tenant,
+        model=args.model,
+        start=start,
+        end=end,
+        group_by=group_by,
+        tz=tz_name,
+    )
+    sys.stdout.write(format_usage(rows, args.format))
+    return 0
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -128,25 +185,30 @@ def _serve(args: argparse.Namespace, settings: Settings, *, force_fake: bool) ->
     _configure_logging(settings.log_level)
     path = args.config or settings.config_path
     try:
-        cfg = load_config(path)
+        cfg, pricing = load_files(path)
     except ConfigError as exc:
         print(f"config {path} is invalid:\n{exc}", file=sys.stderr)
         return 1
     host = args.host or settings.host
     port = args.port or settings.port
-    return uvloop.run(_run(settings, cfg, host, port, force_fake))
+    return uvloop.run(_run(settings, cfg, pricing, host, port, force_fake))
 
 
-async def _run(settings: Settings, cfg: object, host: str, port: int, force_fake: bool) -> int:
+async def _run(
+    settings: Settings,
+    cfg: GatewayConfig,
+    pricing: PriceTable,
+    host: str,
+    port: int,
+    force_fake: bool,
+) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.config import GatewayConfig
 
-    assert isinstance(cfg, GatewayConfig)
     env = dict(os.environ)
-    runtime = compile_config(cfg, env)
-    fake = None
+    runtime = compile_config(cfg, env, pricing=pricing)
+    fake: FakeOpenAI | None = None
     override: tuple[str, str] | None = None
     if force_fake or runtime.missing_upstream_keys():
         from gateway.fake_upstream import FakeOpenAI
@@ -156,7 +218,7 @@ async def _run(settings: Settings, cfg: object, host: str, port: int, force_fake
         override = (await fake.start("127.0.0.1", 0), fake_key)
         if force_fake:
             env = {k: v for k, v in env.items() if not _is_upstream_key_env(cfg, k)}
-        runtime = compile_config(cfg, env, upstream_override=override)
+        runtime = compile_config(cfg, env, pricing=pricing, upstream_override=override)
         _announce_fake(override[0])
     token_hint = None
     if runtime.hs_secret is None and runtime.auth.hs256_secret_env:
@@ -164,7 +226,7 @@ async def _run(settings: Settings, cfg: object, host: str, port: int, force_fake
             print(f"refusing to start: {runtime.auth.hs256_secret_env} is not set", file=sys.stderr)
             return 1
         env[runtime.auth.hs256_secret_env] = secrets.token_urlsafe(24)
-        runtime = compile_config(cfg, env, upstream_override=override)
+        runtime = compile_config(cfg, env, pricing=pricing, upstream_override=override)
         token_hint = runtime.hs_secret
     app = create_app(settings, runtime)
     if fake is not None:
@@ -189,10 +251,7 @@ async def _run(settings: Settings, cfg: object, host: str, port: int, force_fake
     return 0
 
 
-def _is_upstream_key_env(cfg: object, name: str) -> bool:
-    from gateway.config import GatewayConfig
-
-    assert isinstance(cfg, GatewayConfig)
+def _is_upstream_key_env(cfg: GatewayConfig, name: str) -> bool:
     return any(u.api_key_env == name for u in cfg.upstreams.values())
 
 

@@ -23,7 +23,8 @@ def make_engine(url: str) -> Engine:
 
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    import gateway.ownership.table  # noqa: F401  (registers the table)
+    import gateway.ledger.table
+    import gateway.ownership.table  # noqa: F401  (registers the tables)
 
     SQLModel.metadata.create_all(engine)
     return engine

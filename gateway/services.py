@@ -6,14 +6,22 @@ their own. ``authenticate`` is the one place a request becomes a caller.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
 from gateway.auth import JwksCache, Principal, TokenVerifier, bearer_token
-from gateway.config.runtime import Policy, RuntimeConfig
+from gateway.config.runtime import Model, Policy, RuntimeConfig
+from gateway.errors import PermissionDenied
+from gateway.ledger import Ledger, spend_by_tenant_model
+from gateway.metering.recorder import Recorder
 from gateway.ownership import OwnershipStore
 from gateway.policy import resolve_tenant
+from gateway.pricing import ModelPrice
+from gateway.quota.memory import CounterKey, MemoryQuota
 from gateway.upstream import UpstreamPool
 
 
@@ -27,6 +35,9 @@ class Services:
     def __init__(self, config: RuntimeConfig, engine: Engine) -> None:
         self.config = config
         self.engine = engine
+        self.quota = MemoryQuota(ZoneInfo(config.accounting.timezone))
+        self.ledger = Ledger(engine)
+        self.recorder = Recorder(config, self.quota, self.ledger)
         auth = config.auth
         self.jwks = (
             JwksCache(
@@ -43,12 +54,39 @@ class Services:
         principal = await self.verifier.verify(bearer_token(authorization))
         return Caller(principal, resolve_tenant(self.config, principal))
 
+    def price_for(self, model: Model) -> ModelPrice | None:
+        """The model's price; refuses a model with none unless the operator allows it."""
+        price = self.config.pricing.price_for(model.upstream_model)
+        if price is None and not self.config.accounting.allow_unpriced:
+            raise PermissionDenied(
+                f"The model `{model.name}` has no price in the gateway's price table, so its "
+                "cost cannot be controlled; ask the gateway's operators to add one.",
+                param="model",
+                code="model_not_priced",
+            )
+        return price
+
     async def start(self) -> None:
+        await asyncio.to_thread(self._rebuild_spend)
         await self.pool.start()
         await self.ownership.start()
+        await self.ledger.start()
+
+    def _rebuild_spend(self) -> None:
+        """Budgets survive restarts: this window's spend is read back from the ledger."""
+        windows = self.quota.windows(time.time())
+        seed: dict[CounterKey, int] = {}
+        for window in windows.values():
+            for (tenant, model), nanos in spend_by_tenant_model(
+                self.engine, window.starts_at
+            ).items():
+                for key in ((tenant, None, window.key), (tenant, model, window.key)):
+                    seed[key] = seed.get(key, 0) + nanos
+        self.quota.load_spend(seed)
 
     async def aclose(self) -> None:
         await self.pool.aclose()
         await self.ownership.aclose()
+        await self.ledger.aclose()
         if self.jwks is not None:
             await self.jwks.aclose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
@@ -16,7 +17,10 @@ import uvicorn
 from gateway.app import create_app
 from gateway.auth import mint_token
 from gateway.config import RuntimeConfig, compile_config, parse_config
+from gateway.pricing import load_pricing
 from gateway.settings import Settings
+
+PRICING = Path(__file__).resolve().parents[1] / "config" / "pricing.yaml"
 
 JWT_SECRET = "test-jwt-secret-with-enough-entropy-0123456789"
 UPSTREAM_KEY = "sk-upstream-TOPSECRET-9f8e7d6c5b4a39281706"
@@ -24,8 +28,10 @@ ISSUER = "https://issuer.test/"
 AUDIENCE = "ai-gateway-test"
 
 
-def base_config(upstream_url: str, *, extra: str = "", defaults: bool = False) -> str:
-    """The YAML most tests run against; ``extra`` is appended verbatim."""
+def base_config(
+    upstream_url: str, *, extra: str = "", defaults: bool = False, tenants: str = ""
+) -> str:
+    """The YAML most tests run against; ``tenants`` adds tenant entries, ``extra`` top-level keys."""
     text = f"""
 auth:
   algorithms: [HS256]
@@ -50,7 +56,7 @@ tenants:
   alpha: {{models: ["*"]}}
   beta: {{models: [gpt-5-nano]}}
   frozen: {{enabled: false}}
-"""
+{tenants}"""
     if defaults:
         text += "defaults: {models: [gpt-5-nano]}\n"
     return text + extra
@@ -67,7 +73,9 @@ class GatewayServer:
         self, config_yaml: str, *, env: Mapping[str, str] | None = None, database_url: str
     ) -> None:
         self.runtime: RuntimeConfig = compile_config(
-            parse_config(config_yaml, "test.yaml"), env if env is not None else env_for_tests()
+            parse_config(config_yaml, "test.yaml"),
+            env if env is not None else env_for_tests(),
+            pricing=load_pricing(PRICING),
         )
         self.app = create_app(Settings(database_url=database_url), self.runtime)
         self._server = uvicorn.Server(
@@ -115,3 +123,37 @@ class GatewayServer:
             self.runtime.auth, self.runtime.hs_secret, tenant, admin=admin, ttl_s=ttl_s,
             subject=f"{tenant}-svc",
         )  # fmt: skip
+
+
+def ledger_rows(
+    database_url: str, *, at_least: int = 0, timeout_s: float = 5.0
+) -> list[dict[str, object]]:
+    """The ledger's rows, waiting (the writer batches) until there are ``at_least``."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            with engine.connect() as conn:
+                rows = [
+                    dict(r._mapping) for r in conn.execute(text("SELECT * FROM ledger ORDER BY id"))
+                ]
+            if len(rows) >= at_least or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+
+
+def ledger_row(database_url: str, timeout_s: float = 5.0, **match: object) -> dict[str, object]:
+    """The one ledger row whose columns equal ``match``, waiting for the batched writer."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        rows = [
+            r for r in ledger_rows(database_url) if all(r.get(k) == v for k, v in match.items())
+        ]
+        if rows or time.monotonic() > deadline:
+            assert len(rows) == 1, f"expected one ledger row matching {match}, got {rows}"
+            return rows[0]
+        time.sleep(0.05)

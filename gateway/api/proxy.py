@@ -18,7 +18,9 @@ import orjson
 from gateway.api.asgi import ClientGone, Headers, Scope, header, read_body, send_error
 from gateway.api.relay import OnResponseId, relay
 from gateway.errors import BadRequest, GatewayError, InternalError, MethodNotAllowed, NotFound
+from gateway.metering.outcome import Outcome, measure
 from gateway.policy import resolve_model
+from gateway.quota.bound import admission_bound, token_estimate
 from gateway.services import Caller, Services
 from gateway.shapes.adapters import RESPONSES, Shape, parse_json_object
 from gateway.telemetry.access_log import RequestContext, write_access_log
@@ -55,6 +57,7 @@ async def run(services: Services, handler: Handler, scope: Scope, receive: Any, 
         method=scope["method"],
         path=scope["path"],
         started=time.perf_counter(),
+        wall_started=time.time(),
     )
     headers: Headers = [(b"x-request-id", ctx.request_id.encode())]
     try:
@@ -94,7 +97,10 @@ async def _forward(
     path: str,
     body: bytes | None,
     shape: Shape,
+    outcome: Outcome,
+    *,
     on_response_id: OnResponseId | None = None,
+    strip_usage: bool = False,
 ) -> None:
     client = ex.services.pool.get(upstream)
     api_key = client.upstream.api_key
@@ -107,6 +113,7 @@ async def _forward(
     )
     await relay(
         ex.ctx,
+        outcome,
         resp,
         ex.send,
         ex.receive,
@@ -115,11 +122,12 @@ async def _forward(
         upstream=upstream,
         headers=ex.headers,
         on_response_id=on_response_id,
+        strip_usage=strip_usage,
     )
 
 
 def create(shape: Shape, upstream_path: str) -> Handler:
-    """``POST /v1/responses`` and ``POST /v1/chat/completions``."""
+    """``POST /v1/responses`` and ``POST /v1/chat/completions``: admitted, forwarded, metered."""
 
     async def handle(ex: Exchange) -> None:
         ctx, services = ex.ctx, ex.services
@@ -131,8 +139,8 @@ def create(shape: Shape, upstream_path: str) -> Handler:
         body = parse_json_object(raw)
         req = shape.parse(body)
         ctx.model, ctx.stream = req.model, req.stream
-        model = resolve_model(config, caller.policy, req.model)
-        tenant = caller.principal.tenant
+        policy, tenant = caller.policy, caller.principal.tenant
+        model = resolve_model(config, policy, req.model)
         prev = req.previous_response_id
         if prev is not None and not await services.ownership.owned_by(prev, tenant):
             raise BadRequest(
@@ -140,17 +148,51 @@ def create(shape: Shape, upstream_path: str) -> Handler:
                 param="previous_response_id",
                 code="previous_response_not_found",
             )
+        applied = shape.apply_policy(body, policy, model, tenant, req.stream)
         if model.upstream_model != req.model:
             body["model"] = model.upstream_model
+        if applied.changed or model.upstream_model != req.model:
             raw = orjson.dumps(body)
+        price = services.price_for(model)
+        bound = 0
+        if price is not None:
+            bound = admission_bound(raw, body, model, price, applied, config.pricing)
+        now = time.time()
+        ticket = services.quota.admit(
+            tenant,
+            model.name,
+            policy,
+            bound=bound,
+            tokens=token_estimate(raw, applied.cap * applied.choices),
+            now=now,
+        )
+        ex.headers.extend((k.encode(), v.encode()) for k, v in ticket.headers.items())
+        ex.headers.append((b"x-gateway-output-cap", applied.cap_header.encode()))
         ownership = services.ownership
 
         def owned(response_id: str) -> None:
             ownership.record(response_id, tenant)
 
-        await _forward(
-            ex, model.upstream, upstream_path, raw, shape, owned if shape is RESPONSES else None
-        )
+        outcome = Outcome()
+        try:
+            await _forward(
+                ex,
+                model.upstream,
+                upstream_path,
+                raw,
+                shape,
+                outcome,
+                on_response_id=owned if shape is RESPONSES else None,
+                strip_usage=applied.injected_usage,
+            )
+        finally:
+            services.recorder.finish(
+                ctx,
+                ticket,
+                measure(shape, outcome, len(raw)),
+                upstream_model=model.upstream_model,
+                status=outcome.status,
+            )
 
     return handle
 
@@ -179,7 +221,8 @@ def stored_response(suffix: str, methods: tuple[str, ...]) -> Handler:
         # Stored responses live on the first upstream; with one upstream (the
         # common case) that is unambiguous.
         upstream = next(iter(services.config.upstreams))
-        await _forward(ex, upstream, f"/responses/{response_id}{suffix}", body, RESPONSES)
+        path = f"/responses/{response_id}{suffix}"
+        await _forward(ex, upstream, path, body, RESPONSES, Outcome())
         if ex.scope["method"] == "DELETE" and ctx.status == 200:
             services.ownership.forget(response_id)
 

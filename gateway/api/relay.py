@@ -1,9 +1,11 @@
 """Carry an upstream answer back to the client: whole for JSON, chunk by chunk for SSE.
 
 Streams are forwarded as they arrive (each chunk is tapped, then sent
-untouched). A client that leaves mid-stream cancels the upstream read at
-once; an upstream that fails mid-stream gets an error event in the API's own
-dialect, because once a 200 has gone out that is the only way left to say so.
+untouched — or, when the gateway asked for a usage chunk the client did not,
+minus that one event). A client that leaves mid-stream closes the upstream
+response at once; an upstream that fails mid-stream gets an error event in
+the API's own dialect, because once a 200 has gone out that is the only way
+left to say so. What happened is written into an :class:`Outcome` for metering.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import orjson
 
 from gateway.api.asgi import Headers, send_response
 from gateway.errors import GatewayError, InternalError, UpstreamError
+from gateway.metering.outcome import Outcome
 from gateway.shapes.adapters import Shape
 from gateway.telemetry.access_log import RequestContext
 from gateway.upstream import UpstreamResponse, client_response_headers
@@ -32,6 +35,7 @@ _RELAY_FAILED = InternalError(
 
 async def relay(
     ctx: RequestContext,
+    outcome: Outcome,
     resp: UpstreamResponse,
     send: Any,
     receive: Any,
@@ -41,41 +45,42 @@ async def relay(
     upstream: str,
     headers: Headers,
     on_response_id: OnResponseId | None = None,
+    strip_usage: bool = False,
 ) -> None:
+    outcome.status = resp.status
     headers = headers + client_response_headers(resp.headers)
     if resp.status >= 400:
         body = await resp.read()
         ctx.upstream_s = time.perf_counter() - ctx.started
         status, body = client_error_from_upstream(resp.status, body, api_key, upstream)
         ctx.status = status
-        ctx.error_code = "upstream_error"
+        ctx.error_code = outcome.error_code = "upstream_error"
         await send_response(send, status, body, [h for h in headers if h[0] != b"content-type"])
     elif resp.content_type == "text/event-stream":
-        await _relay_stream(ctx, resp, send, receive, shape, headers, on_response_id)
+        await _relay_stream(
+            ctx, outcome, resp, send, receive, shape, headers, on_response_id, strip_usage
+        )
     else:
         body = await resp.read()
         ctx.upstream_s = time.perf_counter() - ctx.started
         ctx.status = resp.status
-        if on_response_id is not None:
-            _note_json_answer(ctx, body, on_response_id)
+        outcome.body = _json_object(body)
+        rid = outcome.body.get("id") if outcome.body else None
+        if isinstance(rid, str):
+            ctx.response_id = rid
+            if on_response_id is not None:
+                on_response_id(rid)
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": resp.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
-def _note_json_answer(ctx: RequestContext, body: bytes, on_response_id: OnResponseId) -> None:
+def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return
-    if not isinstance(data, dict):
-        return
-    rid = data.get("id")
-    if isinstance(rid, str):
-        ctx.response_id = rid
-        on_response_id(rid)
-    usage = data.get("usage")
-    _note_usage(ctx, usage if isinstance(usage, dict) else None)
+        return None
+    return data if isinstance(data, dict) else None
 
 
 async def _wait_for_disconnect(receive: Any) -> None:
@@ -85,17 +90,20 @@ async def _wait_for_disconnect(receive: Any) -> None:
 
 async def _relay_stream(
     ctx: RequestContext,
+    outcome: Outcome,
     resp: UpstreamResponse,
     send: Any,
     receive: Any,
     shape: Shape,
     headers: Headers,
     on_response_id: OnResponseId | None,
+    strip_usage: bool,
 ) -> None:
     ctx.status = resp.status
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-    tap = shape.new_tap()
-    facts = tap.facts
+    tap = shape.new_tap(strip_usage)
+    facts = outcome.facts = tap.facts
+    tapped = tap.filter if strip_usage else tap.feed
     gone = False
 
     async def watch() -> None:
@@ -110,12 +118,17 @@ async def _relay_stream(
     failure: GatewayError | None = None
     try:
         async for chunk in resp.chunks():
-            tap.feed(chunk)
+            if ctx.ttft_s is None:
+                ctx.ttft_s = time.perf_counter() - ctx.started
+            out = tapped(chunk)
             if ctx.response_id is None and facts.response_id is not None:
                 ctx.response_id = facts.response_id
                 if on_response_id is not None:
                     on_response_id(facts.response_id)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if out is None:
+                out = chunk
+            if out:
+                await send({"type": "http.response.body", "body": out, "more_body": True})
         if facts.terminal is None and facts.error is None and not gone:
             raise UpstreamError(
                 "The upstream stream ended before the response was complete.",
@@ -128,21 +141,14 @@ async def _relay_stream(
         failure = _RELAY_FAILED
     finally:
         watcher.cancel()
-        ctx.client_gone = gone
+        ctx.client_gone = outcome.client_gone = gone
         ctx.upstream_s = time.perf_counter() - ctx.started
-        _note_usage(ctx, facts.usage)
+        outcome.ttft_s = ctx.ttft_s
         resp.release()
     if gone:
         return
     if failure is not None:
-        ctx.error_code = failure.code
-        await send(
-            {"type": "http.response.body", "body": shape.stream_error(failure), "more_body": True}
-        )
+        ctx.error_code = outcome.error_code = failure.code
+        error_event = shape.stream_error(failure)
+        await send({"type": "http.response.body", "body": error_event, "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _note_usage(ctx: RequestContext, usage: dict[str, Any] | None) -> None:
-    if usage:
-        ctx.input_tokens = usage.get("input_tokens", usage.get("prompt_tokens"))
-        ctx.output_tokens = usage.get("output_tokens", usage.get("completion_tokens"))

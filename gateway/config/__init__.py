@@ -2,7 +2,15 @@
 
 from gateway.config.load import ConfigError, Problem, load_config, parse_config
 from gateway.config.model import GatewayConfig
-from gateway.config.runtime import Model, Policy, RuntimeConfig, Upstream, compile_config
+from gateway.config.runtime import (
+    Model,
+    Policy,
+    RuntimeConfig,
+    Upstream,
+    compile_config,
+    load_files,
+    load_runtime,
+)
 
 __all__ = [
     "ConfigError",
@@ -14,5 +22,7 @@ __all__ = [
     "Upstream",
     "compile_config",
     "load_config",
+    "load_files",
+    "load_runtime",
     "parse_config",
 ]

@@ -7,7 +7,9 @@ here; fields ending in ``_env`` name environment variables.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
@@ -75,6 +77,49 @@ class ModelConfig(Strict):
     upstream_model: str | None = Field(
         default=None, description="Name sent upstream, when it differs from the key."
     )
+    context_window: int = Field(
+        default=400_000,
+        ge=1,
+        description="Most input tokens a call can carry: the input side of a budget reservation.",
+    )
+    max_output_tokens: int | None = Field(
+        default=None, ge=1, description="The model's own output limit; caps the tenants' caps."
+    )
+
+
+Usd = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+HOSTED_TOOLS = (
+    "web_search",
+    "file_search",
+    "code_interpreter",
+    "image_generation",
+    "computer_use",
+    "mcp",
+    "shell",
+)
+
+
+class Limits(Strict):
+    rpm: int | None = Field(default=None, ge=1, description="Requests per minute.")
+    tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (estimated).")
+    concurrent: int | None = Field(default=None, ge=1, description="Requests in flight.")
+
+
+class WindowBudget(Strict):
+    daily_usd: Usd | None = None
+    monthly_usd: Usd | None = None
+
+
+class Budgets(WindowBudget):
+    """USD budgets per calendar day and month (in ``accounting.timezone``)."""
+
+    mode: Literal["strict", "soft"] = Field(
+        default="strict",
+        description="strict: refuse calls whose cost bound does not fit; soft: admit and alert.",
+    )
+    models: dict[str, WindowBudget] = Field(
+        default_factory=dict, description="Extra budgets for single models."
+    )
 
 
 class TenantPolicy(Strict):
@@ -83,6 +128,41 @@ class TenantPolicy(Strict):
     enabled: bool = True
     models: list[str] = Field(
         default=["*"], description='Model names the tenant may request; "*" means every model.'
+    )
+    limits: Limits = Limits()
+    budgets: Budgets = Budgets()
+    max_output_tokens: int = Field(
+        default=4096, ge=1, description="Output cap applied to every call (reasoning included)."
+    )
+    max_output_tokens_by_model: dict[str, int] = Field(default_factory=dict)
+    output_cap_mode: Literal["clamp", "reject"] = Field(
+        default="clamp", description="What to do with a request asking for more than the cap."
+    )
+    max_tool_calls: int = Field(
+        default=8, ge=1, description="Set on Responses calls with fee-charging hosted tools."
+    )
+    store: bool | None = Field(
+        default=None, description="false forces store:false upstream; null leaves it to clients."
+    )
+    tools: list[str] = Field(
+        default=["*"],
+        description=f'Hosted tools allowed ({", ".join(HOSTED_TOOLS)}); "*" allows all.',
+    )
+    service_tiers: list[str] = Field(default=["*"], description="Allowed service_tier values.")
+    prompt_cache_key: Literal["tenant", "off"] = Field(
+        default="tenant",
+        description="tenant: set prompt_cache_key to the tenant when the client gave none.",
+    )
+
+
+class AccountingConfig(Strict):
+    pricing_file: str = Field(
+        default="pricing.yaml", description="Price table, relative to this config file."
+    )
+    timezone: str = Field(default="UTC", description="IANA zone of the budget day and month.")
+    allow_unpriced: bool = Field(
+        default=False,
+        description="Serve models with no price (ledger: unpriced, cost 0) instead of refusing.",
     )
 
 
@@ -94,6 +174,7 @@ class ServerConfig(Strict):
 class GatewayConfig(Strict):
     auth: AuthConfig = AuthConfig()
     server: ServerConfig = ServerConfig()
+    accounting: AccountingConfig = AccountingConfig()
     upstreams: dict[Name, UpstreamConfig] = Field(
         default_factory=lambda: {"openai": UpstreamConfig()}, min_length=1
     )
@@ -115,4 +196,16 @@ class GatewayConfig(Strict):
             for m in policy.models:
                 if m != "*" and m not in self.models:
                     raise ValueError(f"{where}.models: unknown model {m!r}")
+            for m in [*policy.budgets.models, *policy.max_output_tokens_by_model]:
+                if m not in self.models:
+                    raise ValueError(f"{where}: unknown model {m!r}")
+            for tool in policy.tools:
+                if tool != "*" and tool not in HOSTED_TOOLS:
+                    raise ValueError(f"{where}.tools: unknown hosted tool {tool!r}")
+        try:
+            ZoneInfo(self.accounting.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"accounting.timezone: unknown time zone {self.accounting.timezone!r}"
+            ) from None
         return self

@@ -8,9 +8,22 @@ and set membership tests only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
 
-from gateway.config.model import AuthConfig, GatewayConfig, ServerConfig, TenantPolicy
+from gateway.config.load import load_config
+from gateway.config.model import (
+    AccountingConfig,
+    AuthConfig,
+    GatewayConfig,
+    ServerConfig,
+    TenantPolicy,
+    WindowBudget,
+)
+from gateway.pricing.table import EMPTY as EMPTY_PRICES
+from gateway.pricing.table import PriceTable, load_pricing
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,15 +41,41 @@ class Model:
     name: str
     upstream: str
     upstream_model: str
+    context_window: int = 400_000
+    max_output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLimit:
+    window: Literal["day", "month"]
+    model: str | None  # None: the tenant's total
+    nanos: int
 
 
 @dataclass(frozen=True, slots=True)
 class Policy:
     enabled: bool
     allowed_models: frozenset[str]  # resolved: "*" expanded to every configured model
+    rpm: int | None = None
+    tpm: int | None = None
+    concurrent: int | None = None
+    budgets: tuple[BudgetLimit, ...] = ()
+    budget_mode: Literal["strict", "soft"] = "strict"
+    max_output_tokens: int = 4096
+    max_output_tokens_by_model: Mapping[str, int] = field(default_factory=dict)
+    output_cap_mode: Literal["clamp", "reject"] = "clamp"
+    max_tool_calls: int = 8
+    store: bool | None = None
+    tools: frozenset[str] | None = None  # None: every hosted tool
+    service_tiers: frozenset[str] | None = None  # None: every tier
+    prompt_cache_key: bool = True
 
     def allows_model(self, model: str) -> bool:
         return model in self.allowed_models
+
+    def output_cap(self, model: Model) -> int:
+        cap = self.max_output_tokens_by_model.get(model.name, self.max_output_tokens)
+        return min(cap, model.max_output_tokens) if model.max_output_tokens else cap
 
 
 @dataclass(frozen=True)
@@ -44,11 +83,13 @@ class RuntimeConfig:
     source: GatewayConfig
     auth: AuthConfig
     server: ServerConfig
+    accounting: AccountingConfig
     hs_secret: bytes | None
     upstreams: Mapping[str, Upstream]
     models: Mapping[str, Model]
     tenants: Mapping[str, Policy]
     defaults: Policy | None
+    pricing: PriceTable = EMPTY_PRICES
 
     def policy_for(self, tenant: str) -> Policy | None:
         """The tenant's policy, the defaults for an unlisted tenant, or None (refused)."""
@@ -62,6 +103,7 @@ def compile_config(
     cfg: GatewayConfig,
     env: Mapping[str, str],
     *,
+    pricing: PriceTable = EMPTY_PRICES,
     upstream_override: tuple[str, str] | None = None,
 ) -> RuntimeConfig:
     """Resolve ``cfg`` against ``env``.
@@ -86,7 +128,13 @@ def compile_config(
             max_connections=u.max_connections,
         )
     models = {
-        name: Model(name=name, upstream=m.upstream, upstream_model=m.upstream_model or name)
+        name: Model(
+            name=name,
+            upstream=m.upstream,
+            upstream_model=m.upstream_model or name,
+            context_window=m.context_window,
+            max_output_tokens=m.max_output_tokens,
+        )
         for name, m in cfg.models.items()
     }
     secret_env = cfg.auth.hs256_secret_env
@@ -95,14 +143,55 @@ def compile_config(
         source=cfg,
         auth=cfg.auth,
         server=cfg.server,
+        accounting=cfg.accounting,
         hs_secret=secret.encode() if secret else None,
         upstreams=upstreams,
         models=models,
         tenants={t: _compile_policy(p, models) for t, p in cfg.tenants.items()},
         defaults=_compile_policy(cfg.defaults, models) if cfg.defaults else None,
+        pricing=pricing,
     )
+
+
+def load_files(path: str | Path) -> tuple[GatewayConfig, PriceTable]:
+    """The config file and the price table it names (relative to the config file)."""
+    cfg = load_config(path)
+    return cfg, load_pricing(Path(path).parent / cfg.accounting.pricing_file)
+
+
+def load_runtime(path: str | Path, env: Mapping[str, str]) -> RuntimeConfig:
+    cfg, pricing = load_files(path)
+    return compile_config(cfg, env, pricing=pricing)
 
 
 def _compile_policy(p: TenantPolicy, models: Mapping[str, Model]) -> Policy:
     allowed = frozenset(models) if "*" in p.models else frozenset(p.models)
-    return Policy(enabled=p.enabled, allowed_models=allowed)
+    budgets: list[BudgetLimit] = []
+    scopes: list[tuple[str | None, WindowBudget]] = [(None, p.budgets)]
+    scopes += list(p.budgets.models.items())
+    for model, b in scopes:
+        if b.daily_usd is not None:
+            budgets.append(BudgetLimit("day", model, usd_to_nanos(b.daily_usd)))
+        if b.monthly_usd is not None:
+            budgets.append(BudgetLimit("month", model, usd_to_nanos(b.monthly_usd)))
+    return Policy(
+        enabled=p.enabled,
+        allowed_models=allowed,
+        rpm=p.limits.rpm,
+        tpm=p.limits.tpm,
+        concurrent=p.limits.concurrent,
+        budgets=tuple(budgets),
+        budget_mode=p.budgets.mode,
+        max_output_tokens=p.max_output_tokens,
+        max_output_tokens_by_model=dict(p.max_output_tokens_by_model),
+        output_cap_mode=p.output_cap_mode,
+        max_tool_calls=p.max_tool_calls,
+        store=p.store,
+        tools=None if "*" in p.tools else frozenset(p.tools),
+        service_tiers=None if "*" in p.service_tiers else frozenset(p.service_tiers),
+        prompt_cache_key=p.prompt_cache_key == "tenant",
+    )
+
+
+def usd_to_nanos(usd: Decimal) -> int:
+    return int(usd * 1_000_000_000)

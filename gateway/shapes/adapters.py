@@ -13,14 +13,19 @@ from typing import Any, Protocol
 
 import orjson
 
+from gateway.config.runtime import Model, Policy
 from gateway.errors import BadRequest, GatewayError
+from gateway.metering.usage import Usage, from_chat, from_responses
+from gateway.policy.request import Applied, apply_chat, apply_responses
 from gateway.shapes.sse import ChatTap, ResponsesTap, StreamFacts
 
 
 class Tap(Protocol):
     facts: StreamFacts
+    strip_usage: bool
 
     def feed(self, chunk: bytes) -> None: ...
+    def filter(self, chunk: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +39,11 @@ class Shape(Protocol):
     endpoint: str
 
     def parse(self, body: dict[str, Any]) -> CreateRequest: ...
-    def new_tap(self) -> Tap: ...
+    def apply_policy(
+        self, body: dict[str, Any], policy: Policy, model: Model, tenant: str, stream: bool
+    ) -> Applied: ...
+    def usage(self, usage: dict[str, Any], response: dict[str, Any] | None) -> Usage: ...
+    def new_tap(self, strip_usage: bool = False) -> Tap: ...
     def stream_error(self, err: GatewayError) -> bytes: ...
 
 
@@ -76,7 +85,15 @@ class ResponsesShape:
             )
         return CreateRequest(model=model, stream=stream, previous_response_id=prev)
 
-    def new_tap(self) -> Tap:
+    def apply_policy(
+        self, body: dict[str, Any], policy: Policy, model: Model, tenant: str, stream: bool
+    ) -> Applied:
+        return apply_responses(body, policy, model, tenant)
+
+    def usage(self, usage: dict[str, Any], response: dict[str, Any] | None) -> Usage:
+        return from_responses(usage, response)
+
+    def new_tap(self, strip_usage: bool = False) -> Tap:
         return ResponsesTap()
 
     def stream_error(self, err: GatewayError) -> bytes:
@@ -92,8 +109,16 @@ class ChatShape:
         model, stream = _model_and_stream(body)
         return CreateRequest(model=model, stream=stream, previous_response_id=None)
 
-    def new_tap(self) -> Tap:
-        return ChatTap()
+    def apply_policy(
+        self, body: dict[str, Any], policy: Policy, model: Model, tenant: str, stream: bool
+    ) -> Applied:
+        return apply_chat(body, policy, model, tenant, stream)
+
+    def usage(self, usage: dict[str, Any], response: dict[str, Any] | None) -> Usage:
+        return from_chat(usage)
+
+    def new_tap(self, strip_usage: bool = False) -> Tap:
+        return ChatTap(strip_usage)
 
     def stream_error(self, err: GatewayError) -> bytes:
         return b"data: " + orjson.dumps({"error": _error_json(err)}) + b"\n\n"

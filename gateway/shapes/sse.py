@@ -9,7 +9,7 @@ skipped with a prefix check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -57,6 +57,10 @@ class SseSplitter:
     def pending(self) -> int:
         return len(self._rest)
 
+    @property
+    def separator(self) -> bytes:
+        return self._sep
+
 
 def event_data(block: bytes) -> bytes:
     """The joined ``data:`` payload of one event block."""
@@ -79,7 +83,8 @@ class StreamFacts:
     status: str | None = None
     error: dict[str, Any] | None = None
     events: int = 0
-    extras: dict[str, Any] = field(default_factory=dict)
+    service_tier: str | None = None
+    response: dict[str, Any] | None = None  # the terminal event's full response (Responses)
 
 
 _RESPONSES_WANTED = tuple(
@@ -99,9 +104,15 @@ _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "r
 class ResponsesTap:
     """Responses API SSE: the id from ``response.created``, usage from the terminal event."""
 
+    strip_usage = False
+
     def __init__(self) -> None:
         self._split = SseSplitter()
         self.facts = StreamFacts()
+
+    def filter(self, chunk: bytes) -> bytes:
+        self.feed(chunk)
+        return chunk
 
     def feed(self, chunk: bytes) -> None:
         for block in self._split.feed(chunk, _RESPONSES_WANTED):
@@ -130,46 +141,73 @@ class ResponsesTap:
             facts.model = response["model"]
         if kind in _RESPONSES_TERMINAL:
             facts.terminal = kind
+            facts.response = response
             facts.status = response.get("status")
+            tier = response.get("service_tier")
+            facts.service_tier = tier if isinstance(tier, str) else None
             usage = response.get("usage")
             facts.usage = usage if isinstance(usage, dict) else None
 
 
 class ChatTap:
-    """Chat Completions SSE: usage from the final ``choices: []`` chunk, and ``[DONE]``."""
+    """Chat Completions SSE: usage from the final ``choices: []`` chunk, and ``[DONE]``.
 
-    def __init__(self) -> None:
+    With ``strip_usage`` (the gateway asked for usage the client did not),
+    :meth:`filter` returns the stream without that extra chunk: whole events,
+    byte for byte, minus one.
+    """
+
+    def __init__(self, strip_usage: bool = False) -> None:
         self._split = SseSplitter()
         self.facts = StreamFacts()
+        self.strip_usage = strip_usage
 
     def feed(self, chunk: bytes) -> None:
+        self._observe(self._split.feed(chunk))
+
+    def filter(self, chunk: bytes) -> bytes:
+        blocks = self._split.feed(chunk)
+        usage_block = self._observe(blocks)
+        sep = self._split.separator
+        return b"".join(block + sep for block in blocks if block is not usage_block)
+
+    def _observe(self, blocks: list[bytes]) -> bytes | None:
         facts = self.facts
-        for block in self._split.feed(chunk):
+        usage_block = None
+        for block in blocks:
             payload = event_data(block)
             if payload == b"[DONE]":
                 facts.terminal = "[DONE]"
-            elif facts.response_id is None or b'"error"' in payload or _has_usage(payload):
-                self._decode(payload)
+            elif (
+                facts.response_id is None or b'"error"' in payload or _has_usage(payload)
+            ) and self._decode(payload):
+                usage_block = block
         facts.events = self._split.count
+        return usage_block
 
-    def _decode(self, payload: bytes) -> None:
+    def _decode(self, payload: bytes) -> bool:
+        """Note what the chunk says; True when it is the usage-only chunk."""
         try:
             data = orjson.loads(payload)
         except orjson.JSONDecodeError:
-            return
+            return False
         if not isinstance(data, dict):
-            return
+            return False
         facts = self.facts
         if isinstance(data.get("error"), dict):
             facts.error = data["error"]
-            return
+            return False
         if facts.response_id is None and isinstance(data.get("id"), str):
             facts.response_id = data["id"]
             if isinstance(data.get("model"), str):
                 facts.model = data["model"]
+            tier = data.get("service_tier")
+            facts.service_tier = tier if isinstance(tier, str) else None
         usage = data.get("usage")
         if isinstance(usage, dict):
             facts.usage = usage
+            return data.get("choices") == []
+        return False
 
 
 def _has_usage(payload: bytes) -> bool:

@@ -18,7 +18,8 @@ class RequestContext:
     request_id: str
     method: str
     path: str
-    started: float
+    started: float  # perf_counter
+    wall_started: float = 0.0  # unix time
     endpoint: str = ""
     tenant: str | None = None
     subject: str | None = None
@@ -30,6 +31,8 @@ class RequestContext:
     response_id: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cost_nanos: int | None = None
+    ttft_s: float | None = None
     client_gone: bool = False
 
 
@@ -52,6 +55,8 @@ def write_access_log(ctx: RequestContext) -> None:
         "response_id": ctx.response_id,
         "input_tokens": ctx.input_tokens,
         "output_tokens": ctx.output_tokens,
+        "cost_usd": ctx.cost_nanos / 1e9 if ctx.cost_nanos is not None else None,
+        "ttft_ms": round(ctx.ttft_s * 1000, 3) if ctx.ttft_s is not None else None,
         "client_gone": ctx.client_gone,
     }
     log.info(orjson.dumps(record).decode())

@@ -1,0 +1,294 @@
+"""Reading the ledger: spend for rebuilding budgets, usage reports for people and scripts.
+
+Plain synchronous functions over an `Engine`; async callers run them in a thread.
+The same code serves SQLite and PostgreSQL.
+
+Day and month buckets are in a caller-chosen IANA time zone, and SQL date
+functions differ between the two databases, so the database only groups rows
+by UTC quarter-hour (an epoch integer, one small expression per dialect) and
+Python assigns each quarter-hour to its local day. That is exact because every
+time zone offset in use today is a whole number of quarter-hours (+05:45,
++12:45 and -09:30 included), so no local midnight falls inside one. On other
+databases the rows are grouped by their raw timestamp instead: slower, same result.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Table,
+    case,
+    cast,
+    extract,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+from gateway.ledger.record import as_utc
+from gateway.ledger.table import LedgerEntry
+
+_TABLE: Table = LedgerEntry.__table__  # type: ignore[attr-defined]
+
+GROUP_KEYS = ("day", "month", "tenant", "model", "endpoint")
+"""What `usage_report` can group by ("model" is the requested model)."""
+
+TOKEN_FIELDS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "audio_input_tokens",
+    "cached_audio_input_tokens",
+    "audio_output_tokens",
+    "image_input_tokens",
+)
+
+_QUARTER_HOUR_S = 900
+_COLUMN_OF_KEY = {"tenant": "tenant", "model": "requested_model", "endpoint": "endpoint"}
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One group of a usage report; the keys not grouped by are None."""
+
+    day: str | None = None  # YYYY-MM-DD in the report's time zone
+    month: str | None = None  # YYYY-MM in the report's time zone
+    tenant: str | None = None
+    model: str | None = None  # the requested model
+    endpoint: str | None = None
+    requests: int = 0
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    audio_input_tokens: int = 0
+    cached_audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    image_input_tokens: int = 0
+    cost_nanos: int = 0
+    estimated_requests: int = 0
+    unpriced_requests: int = 0
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return nanos_to_usd(self.cost_nanos)
+
+
+_SUM_FIELDS = ("requests", *TOKEN_FIELDS, "cost_nanos", "estimated_requests", "unpriced_requests")
+
+
+def nanos_to_usd(nanos: int) -> Decimal:
+    """Nano-USD as USD with 6 places, rounded half up, exactly (no float on the way)."""
+    with localcontext() as ctx:
+        ctx.prec = max(28, len(str(abs(nanos))) + 8)
+        return Decimal(nanos).scaleb(-9).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+
+
+def spend_by_tenant_model(engine: Engine, since: datetime) -> dict[tuple[str, str], int]:
+    """Cost in nano-USD per (tenant, requested model) of the rows at or after `since`.
+
+    What budget counters are rebuilt from at start-up. A naive `since` is UTC.
+    """
+    t = _TABLE
+    stmt = (
+        select(t.c.tenant, t.c.requested_model, func.sum(t.c.cost_nanos))
+        .where(t.c.ts >= as_utc(since))
+        .group_by(t.c.tenant, t.c.requested_model)
+    )
+    with engine.connect() as conn:
+        return {(tenant, model): int(total or 0) for tenant, model, total in conn.execute(stmt)}
+
+
+def usage_report(
+    engine: Engine,
+    *,
+    tenant: str | None = None,
+    model: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    group_by: Sequence[str] = ("day", "model"),
+    tz: str = "UTC",
+) -> list[UsageRow]:
+    """Usage summed per group, sorted by the group keys in `group_by` order.
+
+    `model` filters on the requested model; `start` is inclusive, `end`
+    exclusive, naive datetimes are UTC. Day and month are local to `tz`.
+    Raises ValueError for an unknown group key or time zone.
+    """
+    keys = _group_keys(group_by)
+    zone = _zone(tz)
+    t = _TABLE
+    key_columns = [t.c[_COLUMN_OF_KEY[k]] for k in keys if k in _COLUMN_OF_KEY]
+    by_time = "day" in keys or "month" in keys
+    bucket: ColumnElement[Any] | None = None
+    if by_time:
+        to_bucket = _QUARTER_HOUR_BY_DIALECT.get(engine.dialect.name)
+        bucket = to_bucket(t.c.ts) if to_bucket else t.c.ts
+    group_columns: list[ColumnElement[Any]] = [
+        *key_columns,
+        *([bucket] if bucket is not None else []),
+    ]
+    stmt = select(
+        *group_columns,
+        func.count(),
+        *(func.sum(t.c[name]) for name in TOKEN_FIELDS),
+        func.sum(t.c.cost_nanos),
+        func.sum(case((t.c.estimated, 1), else_=0)),
+        func.sum(case((t.c.unpriced, 1), else_=0)),
+    )
+    if tenant is not None:
+        stmt = stmt.where(t.c.tenant == tenant)
+    if model is not None:
+        stmt = stmt.where(t.c.requested_model == model)
+    if start is not None:
+        stmt = stmt.where(t.c.ts >= as_utc(start))
+    if end is not None:
+        stmt = stmt.where(t.c.ts < as_utc(end))
+    if group_columns:
+        stmt = stmt.group_by(*group_columns)
+
+    totals: dict[tuple[str | None, ...], list[int]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(stmt):
+            values = dict(zip((k for k in keys if k in _COLUMN_OF_KEY), row, strict=False))
+            rest = row[len(key_columns) :]
+            if bucket is not None:
+                local = _bucket_instant(rest[0]).astimezone(zone)
+                values["day"] = local.strftime("%Y-%m-%d")
+                values["month"] = local.strftime("%Y-%m")
+                rest = rest[1:]
+            group = tuple(values[k] if k in keys else None for k in GROUP_KEYS)
+            sums = totals.setdefault(group, [0] * len(_SUM_FIELDS))
+            for i, v in enumerate(rest):
+                sums[i] += int(v or 0)
+
+    rows = [
+        UsageRow(**_as_kwargs(group, sums))
+        for group, sums in totals.items()
+        if sums[0] > 0  # no group_by and no rows: SQL still answers one row of zeros
+    ]
+    rows.sort(key=lambda r: tuple(getattr(r, k) for k in keys))
+    return rows
+
+
+def format_usage(rows: Iterable[UsageRow], fmt: Literal["table", "csv", "json"]) -> str:
+    """A usage report as an aligned text table, CSV with a header, or a JSON array.
+
+    CSV and JSON always carry every group key (empty/null when not grouped by)
+    and the exact ``cost_nanos`` next to ``cost_usd``; the table shows only the
+    keys that have values, and ``cost_usd``.
+    """
+    rows = list(rows)
+    if fmt == "json":
+        return json.dumps([_record(r) for r in rows], indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        header = [*GROUP_KEYS, *_SUM_FIELDS, "cost_usd"]
+        writer.writerow(header)
+        for r in rows:
+            record = _record(r)
+            writer.writerow([record[h] for h in header])
+        return out.getvalue()
+    if fmt == "table":
+        return _table(rows)
+    raise ValueError(f"unknown format {fmt!r}; use table, csv or json")
+
+
+def _record(row: UsageRow) -> dict[str, Any]:
+    return {**asdict(row), "cost_usd": str(row.cost_usd)}
+
+
+def _table(rows: list[UsageRow]) -> str:
+    keys = [k for k in GROUP_KEYS if any(getattr(r, k) is not None for r in rows)]
+    numbers = [f.name for f in fields(UsageRow) if f.name in _SUM_FIELDS and f.name != "cost_nanos"]
+    header = [*keys, *numbers, "cost_usd"]
+    cells = [header]
+    for r in rows:
+        cells.append(
+            [
+                *(str(getattr(r, k)) for k in keys),
+                *(str(getattr(r, n)) for n in numbers),
+                str(r.cost_usd),
+            ]
+        )
+    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
+
+    def line(values: list[str]) -> str:
+        parts = [
+            v.ljust(w) if i < len(keys) else v.rjust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    out = [line(header), "  ".join("-" * w for w in widths)]
+    out.extend(line(c) for c in cells[1:])
+    return "\n".join(out) + "\n"
+
+
+def _as_kwargs(group: tuple[str | None, ...], sums: list[int]) -> dict[str, Any]:
+    return {
+        **dict(zip(GROUP_KEYS, group, strict=True)),
+        **dict(zip(_SUM_FIELDS, sums, strict=True)),
+    }
+
+
+def _group_keys(group_by: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(group_by, str):
+        group_by = (group_by,)
+    unknown = [k for k in group_by if k not in GROUP_KEYS]
+    if unknown:
+        choices = ", ".join(GROUP_KEYS)
+        raise ValueError(f"cannot group usage by {', '.join(unknown)}; choose from {choices}")
+    return tuple(dict.fromkeys(group_by))
+
+
+def _zone(tz: str) -> tzinfo:
+    if tz.upper() == "UTC":
+        return UTC  # needs no tz database (slim images may lack one)
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {tz!r}") from exc
+
+
+def _bucket_instant(value: Any) -> datetime:
+    """The UTC start of a bucket: an epoch quarter-hour number, or a raw timestamp."""
+    if isinstance(value, datetime):
+        return as_utc(value)
+    return datetime.fromtimestamp(int(value) * _QUARTER_HOUR_S, UTC)
+
+
+# Constants are inlined, not bound: with server-side parameters (psycopg 3) the
+# SELECT's and the GROUP BY's copies of a bound expression are different
+# expressions to PostgreSQL, which then refuses the query.
+_QUARTER = literal_column(str(_QUARTER_HOUR_S), Integer)
+
+
+def _sqlite_quarter_hour(ts: ColumnElement[Any]) -> ColumnElement[Any]:
+    # SQLite keeps naive UTC text; strftime('%s') reads it as UTC. Integer division floors.
+    return cast(func.strftime(literal_column("'%s'"), ts), Integer) // _QUARTER
+
+
+def _postgresql_quarter_hour(ts: ColumnElement[Any]) -> ColumnElement[Any]:
+    return cast(func.floor(extract("epoch", ts) / _QUARTER), BigInteger)
+
+
+_QUARTER_HOUR_BY_DIALECT: dict[str, Callable[[ColumnElement[Any]], ColumnElement[Any]]] = {
+    "sqlite": _sqlite_quarter_hour,
+    "postgresql": _postgresql_quarter_hour,
+}

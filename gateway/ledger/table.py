@@ -1,0 +1,61 @@
+"""The metering ledger: one row per upstream attempt (invariant 2: metered exactly once).
+
+Idempotency lives in the schema: (request_id, attempt) is unique and every
+insert ignores a duplicate, so recording an attempt twice (a retried batch,
+a replica replaying) keeps one row.
+
+Money is integer nano-USD (1e-9 USD) in a BIGINT: sums are exact, and 2**63
+nanos is about 9.2 billion USD. Timestamps are UTC; PostgreSQL stores them as
+``timestamptz``, SQLite as naive UTC text (the reader treats naive as UTC).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# BIGINT on PostgreSQL (a busy gateway passes 2**31 rows within months); plain
+# INTEGER on SQLite, where only "INTEGER PRIMARY KEY" is the autoincrementing rowid.
+_ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class LedgerEntry(SQLModel, table=True):
+    __tablename__ = "ledger"
+    # The (tenant, ts) index also serves lookups by tenant alone (leftmost
+    # prefix), so tenant has no index of its own: one index less per insert.
+    __table_args__ = (
+        UniqueConstraint("request_id", "attempt", name="uq_ledger_request_attempt"),
+        Index("ix_ledger_tenant_ts", "tenant", "ts"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=_ID_TYPE)
+    request_id: str = Field(max_length=64)
+    attempt: int
+    ts: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    tenant: str = Field(max_length=128)
+    subject: str | None = None
+    endpoint: str  # "responses", "chat.completions", "realtime", ...
+    route: str | None = None
+    requested_model: str
+    served_model: str | None = None
+    status: int  # HTTP status of the upstream attempt; 0 when there was no HTTP answer
+    outcome: str  # "completed", "incomplete", "failed", "error", "client_gone", "upstream_error"
+    input_tokens: int = 0  # uncached text input
+    cached_input_tokens: int = 0
+    output_tokens: int = 0  # reasoning included
+    reasoning_tokens: int = 0
+    audio_input_tokens: int = 0
+    cached_audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    image_input_tokens: int = 0
+    tool_calls: str = "{}"  # JSON object: tool type -> calls, e.g. {"web_search": 2}
+    cost_nanos: int = Field(default=0, sa_type=BigInteger)
+    latency_ms: float
+    ttft_ms: float | None = None
+    response_id: str | None = None
+    estimated: bool = False
+    unpriced: bool = False
+    stream: bool = False
+    session_id: str | None = None

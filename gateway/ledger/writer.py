@@ -1,0 +1,79 @@
+"""The ledger writer: records from the request path, inserted in batches off the event loop.
+
+`Ledger.record` is synchronous and only queues (see `gateway.batching`); a
+worker thread inserts each batch with one executemany-style
+``INSERT ... ON CONFLICT (request_id, attempt) DO NOTHING``, so a batch that is
+retried, or an attempt recorded twice, still leaves one row per attempt.
+
+Crash-loss window: a record lives only in memory until its batch commits. A
+crash (SIGKILL, power loss) loses at most the records of the last
+``flush_interval_s`` (0.2 s by default) plus the batch being written at that
+moment, and, while the database is failing, everything kept for retry. A
+graceful shutdown (`aclose`) writes all of them (invariant 8).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Engine
+
+from gateway.batching import BatchWriter
+from gateway.ledger.record import LedgerRecord, record_to_row
+from gateway.ledger.table import LedgerEntry
+
+_TABLE = cast(Table, LedgerEntry.__table__)  # type: ignore[attr-defined]
+
+
+class Ledger:
+    def __init__(
+        self, engine: Engine, *, flush_interval_s: float = 0.2, max_batch: int = 1000
+    ) -> None:
+        self._engine = engine
+        self._writer: BatchWriter[LedgerRecord] = BatchWriter(
+            self._write, name="ledger", flush_interval_s=flush_interval_s, max_batch=max_batch
+        )
+
+    def record(self, rec: LedgerRecord) -> None:
+        """Queue one attempt's record; never blocks (call from the event loop)."""
+        self._writer.add(rec)
+
+    @property
+    def pending(self) -> int:
+        return self._writer.pending
+
+    def oldest_pending_age_s(self) -> float | None:
+        return self._writer.oldest_pending_age_s()
+
+    async def start(self) -> None:
+        await self._writer.start()
+
+    async def flush(self) -> None:
+        await self._writer.flush()
+
+    async def aclose(self) -> None:
+        """Write what is left and stop; the engine stays open (its owner disposes it)."""
+        await self._writer.aclose()
+
+    def _write(self, records: list[LedgerRecord]) -> None:
+        rows = [record_to_row(r) for r in records]
+        with self._engine.begin() as conn:
+            conn.execute(_insert_ignoring_duplicates(conn.dialect.name), rows)
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Any:
+    # Imported here: only the dialect in use is loaded (PostgreSQL's costs memory).
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(_TABLE).on_conflict_do_nothing(
+            index_elements=["request_id", "attempt"]
+        )
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(_TABLE).on_conflict_do_nothing(
+            index_elements=["request_id", "attempt"]
+        )
+    raise NotImplementedError(f"the ledger supports sqlite and postgresql, not {dialect}")

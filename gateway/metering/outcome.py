@@ -1,0 +1,80 @@
+"""What one upstream attempt produced, and the usage it is charged for (pure).
+
+The relay fills an :class:`Outcome` as bytes pass; :func:`measure` turns it
+into the usage to price. A stream that ended without its usage (client gone,
+upstream cut) is charged an estimate — the request body's bytes / 4 for the
+input, one token per streamed event for the output — and marked estimated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.metering.usage import Usage
+from gateway.shapes.adapters import Shape
+from gateway.shapes.sse import StreamFacts
+
+
+@dataclass(slots=True)
+class Outcome:
+    status: int = 0  # upstream HTTP status; 0 when no answer came
+    body: dict[str, Any] | None = None  # a parsed 2xx JSON answer
+    facts: StreamFacts | None = None  # what the stream tap saw
+    ttft_s: float | None = None
+    client_gone: bool = False
+    error_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    usage: Usage
+    served_model: str | None
+    service_tier: str | None
+    response_id: str | None
+    outcome: str
+    estimated: bool
+
+
+def measure(shape: Shape, outcome: Outcome, request_bytes: int) -> Measured:
+    body, facts = outcome.body, outcome.facts
+    if body is not None:
+        usage = body.get("usage")
+        return Measured(
+            shape.usage(usage, body) if isinstance(usage, dict) else Usage(),
+            _str(body.get("model")),
+            _str(body.get("service_tier")),
+            _str(body.get("id")),
+            _str(body.get("status")) or "completed",
+            False,
+        )
+    if facts is not None:
+        label = _stream_label(facts, outcome)
+        if facts.usage is not None:
+            usage = shape.usage(facts.usage, facts.response)
+            estimated = False
+        elif facts.events and outcome.status < 400:
+            usage = Usage(input_tokens=math.ceil(request_bytes / 4), output_tokens=facts.events)
+            estimated = True
+        else:
+            usage, estimated = Usage(), False
+        return Measured(usage, facts.model, facts.service_tier, facts.response_id, label, estimated)
+    label = (
+        "client_gone" if outcome.client_gone else ("upstream_error" if outcome.status else "error")
+    )
+    return Measured(Usage(), None, None, None, label, False)
+
+
+def _stream_label(facts: StreamFacts, outcome: Outcome) -> str:
+    if facts.status:
+        return facts.status
+    if facts.terminal == "[DONE]":
+        return "completed"
+    if outcome.client_gone:
+        return "client_gone"
+    return "failed" if facts.error else "cut"
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

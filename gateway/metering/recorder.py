@@ -1,0 +1,83 @@
+"""Close an admitted call: price what it used, settle its reservation, write its ledger row.
+
+This is the one place an upstream attempt becomes money. It runs exactly once
+per attempt (the handler calls it in ``finally``), whatever happened: an
+answer, an upstream failure, a stream cut by either side.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from gateway.config.runtime import RuntimeConfig
+from gateway.ledger import Ledger, LedgerRecord
+from gateway.metering.outcome import Measured
+from gateway.pricing import cost_of
+from gateway.quota.memory import MemoryQuota, Ticket
+from gateway.telemetry.access_log import RequestContext
+
+log = logging.getLogger(__name__)
+
+
+class Recorder:
+    def __init__(self, config: RuntimeConfig, quota: MemoryQuota, ledger: Ledger) -> None:
+        self._config = config
+        self._quota = quota
+        self._ledger = ledger
+
+    def finish(
+        self,
+        ctx: RequestContext,
+        ticket: Ticket,
+        measured: Measured,
+        *,
+        upstream_model: str,
+        status: int,
+        attempt: int = 1,
+    ) -> int:
+        """Settle and record; returns the cost in nano-USD."""
+        pricing = self._config.pricing
+        price = pricing.price_for(measured.served_model or "") or pricing.price_for(upstream_model)
+        usage = measured.usage
+        if price is None:
+            cost, complete = 0, False
+        else:
+            c = cost_of(usage, price, pricing.tools, pricing.tier_multiplier(measured.service_tier))
+            cost, complete = c.nanos, c.complete
+        self._quota.settle(ticket, cost, usage.total_input + usage.total_output, time.time())
+        now = time.perf_counter()
+        self._ledger.record(
+            LedgerRecord(
+                request_id=ctx.request_id,
+                attempt=attempt,
+                ts=datetime.fromtimestamp(ctx.wall_started, UTC),
+                tenant=ticket.tenant,
+                subject=ctx.subject,
+                endpoint=ctx.endpoint,
+                requested_model=ticket.model,
+                served_model=measured.served_model,
+                status=status,
+                outcome=measured.outcome,
+                input_tokens=usage.input_tokens,
+                cached_input_tokens=usage.cached_input_tokens,
+                output_tokens=usage.output_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                audio_input_tokens=usage.audio_input_tokens,
+                cached_audio_input_tokens=usage.cached_audio_input_tokens,
+                audio_output_tokens=usage.audio_output_tokens,
+                image_input_tokens=usage.image_input_tokens,
+                tool_calls=usage.tool_calls,
+                cost_nanos=cost,
+                latency_ms=(now - ctx.started) * 1000,
+                ttft_ms=ctx.ttft_s * 1000 if ctx.ttft_s is not None else None,
+                response_id=measured.response_id,
+                estimated=measured.estimated,
+                unpriced=not complete,
+                stream=ctx.stream,
+            )
+        )
+        ctx.cost_nanos = cost
+        ctx.input_tokens, ctx.output_tokens = usage.total_input, usage.total_output
+        return cost

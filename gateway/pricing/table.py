@@ -1,0 +1,141 @@
+"""The price table (``config/pricing.yaml``), compiled to integer nano-USD per token.
+
+Money is integer nano-USD (1e-9 USD) throughout the gateway: a price of
+$0.005 per 1M tokens is exactly 5 nano-USD per token, so every cost is an
+exact integer and budgets compare without rounding drift. A price with more
+precision than that is rounded up, never down.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.yamlfile import ConfigError, Problem, validate_yaml
+
+NANOS_PER_USD = 1_000_000_000
+Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=6)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelPriceFile(_Strict):
+    """USD per 1M tokens, by kind. Kinds a model does not have are left out."""
+
+    input: Price
+    cached_input: Price | None = None
+    output: Price
+    audio_input: Price | None = None
+    cached_audio_input: Price | None = None
+    audio_output: Price | None = None
+    image_input: Price | None = None
+
+
+class PricingFile(_Strict):
+    version: str
+    as_of: date
+    currency: str = Field(default="USD", pattern="^USD$")
+    source: str = ""
+    models: dict[str, ModelPriceFile]
+    tools: dict[str, Price] = Field(default_factory=dict, description="USD per call.")
+    service_tiers: dict[str, Annotated[Decimal, Field(gt=0, le=10)]] = Field(
+        default_factory=dict, description="Multipliers on token prices by the tier served."
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrice:
+    """Nano-USD per token; ``None`` where the model has no such kind of token."""
+
+    input: int
+    cached_input: int
+    output: int
+    audio_input: int | None = None
+    cached_audio_input: int | None = None
+    audio_output: int | None = None
+    image_input: int | None = None
+
+    @property
+    def max_input(self) -> int:
+        """The dearest input-side price: what an input bound of unknown kind is priced at."""
+        kinds = (self.input, self.audio_input, self.image_input)
+        return max(k for k in kinds if k is not None)
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    version: str
+    as_of: date
+    models: Mapping[str, ModelPrice]
+    tools: Mapping[str, int]  # nano-USD per call
+    tiers: Mapping[str, Fraction]
+
+    def price_for(self, model: str) -> ModelPrice | None:
+        """The price of ``model``, or of its undated name (``gpt-4o-2024-08-06`` → ``gpt-4o``)."""
+        price = self.models.get(model)
+        if price is None:
+            undated = _DATED.sub("", model)
+            if undated != model:
+                price = self.models.get(undated)
+        return price
+
+    def tier_multiplier(self, tier: str | None) -> Fraction:
+        return self.tiers.get(tier, Fraction(1)) if tier else Fraction(1)
+
+
+_DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+
+def per_token_nanos(usd_per_million: Decimal) -> int:
+    return math.ceil(usd_per_million * 1000)
+
+
+def per_call_nanos(usd: Decimal) -> int:
+    return math.ceil(usd * NANOS_PER_USD)
+
+
+def compile_pricing(spec: PricingFile) -> PriceTable:
+    def opt(value: Decimal | None) -> int | None:
+        return None if value is None else per_token_nanos(value)
+
+    models = {}
+    for name, p in spec.models.items():
+        models[name] = ModelPrice(
+            input=per_token_nanos(p.input),
+            cached_input=per_token_nanos(p.cached_input if p.cached_input is not None else p.input),
+            output=per_token_nanos(p.output),
+            audio_input=opt(p.audio_input),
+            cached_audio_input=opt(p.cached_audio_input),
+            audio_output=opt(p.audio_output),
+            image_input=opt(p.image_input),
+        )
+    return PriceTable(
+        version=spec.version,
+        as_of=spec.as_of,
+        models=models,
+        tools={name: per_call_nanos(usd) for name, usd in spec.tools.items()},
+        tiers={name: Fraction(m) for name, m in spec.service_tiers.items()},
+    )
+
+
+EMPTY = PriceTable(version="none", as_of=date(1970, 1, 1), models={}, tools={}, tiers={})
+
+
+def load_pricing(path: str | Path) -> PriceTable:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(str(path), "", None, f"cannot read: {exc}")]) from exc
+    return compile_pricing(validate_yaml(text, str(path), PricingFile))

@@ -1,0 +1,247 @@
+"""Admission control in one process: rate limits, concurrency and budget reservations.
+
+Every check and its update happen in one synchronous call on the event loop,
+so no other request can interleave between "does it fit?" and "reserve it":
+that is what makes strict budgets hold under any concurrency here. (Several
+processes need the shared Redis store of the scale-out issue instead.)
+
+A reservation holds the call's cost *bound* against every budget window it
+touches; settling replaces the bound with the real cost. Spent amounts are
+rebuilt from the ledger at start-up, so a restart resets no budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from gateway.config.runtime import BudgetLimit, Policy
+from gateway.pricing import NANOS_PER_USD
+from gateway.quota.bucket import TokenBucket
+from gateway.quota.errors import BudgetExceeded, RateLimited
+from gateway.quota.windows import Window, WindowKind, current_windows
+
+log = logging.getLogger(__name__)
+
+CounterKey = tuple[str, str | None, str]  # tenant, model or None, window key
+
+
+@dataclass(slots=True)
+class _Counter:
+    spent: int = 0
+    reserved: int = 0
+
+
+@dataclass(slots=True)
+class _TenantState:
+    rpm: TokenBucket | None = None
+    tpm: TokenBucket | None = None
+    in_flight: int = 0
+
+
+@dataclass(slots=True)
+class Ticket:
+    """An admitted call: what it holds, to be settled exactly once."""
+
+    tenant: str
+    model: str
+    bound: int
+    tokens: int
+    counters: tuple[CounterKey, ...]
+    headers: dict[str, str] = field(default_factory=dict)
+    over_budget: bool = False  # soft mode admitted it past a budget
+    settled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    window: str
+    model: str | None
+    limit_nanos: int
+    spent_nanos: int
+    reserved_nanos: int
+    resets_at: datetime
+
+    @property
+    def remaining_nanos(self) -> int:
+        return max(0, self.limit_nanos - self.spent_nanos - self.reserved_nanos)
+
+
+def usd(nanos: int) -> str:
+    return f"${nanos / NANOS_PER_USD:,.4f}"
+
+
+class MemoryQuota:
+    def __init__(self, tz: ZoneInfo) -> None:
+        self._tz = tz
+        self._tenants: dict[str, _TenantState] = {}
+        self._counters: dict[CounterKey, _Counter] = {}
+
+    def load_spend(self, spent: Mapping[CounterKey, int]) -> None:
+        """Seed spent amounts (from the ledger) for the current windows."""
+        for key, nanos in spent.items():
+            self._counters.setdefault(key, _Counter()).spent += nanos
+
+    def windows(self, now: float) -> dict[WindowKind, Window]:
+        return current_windows(datetime.fromtimestamp(now, UTC), self._tz)
+
+    def admit(
+        self, tenant: str, model: str, policy: Policy, *, bound: int, tokens: int, now: float
+    ) -> Ticket:
+        """Admit a call or raise; on success everything it needs is held."""
+        state = self._tenants.get(tenant)
+        if state is None:
+            state = self._tenants[tenant] = _TenantState()
+        rpm = _bucket(state, "rpm", policy.rpm, now)
+        tpm = _bucket(state, "tpm", policy.tpm, now)
+        headers: dict[str, str] = {}
+        if policy.concurrent is not None and state.in_flight >= policy.concurrent:
+            raise RateLimited(
+                f"Tenant {tenant!r} already has {state.in_flight} requests in flight "
+                f"(limit {policy.concurrent}).",
+                code="concurrency_limit_exceeded",
+                retry_after_s=1,
+                headers=headers,
+                kind="requests",
+            )
+        if rpm is not None and rpm.remaining(now) < 1:
+            raise RateLimited(
+                f"Rate limit reached for tenant {tenant!r} on requests per min (RPM): "
+                f"Limit {policy.rpm}. Please try again in {rpm.seconds_until(1, now):.2f}s.",
+                code="rate_limit_exceeded",
+                retry_after_s=rpm.seconds_until(1, now),
+                headers=_rate_headers(rpm, tpm, now),
+                kind="requests",
+            )
+        if tpm is not None and tpm.remaining(now) < tokens:
+            wait = tpm.seconds_until(tokens, now)
+            raise RateLimited(
+                f"Rate limit reached for tenant {tenant!r} on tokens per min (TPM): "
+                f"Limit {policy.tpm}, Requested {tokens}. "
+                + (
+                    f"Please try again in {wait:.2f}s."
+                    if math.isfinite(wait)
+                    else "The request is larger than the limit."
+                ),
+                code="rate_limit_exceeded",
+                retry_after_s=wait,
+                headers=_rate_headers(rpm, tpm, now),
+                kind="tokens",
+            )
+        counters, over = self._reserve_budgets(tenant, model, policy, bound, now)
+        if rpm is not None:
+            rpm.try_take(1, now)
+        if tpm is not None:
+            tpm.try_take(tokens, now)
+        state.in_flight += 1
+        for key in counters:
+            self._counters[key].reserved += bound
+        return Ticket(tenant, model, bound, tokens, counters, _rate_headers(rpm, tpm, now), over)
+
+    def _reserve_budgets(
+        self, tenant: str, model: str, policy: Policy, bound: int, now: float
+    ) -> tuple[tuple[CounterKey, ...], bool]:
+        if not policy.budgets:
+            return (), False
+        windows = self.windows(now)
+        keys: list[CounterKey] = []
+        over = False
+        for limit in policy.budgets:
+            if limit.model is not None and limit.model != model:
+                continue
+            window = windows[limit.window]
+            key = (tenant, limit.model, window.key)
+            counter = self._counters.setdefault(key, _Counter())
+            left = limit.nanos - counter.spent - counter.reserved
+            if bound > left:
+                if policy.budget_mode == "strict":
+                    raise _budget_refusal(tenant, limit, window, left, bound, now)
+                over = True
+                log.warning(
+                    "tenant %s over its %s budget (soft mode): %s left, call may cost %s",
+                    tenant, limit.window, usd(max(left, 0)), usd(bound),
+                )  # fmt: skip
+            keys.append(key)
+        return tuple(keys), over
+
+    def settle(self, ticket: Ticket, cost: int, tokens: int, now: float) -> None:
+        """Replace the reservation with the real cost; give unused tokens back."""
+        if ticket.settled:
+            return
+        ticket.settled = True
+        if cost > ticket.bound:
+            log.error(
+                "cost %s exceeded its reservation %s (tenant %s, model %s): the bound is wrong",
+                cost, ticket.bound, ticket.tenant, ticket.model,
+            )  # fmt: skip
+        for key in ticket.counters:
+            counter = self._counters[key]
+            counter.reserved -= ticket.bound
+            counter.spent += cost
+        state = self._tenants[ticket.tenant]
+        state.in_flight -= 1
+        if state.tpm is not None and tokens < ticket.tokens:
+            state.tpm.give_back(ticket.tokens - tokens, now)
+        elif state.tpm is not None and tokens > ticket.tokens:
+            state.tpm.take_anyway(tokens - ticket.tokens, now)
+
+    def status(self, tenant: str, policy: Policy, now: float) -> list[BudgetStatus]:
+        windows = self.windows(now)
+        out = []
+        for limit in policy.budgets:
+            window = windows[limit.window]
+            c = self._counters.get((tenant, limit.model, window.key), _Counter())
+            out.append(
+                BudgetStatus(
+                    limit.window, limit.model, limit.nanos, c.spent, c.reserved, window.resets_at
+                )
+            )
+        return out
+
+
+def _bucket(state: _TenantState, kind: str, limit: int | None, now: float) -> TokenBucket | None:
+    bucket: TokenBucket | None = getattr(state, kind)
+    if limit is None:
+        return None
+    if bucket is None or bucket.capacity != limit:  # new, or the limit changed in config
+        bucket = TokenBucket.per_minute(limit, now)
+        setattr(state, kind, bucket)
+    return bucket
+
+
+def _rate_headers(rpm: TokenBucket | None, tpm: TokenBucket | None, now: float) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, bucket in (("requests", rpm), ("tokens", tpm)):
+        if bucket is not None:
+            headers[f"x-ratelimit-limit-{name}"] = str(int(bucket.capacity))
+            headers[f"x-ratelimit-remaining-{name}"] = str(bucket.remaining(now))
+            headers[f"x-ratelimit-reset-{name}"] = go_duration(bucket.seconds_until_full(now))
+    return headers
+
+
+def go_duration(seconds: float) -> str:
+    """OpenAI's reset format: a Go duration such as ``1s``, ``12ms`` or ``6m0s``."""
+    if seconds < 1:
+        return f"{math.ceil(seconds * 1000)}ms"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 1:
+        return f"{secs:.3g}s"
+    return f"{int(minutes)}m{secs:.0f}s"
+
+
+def _budget_refusal(
+    tenant: str, limit: BudgetLimit, window: Window, left: int, bound: int, now: float
+) -> BudgetExceeded:
+    scope = f"{limit.model} budget" if limit.model else "budget"
+    wait = window.resets_at.timestamp() - now
+    return BudgetExceeded(
+        f"Tenant {tenant!r} has {usd(max(left, 0))} left of its "
+        f"{'daily' if limit.window == 'day' else 'monthly'} {scope} of {usd(limit.nanos)} "
+        f"({window.key}); this call may cost up to {usd(bound)}. "
+        f"The budget resets at {window.resets_at.isoformat()}.",
+        retry_after_s=wait,
+    )
