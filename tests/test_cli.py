@@ -123,3 +123,50 @@ def test_serve_with_a_real_key_but_no_secret_refuses_to_start(tmp_path: Path) ->
     )  # fmt: skip
     assert done.returncode == 1
     assert "GATEWAY_JWT_SECRET is not set" in done.stderr
+
+
+def test_usage_prints_the_ledger_as_csv(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from gateway.db import make_engine
+    from gateway.ledger import Ledger, LedgerRecord
+
+    async def write() -> None:
+        ledger = Ledger(make_engine(db_url))
+        for i, (tenant, cost) in enumerate(
+            [("search", 1_500_000), ("search", 500_000), ("ads", 7)]
+        ):
+            ledger.record(
+                LedgerRecord(
+                    request_id=f"req_{i}", attempt=1, ts=datetime(2026, 11, 25, 10, tzinfo=UTC),
+                    tenant=tenant, endpoint="responses", requested_model="gpt-5-nano",
+                    status=200, outcome="completed", input_tokens=10, output_tokens=5,
+                    cost_nanos=cost,
+                )
+            )  # fmt: skip
+        await ledger.aclose()
+
+    asyncio.run(write())
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    args = [
+        "usage",
+        "--config",
+        CONFIG,
+        "--group-by",
+        "tenant",
+        "--format",
+        "csv",
+        "--from",
+        "2026-11-25",
+    ]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split(",")
+    rows = {r.split(",")[header.index("tenant")]: r.split(",") for r in lines[1:]}
+    assert rows["search"][header.index("cost_usd")] == "0.002000"
+    assert rows["search"][header.index("requests")] == "2"
+    assert rows["ads"][header.index("cost_usd")] == "0.000000"
+    assert main([*args[:-2], "--from", "not-a-date"]) == 2

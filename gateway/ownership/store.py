@@ -3,7 +3,7 @@
 All tenants share one upstream key, so upstream anyone holding a response id
 can read it. The gateway remembers who created each id. Records are visible
 in this process at once (an in-memory map) and written to the database in
-small batches by a background task; a lookup that misses memory asks the
+small batches by a :class:`BatchWriter`; a lookup that misses memory asks the
 database, so ownership survives restarts and is shared by replicas.
 """
 
@@ -11,53 +11,57 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.engine import Engine
 
+from gateway.batching import BatchWriter
 from gateway.ownership.table import ResponseOwner
 
 log = logging.getLogger(__name__)
 
 _CACHE_MAX = 200_000
-_T = TypeVar("_T")
 _TABLE = cast(Table, ResponseOwner.__table__)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    response_id: str
+    tenant: str | None  # None: forget it
+    at: datetime
 
 
 class OwnershipStore:
     def __init__(self, engine: Engine, *, flush_interval_s: float = 0.05) -> None:
         self._engine = engine
-        self._interval = flush_interval_s
         self._known: dict[str, str] = {}  # response id -> tenant (recent records and lookups)
-        self._to_insert: dict[str, tuple[str, datetime]] = {}
-        self._to_delete: set[str] = set()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        # Two threads: a lookup need not wait behind a batch write. (asyncio's
-        # default pool would grow to six threads, each with its own malloc arena.)
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ownership-db")
+        self._forgotten: set[str] = set()  # deleted here, maybe not yet in the database
+        self._writer: BatchWriter[_Change] = BatchWriter(
+            self._write, name="ownership", flush_interval_s=flush_interval_s
+        )
+        # Lookups get their own thread, so they never queue behind a batch write.
+        self._lookups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ownership-lookup")
 
     def record(self, response_id: str, tenant: str) -> None:
         self._remember(response_id, tenant)
-        self._to_insert[response_id] = (tenant, datetime.now(UTC))
-        self._to_delete.discard(response_id)
-        self._wake.set()
+        self._forgotten.discard(response_id)
+        self._writer.add(_Change(response_id, tenant, datetime.now(UTC)))
 
     def forget(self, response_id: str) -> None:
         self._known.pop(response_id, None)
-        self._to_insert.pop(response_id, None)
-        self._to_delete.add(response_id)
-        self._wake.set()
+        self._forgotten.add(response_id)
+        self._writer.add(_Change(response_id, None, datetime.now(UTC)))
 
     async def owner_of(self, response_id: str) -> str | None:
         tenant = self._known.get(response_id)
-        if tenant is not None or response_id in self._to_delete:
+        if tenant is not None or response_id in self._forgotten:
             return tenant
-        tenant = await self._in_thread(self._select_owner, response_id)
+        loop = asyncio.get_running_loop()
+        tenant = await loop.run_in_executor(self._lookups, self._select_owner, response_id)
         if tenant is not None:
             self._remember(response_id, tenant)
         return tenant
@@ -78,57 +82,38 @@ class OwnershipStore:
         return row[0] if row else None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ownership-writer")
-
-    async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.flush()
-        self._pool.shutdown(wait=False)
-
-    async def _in_thread(self, fn: Callable[..., _T], *args: Any) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("writing ownership records failed; will retry")
-            await asyncio.sleep(self._interval)
+        await self._writer.start()
 
     async def flush(self) -> None:
-        inserts, self._to_insert = self._to_insert, {}
-        deletes, self._to_delete = self._to_delete, set()
-        if not inserts and not deletes:
-            return
-        try:
-            await self._in_thread(self._write, inserts, deletes)
-        except Exception:
-            # Put them back so a transient database error loses nothing.
-            self._to_insert = inserts | self._to_insert
-            self._to_delete |= deletes
-            raise
+        await self._writer.flush()
 
-    def _write(self, inserts: dict[str, tuple[str, datetime]], deletes: set[str]) -> None:
-        table = _TABLE
-        rows = [{"response_id": r, "tenant": t, "created_at": at} for r, (t, at) in inserts.items()]
+    async def aclose(self) -> None:
+        await self._writer.aclose()
+        self._lookups.shutdown(wait=False)
+
+    def _write(self, changes: list[_Change]) -> None:
+        final: dict[str, _Change] = {}
+        for change in changes:  # in order: the last change of an id wins
+            final[change.response_id] = change
+        rows = [
+            {"response_id": c.response_id, "tenant": c.tenant, "created_at": c.at}
+            for c in final.values()
+            if c.tenant is not None
+        ]
+        gone = [c.response_id for c in final.values() if c.tenant is None]
         with self._engine.begin() as conn:
             if rows:
-                conn.execute(_insert_ignoring_duplicates(conn.dialect.name, table, rows))
-            if deletes:
-                conn.execute(delete(table).where(table.c.response_id.in_(deletes)))
+                conn.execute(_insert_ignoring_duplicates(conn.dialect.name, rows))
+            if gone:
+                conn.execute(delete(_TABLE).where(_TABLE.c.response_id.in_(gone)))
 
 
-def _insert_ignoring_duplicates(dialect: str, table: Table, rows: list[dict[str, Any]]) -> Any:
+def _insert_ignoring_duplicates(dialect: str, rows: list[dict[str, Any]]) -> Any:
     # Imported here: only the dialect in use is loaded (PostgreSQL's costs memory).
     if dialect == "postgresql":
         from sqlalchemy.dialects import postgresql
 
-        return postgresql.insert(table).values(rows).on_conflict_do_nothing()
+        return postgresql.insert(_TABLE).values(rows).on_conflict_do_nothing()
     from sqlalchemy.dialects import sqlite
 
-    return sqlite.insert(table).values(rows).on_conflict_do_nothing()
+    return sqlite.insert(_TABLE).values(rows).on_conflict_do_nothing()

@@ -1,0 +1,74 @@
+"""Request policy as plain functions: what each rule does to a body, and what it refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gateway.config.runtime import Model, Policy
+from gateway.errors import BadRequest, PermissionDenied
+from gateway.policy.request import apply_chat, apply_responses
+
+MODEL = Model("gpt-5", "openai", "gpt-5", max_output_tokens=1000)
+
+
+def policy(**kw: Any) -> Policy:
+    return Policy(enabled=True, allowed_models=frozenset({"gpt-5"}), **kw)
+
+
+def test_the_model_limit_caps_the_tenant_cap() -> None:
+    body: dict[str, Any] = {"input": "x"}
+    applied = apply_responses(body, policy(max_output_tokens=5000), MODEL, "t")
+    assert (applied.cap, applied.cap_action, body["max_output_tokens"]) == (1000, "set", 1000)
+
+
+@pytest.mark.parametrize("bad", [0, -5, "10", True, 1.5])
+def test_nonsense_caps_are_refused(bad: object) -> None:
+    with pytest.raises(BadRequest) as err:
+        apply_responses({"max_output_tokens": bad}, policy(), MODEL, "t")
+    assert err.value.param == "max_output_tokens"
+
+
+def test_tool_variants_map_to_their_policy_name() -> None:
+    body = {"tools": [{"type": "web_search_preview_2025_03_11"}]}
+    with pytest.raises(PermissionDenied) as err:
+        apply_responses(body, policy(tools=frozenset({"file_search"})), MODEL, "t")
+    assert "web_search" in err.value.message
+
+
+def test_unknown_tool_types_need_a_wildcard() -> None:
+    body = {"tools": [{"type": "brand_new_hosted_tool"}]}
+    with pytest.raises(PermissionDenied):
+        apply_responses(dict(body), policy(tools=frozenset({"web_search"})), MODEL, "t")
+    assert apply_responses(dict(body), policy(), MODEL, "t").hosted_tools == {
+        "brand_new_hosted_tool"
+    }
+
+
+def test_max_tool_calls_is_lowered_to_the_policy_and_only_set_with_hosted_tools() -> None:
+    body: dict[str, Any] = {"tools": [{"type": "web_search"}], "max_tool_calls": 50}
+    applied = apply_responses(body, policy(max_tool_calls=4), MODEL, "t")
+    assert (body["max_tool_calls"], applied.max_tool_calls) == (4, 4)
+    plain: dict[str, Any] = {"tools": [{"type": "function", "name": "f"}]}
+    assert apply_responses(plain, policy(), MODEL, "t").max_tool_calls is None
+    assert "max_tool_calls" not in plain
+
+
+def test_chat_stream_gets_usage_unless_the_client_asked() -> None:
+    body: dict[str, Any] = {"messages": [], "stream": True}
+    assert apply_chat(body, policy(), MODEL, "t", True).injected_usage
+    assert body["stream_options"] == {"include_usage": True}
+    asked: dict[str, Any] = {"stream_options": {"include_usage": True}}
+    assert not apply_chat(asked, policy(), MODEL, "t", True).injected_usage
+
+
+def test_chat_n_multiplies_the_output_side() -> None:
+    assert apply_chat({"n": 3}, policy(), MODEL, "t", False).choices == 3
+
+
+def test_nothing_to_change_leaves_the_body_alone() -> None:
+    body: dict[str, Any] = {"input": "x", "max_output_tokens": 10, "prompt_cache_key": "k"}
+    applied = apply_responses(body, policy(), MODEL, "t")
+    assert not applied.changed
+    assert body == {"input": "x", "max_output_tokens": 10, "prompt_cache_key": "k"}
