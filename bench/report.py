@@ -37,6 +37,12 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def baseline_target(data: dict[str, Any]) -> str | None:
+    """The ``gateway@<rev>`` target's name when the run had ``--baseline``."""
+    baseline = data.get("baseline")
+    return baseline["target"] if baseline else None
+
+
 def summarize(data: dict[str, Any]) -> dict[str, Any]:
     load: dict[str, dict[str, Any]] = {}
     for sample in data["samples"]:
@@ -44,6 +50,7 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
         per_target.setdefault(sample["target"], []).append(sample)
     summary_load: dict[str, dict[str, Any]] = {}
     ratios: dict[str, dict[str, float | None]] = {}
+    base = baseline_target(data)
     for scenario, per_target in load.items():
         rows = {}
         for target, samples in per_target.items():
@@ -75,6 +82,10 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
                 rows.get(GATEWAY, {}).get("rps"), rows.get(AIOHTTP, {}).get("rps")
             ),
         }
+        if base is not None:
+            base_cpu = rows.get(base, {}).get("cpu_ms_per_req")
+            ratios[scenario]["baseline_cpu_ms_per_req"] = base_cpu
+            ratios[scenario]["vs_baseline"] = _ratio(gw, base_cpu)
 
     summary_ttfb: dict[str, dict[str, Any]] = {}
     for scenario, per_target in data["ttfb"].items():
@@ -97,6 +108,47 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
                 )
         summary_ttfb[scenario] = rows
     return {"load": summary_load, "ratios": ratios, "ttfb": summary_ttfb}
+
+
+def gateway_vs_baseline(data: dict[str, Any]) -> dict[str, Any]:
+    """The current gateway against ``gateway@<rev>``, per scenario (for results.json)."""
+    base = baseline_target(data)
+    assert base is not None
+    load = data["summary"]["load"]
+    scenarios = {}
+    for scenario, rows in load.items():
+        gw, old = rows.get(GATEWAY, {}), rows.get(base, {})
+        gw_cpu, old_cpu = gw.get("cpu_ms_per_req"), old.get("cpu_ms_per_req")
+        scenarios[scenario] = {
+            "gateway_cpu_ms_per_req": gw_cpu,
+            "baseline_cpu_ms_per_req": old_cpu,
+            "cpu_ratio": _ratio(gw_cpu, old_cpu),
+            "cpu_delta_ms_per_req": (
+                gw_cpu - old_cpu if gw_cpu is not None and old_cpu is not None else None
+            ),
+            "rps_ratio": _ratio(gw.get("rps"), old.get("rps")),
+            "gateway_rss_mb": gw.get("rss_mb"),
+            "baseline_rss_mb": old.get("rss_mb"),
+            "errors": _has_errors(rows, GATEWAY, base),
+        }
+    ttfb = {}
+    for scenario, rows in data["summary"]["ttfb"].items():
+        gw, old = rows.get(GATEWAY, {}), rows.get(base, {})
+        ttfb[scenario] = {
+            f"{who}_{key}": row.get(key)
+            for who, row in (("gateway", gw), ("baseline", old))
+            for key in ("ttfb_p50_ms", "ttfb_p99_ms")
+        }
+    targets = data["targets"]
+    return {
+        **data["baseline"],
+        "scenarios": scenarios,
+        "ttfb": ttfb,
+        "startup_s": {
+            "gateway": targets.get(GATEWAY, {}).get("startup_s"),
+            "baseline": targets.get(base, {}).get("startup_s"),
+        },
+    }
 
 
 def problems(data: dict[str, Any]) -> list[str]:
@@ -131,12 +183,14 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _ordered(names: Any) -> list[str]:
+    # anything else (the gateway@<rev> baseline) after the gateway
     order = [DIRECT, AIOHTTP, LITESTAR, HTTPX, GATEWAY]
     return sorted(names, key=lambda n: order.index(n) if n in order else len(order))
 
 
 def _headline(data: dict[str, Any]) -> str:
     summary = data["summary"]
+    base = baseline_target(data)
     rows = []
     for scenario, ratio in summary["ratios"].items():
         rows_load = summary["load"][scenario]
@@ -150,29 +204,38 @@ def _headline(data: dict[str, Any]) -> str:
             warn = " ⚠" if _has_errors(rows_load, *names) else ""
             return f"**{fmt(value)}×**{warn}"
 
-        rows.append(
-            [
-                scenario,
-                cpu(GATEWAY),
-                cpu(AIOHTTP),
-                cpu(LITESTAR),
-                cpu(HTTPX),
-                times(ratio["vs_aiohttp"], GATEWAY, AIOHTTP),
-                times(ratio["vs_httpx"], GATEWAY, HTTPX),
-            ]
+        row = [
+            scenario,
+            cpu(GATEWAY),
+            cpu(AIOHTTP),
+            cpu(LITESTAR),
+            cpu(HTTPX),
+            times(ratio["vs_aiohttp"], GATEWAY, AIOHTTP),
+            times(ratio["vs_httpx"], GATEWAY, HTTPX),
+        ]
+        if base is not None:
+            row[5:5] = [cpu(base)]
+            row.append(times(ratio.get("vs_baseline"), GATEWAY, base))
+        rows.append(row)
+    header = [
+        "scenario",
+        "gateway CPU ms/req",
+        "aiohttp passthrough",
+        "litestar passthrough",
+        "httpx passthrough",
+        "gateway ÷ aiohttp",
+        "gateway ÷ httpx",
+    ]
+    table = ""
+    if base is not None:
+        header[5:5] = ["baseline gateway CPU ms/req"]
+        header.append("gateway ÷ baseline")
+        revision = data["baseline"]
+        table = (
+            f"Baseline: `{base}`, the gateway at revision {revision['short']} "
+            f"(`--baseline {revision['rev']}`), measured in the same run.\n\n"
         )
-    return _table(
-        [
-            "scenario",
-            "gateway CPU ms/req",
-            "aiohttp passthrough",
-            "litestar passthrough",
-            "httpx passthrough",
-            "gateway ÷ aiohttp",
-            "gateway ÷ httpx",
-        ],
-        rows,
-    )
+    return table + _table(header, rows)
 
 
 def _load_table(data: dict[str, Any], scenario: str) -> str:
@@ -228,6 +291,18 @@ def _load_table(data: dict[str, Any], scenario: str) -> str:
         for key, label in (("vs_aiohttp", "aiohttp"), ("vs_httpx", "httpx"))
         if ratio.get(key) is not None
     ]
+    base = baseline_target(data)
+    gw_cpu = rows_load.get(GATEWAY, {}).get("cpu_ms_per_req")
+    base_cpu = rows_load.get(base, {}).get("cpu_ms_per_req") if base else None
+    if base and gw_cpu is not None and base_cpu:
+        warn = " ⚠ (rows with errors)" if _has_errors(rows_load, GATEWAY, base) else ""
+        table += (
+            f"\n\nAgainst the baseline `{base}`: CPU per request {fmt(gw_cpu / base_cpu)}× "
+            f"({gw_cpu - base_cpu:+.3f} ms/req), throughput "
+            f"{fmt(_ratio(rows_load[GATEWAY]['rps'], rows_load[base]['rps']))}×, RSS "
+            f"{fmt(rows_load[GATEWAY]['rss_mb'], 1)} vs {fmt(rows_load[base]['rss_mb'], 1)} MB."
+            f"{warn}"
+        )
     if parts:
         table += f"\n\nGateway CPU per request: {' and '.join(parts)}"
         if ratio.get("rps_vs_aiohttp") is not None:
@@ -317,14 +392,29 @@ def render(data: dict[str, Any]) -> str:
     env = data["environment"]
     cfg = data["config"]
     pkgs = ", ".join(f"{name} {version}" for name, version in env["packages"].items())
+    base = baseline_target(data)
+    baseline_option = f" --baseline {data['baseline']['rev']}" if base else ""
+    baseline_revision = f"; baseline: {data['baseline']['short']}" if base else ""
+    baseline_method = (
+        f" `{base}` is the gateway as it was at revision {data['baseline']['short']}: a "
+        "temporary detached git worktree of that commit, run as `python -m gateway.cli serve` "
+        "with this venv's python, the worktree on `PYTHONPATH`, its own "
+        "`config/gateway.yaml` and the same environment (a separate SQLite file), called "
+        "with a token it minted itself."
+        if base
+        else ""
+    )
+    interleaving = "direct, aiohttp, litestar, httpx, gateway" + (f", {base}" if base else "")
     header = f"""\
 # Gateway benchmark results
 
-Generated by `bench/run` on {env["date"]} (gateway revision: {env["gateway_revision"]}).
+Generated by `bench/run` on {env["date"]} (gateway revision: \
+{env["gateway_revision"]}{baseline_revision}).
 Command options: `--rounds {cfg["rounds"]} --duration {cfg["duration_s"]} \
 --warmup {cfg["warmup_s"]} --connections {cfg["connections"]} \
 --only {",".join(cfg["targets"])} --scenarios {",".join(cfg["scenarios"])} \
---ttfb-requests {cfg["ttfb_requests"]}`. See `bench/README.md` for how to read this.
+--ttfb-requests {cfg["ttfb_requests"]}{baseline_option}`. See `bench/README.md` for how to \
+read this.
 
 ## Machine and software
 
@@ -349,13 +439,12 @@ Command options: `--rounds {cfg["rounds"]} --duration {cfg["duration_s"]} \
   `passthrough-litestar` is the aiohttp one written as Litestar route handlers
   (`request: Request`, `await request.body()`, a `Stream` response; OpenAPI and logging
   config off), so its difference from `passthrough-aiohttp` is Litestar's per-request cost;
-  `gateway` is `gateway serve`. The Python targets run under uvicorn, 1 worker, uvloop,
-  httptools, no access log.
+  `gateway` is `gateway serve --config config/gateway.yaml`.{baseline_method} The Python
+  targets run under uvicorn, 1 worker, uvloop, httptools, no access log.
 - **Load**: `wrk -t1 -c{cfg["connections"]}` per target: {cfg["warmup_s"]} s warm-up, then
-  {cfg["duration_s"]} s measured. Targets are interleaved (direct, aiohttp, litestar, httpx,
-  gateway, then again) for {cfg["rounds"]} rounds; tables show the median over rounds (and
-  the req/s range). p50/p99 are wrk's latencies under that closed-loop load (so they
-  include queueing).
+  {cfg["duration_s"]} s measured. Targets are interleaved ({interleaving}, then
+  again) for {cfg["rounds"]} rounds; tables show the median over rounds (and the req/s range).
+  p50/p99 are wrk's latencies under that closed-loop load (so they include queueing).
 - **CPU ms/req**: utime+stime of the target's process tree (from `/proc/<pid>/stat`) during
   the measured run ÷ requests completed (for `direct`, nginx's own cost). On this
   {env["cores"]}-core machine wrk, the proxy and nginx share the cores, so req/s is bounded

@@ -2,8 +2,9 @@
 
 Run through ``bench/run`` (see bench/README.md). Starts a static nginx upstream, three
 minimal passthroughs (raw-ASGI aiohttp, the same as a Litestar handler, raw-ASGI httpx) and
-the gateway, drives each with wrk in interleaved rounds, measures the proxies' CPU time per
-request and RSS, then streaming time-to-first-byte, and writes bench/RESULTS.md plus raw
+the gateway (with ``--baseline REV``, also the gateway as it was at REV, from a temporary
+git worktree), drives each with wrk in interleaved rounds, measures the proxies' CPU time
+per request and RSS, then streaming time-to-first-byte, and writes bench/RESULTS.md plus raw
 JSON under bench/out/.
 """
 
@@ -55,6 +56,7 @@ TARGET_ALIASES = {
     "gateway": GATEWAY,
 }
 
+GATEWAY_CONFIG = "config/gateway.yaml"  # relative to the repository (or the baseline worktree)
 GATEWAY_JWT_SECRET = "bench-secret"
 FALLBACK_CLIENT_TOKEN = "bench-client-token"  # the passthroughs ignore it
 PROMPT = "Say hello in one short sentence."
@@ -163,6 +165,24 @@ class Config:
     scenarios: list[str]
     ttfb_requests: int
     results_path: Path
+    baseline: str | None = None  # --baseline REV, as given
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The revision ``--baseline`` names, resolved, and where its worktree goes."""
+
+    rev: str  # as given on the command line
+    commit: str  # full hash
+    short: str
+    worktree: Path
+
+    @property
+    def target(self) -> str:
+        return f"{GATEWAY}@{self.short}"
+
+    def describe(self) -> dict[str, str]:
+        return {"rev": self.rev, "commit": self.commit, "short": self.short, "target": self.target}
 
 
 # --- environment ---------------------------------------------------------------------------
@@ -202,7 +222,12 @@ def environment(nginx: str) -> dict[str, Any]:
             packages[name] = "not installed"
     nginx_version = _command_output([nginx, "-v"]).removeprefix("nginx version: nginx/")
     wrk_version = _command_output(["wrk", "-v"]).splitlines()[0].split("[")[0]
-    revision = _command_output(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"])
+    git = ["git", "-C", str(REPO_ROOT)]
+    revision = _command_output([*git, "rev-parse", "--short", "HEAD"])
+    if " " in revision:
+        revision = "no commit"
+    elif _command_output([*git, "status", "--porcelain", "--", "gateway", "config"]):
+        revision += " + uncommitted changes"  # the gateway target runs the working tree
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu_model": cpu_model,
@@ -213,7 +238,7 @@ def environment(nginx: str) -> dict[str, Any]:
         "packages": packages,
         "nginx": nginx_version,
         "wrk": wrk_version.removeprefix("wrk ").strip(),
-        "gateway_revision": revision if " " not in revision else "no commit",
+        "gateway_revision": revision,
     }
 
 
@@ -285,26 +310,20 @@ def _wait_any_http(service: Service, port: int, timeout: float) -> float:
     raise RuntimeError(f"{service.name} not ready after {timeout:.0f} s")
 
 
-def _gateway_env(upstream_port: int, workdir: Path) -> dict[str, str]:
+def _gateway_env(upstream_port: int, db_path: Path) -> dict[str, str]:
     return {
         **os.environ,
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
         "OPENAI_API_KEY": UPSTREAM_API_KEY,
         "GATEWAY_JWT_SECRET": GATEWAY_JWT_SECRET,
-        "GATEWAY_DATABASE_URL": f"sqlite:///{workdir}/bench.db",
+        "GATEWAY_DATABASE_URL": f"sqlite:///{db_path}",
     }
 
 
-def _gateway_token(gateway: str, env: dict[str, str]) -> tuple[str | None, str]:
+def _gateway_token(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[str | None, str]:
     try:
         proc = subprocess.run(
-            [gateway, "token", "--tenant", "bench"],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO_ROOT,
-            timeout=60,
-            check=False,
+            argv, capture_output=True, text=True, env=env, cwd=cwd, timeout=60, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"gateway token: {exc}"
@@ -315,18 +334,25 @@ def _gateway_token(gateway: str, env: dict[str, str]) -> tuple[str | None, str]:
     return lines[-1], ""
 
 
-def start_gateway(sup: Supervisor, upstream_port: int, workdir: Path) -> Target:
-    target = Target(GATEWAY, free_port())
-    gateway = Path(os.environ.get("BENCH_GATEWAY_BIN") or BIN_DIR / "gateway")
-    if not gateway.exists():
-        target.error = f"{gateway} not found"
-        return target
-    env = _gateway_env(upstream_port, workdir)
+def _start_gateway(
+    sup: Supervisor,
+    target: Target,
+    command: list[str],
+    config: Path,
+    env: dict[str, str],
+    cwd: Path,
+) -> Target:
+    """``command serve`` / ``command token`` with the given config file, env and cwd."""
+    config_args = ["--config", str(config)]
+    token_argv = [*command, "token", "--tenant", "bench", *config_args]
     # The token first (it may set up the tenant the server loads); again once the server
     # is up if that failed (it may need the schema the server creates).
-    token, token_error = _gateway_token(str(gateway), env)
+    token, token_error = _gateway_token(token_argv, env, cwd)
     target.service = sup.spawn(
-        GATEWAY, [str(gateway), "serve", "--port", str(target.port)], env=env, cwd=REPO_ROOT
+        target.name,
+        [*command, "serve", *config_args, "--port", str(target.port)],
+        env=env,
+        cwd=cwd,
     )
     try:
         target.startup_s = wait_http_ok(target.service, target.port, "/healthz", timeout=60)
@@ -334,12 +360,103 @@ def start_gateway(sup: Supervisor, upstream_port: int, workdir: Path) -> Target:
         target.error = f"{exc}\n{target.service.log_tail()}"
         return target
     if token is None:
-        token, token_error = _gateway_token(str(gateway), env)
+        token, token_error = _gateway_token(token_argv, env, cwd)
     if token is None:
         target.error = token_error
         return target
     target.authorization = f"Bearer {token}"
     return target
+
+
+def start_gateway(sup: Supervisor, upstream_port: int, workdir: Path) -> Target:
+    target = Target(GATEWAY, free_port())
+    gateway = Path(os.environ.get("BENCH_GATEWAY_BIN") or BIN_DIR / "gateway")
+    if not gateway.exists():
+        target.error = f"{gateway} not found"
+        return target
+    env = _gateway_env(upstream_port, workdir / "bench.db")
+    return _start_gateway(sup, target, [str(gateway)], REPO_ROOT / GATEWAY_CONFIG, env, REPO_ROOT)
+
+
+def resolve_revision(rev: str) -> tuple[str, str] | None:
+    """``rev`` as (full hash, short hash) of a commit; None if git does not know it."""
+    git = ["git", "-C", str(REPO_ROOT), "rev-parse", "--verify", "--quiet"]
+    proc = subprocess.run(
+        [*git, f"{rev}^{{commit}}"], capture_output=True, text=True, timeout=30, check=False
+    )
+    commit = proc.stdout.strip()
+    if proc.returncode != 0 or not commit:
+        return None
+    short = subprocess.run(
+        [*git, "--short", commit], capture_output=True, text=True, timeout=30, check=True
+    ).stdout.strip()
+    return commit, short
+
+
+def _git_worktree(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "worktree", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def remove_worktree(path: Path) -> None:
+    """Unregister and delete the baseline worktree (a no-op if it was never created)."""
+    listed = _git_worktree("list", "--porcelain").stdout.splitlines()
+    if path.exists() or f"worktree {path.resolve()}" in listed:
+        proc = _git_worktree("remove", "--force", str(path))
+        if proc.returncode != 0:
+            log(f"bench: git worktree remove {path}: {proc.stderr.strip()}")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def start_baseline(
+    sup: Supervisor, baseline: Baseline, upstream_port: int, workdir: Path
+) -> Target:
+    """The gateway at ``baseline.commit``: a detached worktree run by this venv's python."""
+    target = Target(baseline.target, free_port())
+    worktree = baseline.worktree
+    proc = _git_worktree("add", "--detach", str(worktree), baseline.commit)
+    if proc.returncode != 0:
+        target.error = f"git worktree add {baseline.rev}: {proc.stderr.strip()}"
+        return target
+    env = _gateway_env(upstream_port, workdir / f"bench-{baseline.short}.db")
+    pythonpath = os.environ.get("PYTHONPATH")
+    env["PYTHONPATH"] = f"{worktree}{os.pathsep}{pythonpath}" if pythonpath else str(worktree)
+    # The package must come from the worktree, not from the venv's editable install of
+    # this checkout (that would measure the current gateway twice).
+    check = subprocess.run(
+        [sys.executable, "-c", "import gateway.cli; print(gateway.cli.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=worktree,
+        timeout=60,
+        check=False,
+    )
+    imported = check.stdout.strip()
+    if check.returncode != 0 or not Path(imported).is_relative_to(worktree):
+        target.error = (
+            f"gateway.cli imported from {imported or 'nowhere'}, not from the worktree "
+            f"{worktree}\n{check.stderr.strip()}"
+        )
+        return target
+    # Start-up must compare like with like: byte-compile the worktree only if this
+    # checkout's package has cached bytecode (there is none under PYTHONDONTWRITEBYTECODE,
+    # and then both gateways compile from source at every start).
+    if any((REPO_ROOT / "gateway").rglob("__pycache__/*.pyc")):
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(worktree / "gateway")],
+            capture_output=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    command = [sys.executable, "-m", "gateway.cli"]
+    return _start_gateway(sup, target, command, worktree / GATEWAY_CONFIG, env, worktree)
 
 
 def preflight(target: Target, scenario: Scenario) -> str | None:
@@ -494,6 +611,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
         help="sequential streaming requests per target for TTFB; 0 skips (default 200)",
     )
     parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also measure the gateway as it was at git revision REV (target gateway@<rev>), "
+        "run from a temporary worktree with this venv",
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         default=BENCH_DIR / "RESULTS.md",
@@ -522,6 +645,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         scenarios=scenarios,
         ttfb_requests=max(0, args.ttfb_requests),
         results_path=args.results,
+        baseline=args.baseline,
     )
 
 
@@ -529,7 +653,14 @@ def _raise_exit(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def run(cfg: Config, sup: Supervisor, workdir: Path, out_dir: Path) -> int:
+def _target_order(name: str) -> int:
+    # gateway@<rev> (the baseline) goes right after the gateway
+    return ALL_TARGETS.index(name) if name in ALL_TARGETS else len(ALL_TARGETS)
+
+
+def run(
+    cfg: Config, sup: Supervisor, workdir: Path, out_dir: Path, baseline: Baseline | None
+) -> int:
     nginx = _find_binary("nginx")
     _find_binary("wrk")
     env = environment(nginx)
@@ -547,6 +678,13 @@ def run(cfg: Config, sup: Supervisor, workdir: Path, out_dir: Path) -> int:
         else:
             gateway_token = gateway.authorization
             log(f"  gateway on :{gateway.port}, ready in {gateway.startup_s:.2f} s")
+    if baseline is not None:
+        base = start_baseline(sup, baseline, upstream.port, workdir)
+        targets.append(base)
+        if base.error:
+            log(f"  {base.name} FAILED: {base.error}")
+        else:
+            log(f"  {base.name} on :{base.port}, ready in {base.startup_s:.2f} s")
     passthroughs = [
         (AIOHTTP, "passthrough_aiohttp"),
         (LITESTAR, "passthrough_litestar"),
@@ -560,7 +698,7 @@ def run(cfg: Config, sup: Supervisor, workdir: Path, out_dir: Path) -> int:
             log(f"  {name} on :{target.port}: {target.error or f'{target.startup_s:.2f} s'}")
     if DIRECT in cfg.targets:
         targets.append(upstream)
-    targets.sort(key=lambda t: ALL_TARGETS.index(t.name))
+    targets.sort(key=lambda t: _target_order(t.name))
 
     scenarios = [SCENARIOS[name] for name in cfg.scenarios]
     for scenario in scenarios:
@@ -587,6 +725,7 @@ def run(cfg: Config, sup: Supervisor, workdir: Path, out_dir: Path) -> int:
     data = {
         "environment": env,
         "config": {**asdict(cfg), "results_path": str(cfg.results_path)},
+        "baseline": baseline.describe() if baseline else None,
         "scenarios": {
             s.name: {"title": s.title, "path": s.path, "body": s.body} for s in scenarios
         },
@@ -605,6 +744,8 @@ def run(cfg: Config, sup: Supervisor, workdir: Path, out_dir: Path) -> int:
         },
     }
     data["summary"] = report.summarize(data)
+    if baseline is not None:
+        data["gateway_vs_baseline"] = report.gateway_vs_baseline(data)
     (out_dir / "results.json").write_text(json.dumps(data, indent=2) + "\n")
     markdown = report.render(data)
     cfg.results_path.write_text(markdown)
@@ -615,6 +756,10 @@ def run(cfg: Config, sup: Supervisor, workdir: Path, out_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
+    revision = None
+    if cfg.baseline is not None and (revision := resolve_revision(cfg.baseline)) is None:
+        log(f"bench: --baseline {cfg.baseline!r} is not a commit in {REPO_ROOT}")
+        return 2
     # Ctrl-C must always reach us (a background job starts with SIGINT ignored), and
     # SIGTERM/SIGHUP unwind through the same cleanup.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -624,9 +769,13 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = BENCH_DIR / "out" / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
     sup = Supervisor(out_dir / "logs")
-    workdir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    workdir = Path(tempfile.mkdtemp(prefix="gateway-bench-")).resolve()
+    baseline = None
+    if cfg.baseline is not None and revision is not None:
+        commit, short = revision
+        baseline = Baseline(cfg.baseline, commit, short, workdir / f"baseline-{short}")
     try:
-        return run(cfg, sup, workdir, out_dir)
+        return run(cfg, sup, workdir, out_dir, baseline)
     except KeyboardInterrupt:
         log("bench: interrupted")
         return 130
@@ -634,7 +783,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"bench: {exc}")
         return 2
     finally:
-        sup.close()
+        sup.close()  # first: the baseline gateway runs from its worktree
+        if baseline is not None:
+            remove_worktree(baseline.worktree)
         sup.trim_logs()
         shutil.rmtree(workdir, ignore_errors=True)
 

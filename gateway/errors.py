@@ -13,6 +13,7 @@ shape is produced, so handlers never build error JSON by hand.
     ├── MethodNotAllowed      405 invalid_request_error
     ├── PayloadTooLarge       413 invalid_request_error
     ├── UpstreamError         502 upstream_error   (connect failure, bad upstream answer)
+    ├── UpstreamUnavailable   503 upstream_error   (circuit open)
     └── UpstreamTimeout       504 timeout_error
 """
 
@@ -84,6 +85,11 @@ class PayloadTooLarge(GatewayError):
 
 class UpstreamError(GatewayError):
     status = 502
+    type = "upstream_error"
+
+
+class UpstreamUnavailable(GatewayError):
+    status = 503
     type = "upstream_error"
 
 

@@ -37,7 +37,7 @@ class Services:
         self.engine = engine
         self.quota = MemoryQuota(ZoneInfo(config.accounting.timezone))
         self.ledger = Ledger(engine)
-        self.recorder = Recorder(config, self.quota, self.ledger)
+        self.recorder = Recorder(self.quota, self.ledger)
         auth = config.auth
         self.jwks = (
             JwksCache(
@@ -54,10 +54,10 @@ class Services:
         principal = await self.verifier.verify(bearer_token(authorization))
         return Caller(principal, resolve_tenant(self.config, principal))
 
-    def price_for(self, model: Model) -> ModelPrice | None:
+    def price_for(self, model: Model, config: RuntimeConfig) -> ModelPrice | None:
         """The model's price; refuses a model with none unless the operator allows it."""
-        price = self.config.pricing.price_for(model.upstream_model)
-        if price is None and not self.config.accounting.allow_unpriced:
+        price = config.pricing.price_for(model.upstream_model)
+        if price is None and not config.accounting.allow_unpriced:
             raise PermissionDenied(
                 f"The model `{model.name}` has no price in the gateway's price table, so its "
                 "cost cannot be controlled; ask the gateway's operators to add one.",

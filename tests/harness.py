@@ -47,6 +47,7 @@ upstreams:
     api_key_env: TEST_UPSTREAM_KEY
     read_timeout_s: 2
     connect_timeout_s: 1
+    retries: {{max_retries: 0}}
 models:
   gpt-5-nano: {{}}
   gpt-5-mini: {{}}

@@ -6,25 +6,40 @@ forwards; the decisions themselves live in auth/, policy/ and ownership/.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import logging
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from gateway.api.asgi import ClientGone, Headers, Scope, header, read_body, send_error
-from gateway.api.relay import OnResponseId, relay
+from gateway.api.relay import (
+    Answer,
+    OnResponseId,
+    buffer_stream,
+    deliver,
+    read_answer,
+    relay,
+    relay_stream,
+)
+from gateway.config.runtime import Model, RuntimeConfig, Upstream
 from gateway.errors import BadRequest, GatewayError, InternalError, MethodNotAllowed, NotFound
 from gateway.metering.outcome import Outcome, measure
-from gateway.policy import resolve_model
+from gateway.policy import check_requested
+from gateway.policy.request import Applied
 from gateway.quota.bound import admission_bound, token_estimate
+from gateway.quota.memory import Ticket
+from gateway.routing import Plan, classify, features_of, plan
 from gateway.services import Caller, Services
 from gateway.shapes.adapters import RESPONSES, Shape, parse_json_object
 from gateway.telemetry.access_log import RequestContext, write_access_log
-from gateway.upstream import upstream_request_headers
+from gateway.upstream import client_response_headers, upstream_request_headers
 
 log = logging.getLogger(__name__)
 
@@ -127,20 +142,20 @@ async def _forward(
 
 
 def create(shape: Shape, upstream_path: str) -> Handler:
-    """``POST /v1/responses`` and ``POST /v1/chat/completions``: admitted, forwarded, metered."""
+    """``POST /v1/responses`` and ``POST /v1/chat/completions``: planned, admitted, metered."""
 
     async def handle(ex: Exchange) -> None:
         ctx, services = ex.ctx, ex.services
+        config = services.config  # this request runs on the config it started with
         ctx.endpoint = shape.endpoint
         _require(ex, "POST")
         caller = await _caller(ex)
-        config = services.config
         raw = await read_body(ex.scope, ex.receive, config.server.max_body_bytes)
         body = parse_json_object(raw)
         req = shape.parse(body)
         ctx.model, ctx.stream = req.model, req.stream
-        policy, tenant = caller.policy, caller.principal.tenant
-        model = resolve_model(config, policy, req.model)
+        tenant = caller.principal.tenant
+        check_requested(config, caller.policy, req.model)
         prev = req.previous_response_id
         if prev is not None and not await services.ownership.owned_by(prev, tenant):
             raise BadRequest(
@@ -148,53 +163,201 @@ def create(shape: Shape, upstream_path: str) -> Handler:
                 param="previous_response_id",
                 code="previous_response_not_found",
             )
-        applied = shape.apply_policy(body, policy, model, tenant, req.stream)
-        if model.upstream_model != req.model:
-            body["model"] = model.upstream_model
-        if applied.changed or model.upstream_model != req.model:
-            raw = orjson.dumps(body)
-        price = services.price_for(model)
-        bound = 0
-        if price is not None:
-            bound = admission_bound(raw, body, model, price, applied, config.pricing)
-        now = time.time()
-        ticket = services.quota.admit(
-            tenant,
-            model.name,
-            policy,
-            bound=bound,
-            tokens=token_estimate(raw, applied.cap * applied.choices),
-            now=now,
+        hint = header(ex.scope, b"x-gateway-route")
+        features = features_of(tenant, body, raw, hint.decode("latin-1") if hint else None)
+        split_key = header(ex.scope, b"x-request-id")
+        route_plan = plan(
+            config,
+            req.model,
+            features,
+            split_key.decode("latin-1") if split_key else ctx.request_id,
         )
-        ex.headers.extend((k.encode(), v.encode()) for k, v in ticket.headers.items())
-        ex.headers.append((b"x-gateway-output-cap", applied.cap_header.encode()))
-        ownership = services.ownership
-
-        def owned(response_id: str) -> None:
-            ownership.record(response_id, tenant)
-
-        outcome = Outcome()
-        try:
-            await _forward(
-                ex,
-                model.upstream,
-                upstream_path,
-                raw,
-                shape,
-                outcome,
-                on_response_id=owned if shape is RESPONSES else None,
-                strip_usage=applied.injected_usage,
-            )
-        finally:
-            services.recorder.finish(
-                ctx,
-                ticket,
-                measure(shape, outcome, len(raw)),
-                upstream_model=model.upstream_model,
-                status=outcome.status,
-            )
+        await _serve(ex, config, shape, upstream_path, caller, req.stream, body, route_plan)
 
     return handle
+
+
+@dataclass(slots=True)
+class _Trail:
+    """What the attempts of one request did, for the x-gateway-* headers."""
+
+    route: str | None
+    attempts: int = 0
+    escalations: list[str] = field(default_factory=list)
+    served: str | None = None
+
+    def headers(self) -> Headers:
+        out = [
+            (b"x-gateway-route", (self.route or "-").encode()),
+            (b"x-gateway-attempts", str(self.attempts).encode()),
+        ]
+        if self.served:
+            out.append((b"x-gateway-model", self.served.encode()))
+        if self.escalations:
+            out.append((b"x-gateway-escalations", ",".join(self.escalations).encode()))
+        return out
+
+
+async def _serve(
+    ex: Exchange,
+    config: RuntimeConfig,
+    shape: Shape,
+    upstream_path: str,
+    caller: Caller,
+    stream: bool,
+    original: dict[str, Any],
+    route_plan: Plan,
+) -> None:
+    """Try the plan's ladder rung by rung, retrying idempotent failures; deliver one answer.
+
+    Every attempt is admitted (its bound reserved) and metered on its own. An
+    answer is read whole before it is judged, so the client sees exactly one
+    clean answer; a stream is the client's from its first byte, unless the
+    route buffers streams.
+    """
+    services, ctx = ex.services, ex.ctx
+    tenant = caller.principal.tenant
+    ownership = services.ownership
+
+    def owned(response_id: str) -> None:
+        ownership.record(response_id, tenant)
+
+    on_id = owned if shape is RESPONSES else None
+    trail = _Trail(route_plan.route)
+    ctx.route = route_plan.route
+    last: tuple[Answer, Outcome, Headers] | None = None
+    for rung, model in enumerate(route_plan.ladder):
+        retries = 0
+        while True:
+            body = original if trail.attempts == 0 else copy.deepcopy(original)
+            applied = shape.apply_policy(body, caller.policy, model, tenant, stream)
+            body["model"] = model.upstream_model
+            raw = orjson.dumps(body)
+            try:
+                ticket = _admit(services, config, caller, model, raw, body, applied)
+            except GatewayError:
+                if last is None:
+                    raise
+                return await _deliver(ex, trail, last, on_id)  # no budget to escalate
+            trail.attempts += 1
+            trail.served = model.upstream_model
+            headers = [
+                *((k.encode(), v.encode()) for k, v in ticket.headers.items()),
+                (b"x-gateway-output-cap", applied.cap_header.encode()),
+            ]
+            client = services.pool.get(model.upstream)
+            outcome = Outcome()
+            answer: Answer | None = None
+            failure: GatewayError | None = None
+            try:
+                resp = await client.send(
+                    "POST",
+                    upstream_path,
+                    ex.scope["query_string"],
+                    upstream_request_headers(ex.scope["headers"], client.upstream.api_key),
+                    raw,
+                )
+                streaming = resp.status < 400 and resp.content_type == "text/event-stream"
+                if streaming and not route_plan.buffer_streams:
+                    out = ex.headers + headers + trail.headers()
+                    out += client_response_headers(resp.headers)
+                    await relay_stream(
+                        ctx, outcome, resp, ex.send, ex.receive, shape, out, on_id,
+                        applied.injected_usage,
+                    )  # fmt: skip
+                    return
+                if streaming:
+                    answer = await buffer_stream(ctx, outcome, resp, shape, applied.injected_usage)
+                else:
+                    answer = await read_answer(
+                        ctx, outcome, resp, api_key=client.upstream.api_key, upstream=model.upstream
+                    )
+            except GatewayError as err:
+                outcome.error_code, failure = err.code, err
+            finally:
+                measured = measure(shape, outcome, len(raw))
+                services.recorder.finish(
+                    ctx, ticket, measured, config=config, upstream_model=model.upstream_model,
+                    status=outcome.status, attempt=trail.attempts,
+                )  # fmt: skip
+                client.note(outcome.status, failure)
+            if measured.served_model:
+                trail.served = measured.served_model
+            if answer is not None:
+                last = (answer, outcome, headers)
+            reasons = classify(shape.endpoint, outcome, original)
+            if not reasons and last is not None:
+                return await _deliver(ex, trail, last, on_id)
+            retryable = reasons and reasons[0] in _RETRYABLE and not client.circuit_open()
+            if retryable and retries < client.upstream.max_retries:
+                retries += 1
+                await asyncio.sleep(_backoff(client.upstream, retries, answer, route_plan))
+                continue
+            escalate = [r for r in reasons if r in route_plan.escalate_on]
+            if escalate and rung + 1 < len(route_plan.ladder):
+                nxt = route_plan.ladder[rung + 1]
+                trail.escalations.append(f"{model.name}>{nxt.name}:{escalate[0]}")
+                break
+            if last is not None:  # the last real answer beats an error
+                return await _deliver(ex, trail, last, on_id)
+            assert failure is not None
+            ex.headers.extend(trail.headers())
+            raise failure
+
+
+_RETRYABLE = frozenset({"upstream_error", "timeout", "rate_limited"})
+
+
+def _backoff(upstream: Upstream, retry: int, answer: Answer | None, route_plan: Plan) -> float:
+    """Exponential backoff with full jitter; an upstream's short Retry-After is honoured."""
+    if answer is not None:
+        for name, value in answer.headers:
+            if name == b"retry-after":
+                try:
+                    wait = float(value)
+                except ValueError:
+                    break
+                if wait <= route_plan.retry_after_max_s:
+                    return wait
+    ceiling = min(upstream.retry_max_s, upstream.retry_base_s * 2 ** (retry - 1))
+    return random.uniform(0, ceiling)
+
+
+def _admit(
+    services: Services,
+    config: RuntimeConfig,
+    caller: Caller,
+    model: Model,
+    raw: bytes,
+    body: dict[str, Any],
+    applied: Applied,
+) -> Ticket:
+    price = services.price_for(model, config)
+    bound = 0
+    if price is not None:
+        bound = admission_bound(raw, body, model, price, applied, config.pricing)
+    return services.quota.admit(
+        caller.principal.tenant,
+        model.name,
+        caller.policy,
+        bound=bound,
+        tokens=token_estimate(raw, applied.cap * applied.choices),
+        now=time.time(),
+    )
+
+
+async def _deliver(
+    ex: Exchange,
+    trail: _Trail,
+    last: tuple[Answer, Outcome, Headers],
+    on_id: OnResponseId | None,
+) -> None:
+    answer, outcome, headers = last
+    rid = outcome.body.get("id") if outcome.body is not None else None
+    if rid is None and outcome.facts is not None:
+        rid = outcome.facts.response_id
+    out = ex.headers + headers + trail.headers()
+    await deliver(ex.ctx, answer, ex.send, out, on_id, rid if isinstance(rid, str) else None)
 
 
 def stored_response(suffix: str, methods: tuple[str, ...]) -> Handler:

@@ -14,11 +14,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from gateway.api.asgi import Headers, send_response
+from gateway.api.asgi import Headers
 from gateway.errors import GatewayError, InternalError, UpstreamError
 from gateway.metering.outcome import Outcome
 from gateway.shapes.adapters import Shape
@@ -31,6 +32,90 @@ log = logging.getLogger(__name__)
 _RELAY_FAILED = InternalError(
     "The gateway failed while relaying the stream.", code="internal_error"
 )
+
+
+@dataclass(slots=True)
+class Answer:
+    """A whole upstream answer, read before the gateway decides what the client gets."""
+
+    status: int
+    headers: Headers
+    body: bytes
+    content_type: bytes = b"application/json"
+    chunks: list[bytes] | None = None  # a buffered stream, delivered as it came
+
+
+async def read_answer(
+    ctx: RequestContext,
+    outcome: Outcome,
+    resp: UpstreamResponse,
+    *,
+    api_key: str | None,
+    upstream: str,
+) -> Answer:
+    """Read a non-stream answer (or an error) whole, noting what metering needs."""
+    outcome.status = resp.status
+    headers = client_response_headers(resp.headers)
+    body = await resp.read()
+    ctx.upstream_s = time.perf_counter() - ctx.started
+    if resp.status >= 400:
+        status, body = client_error_from_upstream(resp.status, body, api_key, upstream)
+        outcome.error_code = "upstream_error"
+        return Answer(status, [h for h in headers if h[0] != b"content-type"], body)
+    outcome.body = _json_object(body)
+    return Answer(resp.status, [h for h in headers if h[0] != b"content-type"], body,
+                  resp.headers.get("content-type", "application/json").encode())  # fmt: skip
+
+
+async def buffer_stream(
+    ctx: RequestContext, outcome: Outcome, resp: UpstreamResponse, shape: Shape, strip_usage: bool
+) -> Answer:
+    """Read a whole stream (routes that check quality before the client sees anything)."""
+    outcome.status = resp.status
+    tap = shape.new_tap(strip_usage)
+    outcome.facts = tap.facts
+    chunks = []
+    async for chunk in resp.chunks():
+        if ctx.ttft_s is None:
+            ctx.ttft_s = time.perf_counter() - ctx.started
+        if strip_usage:
+            out = tap.filter(chunk)
+        else:
+            tap.feed(chunk)
+            out = chunk
+        if out:
+            chunks.append(out)
+    ctx.upstream_s = time.perf_counter() - ctx.started
+    headers = [h for h in client_response_headers(resp.headers) if h[0] != b"content-type"]
+    return Answer(resp.status, headers, b"", b"text/event-stream", chunks)
+
+
+async def deliver(
+    ctx: RequestContext,
+    answer: Answer,
+    send: Any,
+    headers: Headers,
+    on_response_id: OnResponseId | None = None,
+    response_id: str | None = None,
+) -> None:
+    """Send a read answer to the client."""
+    ctx.status = answer.status
+    if answer.status >= 400:
+        ctx.error_code = ctx.error_code or "upstream_error"
+    if response_id is not None:
+        ctx.response_id = response_id
+        if on_response_id is not None and answer.status < 400:
+            on_response_id(response_id)
+    all_headers = [(b"content-type", answer.content_type), *headers, *answer.headers]
+    if answer.chunks is None:
+        all_headers.append((b"content-length", str(len(answer.body)).encode()))
+        await send({"type": "http.response.start", "status": answer.status, "headers": all_headers})
+        await send({"type": "http.response.body", "body": answer.body})
+        return
+    await send({"type": "http.response.start", "status": answer.status, "headers": all_headers})
+    for chunk in answer.chunks:
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def relay(
@@ -47,32 +132,16 @@ async def relay(
     on_response_id: OnResponseId | None = None,
     strip_usage: bool = False,
 ) -> None:
-    outcome.status = resp.status
-    headers = headers + client_response_headers(resp.headers)
-    if resp.status >= 400:
-        body = await resp.read()
-        ctx.upstream_s = time.perf_counter() - ctx.started
-        status, body = client_error_from_upstream(resp.status, body, api_key, upstream)
-        ctx.status = status
-        ctx.error_code = outcome.error_code = "upstream_error"
-        await send_response(send, status, body, [h for h in headers if h[0] != b"content-type"])
-    elif resp.content_type == "text/event-stream":
-        await _relay_stream(
+    """Forward an answer as it comes: streams chunk by chunk, the rest whole."""
+    if resp.status < 400 and resp.content_type == "text/event-stream":
+        headers = headers + client_response_headers(resp.headers)
+        await relay_stream(
             ctx, outcome, resp, send, receive, shape, headers, on_response_id, strip_usage
         )
-    else:
-        body = await resp.read()
-        ctx.upstream_s = time.perf_counter() - ctx.started
-        ctx.status = resp.status
-        outcome.body = _json_object(body)
-        rid = outcome.body.get("id") if outcome.body else None
-        if isinstance(rid, str):
-            ctx.response_id = rid
-            if on_response_id is not None:
-                on_response_id(rid)
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        return
+    answer = await read_answer(ctx, outcome, resp, api_key=api_key, upstream=upstream)
+    rid = outcome.body.get("id") if outcome.body else None
+    await deliver(ctx, answer, send, headers, on_response_id, rid if isinstance(rid, str) else None)
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -88,7 +157,7 @@ async def _wait_for_disconnect(receive: Any) -> None:
         pass
 
 
-async def _relay_stream(
+async def relay_stream(
     ctx: RequestContext,
     outcome: Outcome,
     resp: UpstreamResponse,

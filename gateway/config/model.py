@@ -8,7 +8,7 @@ here; fields ending in ``_env`` name environment variables.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
@@ -59,6 +59,21 @@ class AuthConfig(Strict):
         return self
 
 
+class RetryConfig(Strict):
+    """Retries of idempotent failures (connect errors, 429, 502/503/504) on the same upstream."""
+
+    max_retries: int = Field(default=1, ge=0, le=10)
+    base_delay_s: float = Field(default=0.2, ge=0, description="Doubles per retry, with jitter.")
+    max_delay_s: float = Field(default=2.0, ge=0)
+
+
+class CircuitConfig(Strict):
+    """After `failures` failures in a row the upstream is skipped for `cooldown_s`."""
+
+    failures: int = Field(default=5, ge=1)
+    cooldown_s: float = Field(default=30, gt=0)
+
+
 class UpstreamConfig(Strict):
     base_url: HttpUrl = Field(default=HttpUrl("https://api.openai.com/v1"))
     base_url_env: EnvName | None = Field(
@@ -70,6 +85,8 @@ class UpstreamConfig(Strict):
         default=600, gt=0, description="Longest silence between two reads (covers slow streams)."
     )
     max_connections: int = Field(default=256, ge=1, le=65536)
+    retries: RetryConfig = RetryConfig()
+    circuit: CircuitConfig = CircuitConfig()
 
 
 class ModelConfig(Strict):
@@ -155,6 +172,65 @@ class TenantPolicy(Strict):
     )
 
 
+EscalationReason = Literal[
+    "upstream_error",  # 5xx, connection failure, open circuit
+    "timeout",
+    "rate_limited",  # upstream 429
+    "incomplete",  # stopped at the output cap
+    "invalid_json",  # structured output that does not parse
+    "schema_mismatch",  # structured output that does not match the request's schema
+    "invalid_tool_arguments",  # a function call whose arguments do not match its schema
+    "refusal",
+]
+ESCALATION_REASONS: tuple[str, ...] = get_args(EscalationReason)
+
+
+class RuleMatch(Strict):
+    """All given conditions must hold."""
+
+    tenants: list[str] | None = None
+    hint: str | None = Field(default=None, description="Value of the x-gateway-route header.")
+    min_input_bytes: int | None = Field(default=None, ge=0)
+    max_input_bytes: int | None = Field(default=None, ge=0)
+    tools: bool | None = Field(default=None, description="Tools present (or absent).")
+    structured_output: bool | None = None
+    reasoning_effort: list[str] | None = None
+
+
+class RouteRule(Strict):
+    when: RuleMatch
+    ladder: list[str] = Field(min_length=1)
+
+
+class SplitArm(Strict):
+    name: Name
+    weight: int = Field(ge=0, le=100)
+    ladder: list[str] = Field(min_length=1)
+
+
+class RouteConfig(Strict):
+    """An alias clients put in `model`: a ladder of models, small first."""
+
+    ladder: list[str] = Field(min_length=1)
+    escalate_on: list[EscalationReason] = Field(
+        default=["upstream_error", "timeout", "rate_limited"]
+    )
+    rules: list[RouteRule] = Field(default_factory=list, description="First match wins.")
+    split: list[SplitArm] = Field(
+        default_factory=list, description="Weighted ladders (canaries); weights sum to 100."
+    )
+    also_for: list[str] = Field(
+        default_factory=list, description="Models that, named directly, escalate on this route."
+    )
+    buffer_streams: bool = Field(
+        default=False,
+        description="Hold streams until complete so quality checks apply (short outputs only).",
+    )
+    retry_after_max_s: float = Field(
+        default=2.0, ge=0, description="Wait out an upstream 429's Retry-After up to this long."
+    )
+
+
 class AccountingConfig(Strict):
     pricing_file: str = Field(
         default="pricing.yaml", description="Price table, relative to this config file."
@@ -179,6 +255,7 @@ class GatewayConfig(Strict):
         default_factory=lambda: {"openai": UpstreamConfig()}, min_length=1
     )
     models: dict[Name, ModelConfig] = Field(min_length=1)
+    routes: dict[Name, RouteConfig] = Field(default_factory=dict)
     tenants: dict[Name, TenantPolicy] = Field(default_factory=dict)
     defaults: TenantPolicy | None = Field(
         default=None, description="Policy for tenants not listed; without it they get 403."
@@ -189,13 +266,26 @@ class GatewayConfig(Strict):
         for name, model in self.models.items():
             if model.upstream not in self.upstreams:
                 raise ValueError(f"models.{name}.upstream: unknown upstream {model.upstream!r}")
+        for name, route in self.routes.items():
+            if name in self.models:
+                raise ValueError(f"routes.{name}: a route cannot have a model's name")
+            ladders = [("ladder", route.ladder)]
+            ladders += [(f"rules.{i}.ladder", r.ladder) for i, r in enumerate(route.rules)]
+            ladders += [(f"split.{i}.ladder", a.ladder) for i, a in enumerate(route.split)]
+            ladders += [("also_for", route.also_for)]
+            for where, ladder in ladders:
+                for m in ladder:
+                    if m not in self.models:
+                        raise ValueError(f"routes.{name}.{where}: unknown model {m!r}")
+            if route.split and sum(a.weight for a in route.split) != 100:
+                raise ValueError(f"routes.{name}.split: weights must sum to 100")
         policies = [(f"tenants.{t}", p) for t, p in self.tenants.items()]
         if self.defaults is not None:
             policies.append(("defaults", self.defaults))
         for where, policy in policies:
             for m in policy.models:
-                if m != "*" and m not in self.models:
-                    raise ValueError(f"{where}.models: unknown model {m!r}")
+                if m != "*" and m not in self.models and m not in self.routes:
+                    raise ValueError(f"{where}.models: unknown model or route {m!r}")
             for m in [*policy.budgets.models, *policy.max_output_tokens_by_model]:
                 if m not in self.models:
                     raise ValueError(f"{where}: unknown model {m!r}")

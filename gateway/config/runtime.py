@@ -18,6 +18,8 @@ from gateway.config.model import (
     AccountingConfig,
     AuthConfig,
     GatewayConfig,
+    RouteConfig,
+    RuleMatch,
     ServerConfig,
     TenantPolicy,
     WindowBudget,
@@ -34,6 +36,11 @@ class Upstream:
     connect_timeout_s: float
     read_timeout_s: float
     max_connections: int
+    max_retries: int = 1
+    retry_base_s: float = 0.2
+    retry_max_s: float = 2.0
+    circuit_failures: int = 5
+    circuit_cooldown_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,30 @@ class Model:
     upstream_model: str
     context_window: int = 400_000
     max_output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    match: RuleMatch
+    ladder: tuple[Model, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    name: str
+    upto: int  # cumulative weight: the arm serves split points below this
+    ladder: tuple[Model, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    ladder: tuple[Model, ...]
+    escalate_on: frozenset[str]
+    rules: tuple[Rule, ...] = ()
+    split: tuple[Arm, ...] = ()
+    buffer_streams: bool = False
+    retry_after_max_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +121,8 @@ class RuntimeConfig:
     tenants: Mapping[str, Policy]
     defaults: Policy | None
     pricing: PriceTable = EMPTY_PRICES
+    routes: Mapping[str, Route] = field(default_factory=dict)
+    routes_for_models: Mapping[str, Route] = field(default_factory=dict)  # `also_for`
 
     def policy_for(self, tenant: str) -> Policy | None:
         """The tenant's policy, the defaults for an unlisted tenant, or None (refused)."""
@@ -126,6 +159,11 @@ def compile_config(
             connect_timeout_s=u.connect_timeout_s,
             read_timeout_s=u.read_timeout_s,
             max_connections=u.max_connections,
+            max_retries=u.retries.max_retries,
+            retry_base_s=u.retries.base_delay_s,
+            retry_max_s=u.retries.max_delay_s,
+            circuit_failures=u.circuit.failures,
+            circuit_cooldown_s=u.circuit.cooldown_s,
         )
     models = {
         name: Model(
@@ -137,6 +175,8 @@ def compile_config(
         )
         for name, m in cfg.models.items()
     }
+    routes = {name: _compile_route(name, r, models) for name, r in cfg.routes.items()}
+    names = frozenset(models) | frozenset(routes)
     secret_env = cfg.auth.hs256_secret_env
     secret = env.get(secret_env) if secret_env else None
     return RuntimeConfig(
@@ -147,9 +187,30 @@ def compile_config(
         hs_secret=secret.encode() if secret else None,
         upstreams=upstreams,
         models=models,
-        tenants={t: _compile_policy(p, models) for t, p in cfg.tenants.items()},
-        defaults=_compile_policy(cfg.defaults, models) if cfg.defaults else None,
+        tenants={t: _compile_policy(p, names) for t, p in cfg.tenants.items()},
+        defaults=_compile_policy(cfg.defaults, names) if cfg.defaults else None,
         pricing=pricing,
+        routes=routes,
+        routes_for_models={m: routes[n] for n, r in cfg.routes.items() for m in r.also_for},
+    )
+
+
+def _compile_route(name: str, r: RouteConfig, models: Mapping[str, Model]) -> Route:
+    def ladder(names: list[str]) -> tuple[Model, ...]:
+        return tuple(models[n] for n in names)
+
+    arms, upto = [], 0
+    for arm in r.split:
+        upto += arm.weight
+        arms.append(Arm(arm.name, upto, ladder(arm.ladder)))
+    return Route(
+        name=name,
+        ladder=ladder(r.ladder),
+        escalate_on=frozenset(r.escalate_on),
+        rules=tuple(Rule(rule.when, ladder(rule.ladder)) for rule in r.rules),
+        split=tuple(arms),
+        buffer_streams=r.buffer_streams,
+        retry_after_max_s=r.retry_after_max_s,
     )
 
 
@@ -164,8 +225,8 @@ def load_runtime(path: str | Path, env: Mapping[str, str]) -> RuntimeConfig:
     return compile_config(cfg, env, pricing=pricing)
 
 
-def _compile_policy(p: TenantPolicy, models: Mapping[str, Model]) -> Policy:
-    allowed = frozenset(models) if "*" in p.models else frozenset(p.models)
+def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
+    allowed = names if "*" in p.models else frozenset(p.models)
     budgets: list[BudgetLimit] = []
     scopes: list[tuple[str | None, WindowBudget]] = [(None, p.budgets)]
     scopes += list(p.budgets.models.items())

@@ -22,8 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class Recorder:
-    def __init__(self, config: RuntimeConfig, quota: MemoryQuota, ledger: Ledger) -> None:
-        self._config = config
+    def __init__(self, quota: MemoryQuota, ledger: Ledger) -> None:
         self._quota = quota
         self._ledger = ledger
 
@@ -33,12 +32,13 @@ class Recorder:
         ticket: Ticket,
         measured: Measured,
         *,
+        config: RuntimeConfig,
         upstream_model: str,
         status: int,
         attempt: int = 1,
     ) -> int:
         """Settle and record; returns the cost in nano-USD."""
-        pricing = self._config.pricing
+        pricing = config.pricing
         price = pricing.price_for(measured.served_model or "") or pricing.price_for(upstream_model)
         usage = measured.usage
         if price is None:
@@ -56,6 +56,7 @@ class Recorder:
                 tenant=ticket.tenant,
                 subject=ctx.subject,
                 endpoint=ctx.endpoint,
+                route=ctx.route,
                 requested_model=ticket.model,
                 served_model=measured.served_model,
                 status=status,

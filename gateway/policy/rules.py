@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.auth.principal import Principal
-from gateway.config.runtime import Model, Policy, RuntimeConfig
+from gateway.config.runtime import Policy, RuntimeConfig
 from gateway.errors import NotFound, PermissionDenied
 
 
@@ -20,9 +20,9 @@ def resolve_tenant(config: RuntimeConfig, principal: Principal) -> Policy:
     return policy
 
 
-def resolve_model(config: RuntimeConfig, policy: Policy, name: str) -> Model:
-    model = config.models.get(name)
-    if model is None:
+def check_requested(config: RuntimeConfig, policy: Policy, name: str) -> None:
+    """The ``model`` a client asked for (a model or a route) exists and is allowed to it."""
+    if name not in config.models and name not in config.routes:
         raise NotFound(
             f"The model `{name}` does not exist or you do not have access to it.",
             param="model",
@@ -32,4 +32,3 @@ def resolve_model(config: RuntimeConfig, policy: Policy, name: str) -> Model:
         raise PermissionDenied(
             f"Your tenant may not use the model `{name}`.", param="model", code="model_not_allowed"
         )
-    return model

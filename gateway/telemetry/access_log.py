@@ -24,6 +24,7 @@ class RequestContext:
     tenant: str | None = None
     subject: str | None = None
     model: str | None = None
+    route: str | None = None
     stream: bool = False
     status: int = 0
     error_code: str | None = None
@@ -47,6 +48,7 @@ def write_access_log(ctx: RequestContext) -> None:
         "tenant": ctx.tenant,
         "subject": ctx.subject,
         "model": ctx.model,
+        "route": ctx.route,
         "stream": ctx.stream,
         "status": ctx.status,
         "error_code": ctx.error_code,

@@ -9,12 +9,16 @@ failures to 502, timeouts to 504. Nothing in this module knows about tenants.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 
 from gateway.config.runtime import Upstream
-from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout
+from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+
+log = logging.getLogger(__name__)
 
 
 def map_transport_error(exc: BaseException, upstream: str) -> GatewayError:
@@ -72,6 +76,26 @@ class UpstreamClient:
     def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
         self._session: aiohttp.ClientSession | None = None
+        self._failures = 0  # in a row
+        self._open_until = 0.0
+
+    def circuit_open(self) -> bool:
+        return time.monotonic() < self._open_until
+
+    def note(self, status: int, failure: BaseException | None) -> None:
+        """Feed the circuit breaker: transport failures and 5xx count, anything else resets."""
+        if failure is not None and getattr(failure, "code", None) == "upstream_circuit_open":
+            return
+        if failure is not None or status >= 500:
+            self._failures += 1
+            if self._failures >= self.upstream.circuit_failures:
+                self._open_until = time.monotonic() + self.upstream.circuit_cooldown_s
+                log.warning(
+                    "upstream %s failed %d times in a row: skipped for %.0fs",
+                    self.upstream.name, self._failures, self.upstream.circuit_cooldown_s,
+                )  # fmt: skip
+        else:
+            self._failures = 0
 
     async def start(self) -> None:
         u = self.upstream
@@ -96,6 +120,12 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """Send a request; ``path`` is relative to the upstream base URL (``/responses``)."""
         assert self._session is not None, "UpstreamClient.start() was not called"
+        if self.circuit_open():
+            raise UpstreamUnavailable(
+                f"The upstream {self.upstream.name!r} is failing; the gateway is giving it "
+                "a rest. Try again shortly.",
+                code="upstream_circuit_open",
+            )
         url = self.upstream.base_url + path
         if query:
             url += "?" + query.decode("latin-1")

@@ -53,7 +53,7 @@ def test_dangling_references_are_refused() -> None:
     text = "models:\n  gpt-5: {upstream: azure}\n"
     assert problems(text) == ["t.yaml:2: models.gpt-5.upstream: unknown upstream 'azure'"]
     text = "models:\n  gpt-5: {}\ntenants:\n  a: {models: [gpt-6]}\n"
-    assert problems(text) == ["t.yaml:4: tenants.a.models: unknown model 'gpt-6'"]
+    assert problems(text) == ["t.yaml:4: tenants.a.models: unknown model or route 'gpt-6'"]
 
 
 def test_algorithms_need_their_key_source() -> None:
