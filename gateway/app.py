@@ -2,41 +2,92 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.di import Provide
 from sqlalchemy.engine import Engine
 
+from gateway.api.admin import config_status, reload_config
 from gateway.api.meta import gateway_error_response, healthz, list_models, readyz
 from gateway.api.router import GatewayRouter
 from gateway.api.usage import admin_usage, tenant_usage
+from gateway.config.reload import ConfigReloader
 from gateway.config.runtime import RuntimeConfig
 from gateway.db import make_engine
 from gateway.services import Services
 from gateway.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 def create_app(
-    settings: Settings, config: RuntimeConfig, engine: Engine | None = None
+    settings: Settings,
+    config: RuntimeConfig,
+    engine: Engine | None = None,
+    *,
+    config_path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    upstream_override: tuple[str, str] | None = None,
+    watch_config: bool = True,
 ) -> GatewayRouter:
+    """Wire one gateway. With ``config_path`` the config hot-reloads (file watch, SIGHUP, admin)."""
     services = Services(config, engine or make_engine(settings.database_url))
+    if config_path is not None:
+
+        def apply(new: RuntimeConfig) -> None:
+            services.config = new
+
+        services.reloader = ConfigReloader(
+            config_path,
+            env or {},
+            lambda: services.config,
+            apply,
+            upstream_override=upstream_override,
+        )
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await services.start()
+        watcher = None
+        reloader = services.reloader
+        if reloader is not None:
+            if watch_config:
+                watcher = asyncio.create_task(reloader.watch(), name="config-watch")
+            if threading.current_thread() is threading.main_thread():
+                loop = asyncio.get_running_loop()
+                loop.add_signal_handler(
+                    signal.SIGHUP, lambda: loop.create_task(reloader.reload("SIGHUP"))
+                )
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             await services.aclose()
 
     def provide_services() -> Services:
         return services
 
     litestar = Litestar(
-        route_handlers=[list_models, healthz, readyz, tenant_usage, admin_usage],
+        route_handlers=[
+            list_models,
+            healthz,
+            readyz,
+            tenant_usage,
+            admin_usage,
+            reload_config,
+            config_status,
+        ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers={Exception: gateway_error_response},
         lifespan=[lifespan],
@@ -44,9 +95,3 @@ def create_app(
         logging_config=None,
     )
     return GatewayRouter(services, litestar)
-
-
-def litestar_of(app: Any) -> Litestar:
-    fallback = app.fallback if isinstance(app, GatewayRouter) else app
-    assert isinstance(fallback, Litestar)
-    return fallback

@@ -65,6 +65,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--config")
 
+    p = sub.add_parser("route", help="routing tools")
+    route_sub = p.add_subparsers(dest="route_command", required=True)
+    explain = route_sub.add_parser(
+        "explain", help="which ladder and models would serve a request, and why (no upstream call)"
+    )
+    explain.add_argument("file", nargs="?", default="-", help="request body JSON (- = stdin)")
+    explain.add_argument("--tenant", required=True)
+    explain.add_argument("--hint", help="the x-gateway-route header value")
+    explain.add_argument("--split-key", default="explain", help="request id that picks a split arm")
+    explain.add_argument("--config")
+
     p = sub.add_parser("config", help="config tools")
     config_sub = p.add_subparsers(dest="config_command", required=True)
     check = config_sub.add_parser("check", help="validate a config file")
@@ -80,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _token(args, settings)
     if args.command == "usage":
         return _usage(args, settings)
+    if args.command == "route":
+        return _route_explain(args, settings)
     if args.config_command == "check":
         return _config_check(args.path or settings.config_path)
     return _config_schema(args.write)
@@ -168,6 +181,18 @@ def _usage(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _route_explain(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.explain import explain
+
+    runtime = _load(args.config or settings.config_path)
+    if runtime is None:
+        return 1
+    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    text, ok = explain(runtime, args.tenant, raw, hint=args.hint, split_key=args.split_key)
+    print(text)
+    return 0 if ok else 1
+
+
 def _configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -191,11 +216,12 @@ def _serve(args: argparse.Namespace, settings: Settings, *, force_fake: bool) ->
         return 1
     host = args.host or settings.host
     port = args.port or settings.port
-    return uvloop.run(_run(settings, cfg, pricing, host, port, force_fake))
+    return uvloop.run(_run(settings, path, cfg, pricing, host, port, force_fake))
 
 
 async def _run(
     settings: Settings,
+    path: str,
     cfg: GatewayConfig,
     pricing: PriceTable,
     host: str,
@@ -228,7 +254,7 @@ async def _run(
         env[runtime.auth.hs256_secret_env] = secrets.token_urlsafe(24)
         runtime = compile_config(cfg, env, pricing=pricing, upstream_override=override)
         token_hint = runtime.hs_secret
-    app = create_app(settings, runtime)
+    app = create_app(settings, runtime, config_path=Path(path), env=env, upstream_override=override)
     if fake is not None:
         _print_quickstart(runtime, host, port, token_hint)
     server = uvicorn.Server(

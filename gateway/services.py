@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 
 from gateway.auth import JwksCache, Principal, TokenVerifier, bearer_token
+from gateway.config.reload import ConfigReloader
 from gateway.config.runtime import Model, Policy, RuntimeConfig
 from gateway.errors import PermissionDenied
 from gateway.ledger import Ledger, spend_by_tenant_model
@@ -38,6 +39,7 @@ class Services:
         self.quota = MemoryQuota(ZoneInfo(config.accounting.timezone))
         self.ledger = Ledger(engine)
         self.recorder = Recorder(self.quota, self.ledger)
+        self.reloader: ConfigReloader | None = None
         auth = config.auth
         self.jwks = (
             JwksCache(
@@ -53,6 +55,14 @@ class Services:
     async def authenticate(self, authorization: str | None) -> Caller:
         principal = await self.verifier.verify(bearer_token(authorization))
         return Caller(principal, resolve_tenant(self.config, principal))
+
+    async def authenticate_admin(self, authorization: str | None) -> Caller:
+        caller = await self.authenticate(authorization)
+        if not caller.principal.is_admin:
+            raise PermissionDenied(
+                "This endpoint needs the gateway admin role.", code="admin_required"
+            )
+        return caller
 
     def price_for(self, model: Model, config: RuntimeConfig) -> ModelPrice | None:
         """The model's price; refuses a model with none unless the operator allows it."""

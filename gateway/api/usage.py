@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from litestar import Request, get
 from litestar.di import NamedDependency
 
-from gateway.errors import BadRequest, PermissionDenied
+from gateway.errors import BadRequest
 from gateway.ledger import GROUP_KEYS, UsageRow, nanos_to_usd, usage_report
 from gateway.services import Services
 
@@ -115,9 +115,7 @@ async def admin_usage(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
 ) -> dict[str, Any]:
     """Every tenant (admins only), filterable by tenant, model and time, grouped at will."""
-    caller = await services.authenticate(request.headers.get("authorization"))
-    if not caller.principal.is_admin:
-        raise PermissionDenied("This endpoint needs the gateway admin role.", code="admin_required")
+    await services.authenticate_admin(request.headers.get("authorization"))
     data = await _report(
         services,
         request,

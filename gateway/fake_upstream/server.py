@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import hmac
 import random
+import re
 import secrets
 import string
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from aiohttp import web
@@ -52,6 +53,10 @@ _FAULT_KEY = web.RequestKey("fake_openai_fault", Fault)
 _BODY_TOKENS_KEY = web.RequestKey("fake_openai_body_tokens", int)
 
 _OBFUSCATION_ALPHABET = string.ascii_letters + string.digits
+_DELTA = re.compile(r"\s*\S+|\s+\Z")
+"""One delta (= one output token): a word with the whitespace before it, or trailing space."""
+
+AnswerKind = Literal["text", "refusal", "function_call"]
 
 
 @dataclass(frozen=True)
@@ -106,21 +111,32 @@ class _Generation:
     """The output tokens one answer consumes, after applying the caller's cap."""
 
     reasoning_tokens: int
-    words: list[str]
+    deltas: list[str]
+    """The visible answer (text, refusal or call arguments), one delta per output token."""
     truncated: bool
+    """Cut short by the request's output cap."""
+    kind: AnswerKind = "text"
+    function_name: str | None = None
+    """For ``kind == "function_call"``: the function called; ``text`` holds the arguments."""
+    forced_incomplete: bool = False
+    """Reported as cut at the cap although it was not (``Fault.incomplete``)."""
 
     @property
     def output_tokens(self) -> int:
-        return self.reasoning_tokens + len(self.words)
-
-    @property
-    def deltas(self) -> list[str]:
-        # One delta per word (= per token), spaces carried on the following word like real BPE.
-        return [word if i == 0 else f" {word}" for i, word in enumerate(self.words)]
+        return self.reasoning_tokens + len(self.deltas)
 
     @property
     def text(self) -> str:
         return "".join(self.deltas)
+
+    @property
+    def incomplete(self) -> bool:
+        return self.truncated or self.forced_incomplete
+
+    @property
+    def visible(self) -> bool:
+        """Whether any visible item is produced; a cap spent on reasoning leaves none."""
+        return bool(self.deltas) or not self.truncated
 
 
 @dataclass
@@ -156,14 +172,37 @@ def answer_words(source_text: str) -> list[str]:
     return [*ANSWER_PREFIX, *source_text.split()[:MAX_ECHO_WORDS]]
 
 
-def _plan_generation(model: str, source_text: str, limit: int | None) -> _Generation:
+def split_deltas(text: str) -> list[str]:
+    """Split text into stream deltas, one per output token, that join back to ``text`` exactly.
+
+    Each delta is a word with the whitespace before it (like real BPE tokens); whitespace after
+    the last word is one more delta.
+    """
+    return _DELTA.findall(text)
+
+
+def _plan_generation(
+    model: str, source_text: str, limit: int | None, fault: Fault | None = None
+) -> _Generation:
+    kind: AnswerKind = "text"
+    name: str | None = None
+    if fault is not None and fault.refusal is not None:
+        kind, deltas = "refusal", split_deltas(fault.refusal)
+    elif fault is not None and fault.function_call is not None:
+        kind, (name, arguments) = "function_call", fault.function_call
+        deltas = split_deltas(arguments)
+    elif fault is not None and fault.output_text is not None:
+        deltas = split_deltas(fault.output_text)
+    else:
+        deltas = split_deltas(" ".join(answer_words(source_text)))
+    forced = fault is not None and fault.incomplete
     # Reasoning is spent before visible text, so a tight cap eats the answer first.
     reasoning = REASONING_TOKENS if is_reasoning_model(model) else 0
-    words = answer_words(source_text)
-    if limit is None or limit >= reasoning + len(words):
-        return _Generation(reasoning, words, truncated=False)
-    kept_reasoning = min(reasoning, limit)
-    return _Generation(kept_reasoning, words[: limit - kept_reasoning], truncated=True)
+    truncated = limit is not None and limit < reasoning + len(deltas)
+    if limit is not None and truncated:
+        reasoning = min(reasoning, limit)
+        deltas = deltas[: limit - reasoning]
+    return _Generation(reasoning, deltas, truncated, kind, name, forced)
 
 
 def _new_id(prefix: str, nbytes: int = 24) -> str:
@@ -321,6 +360,16 @@ def _echo_service_tier(requested: Any) -> str:
     return str(requested)
 
 
+def _body_model(body: bytes) -> str | None:
+    """The ``model`` of a JSON request body, or None when there is no such thing."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    model = payload.get("model") if isinstance(payload, dict) else None
+    return model if isinstance(model, str) else None
+
+
 def _fault_error(status: int) -> ApiError:
     if status == 429:
         return ApiError(
@@ -440,7 +489,7 @@ class FakeOpenAI:
                 body=body,
             )
         )
-        fault = self._pop_fault(request.path)
+        fault = self._pop_fault(request.path, body)
         if fault is not None:
             request[_FAULT_KEY] = fault
             if fault.delay_s:
@@ -458,9 +507,14 @@ class FakeOpenAI:
             error = ApiError(404, f"Invalid URL ({request.method} {request.path})")
             return await self._json(request, error.body(), status=404)
 
-    def _pop_fault(self, path: str) -> Fault | None:
+    def _pop_fault(self, path: str, body: bytes) -> Fault | None:
+        model: str | None = None
+        parsed = False
         for index, fault in enumerate(self._faults):
-            if fault.matches(path):
+            if fault.model is not None and not parsed:
+                # Parsed only when a fault asks, so model-less faults cost nothing.
+                model, parsed = _body_model(body), True
+            if fault.matches(path, model):
                 return self._faults.pop(index)
         return None
 
@@ -648,7 +702,7 @@ class FakeOpenAI:
         prompt = _Prompt([*([instructions] if instructions else []), *context])
         input_tokens = prompt.tokens
         cached = self._cached_tokens(model, payload.get("prompt_cache_key"), prompt, input_tokens)
-        generation = _plan_generation(model, " ".join(input_texts), limit)
+        generation = _plan_generation(model, " ".join(input_texts), limit, request.get(_FAULT_KEY))
 
         output = self._response_output(payload, generation, " ".join(input_texts))
         usage = {
@@ -664,7 +718,7 @@ class FakeOpenAI:
         }
         created_at = int(time.time())
         final = self._response_object(
-            _new_id("resp_"), payload, model, created_at, output, usage, generation.truncated
+            _new_id("resp_"), payload, model, created_at, output, usage, generation.incomplete
         )
         background = bool(payload.get("background"))
         stream = bool(payload.get("stream"))
@@ -713,23 +767,35 @@ class FakeOpenAI:
                     },
                 }
             )
-        if generation.words:
+        if not generation.visible:
+            return output
+        status = "incomplete" if generation.incomplete else "completed"
+        if generation.kind == "function_call":
             output.append(
                 {
-                    "id": _new_id("msg_"),
-                    "type": "message",
-                    "status": "incomplete" if generation.truncated else "completed",
-                    "role": "assistant",
-                    "content": [
-                        {
-                            "type": "output_text",
-                            "text": generation.text,
-                            "annotations": [],
-                            "logprobs": [],
-                        }
-                    ],
+                    "id": _new_id("fc_"),
+                    "type": "function_call",
+                    "status": status,
+                    "call_id": _new_id("call_", 12),
+                    "name": generation.function_name,
+                    "arguments": generation.text,
                 }
             )
+            return output
+        part: JsonObject = (
+            {"type": "refusal", "refusal": generation.text}
+            if generation.kind == "refusal"
+            else {"type": "output_text", "text": generation.text, "annotations": [], "logprobs": []}
+        )
+        output.append(
+            {
+                "id": _new_id("msg_"),
+                "type": "message",
+                "status": status,
+                "role": "assistant",
+                "content": [part],
+            }
+        )
         return output
 
     def _response_object(
@@ -803,6 +869,8 @@ class FakeOpenAI:
         for index, item in enumerate(final["output"]):
             if item["type"] == "message":
                 self._emit_message(emit, index, item, obfuscate)
+            elif item["type"] == "function_call":
+                self._emit_function_call(emit, index, item, obfuscate)
             elif item["type"] == "web_search_call":
                 emit(
                     "response.output_item.added",
@@ -828,22 +896,41 @@ class FakeOpenAI:
         emit: Callable[..., None], index: int, item: JsonObject, obfuscate: bool
     ) -> None:
         part = item["content"][0]
-        text = part["text"]
-        words = text.split(" ")
-        item_id = item["id"]
-        where = {"item_id": item_id, "output_index": index, "content_index": 0}
+        # A refusal streams like text, under its own event names and field.
+        if part["type"] == "refusal":
+            key, prefix, logprobs = "refusal", "response.refusal", {}
+        else:
+            key, prefix, logprobs = "text", "response.output_text", {"logprobs": []}
+        text = part[key]
+        where = {"item_id": item["id"], "output_index": index, "content_index": 0}
         emit(
             "response.output_item.added",
             output_index=index,
             item={**item, "status": "in_progress", "content": []},
         )
-        emit("response.content_part.added", **where, part={**part, "text": ""})
-        for position, word in enumerate(words):
-            delta = word if position == 0 else f" {word}"
+        emit("response.content_part.added", **where, part={**part, key: ""})
+        for delta in split_deltas(text):
             extra = {"obfuscation": _obfuscation()} if obfuscate else {}
-            emit("response.output_text.delta", **where, delta=delta, logprobs=[], **extra)
-        emit("response.output_text.done", **where, text=text, logprobs=[])
+            emit(f"{prefix}.delta", **where, delta=delta, **logprobs, **extra)
+        emit(f"{prefix}.done", **where, **{key: text}, **logprobs)
         emit("response.content_part.done", **where, part=part)
+        emit("response.output_item.done", output_index=index, item=item)
+
+    @staticmethod
+    def _emit_function_call(
+        emit: Callable[..., None], index: int, item: JsonObject, obfuscate: bool
+    ) -> None:
+        arguments = item["arguments"]
+        where = {"item_id": item["id"], "output_index": index}
+        emit(
+            "response.output_item.added",
+            output_index=index,
+            item={**item, "status": "in_progress", "arguments": ""},
+        )
+        for delta in split_deltas(arguments):
+            extra = {"obfuscation": _obfuscation()} if obfuscate else {}
+            emit("response.function_call_arguments.delta", **where, delta=delta, **extra)
+        emit("response.function_call_arguments.done", **where, arguments=arguments)
         emit("response.output_item.done", output_index=index, item=item)
 
     def _stored(self, request: web.Request) -> tuple[str, _StoredResponse]:
@@ -954,7 +1041,7 @@ class FakeOpenAI:
             limit = _optional_int(payload, "max_tokens", minimum=1)
 
         source = last_user_text if last_user_text is not None else " ".join(prompt.parts)
-        generation = _plan_generation(model, source, limit)
+        generation = _plan_generation(model, source, limit, request.get(_FAULT_KEY))
         prompt_tokens = prompt.tokens
         cached = self._cached_tokens(model, payload.get("prompt_cache_key"), prompt, prompt_tokens)
         completion_tokens = n * generation.output_tokens
@@ -970,7 +1057,13 @@ class FakeOpenAI:
                 "rejected_prediction_tokens": 0,
             },
         }
-        finish_reason = "length" if generation.truncated else "stop"
+        if generation.incomplete:
+            finish_reason = "length"
+        elif generation.kind == "function_call":
+            finish_reason = "tool_calls"
+        else:
+            finish_reason = "stop"
+        call_ids = [_new_id("call_", 12) for _ in range(n)]
         base: JsonObject = {
             "id": _new_id("chatcmpl-", 15),
             "created": int(time.time()),
@@ -985,12 +1078,7 @@ class FakeOpenAI:
                 "choices": [
                     {
                         "index": index,
-                        "message": {
-                            "role": "assistant",
-                            "content": generation.text,
-                            "refusal": None,
-                            "annotations": [],
-                        },
+                        "message": self._chat_message(generation, call_ids[index]),
                         "logprobs": None,
                         "finish_reason": finish_reason,
                     }
@@ -1005,8 +1093,9 @@ class FakeOpenAI:
         obfuscate = bool(options.get("include_obfuscation", True))
         deltas: list[tuple[int, JsonObject, str | None]] = []
         for index in range(n):
-            deltas.append((index, {"role": "assistant", "content": "", "refusal": None}, None))
-            deltas.extend((index, {"content": piece}, None) for piece in generation.deltas)
+            deltas.extend(
+                (index, delta, None) for delta in self._chat_deltas(generation, call_ids[index])
+            )
         deltas.extend((index, {}, finish_reason) for index in range(n))
         chunks = [
             self._chat_chunk(
@@ -1023,6 +1112,50 @@ class FakeOpenAI:
         events = [_sse(chunk, named=False) for chunk in chunks]
         events.append(b"data: [DONE]\n\n")
         return await self._stream(request, events)
+
+    @staticmethod
+    def _chat_message(generation: _Generation, call_id: str) -> JsonObject:
+        message: JsonObject = {"role": "assistant", "content": None, "refusal": None}
+        if generation.kind == "refusal":
+            message["refusal"] = generation.text
+        elif generation.kind == "function_call":
+            message["tool_calls"] = [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": generation.function_name, "arguments": generation.text},
+                }
+            ]
+        else:
+            message["content"] = generation.text
+        message["annotations"] = []
+        return message
+
+    @staticmethod
+    def _chat_deltas(generation: _Generation, call_id: str) -> list[JsonObject]:
+        """The ``delta`` objects of one choice, before its ``finish_reason`` chunk."""
+        if generation.kind == "refusal":
+            first: JsonObject = {"role": "assistant", "content": None, "refusal": ""}
+            return [first, *({"refusal": piece} for piece in generation.deltas)]
+        if generation.kind == "function_call":
+            call = {"index": 0, "id": call_id, "type": "function"}
+            first = {
+                "role": "assistant",
+                "content": None,
+                "refusal": None,
+                "tool_calls": [
+                    {**call, "function": {"name": generation.function_name, "arguments": ""}}
+                ],
+            }
+            return [
+                first,
+                *(
+                    {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+                    for piece in generation.deltas
+                ),
+            ]
+        first = {"role": "assistant", "content": "", "refusal": None}
+        return [first, *({"content": piece} for piece in generation.deltas)]
 
     @staticmethod
     def _chat_chunk(
