@@ -6,6 +6,7 @@ or raw sockets, pointed at ``base_url``.
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Mapping
@@ -71,14 +72,30 @@ class GatewayServer:
     """A gateway on 127.0.0.1, built with ``create_app`` and served by uvicorn in a thread."""
 
     def __init__(
-        self, config_yaml: str, *, env: Mapping[str, str] | None = None, database_url: str
+        self,
+        config_yaml: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        database_url: str,
+        config_dir: Path | None = None,
     ) -> None:
+        """With ``config_dir`` the config is a real file there (with the price table beside
+        it) and hot-reloads; otherwise it is compiled from the string."""
+        env = env if env is not None else env_for_tests()
+        self.config_file: Path | None = None
+        if config_dir is not None:
+            self.config_file = config_dir / "gateway.yaml"
+            self.config_file.write_text(config_yaml)
+            shutil.copy(PRICING, config_dir / "pricing.yaml")
         self.runtime: RuntimeConfig = compile_config(
-            parse_config(config_yaml, "test.yaml"),
-            env if env is not None else env_for_tests(),
-            pricing=load_pricing(PRICING),
+            parse_config(config_yaml, "test.yaml"), env, pricing=load_pricing(PRICING)
         )
-        self.app = create_app(Settings(database_url=database_url), self.runtime)
+        self.app = create_app(
+            Settings(database_url=database_url),
+            self.runtime,
+            config_path=self.config_file,
+            env=env,
+        )
         self._server = uvicorn.Server(
             uvicorn.Config(
                 self.app,

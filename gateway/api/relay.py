@@ -168,7 +168,7 @@ async def relay_stream(
     on_response_id: OnResponseId | None,
     strip_usage: bool,
 ) -> None:
-    ctx.status = resp.status
+    ctx.status = outcome.status = resp.status
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
     tap = shape.new_tap(strip_usage)
     facts = outcome.facts = tap.facts

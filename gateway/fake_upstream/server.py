@@ -896,6 +896,7 @@ class FakeOpenAI:
         emit: Callable[..., None], index: int, item: JsonObject, obfuscate: bool
     ) -> None:
         part = item["content"][0]
+        logprobs: JsonObject
         # A refusal streams like text, under its own event names and field.
         if part["type"] == "refusal":
             key, prefix, logprobs = "refusal", "response.refusal", {}

@@ -1,0 +1,153 @@
+"""Routing through the official SDK: retries, escalation up the ladder, circuit breaker, headers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+from harness import GatewayServer, base_config, ledger_row, ledger_rows
+
+from gateway.fake_upstream import FakeOpenAIServer, Fault
+
+ROUTES = """
+routes:
+  default:
+    ladder: [gpt-5-nano, gpt-5-mini, gpt-4.1]
+    escalate_on: [upstream_error, timeout, rate_limited, incomplete, invalid_json,
+                  schema_mismatch, invalid_tool_arguments, refusal]
+  buffered:
+    ladder: [gpt-5-nano, gpt-5-mini]
+    escalate_on: [incomplete, upstream_error]
+    buffer_streams: true
+"""
+
+
+def config(fake: FakeOpenAIServer, retries: int = 0, circuit: str = "") -> str:
+    text = base_config(fake.base_url, extra=ROUTES).replace(
+        "retries: {max_retries: 0}",
+        f"retries: {{max_retries: {retries}, base_delay_s: 0.01}}" + circuit,
+    )
+    return text.replace(
+        '  alpha: {models: ["*"]}', '  alpha: {models: ["*"]}\n  solo: {models: [default]}'
+    )
+
+
+@pytest.fixture
+def gw(fake: FakeOpenAIServer, db_url: str) -> Iterator[GatewayServer]:
+    with GatewayServer(config(fake), database_url=db_url) as g:
+        g.db_url = db_url  # type: ignore[attr-defined]
+        yield g
+
+
+def sdk(gw: GatewayServer, tenant: str = "alpha") -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key=gw.token(tenant), max_retries=0)
+
+
+def test_a_route_serves_its_first_rung_and_says_so(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    raw = sdk(gw).responses.with_raw_response.create(model="default", input="hello")
+    assert raw.headers["x-gateway-route"] == "default"
+    assert raw.headers["x-gateway-model"] == "gpt-5-nano"
+    assert raw.headers["x-gateway-attempts"] == "1"
+    assert "x-gateway-escalations" not in raw.headers
+    assert raw.parse().model == "gpt-5-nano"
+    assert fake.requests[0].json()["model"] == "gpt-5-nano"
+
+
+def test_a_tenant_allowed_a_route_reaches_its_rungs(gw: GatewayServer) -> None:
+    solo = sdk(gw, "solo")
+    assert solo.responses.create(model="default", input="hi").model == "gpt-5-nano"
+    with pytest.raises(openai.PermissionDeniedError):
+        solo.responses.create(model="gpt-5-mini", input="hi")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_upstream_error_escalates_to_the_next_rung_and_every_attempt_is_metered(
+    stream: bool, gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(path="/v1/responses", status=503))
+    client = sdk(gw)
+    if stream:
+        raw = client.responses.with_raw_response.create(model="default", input="hi", stream=True)
+        headers = raw.headers
+        events = [e.type for e in raw.parse()]
+        assert events[-1] == "response.completed"
+    else:
+        raw = client.responses.with_raw_response.create(model="default", input="hi")
+        headers = raw.headers
+        assert raw.parse().status == "completed"
+    assert headers["x-gateway-attempts"] == "2"
+    assert headers["x-gateway-model"] == "gpt-5-mini"
+    assert headers["x-gateway-escalations"] == "gpt-5-nano>gpt-5-mini:upstream_error"
+    assert [r.json()["model"] for r in fake.requests] == ["gpt-5-nano", "gpt-5-mini"]
+    request_id = headers["x-request-id"]
+    first = ledger_row(gw.db_url, request_id=request_id, attempt=1)  # type: ignore[attr-defined]
+    second = ledger_row(gw.db_url, request_id=request_id, attempt=2)  # type: ignore[attr-defined]
+    assert (first["status"], first["cost_nanos"], first["route"]) == (503, 0, "default")
+    assert (second["status"], second["served_model"]) == (200, "gpt-5-mini")
+    assert int(second["cost_nanos"]) > 0  # type: ignore[call-overload]
+
+
+def test_the_last_rung_failing_gives_the_client_that_failure(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    for _ in range(3):
+        fake.inject(Fault(path="/v1/responses", status=500))
+    with pytest.raises(openai.InternalServerError) as err:
+        sdk(gw).responses.create(model="default", input="hi")
+    assert err.value.response.headers["x-gateway-attempts"] == "3"
+    assert len(fake.requests) == 3
+
+
+def test_a_concrete_model_does_not_escalate(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
+    fake.inject(Fault(path="/v1/responses", status=503))
+    with pytest.raises(openai.InternalServerError):
+        sdk(gw).responses.create(model="gpt-5-nano", input="hi")
+    assert len(fake.requests) == 1
+
+
+def test_client_errors_are_not_escalated(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
+    fake.inject(Fault(path="/v1/responses", status=400))
+    with pytest.raises(openai.BadRequestError):
+        sdk(gw).responses.create(model="default", input="hi")
+    assert len(fake.requests) == 1
+
+
+def test_retries_on_the_same_rung_before_escalating(fake: FakeOpenAIServer, db_url: str) -> None:
+    with GatewayServer(config(fake, retries=2), database_url=db_url) as gw:
+        fake.inject(Fault(path="/v1/responses", status=502))
+        fake.inject(Fault(path="/v1/responses", status=429, headers={"retry-after": "0"}))
+        raw = sdk(gw).responses.with_raw_response.create(model="default", input="hi")
+        assert raw.headers["x-gateway-attempts"] == "3"
+        assert raw.headers["x-gateway-model"] == "gpt-5-nano"
+        assert [r.json()["model"] for r in fake.requests] == ["gpt-5-nano"] * 3
+        rows = [
+            r
+            for r in ledger_rows(db_url, at_least=3)
+            if r["request_id"] == raw.headers["x-request-id"]
+        ]
+        assert [r["status"] for r in rows] == [502, 429, 200]
+
+
+def test_the_circuit_opens_after_repeated_failures(fake: FakeOpenAIServer, db_url: str) -> None:
+    circuit = "\n    circuit: {failures: 2, cooldown_s: 60}"
+    with GatewayServer(config(fake, circuit=circuit), database_url=db_url) as gw:
+        for _ in range(2):
+            fake.inject(Fault(path="/v1/responses", status=500))
+            with pytest.raises(openai.InternalServerError):
+                sdk(gw).responses.create(model="gpt-5-nano", input="hi")
+        with pytest.raises(openai.InternalServerError) as err:
+            sdk(gw).responses.create(model="gpt-5-nano", input="hi")
+        assert err.value.status_code == 503
+        assert err.value.code == "upstream_circuit_open"
+        assert len(fake.requests) == 2, "an open circuit does not call the upstream"
+
+
+def test_streams_are_the_clients_once_started(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
+    fake.inject(Fault(path="/v1/responses", drop_after_events=3))
+    with pytest.raises(openai.APIError):
+        for _ in sdk(gw).responses.create(model="default", input="a b c d", stream=True):
+            pass
+    assert len(fake.requests) == 1, "no escalation after the first byte"

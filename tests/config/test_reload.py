@@ -1,0 +1,119 @@
+"""Hot reload: a valid config swaps in atomically, an invalid one changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from harness import UPSTREAM_KEY, GatewayServer, base_config
+
+from gateway.fake_upstream import FakeOpenAIServer
+
+GAMMA = "  gamma: {models: [gpt-5-nano]}\n"
+
+
+@pytest.fixture
+def slow_fake() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(api_key=UPSTREAM_KEY, event_delay_s=0.02) as f:
+        yield f
+
+
+def admin(gw: GatewayServer, method: str, path: str) -> httpx.Response:
+    return httpx.request(
+        method,
+        f"{gw.root}{path}",
+        headers={"Authorization": f"Bearer {gw.token('alpha', admin=True)}"},
+    )
+
+
+def test_reload_under_load_loses_no_request_and_a_bad_file_changes_nothing(
+    slow_fake: FakeOpenAIServer, tmp_path: Path, db_url: str
+) -> None:
+    config = base_config(slow_fake.base_url)
+    with GatewayServer(config, database_url=db_url, config_dir=tmp_path) as gw:
+        assert gw.config_file is not None
+        gamma = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("gamma"), max_retries=0)
+        with pytest.raises(openai.PermissionDeniedError):
+            gamma.models.list()
+
+        async def load() -> list[str]:
+            client = openai.AsyncOpenAI(
+                base_url=gw.base_url, api_key=gw.token("alpha"), max_retries=0
+            )
+
+            async def one(i: int) -> str:
+                stream = await client.responses.create(
+                    model="gpt-5-nano", input=f"stream number {i} " * 5, stream=True
+                )
+                kinds = [event.type async for event in stream]
+                return kinds[-1]
+
+            async def reload_midway() -> None:
+                await asyncio.sleep(0.2)  # streams are open now
+                gw.config_file.write_text(config.replace("  frozen:", GAMMA + "  frozen:"))  # type: ignore[union-attr]
+                result = await asyncio.to_thread(admin, gw, "POST", "/admin/config/reload")
+                assert result.status_code == 200, result.text
+
+            results = await asyncio.gather(*(one(i) for i in range(30)), reload_midway())
+            return [r for r in results if r is not None]
+
+        ends = asyncio.run(load())
+        assert ends == ["response.completed"] * 30
+        assert [m.id for m in gamma.models.list()] == ["gpt-5-nano"]
+
+        gw.config_file.write_text(config + "tenants_typo: {}\n")
+        rejected = admin(gw, "POST", "/admin/config/reload")
+        assert rejected.status_code == 422
+        assert "tenants_typo: unknown key" in rejected.json()["problems"][0]
+        assert gamma.responses.create(model="gpt-5-nano", input="still here").status == "completed"
+        status = admin(gw, "GET", "/admin/config").json()
+        assert status["last_reload"]["status"] == "rejected"
+        assert status["reloads"]["ok"] >= 1  # the file watcher reloads too
+        assert status["reloads"]["rejected"] >= 1
+        assert "gamma" in status["tenants"]
+
+
+def test_a_file_change_is_picked_up_and_a_removed_tenant_is_refused(
+    fake_server: FakeOpenAIServer, tmp_path: Path, db_url: str
+) -> None:
+    config = base_config(fake_server.base_url)
+    with GatewayServer(config, database_url=db_url, config_dir=tmp_path) as gw:
+        beta = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("beta"), max_retries=0)
+        assert beta.models.list().data
+        gw.config_file.write_text(config.replace("  beta: {models: [gpt-5-nano]}\n", ""))  # type: ignore[union-attr]
+        deadline = time.monotonic() + 10
+        code = None
+        while code is None and time.monotonic() < deadline:
+            try:
+                beta.models.list()
+            except openai.PermissionDeniedError as err:
+                code = err.code
+            time.sleep(0.1)
+        assert code == "unknown_tenant", "the edited file was not reloaded"
+
+
+def test_changes_that_need_a_restart_are_rejected(
+    fake_server: FakeOpenAIServer, tmp_path: Path, db_url: str
+) -> None:
+    config = base_config(fake_server.base_url)
+    with GatewayServer(config, database_url=db_url, config_dir=tmp_path) as gw:
+        gw.config_file.write_text(config.replace("leeway_s: 5", "leeway_s: 50"))  # type: ignore[union-attr]
+        result = admin(gw, "POST", "/admin/config/reload")
+        assert result.status_code == 422
+        assert "changing auth needs a restart" in result.json()["problems"][0]
+
+
+def test_reload_needs_an_admin(fake_server: FakeOpenAIServer, tmp_path: Path, db_url: str) -> None:
+    with GatewayServer(
+        base_config(fake_server.base_url), database_url=db_url, config_dir=tmp_path
+    ) as gw:
+        resp = httpx.post(
+            f"{gw.root}/admin/config/reload",
+            headers={"Authorization": f"Bearer {gw.token('alpha')}"},
+        )
+        assert resp.status_code == 403
