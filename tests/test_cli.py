@@ -170,3 +170,21 @@ def test_usage_prints_the_ledger_as_csv(
     assert rows["search"][header.index("requests")] == "2"
     assert rows["ads"][header.index("cost_usd")] == "0.000000"
     assert main([*args[:-2], "--from", "not-a-date"]) == 2
+
+
+def test_route_explain_says_which_ladder_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = tmp_path / "body.json"
+    body.write_text('{"model": "default", "input": "hi", "reasoning": {"effort": "high"}}')
+    assert main(["route", "explain", "--tenant", "search", "--config", CONFIG, str(body)]) == 0
+    out = capsys.readouterr().out
+    assert "decision:     route default, rule 1 matched" in out
+    assert "ladder:       gpt-5-mini -> gpt-5" in out
+    assert (
+        "1. gpt-5-mini (upstream openai: gpt-5-mini): output cap 2048 (set), reserves up to $"
+        in out
+    )
+    body.write_text('{"model": "gpt-4.1", "input": "hi"}')
+    assert main(["route", "explain", "--tenant", "search", "--config", CONFIG, str(body)]) == 1
+    assert "refused: 403 model_not_allowed" in capsys.readouterr().out

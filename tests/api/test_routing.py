@@ -151,3 +151,104 @@ def test_streams_are_the_clients_once_started(gw: GatewayServer, fake: FakeOpenA
         for _ in sdk(gw).responses.create(model="default", input="a b c d", stream=True):
             pass
     assert len(fake.requests) == 1, "no escalation after the first byte"
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
+STRUCTURED = {"format": {"type": "json_schema", "name": "place", "schema": SCHEMA, "strict": True}}
+TOOLS = [{"type": "function", "name": "lookup", "parameters": SCHEMA, "strict": True}]
+
+
+@pytest.mark.parametrize(
+    ("bad", "extra", "reason"),
+    [
+        (Fault(model="gpt-5-nano", incomplete=True), {}, "incomplete"),
+        (Fault(model="gpt-5-nano", refusal="I can't help with that."), {}, "refusal"),
+        (
+            Fault(model="gpt-5-nano", output_text="Paris, of course"),
+            {"text": STRUCTURED},
+            "invalid_json",
+        ),
+        (
+            Fault(model="gpt-5-nano", output_text='{"town": "Paris"}'),
+            {"text": STRUCTURED},
+            "schema_mismatch",
+        ),
+        (
+            Fault(model="gpt-5-nano", function_call=("lookup", '{"city": 42}')),
+            {"tools": TOOLS},
+            "invalid_tool_arguments",
+        ),
+    ],
+    ids=["incomplete", "refusal", "invalid-json", "schema-mismatch", "bad-tool-args"],
+)
+def test_quality_failures_escalate_and_the_client_sees_one_good_answer(
+    bad: Fault, extra: dict[str, object], reason: str, gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(bad)
+    good = '{"city": "Paris"}'
+    if "tools" in extra:
+        fake.inject(Fault(model="gpt-5-mini", function_call=("lookup", good)))
+    else:
+        fake.inject(Fault(model="gpt-5-mini", output_text=good))
+    raw = sdk(gw).responses.with_raw_response.create(model="default", input="Where?", **extra)  # type: ignore[arg-type]
+    resp = raw.parse()
+    assert raw.headers["x-gateway-escalations"] == f"gpt-5-nano>gpt-5-mini:{reason}"
+    assert resp.model == "gpt-5-mini"
+    assert resp.status == "completed"
+    if "tools" in extra:
+        assert resp.output[-1].arguments == good  # type: ignore[union-attr]
+    else:
+        assert resp.output_text == good
+    request_id = raw.headers["x-request-id"]
+    rows = [ledger_row(gw.db_url, request_id=request_id, attempt=n) for n in (1, 2)]  # type: ignore[attr-defined]
+    assert [r["served_model"] for r in rows] == ["gpt-5-nano", "gpt-5-mini"]
+    assert all(int(r["cost_nanos"]) > 0 for r in rows), "the failed attempt still cost money"  # type: ignore[call-overload]
+
+
+def test_chat_quality_failure_escalates(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
+    fake.inject(Fault(model="gpt-5-nano", output_text="not json"))
+    fake.inject(Fault(model="gpt-5-mini", output_text='{"city": "Rome"}'))
+    raw = sdk(gw).chat.completions.with_raw_response.create(
+        model="default",
+        messages=[{"role": "user", "content": "Where?"}],
+        response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": SCHEMA}},
+    )
+    assert raw.parse().choices[0].message.content == '{"city": "Rome"}'
+    assert raw.headers["x-gateway-escalations"] == "gpt-5-nano>gpt-5-mini:invalid_json"
+
+
+def test_a_buffered_route_checks_streams_before_the_client_sees_them(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(model="gpt-5-nano", incomplete=True))
+    raw = sdk(gw).responses.with_raw_response.create(model="buffered", input="a b", stream=True)
+    events = list(raw.parse())
+    assert raw.headers["x-gateway-escalations"] == "gpt-5-nano>gpt-5-mini:incomplete"
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.model == "gpt-5-mini"  # type: ignore[union-attr]
+    assert sum(e.type == "response.created" for e in events) == 1, "one clean stream"
+
+
+def test_escalation_stops_when_the_budget_cannot_cover_the_next_rung(
+    fake: FakeOpenAIServer, db_url: str
+) -> None:
+    # A budget that fits a gpt-5-nano call but never a gpt-4.1 one: the incomplete nano
+    # answer is delivered instead of an error.
+    text = (
+        config(fake)
+        .replace(
+            "  frozen: {enabled: false}",
+            '  frozen: {enabled: false}\n  tight: {models: ["*"], max_output_tokens: 64, budgets: {daily_usd: 0.001}}',
+        )
+        .replace("ladder: [gpt-5-nano, gpt-5-mini, gpt-4.1]", "ladder: [gpt-5-nano, gpt-4.1]")
+    )
+    with GatewayServer(text, database_url=db_url) as gw:
+        fake.inject(Fault(model="gpt-5-nano", incomplete=True))
+        raw = sdk(gw, "tight").responses.with_raw_response.create(model="default", input="x" * 2000)
+        assert raw.parse().status == "incomplete"
+        assert raw.headers["x-gateway-attempts"] == "1"
