@@ -50,7 +50,12 @@ class BatchWriter(Generic[T]):
         name: str,
         flush_interval_s: float = 0.2,
         max_batch: int = 1000,
+        in_loop: bool = False,
     ) -> None:
+        """``in_loop`` writes on the event loop itself instead of the worker thread:
+        right for a local SQLite file, where a batch takes a few milliseconds and a
+        thread would trade the GIL with the loop at every row (measured in bench/:
+        ~0.13 ms of CPU per request at 2,000 req/s). Never for a network database."""
         if flush_interval_s < 0:
             raise ValueError("flush_interval_s must be >= 0")
         if max_batch < 1:
@@ -59,6 +64,7 @@ class BatchWriter(Generic[T]):
         self._name = name
         self._interval = flush_interval_s
         self._max_batch = max_batch
+        self._in_loop = in_loop
         self._queue: deque[tuple[float, T]] = deque()  # (time.monotonic() when added, item)
         self._in_flight: list[tuple[float, T]] = []
         self._added = 0  # items ever added; with _written, lets flush() wait for "everything now"
@@ -173,7 +179,15 @@ class BatchWriter(Generic[T]):
             batch = [self._queue.popleft() for _ in range(n)]
             self._in_flight = batch
             items = [item for _, item in batch]
-            fut = asyncio.get_running_loop().run_in_executor(self._pool, self._write, items)
+            loop = asyncio.get_running_loop()
+            if self._in_loop:
+                fut = loop.create_future()
+                try:
+                    fut.set_result(self._write(items))
+                except Exception as exc:
+                    fut.set_exception(exc)
+            else:
+                fut = loop.run_in_executor(self._pool, self._write, items)
             cancelled = False
             while not fut.done():
                 try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
@@ -28,3 +29,15 @@ def make_engine(url: str) -> Engine:
 
     SQLModel.metadata.create_all(engine)
     return engine
+
+
+def placeholder(paramstyle: str) -> str:
+    """The DBAPI's positional parameter marker (sqlite3: ``?``, psycopg: ``%s``)."""
+    return "?" if paramstyle == "qmark" else "%s"
+
+
+def db_timestamp(at: datetime, sqlite: bool) -> datetime | str:
+    """A UTC datetime as a raw DBAPI parameter: SQLite gets SQLAlchemy's storage text."""
+    if not sqlite:
+        return at
+    return at.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -23,6 +23,7 @@ from gateway.ownership import OwnershipStore
 from gateway.policy import resolve_tenant
 from gateway.pricing import ModelPrice
 from gateway.quota.memory import CounterKey, MemoryQuota
+from gateway.telemetry.access_log import AccessLog
 from gateway.upstream import UpstreamPool
 
 
@@ -40,6 +41,7 @@ class Services:
         self.ledger = Ledger(engine)
         self.recorder = Recorder(self.quota, self.ledger)
         self.reloader: ConfigReloader | None = None
+        self.access_log = AccessLog()
         auth = config.auth
         self.jwks = (
             JwksCache(
@@ -81,6 +83,7 @@ class Services:
         await self.pool.start()
         await self.ownership.start()
         await self.ledger.start()
+        await self.access_log.start()
 
     def _rebuild_spend(self) -> None:
         """Budgets survive restarts: this window's spend is read back from the ledger."""
@@ -98,5 +101,6 @@ class Services:
         await self.pool.aclose()
         await self.ownership.aclose()
         await self.ledger.aclose()
+        await self.access_log.aclose()
         if self.jwks is not None:
             await self.jwks.aclose()

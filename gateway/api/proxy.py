@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import logging
 import os
 import random
@@ -38,7 +39,7 @@ from gateway.quota.memory import Ticket
 from gateway.routing import Plan, classify, features_of, plan
 from gateway.services import Caller, Services
 from gateway.shapes.adapters import RESPONSES, Shape, parse_json_object
-from gateway.telemetry.access_log import RequestContext, write_access_log
+from gateway.telemetry.access_log import RequestContext
 from gateway.upstream import client_response_headers, upstream_request_headers
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,13 @@ class Exchange:
 Handler = Callable[[Exchange], Awaitable[None]]
 
 
+_ID_PREFIX = "req_" + os.urandom(6).hex()
+_ids = itertools.count(1)
+
+
 def new_request_id() -> str:
-    return "req_" + os.urandom(12).hex()
+    """Unique across processes (random prefix per process) and cheap (a counter)."""
+    return f"{_ID_PREFIX}{next(_ids):012x}"
 
 
 async def run(services: Services, handler: Handler, scope: Scope, receive: Any, send: Any) -> None:
@@ -88,7 +94,7 @@ async def run(services: Services, handler: Handler, scope: Scope, receive: Any, 
         await send_error(send, _INTERNAL, headers)
     finally:
         if services.config.server.access_log:
-            write_access_log(ctx)
+            services.access_log.write(ctx)
 
 
 def _require(ex: Exchange, *methods: str) -> None:

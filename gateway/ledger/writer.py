@@ -32,7 +32,11 @@ class Ledger:
     ) -> None:
         self._engine = engine
         self._writer: BatchWriter[LedgerRecord] = BatchWriter(
-            self._write, name="ledger", flush_interval_s=flush_interval_s, max_batch=max_batch
+            self._write,
+            name="ledger",
+            flush_interval_s=flush_interval_s,
+            max_batch=max_batch,
+            in_loop=engine.dialect.name == "sqlite",
         )
 
     def record(self, rec: LedgerRecord) -> None:

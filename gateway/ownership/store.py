@@ -14,12 +14,13 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.engine import Engine
 
 from gateway.batching import BatchWriter
+from gateway.db import db_timestamp, placeholder
 from gateway.ownership.table import ResponseOwner
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,10 @@ class OwnershipStore:
         self._known: dict[str, str] = {}  # response id -> tenant (recent records and lookups)
         self._forgotten: set[str] = set()  # deleted here, maybe not yet in the database
         self._writer: BatchWriter[_Change] = BatchWriter(
-            self._write, name="ownership", flush_interval_s=flush_interval_s
+            self._write,
+            name="ownership",
+            flush_interval_s=flush_interval_s,
+            in_loop=engine.dialect.name == "sqlite",
         )
         # Lookups get their own thread, so they never queue behind a batch write.
         self._lookups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ownership-lookup")
@@ -95,25 +99,20 @@ class OwnershipStore:
         final: dict[str, _Change] = {}
         for change in changes:  # in order: the last change of an id wins
             final[change.response_id] = change
-        rows = [
-            {"response_id": c.response_id, "tenant": c.tenant, "created_at": c.at}
-            for c in final.values()
-            if c.tenant is not None
-        ]
         gone = [c.response_id for c in final.values() if c.tenant is None]
         with self._engine.begin() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            rows = [
+                (c.response_id, c.tenant, db_timestamp(c.at, sqlite))
+                for c in final.values()
+                if c.tenant is not None
+            ]
             if rows:
-                conn.execute(_insert_ignoring_duplicates(conn.dialect.name, rows))
+                mark = placeholder(conn.dialect.paramstyle)
+                conn.exec_driver_sql(
+                    "INSERT INTO response_owner (response_id, tenant, created_at) "  # noqa: S608
+                    f"VALUES ({mark}, {mark}, {mark}) ON CONFLICT (response_id) DO NOTHING",
+                    rows,
+                )
             if gone:
                 conn.execute(delete(_TABLE).where(_TABLE.c.response_id.in_(gone)))
-
-
-def _insert_ignoring_duplicates(dialect: str, rows: list[dict[str, Any]]) -> Any:
-    # Imported here: only the dialect in use is loaded (PostgreSQL's costs memory).
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert(_TABLE).values(rows).on_conflict_do_nothing()
-    from sqlalchemy.dialects import sqlite
-
-    return sqlite.insert(_TABLE).values(rows).on_conflict_do_nothing()

@@ -25,11 +25,11 @@ _REMOTE_CONTENT_MARKERS = (b'"file_id"', b'"file_url"', b'"image_url"', b'"input
 
 
 def input_bound_tokens(raw: bytes, body: Mapping[str, Any], context_window: int) -> int:
-    if any(body.get(f) for f in _REMOTE_CONTEXT_FIELDS) or any(
-        m in raw for m in _REMOTE_CONTENT_MARKERS
-    ):
-        return context_window
-    return min(len(raw), context_window)
+    remote = any(body.get(f) for f in _REMOTE_CONTEXT_FIELDS)
+    # Every marker contains "file" or "image_url": one cheap scan rules most bodies out.
+    if not remote and (b'file"' in raw or b'image_url"' in raw):
+        remote = any(m in raw for m in _REMOTE_CONTENT_MARKERS)
+    return context_window if remote else min(len(raw), context_window)
 
 
 def cost_bound(

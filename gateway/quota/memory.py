@@ -55,6 +55,7 @@ class Ticket:
     headers: dict[str, str] = field(default_factory=dict)
     over_budget: bool = False  # soft mode admitted it past a budget
     settled: bool = False
+    unlimited: bool = False  # the tenant has no limits or budgets: nothing is held
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,8 @@ class MemoryQuota:
         self, tenant: str, model: str, policy: Policy, *, bound: int, tokens: int, now: float
     ) -> Ticket:
         """Admit a call or raise; on success everything it needs is held."""
+        if not (policy.rpm or policy.tpm or policy.concurrent or policy.budgets):
+            return Ticket(tenant, model, bound, tokens, (), {}, False, False, unlimited=True)
         state = self._tenants.get(tenant)
         if state is None:
             state = self._tenants[tenant] = _TenantState()
@@ -173,6 +176,8 @@ class MemoryQuota:
         if ticket.settled:
             return
         ticket.settled = True
+        if ticket.unlimited:
+            return
         if cost > ticket.bound:
             log.error(
                 "cost %s exceeded its reservation %s (tenant %s, model %s): the bound is wrong",

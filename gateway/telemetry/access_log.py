@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from gateway.batching import BatchWriter
+
 log = logging.getLogger("gateway.access")
 
 
@@ -37,9 +39,30 @@ class RequestContext:
     client_gone: bool = False
 
 
-def write_access_log(ctx: RequestContext) -> None:
-    if not log.isEnabledFor(logging.INFO):
-        return
+class AccessLog:
+    """One JSON line per request, written in batches: ``logging`` per line cost ~10 µs."""
+
+    def __init__(self, *, flush_interval_s: float = 0.1) -> None:
+        self._writer: BatchWriter[str] = BatchWriter(
+            self._emit, name="access-log", flush_interval_s=flush_interval_s, in_loop=True
+        )
+
+    def write(self, ctx: RequestContext) -> None:
+        if log.isEnabledFor(logging.INFO):
+            self._writer.add(access_line(ctx))
+
+    @staticmethod
+    def _emit(lines: list[str]) -> None:
+        log.info("\n".join(lines))
+
+    async def start(self) -> None:
+        await self._writer.start()
+
+    async def aclose(self) -> None:
+        await self._writer.aclose()
+
+
+def access_line(ctx: RequestContext) -> str:
     record = {
         "request_id": ctx.request_id,
         "method": ctx.method,
@@ -61,4 +84,4 @@ def write_access_log(ctx: RequestContext) -> None:
         "ttft_ms": round(ctx.ttft_s * 1000, 3) if ctx.ttft_s is not None else None,
         "client_gone": ctx.client_gone,
     }
-    log.info(orjson.dumps(record).decode())
+    return orjson.dumps(record).decode()
