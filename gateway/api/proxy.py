@@ -36,7 +36,7 @@ from gateway.policy import check_requested
 from gateway.policy.request import Applied
 from gateway.quota.bound import admission_bound, token_estimate
 from gateway.quota.memory import Ticket
-from gateway.routing import Plan, classify, features_of, plan
+from gateway.routing import NO_FEATURES, Plan, classify, features_of, plan
 from gateway.services import Caller, Services
 from gateway.shapes.adapters import RESPONSES, Shape, parse_json_object
 from gateway.telemetry.access_log import RequestContext
@@ -170,7 +170,11 @@ def create(shape: Shape, upstream_path: str) -> Handler:
                 code="previous_response_not_found",
             )
         hint = header(ex.scope, b"x-gateway-route")
-        features = features_of(tenant, body, raw, hint.decode("latin-1") if hint else None)
+        features = (
+            features_of(tenant, body, raw, hint.decode("latin-1") if hint else None)
+            if (req.model in config.routes)
+            else NO_FEATURES
+        )
         split_key = header(ex.scope, b"x-request-id")
         route_plan = plan(
             config,

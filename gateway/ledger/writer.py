@@ -14,12 +14,14 @@ graceful shutdown (`aclose`) writes all of them (invariant 8).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 
 from gateway.batching import BatchWriter
+from gateway.db import db_timestamp, placeholder
 from gateway.ledger.record import LedgerRecord, record_to_row
 from gateway.ledger.table import LedgerEntry
 
@@ -61,23 +63,30 @@ class Ledger:
         await self._writer.aclose()
 
     def _write(self, records: list[LedgerRecord]) -> None:
-        rows = [record_to_row(r) for r in records]
+        # One DBAPI executemany of plain tuples: SQLAlchemy Core's per-row parameter
+        # processing cost ~20 µs a row, which the benchmark showed on the hot path.
         with self._engine.begin() as conn:
-            conn.execute(_insert_ignoring_duplicates(conn.dialect.name), rows)
+            dialect = conn.dialect
+            sqlite = dialect.name == "sqlite"
+            rows = [_values(r, sqlite) for r in records]
+            conn.exec_driver_sql(_insert_sql(dialect.name, dialect.paramstyle), rows)
 
 
-def _insert_ignoring_duplicates(dialect: str) -> Any:
-    # Imported here: only the dialect in use is loaded (PostgreSQL's costs memory).
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
+_COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "id")
 
-        return postgresql.insert(_TABLE).on_conflict_do_nothing(
-            index_elements=["request_id", "attempt"]
-        )
-    if dialect == "sqlite":
-        from sqlalchemy.dialects import sqlite
 
-        return sqlite.insert(_TABLE).on_conflict_do_nothing(
-            index_elements=["request_id", "attempt"]
-        )
-    raise NotImplementedError(f"the ledger supports sqlite and postgresql, not {dialect}")
+@functools.cache
+def _insert_sql(dialect: str, paramstyle: str) -> str:
+    if dialect not in ("sqlite", "postgresql"):
+        raise NotImplementedError(f"the ledger supports sqlite and postgresql, not {dialect}")
+    marks = ", ".join([placeholder(paramstyle)] * len(_COLUMNS))
+    return (  # our own table and column names only: nothing here comes from a request
+        f"INSERT INTO {_TABLE.name} ({', '.join(_COLUMNS)}) VALUES ({marks}) "  # noqa: S608
+        "ON CONFLICT (request_id, attempt) DO NOTHING"
+    )
+
+
+def _values(rec: LedgerRecord, sqlite: bool) -> tuple[Any, ...]:
+    row = record_to_row(rec)
+    row["ts"] = db_timestamp(row["ts"], sqlite)
+    return tuple(map(row.__getitem__, _COLUMNS))

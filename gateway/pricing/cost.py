@@ -44,7 +44,7 @@ def cost_of(
         + kind(usage.audio_output_tokens, price.audio_output)
         + kind(usage.image_input_tokens, price.image_input, price.input)
     )
-    nanos = math.ceil(tokens * tier) if tier != 1 else tokens
+    nanos = math.ceil(tokens * tier) if tier.numerator != tier.denominator else tokens
     for tool, calls in usage.tool_calls.items():
         fee = tool_prices.get(tool)
         if fee is None:

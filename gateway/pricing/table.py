@@ -91,9 +91,10 @@ class PriceTable:
         return price
 
     def tier_multiplier(self, tier: str | None) -> Fraction:
-        return self.tiers.get(tier, Fraction(1)) if tier else Fraction(1)
+        return self.tiers.get(tier, _ONE) if tier else _ONE
 
 
+_ONE = Fraction(1)
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 

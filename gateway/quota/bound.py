@@ -44,8 +44,10 @@ def cost_bound(
     tokens = input_tokens * price.max_input + output_tokens * max(
         price.output, price.audio_output or 0
     )
-    nanos = math.ceil(tokens * max(tier, Fraction(1)))
-    return nanos + sum(calls * tool_prices.get(tool, 0) for tool, calls in tool_calls.items())
+    nanos = math.ceil(tokens * tier) if tier > 1 else tokens  # Fraction math only when needed
+    if tool_calls:
+        nanos += sum(calls * tool_prices.get(tool, 0) for tool, calls in tool_calls.items())
+    return nanos
 
 
 def token_estimate(raw: bytes, output_tokens: int) -> int:

@@ -52,6 +52,9 @@ def features_of(tenant: str, body: dict[str, Any], raw: bytes, hint: str | None)
     )
 
 
+NO_FEATURES = Features("", 0, False, False, None, None)  # a concrete model needs none
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     route: str | None
