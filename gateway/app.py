@@ -16,10 +16,10 @@ from litestar.di import Provide
 from sqlalchemy.engine import Engine
 
 from gateway.api.admin import config_status, reload_config
-from gateway.api.meta import gateway_error_response, healthz, list_models, readyz
+from gateway.api.meta import gateway_error_response, healthz, list_models, metrics, readyz
 from gateway.api.router import GatewayRouter
 from gateway.api.usage import admin_usage, tenant_usage
-from gateway.config.reload import ConfigReloader
+from gateway.config.reload import ConfigReloader, ReloadResult
 from gateway.config.runtime import RuntimeConfig
 from gateway.db import make_engine
 from gateway.services import Services
@@ -45,12 +45,16 @@ def create_app(
         def apply(new: RuntimeConfig) -> None:
             services.config = new
 
+        def count(result: ReloadResult) -> None:
+            services.metrics.config_reloads.labels("ok" if result.ok else "rejected").inc()
+
         services.reloader = ConfigReloader(
             config_path,
             env or {},
             lambda: services.config,
             apply,
             upstream_override=upstream_override,
+            on_result=count,
         )
 
     @asynccontextmanager
@@ -83,6 +87,7 @@ def create_app(
             list_models,
             healthz,
             readyz,
+            metrics,
             tenant_usage,
             admin_usage,
             reload_config,

@@ -24,6 +24,7 @@ from gateway.policy import resolve_tenant
 from gateway.pricing import ModelPrice
 from gateway.quota.memory import CounterKey, MemoryQuota
 from gateway.telemetry.access_log import AccessLog
+from gateway.telemetry.metrics import Metrics
 from gateway.upstream import UpstreamPool
 
 
@@ -42,6 +43,7 @@ class Services:
         self.recorder = Recorder(self.quota, self.ledger)
         self.reloader: ConfigReloader | None = None
         self.access_log = AccessLog()
+        self.metrics = Metrics()
         auth = config.auth
         self.jwks = (
             JwksCache(

@@ -175,3 +175,16 @@ def ledger_row(database_url: str, timeout_s: float = 5.0, **match: object) -> di
             assert len(rows) == 1, f"expected one ledger row matching {match}, got {rows}"
             return rows[0]
         time.sleep(0.05)
+
+
+def metric_value(gw: GatewayServer, name: str, **labels: str) -> float:
+    """A sample's value from the gateway's /metrics (0 when the series does not exist yet)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{gw.root}/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0

@@ -307,6 +307,9 @@ async def _serve(
             if escalate and rung + 1 < len(route_plan.ladder):
                 nxt = route_plan.ladder[rung + 1]
                 trail.escalations.append(f"{model.name}>{nxt.name}:{escalate[0]}")
+                services.metrics.escalations.labels(
+                    route_plan.route or "-", model.name, nxt.name, escalate[0]
+                ).inc()
                 break
             if last is not None:  # the last real answer beats an error
                 return await _deliver(ex, trail, last, on_id)

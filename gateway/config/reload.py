@@ -49,12 +49,14 @@ class ConfigReloader:
         apply: Callable[[RuntimeConfig], None],
         *,
         upstream_override: tuple[str, str] | None = None,
+        on_result: Callable[[ReloadResult], None] | None = None,
     ) -> None:
         self.path = path
         self._env = dict(env)
         self._current = current
         self._apply = apply
         self._override = upstream_override
+        self._on_result = on_result
         self._lock = asyncio.Lock()
         self.last: ReloadResult | None = None
         self.counts = {"ok": 0, "rejected": 0}
@@ -64,6 +66,8 @@ class ConfigReloader:
             result = await asyncio.to_thread(self._try, trigger)
             self.last = result
             self.counts["ok" if result.ok else "rejected"] += 1
+            if self._on_result is not None:
+                self._on_result(result)
             return result
 
     def _try(self, trigger: str) -> ReloadResult:

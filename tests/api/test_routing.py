@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from harness import GatewayServer, base_config, ledger_row, ledger_rows
+from harness import GatewayServer, base_config, ledger_row, ledger_rows, metric_value
 
 from gateway.fake_upstream import FakeOpenAIServer, Fault
 
@@ -189,6 +189,7 @@ TOOLS = [{"type": "function", "name": "lookup", "parameters": SCHEMA, "strict": 
 def test_quality_failures_escalate_and_the_client_sees_one_good_answer(
     bad: Fault, extra: dict[str, object], reason: str, gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:
+    before = metric_value(gw, "gateway_escalations_total", reason=reason, from_model="gpt-5-nano")
     fake.inject(bad)
     good = '{"city": "Paris"}'
     if "tools" in extra:
@@ -208,6 +209,8 @@ def test_quality_failures_escalate_and_the_client_sees_one_good_answer(
     rows = [ledger_row(gw.db_url, request_id=request_id, attempt=n) for n in (1, 2)]  # type: ignore[attr-defined]
     assert [r["served_model"] for r in rows] == ["gpt-5-nano", "gpt-5-mini"]
     assert all(int(r["cost_nanos"]) > 0 for r in rows), "the failed attempt still cost money"  # type: ignore[call-overload]
+    labels = {"route": "default", "from_model": "gpt-5-nano", "to_model": "gpt-5-mini"}
+    assert metric_value(gw, "gateway_escalations_total", reason=reason, **labels) == before + 1
 
 
 def test_chat_quality_failure_escalates(gw: GatewayServer, fake: FakeOpenAIServer) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from harness import UPSTREAM_KEY, GatewayServer, base_config
+from harness import UPSTREAM_KEY, GatewayServer, base_config, metric_value
 
 from gateway.fake_upstream import FakeOpenAIServer
 
@@ -76,6 +76,8 @@ def test_reload_under_load_loses_no_request_and_a_bad_file_changes_nothing(
         assert status["reloads"]["ok"] >= 1  # the file watcher reloads too
         assert status["reloads"]["rejected"] >= 1
         assert "gamma" in status["tenants"]
+        assert metric_value(gw, "gateway_config_reloads_total", result="rejected") >= 1
+        assert metric_value(gw, "gateway_config_reloads_total", result="ok") >= 1
 
 
 def test_a_file_change_is_picked_up_and_a_removed_tenant_is_refused(
