@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
@@ -29,6 +30,16 @@ class ConfigError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
+
+
+def load_yaml_file(path: str | Path, model: type[M]) -> M:
+    """Read and validate a YAML file; an unreadable file is a ConfigError too."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(str(path), "", None, f"cannot read: {exc}")]) from exc
+    return validate_yaml(text, str(path), model)
 
 
 def validate_yaml(text: str, filename: str, model: type[M]) -> M:

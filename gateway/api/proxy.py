@@ -7,7 +7,6 @@ forwards; the decisions themselves live in auth/, policy/ and ownership/.
 from __future__ import annotations
 
 import asyncio
-import copy
 import itertools
 import logging
 import os
@@ -182,7 +181,7 @@ def create(shape: Shape, upstream_path: str) -> Handler:
             features,
             split_key.decode("latin-1") if split_key else ctx.request_id,
         )
-        await _serve(ex, config, shape, upstream_path, caller, req.stream, body, route_plan)
+        await _serve(ex, config, shape, upstream_path, caller, req.stream, body, raw, route_plan)
 
     return handle
 
@@ -216,6 +215,7 @@ async def _serve(
     caller: Caller,
     stream: bool,
     original: dict[str, Any],
+    original_raw: bytes,
     route_plan: Plan,
 ) -> None:
     """Try the plan's ladder rung by rung, retrying idempotent failures; deliver one answer.
@@ -239,7 +239,8 @@ async def _serve(
     for rung, model in enumerate(route_plan.ladder):
         retries = 0
         while True:
-            body = original if trail.attempts == 0 else copy.deepcopy(original)
+            # Each attempt starts from the client's request (policy rewrites it per model).
+            body = original if trail.attempts == 0 else orjson.loads(original_raw)
             applied = shape.apply_policy(body, caller.policy, model, tenant, stream)
             body["model"] = model.upstream_model
             raw = orjson.dumps(body)
@@ -295,7 +296,7 @@ async def _serve(
                 trail.served = measured.served_model
             if answer is not None:
                 last = (answer, outcome, headers)
-            reasons = classify(shape.endpoint, outcome, original)
+            reasons = classify(shape.endpoint, outcome, body)
             if not reasons and last is not None:
                 return await _deliver(ex, trail, last, on_id)
             retryable = reasons and reasons[0] in _RETRYABLE and not client.circuit_open()

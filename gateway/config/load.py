@@ -9,18 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.config.model import GatewayConfig
-from gateway.yamlfile import ConfigError, Problem, validate_yaml
+from gateway.yamlfile import ConfigError, Problem, load_yaml_file, validate_yaml
 
 __all__ = ["ConfigError", "Problem", "load_config", "parse_config"]
 
 
 def load_config(path: str | Path) -> GatewayConfig:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(str(path), "", None, f"cannot read: {exc}")]) from exc
-    return parse_config(text, str(path))
+    return load_yaml_file(path, GatewayConfig)
 
 
 def parse_config(text: str, filename: str = "<config>") -> GatewayConfig:

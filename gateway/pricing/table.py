@@ -20,7 +20,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.yamlfile import ConfigError, Problem, validate_yaml
+from gateway.yamlfile import load_yaml_file
 
 NANOS_PER_USD = 1_000_000_000
 Price = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=6)]
@@ -134,9 +134,4 @@ EMPTY = PriceTable(version="none", as_of=date(1970, 1, 1), models={}, tools={}, 
 
 
 def load_pricing(path: str | Path) -> PriceTable:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(str(path), "", None, f"cannot read: {exc}")]) from exc
-    return compile_pricing(validate_yaml(text, str(path), PricingFile))
+    return compile_pricing(load_yaml_file(path, PricingFile))

@@ -255,3 +255,16 @@ def test_escalation_stops_when_the_budget_cannot_cover_the_next_rung(
         raw = sdk(gw, "tight").responses.with_raw_response.create(model="default", input="x" * 2000)
         assert raw.parse().status == "incomplete"
         assert raw.headers["x-gateway-attempts"] == "1"
+
+
+def test_each_rung_gets_its_own_output_cap(fake: FakeOpenAIServer, db_url: str) -> None:
+    text = config(fake).replace(
+        "  frozen: {enabled: false}",
+        "  frozen: {enabled: false}\n"
+        '  capper: {models: ["*"], max_output_tokens: 64, max_output_tokens_by_model: {gpt-5-nano: 16}}',
+    )
+    with GatewayServer(text, database_url=db_url) as gw:
+        fake.inject(Fault(model="gpt-5-nano", incomplete=True))
+        raw = sdk(gw, "capper").responses.with_raw_response.create(model="default", input="hi")
+        assert raw.headers["x-gateway-output-cap"] == "set; limit=64"
+        assert [r.json()["max_output_tokens"] for r in fake.requests] == [16, 64]
