@@ -46,7 +46,7 @@ def create_app(
             services.config = new
 
         def count(result: ReloadResult) -> None:
-            services.metrics.config_reloads.labels("ok" if result.ok else "rejected").inc()
+            services.metrics.config_reloads("ok" if result.ok else "rejected").inc()
 
         services.reloader = ConfigReloader(
             config_path,

@@ -40,10 +40,11 @@ class Services:
         self.engine = engine
         self.quota = MemoryQuota(ZoneInfo(config.accounting.timezone))
         self.ledger = Ledger(engine)
-        self.recorder = Recorder(self.quota, self.ledger)
+        self.metrics = Metrics()
+        self.metrics.watch_ledger(lambda: self.ledger.pending, self.ledger.oldest_pending_age_s)
+        self.recorder = Recorder(self.quota, self.ledger, self.metrics)
         self.reloader: ConfigReloader | None = None
         self.access_log = AccessLog()
-        self.metrics = Metrics()
         auth = config.auth
         self.jwks = (
             JwksCache(

@@ -39,6 +39,7 @@ from gateway.routing import NO_FEATURES, Plan, classify, features_of, plan
 from gateway.services import Caller, Services
 from gateway.shapes.adapters import RESPONSES, Shape, parse_json_object
 from gateway.telemetry.access_log import RequestContext
+from gateway.telemetry.metrics import status_class
 from gateway.upstream import client_response_headers, upstream_request_headers
 
 log = logging.getLogger(__name__)
@@ -80,10 +81,14 @@ async def run(services: Services, handler: Handler, scope: Scope, receive: Any, 
         wall_started=time.time(),
     )
     headers: Headers = [(b"x-request-id", ctx.request_id.encode())]
+    metrics = services.metrics
+    metrics.in_flight.inc()
     try:
         await handler(Exchange(services, ctx, scope, receive, send, headers))
     except GatewayError as err:
         ctx.status, ctx.error_code = err.status, err.code
+        if ctx.upstream_s is None and err.status < 500:
+            metrics.rejections(_tenant_label(services, ctx), err.code or err.type).inc()
         await send_error(send, err, headers)
     except ClientGone:
         ctx.client_gone = True
@@ -92,8 +97,36 @@ async def run(services: Services, handler: Handler, scope: Scope, receive: Any, 
         ctx.status = 500
         await send_error(send, _INTERNAL, headers)
     finally:
+        metrics.in_flight.dec()
+        _observe_request(services, ctx)
         if services.config.server.access_log:
             services.access_log.write(ctx)
+
+
+def _tenant_label(services: Services, ctx: RequestContext) -> str:
+    """Tenants from the config by name; any other (served by ``defaults``) as one label."""
+    if ctx.tenant is None:
+        return "_none"
+    return ctx.tenant if ctx.tenant in services.config.tenants else "_default"
+
+
+def _observe_request(services: Services, ctx: RequestContext) -> None:
+    metrics, config = services.metrics, services.config
+    model = ctx.model if ctx.model in config.models or ctx.model in config.routes else "_other"
+    route = ctx.route or "-"
+    duration = time.perf_counter() - ctx.started
+    metrics.requests(
+        _tenant_label(services, ctx),
+        route,
+        model or "_none",
+        ctx.endpoint,
+        status_class(ctx.status),
+    ).inc()
+    metrics.request_duration(ctx.endpoint, route).observe(duration)
+    if ctx.upstream_s is not None:
+        metrics.overhead(ctx.endpoint).observe(max(duration - ctx.upstream_s, 0.0))
+    if ctx.ttft_s is not None:
+        metrics.ttft(ctx.endpoint, route, model or "_none").observe(ctx.ttft_s)
 
 
 def _require(ex: Exchange, *methods: str) -> None:
@@ -260,6 +293,7 @@ async def _serve(
             outcome = Outcome()
             answer: Answer | None = None
             failure: GatewayError | None = None
+            sent_at = time.perf_counter()
             try:
                 resp = await client.send(
                     "POST",
@@ -292,6 +326,7 @@ async def _serve(
                     status=outcome.status, attempt=trail.attempts,
                 )  # fmt: skip
                 client.note(outcome.status, failure)
+                _observe_attempt(services, model, outcome, failure, time.perf_counter() - sent_at)
             if measured.served_model:
                 trail.served = measured.served_model
             if answer is not None:
@@ -308,7 +343,7 @@ async def _serve(
             if escalate and rung + 1 < len(route_plan.ladder):
                 nxt = route_plan.ladder[rung + 1]
                 trail.escalations.append(f"{model.name}>{nxt.name}:{escalate[0]}")
-                services.metrics.escalations.labels(
+                services.metrics.escalations(
                     route_plan.route or "-", model.name, nxt.name, escalate[0]
                 ).inc()
                 break
@@ -320,6 +355,18 @@ async def _serve(
 
 
 _RETRYABLE = frozenset({"upstream_error", "timeout", "rate_limited"})
+
+
+def _observe_attempt(
+    services: Services, model: Model, outcome: Outcome, failure: GatewayError | None, took: float
+) -> None:
+    metrics = services.metrics
+    metrics.upstream_duration(model.upstream, model.name).observe(took)
+    if failure is not None:
+        metrics.upstream_errors(model.upstream, failure.code or "transport").inc()
+    elif outcome.status >= 400:
+        kind = "status_429" if outcome.status == 429 else f"status_{outcome.status // 100}xx"
+        metrics.upstream_errors(model.upstream, kind).inc()
 
 
 def _backoff(upstream: Upstream, retry: int, answer: Answer | None, route_plan: Plan) -> float:

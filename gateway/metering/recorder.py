@@ -14,17 +14,20 @@ from datetime import UTC, datetime
 from gateway.config.runtime import RuntimeConfig
 from gateway.ledger import Ledger, LedgerRecord
 from gateway.metering.outcome import Measured
-from gateway.pricing import cost_of
+from gateway.metering.usage import Usage
+from gateway.pricing import NANOS_PER_USD, cost_of
 from gateway.quota.memory import MemoryQuota, Ticket
 from gateway.telemetry.access_log import RequestContext
+from gateway.telemetry.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
 class Recorder:
-    def __init__(self, quota: MemoryQuota, ledger: Ledger) -> None:
+    def __init__(self, quota: MemoryQuota, ledger: Ledger, metrics: Metrics) -> None:
         self._quota = quota
         self._ledger = ledger
+        self._metrics = metrics
 
     def finish(
         self,
@@ -81,4 +84,28 @@ class Recorder:
         )
         ctx.cost_nanos = cost
         ctx.input_tokens, ctx.output_tokens = usage.total_input, usage.total_output
+        self._observe(config, ticket, usage, cost)
         return cost
+
+    def _observe(self, config: RuntimeConfig, ticket: Ticket, usage: Usage, cost: int) -> None:
+        metrics = self._metrics
+        tenant = ticket.tenant if ticket.tenant in config.tenants else "_default"
+        for kind, tokens in (
+            ("input", usage.input_tokens),
+            ("cached_input", usage.cached_input_tokens),
+            ("output", usage.output_tokens),
+            ("reasoning", usage.reasoning_tokens),
+            ("audio_input", usage.audio_input_tokens),
+            ("cached_audio_input", usage.cached_audio_input_tokens),
+            ("audio_output", usage.audio_output_tokens),
+            ("image_input", usage.image_input_tokens),
+        ):
+            if tokens:
+                metrics.tokens(tenant, ticket.model, kind).inc(tokens)
+        if cost:
+            metrics.spend(tenant, ticket.model).inc(cost / NANOS_PER_USD)
+        for key in ticket.counters:
+            window, limit, left = self._quota.remaining(key)
+            labels = (tenant, window, key[1] or "_all")
+            metrics.budget_remaining(*labels).set(left / NANOS_PER_USD)
+            metrics.budget_limit(*labels).set(limit / NANOS_PER_USD)

@@ -34,6 +34,8 @@ CounterKey = tuple[str, str | None, str]  # tenant, model or None, window key
 class _Counter:
     spent: int = 0
     reserved: int = 0
+    limit: int = 0  # set when a call first reserves against it
+    window: str = ""
 
 
 @dataclass(slots=True)
@@ -159,6 +161,7 @@ class MemoryQuota:
             window = windows[limit.window]
             key = (tenant, limit.model, window.key)
             counter = self._counters.setdefault(key, _Counter())
+            counter.limit, counter.window = limit.nanos, limit.window
             left = limit.nanos - counter.spent - counter.reserved
             if bound > left:
                 if policy.budget_mode == "strict":
@@ -193,6 +196,11 @@ class MemoryQuota:
             state.tpm.give_back(ticket.tokens - tokens, now)
         elif state.tpm is not None and tokens > ticket.tokens:
             state.tpm.take_anyway(tokens - ticket.tokens, now)
+
+    def remaining(self, key: CounterKey) -> tuple[str, int, int]:
+        """(window kind, limit, what is left) of one budget counter, in nano-USD."""
+        c = self._counters[key]
+        return c.window, c.limit, max(0, c.limit - c.spent - c.reserved)
 
     def status(self, tenant: str, policy: Policy, now: float) -> list[BudgetStatus]:
         windows = self.windows(now)

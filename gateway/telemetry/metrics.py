@@ -1,31 +1,126 @@
 """Every Prometheus metric the gateway exports, defined in one place.
 
-Names are prefixed ``gateway_``, in base units; labels are bounded (config
-names of routes, models and tenants, fixed reason sets), never request or
-user ids. Each gateway instance has its own registry, so several can live in
-one process (the tests run many).
+Names are prefixed ``gateway_``, in base units (seconds, USD, tokens);
+labels are bounded: tenants and models are names from the config (a tenant
+served by ``defaults`` is ``_default``), reasons and kinds are fixed sets,
+never a request or user id. Label children are resolved once per label set
+and cached, so the hot path pays a dict lookup and an add. Each gateway
+instance has its own registry, so several can live in one process (tests).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# LLM calls take from tens of milliseconds to minutes.
+LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 600)
+# What the gateway adds: microseconds to milliseconds.
+OVERHEAD_BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1)
+TOKEN_KINDS = (
+    "input", "cached_input", "output", "reasoning",
+    "audio_input", "cached_audio_input", "audio_output", "image_input",
+)  # fmt: skip
+
+
+class _Cached:
+    """A labelled metric whose children are created once per label tuple."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._metric.labels(*labels)
+        return child
 
 
 class Metrics:
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        self.escalations = Counter(
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = _Cached(Counter(
+            "gateway_requests_total", "Requests answered, by tenant, route, model, endpoint and "
+            "status class (2xx, 4xx, 5xx).",
+            ["tenant", "route", "model", "endpoint", "status_class"], registry=r,
+        ))  # fmt: skip
+        self.request_duration = _Cached(Histogram(
+            "gateway_request_duration_seconds", "Time from request to the last byte answered.",
+            ["endpoint", "route"], buckets=LATENCY_BUCKETS, registry=r,
+        ))  # fmt: skip
+        self.ttft = _Cached(Histogram(
+            "gateway_time_to_first_token_seconds", "Streams: time to the first byte of the answer.",
+            ["endpoint", "route", "model"], buckets=LATENCY_BUCKETS, registry=r,
+        ))  # fmt: skip
+        self.upstream_duration = _Cached(Histogram(
+            "gateway_upstream_duration_seconds", "Time spent waiting on the upstream, per attempt.",
+            ["upstream", "model"], buckets=LATENCY_BUCKETS, registry=r,
+        ))  # fmt: skip
+        self.overhead = _Cached(Histogram(
+            "gateway_overhead_seconds", "Request duration minus upstream time: the gateway's own.",
+            ["endpoint"], buckets=OVERHEAD_BUCKETS, registry=r,
+        ))  # fmt: skip
+        self.tokens = _Cached(Counter(
+            "gateway_tokens_total", "Tokens metered, by kind (reasoning is also in output).",
+            ["tenant", "model", "kind"], registry=r,
+        ))  # fmt: skip
+        self.spend = _Cached(Counter(
+            "gateway_spend_usd_total", "Cost of metered calls in USD (estimates included).",
+            ["tenant", "model"], registry=r,
+        ))  # fmt: skip
+        self.budget_remaining = _Cached(Gauge(
+            "gateway_budget_remaining_usd", "What a budget window has left (limit - spent - "
+            "reserved); model is _all for the tenant's total.",
+            ["tenant", "window", "model"], registry=r,
+        ))  # fmt: skip
+        self.budget_limit = _Cached(Gauge(
+            "gateway_budget_limit_usd", "A budget window's limit.",
+            ["tenant", "window", "model"], registry=r,
+        ))  # fmt: skip
+        self.rejections = _Cached(Counter(
+            "gateway_rejections_total", "Requests refused before any upstream call, by reason "
+            "(budget_exceeded, rate_limit_exceeded, model_not_allowed, invalid_api_key, ...).",
+            ["tenant", "reason"], registry=r,
+        ))  # fmt: skip
+        self.escalations = _Cached(Counter(
             "gateway_escalations_total",
             "Calls moved up a route's ladder, by the reason the smaller model failed.",
-            ["route", "from_model", "to_model", "reason"],
-            registry=self.registry,
+            ["route", "from_model", "to_model", "reason"], registry=r,
+        ))  # fmt: skip
+        self.upstream_errors = _Cached(Counter(
+            "gateway_upstream_errors_total", "Failed upstream attempts by class (status_5xx, "
+            "status_429, status_4xx, or the transport error code).",
+            ["upstream", "kind"], registry=r,
+        ))  # fmt: skip
+        self.in_flight = Gauge(
+            "gateway_in_flight_requests", "Proxied requests being served.", registry=r
         )
-        self.config_reloads = Counter(
-            "gateway_config_reloads_total",
-            "Config reloads by result (ok, rejected).",
-            ["result"],
-            registry=self.registry,
+        self.config_reloads = _Cached(Counter(
+            "gateway_config_reloads_total", "Config reloads by result (ok, rejected).",
+            ["result"], registry=r,
+        ))  # fmt: skip
+        self.ledger_pending = Gauge(
+            "gateway_ledger_pending_rows", "Ledger rows not yet written.", registry=r
         )
+        self.ledger_lag = Gauge(
+            "gateway_ledger_write_lag_seconds",
+            "Age of the oldest unwritten ledger row.",
+            registry=r,
+        )
+
+    def watch_ledger(self, pending: Callable[[], int], lag: Callable[[], float | None]) -> None:
+        """Read the ledger's backlog at scrape time (nothing on the request path)."""
+        self.ledger_pending.set_function(pending)
+        self.ledger_lag.set_function(lambda: lag() or 0.0)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx" if status else "none"
