@@ -24,6 +24,7 @@ from gateway.config.runtime import RuntimeConfig
 from gateway.db import make_engine
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.telemetry.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,14 @@ def create_app(
     env: Mapping[str, str] | None = None,
     upstream_override: tuple[str, str] | None = None,
     watch_config: bool = True,
+    tracing: Tracing | None = None,
 ) -> GatewayRouter:
     """Wire one gateway. With ``config_path`` the config hot-reloads (file watch, SIGHUP, admin)."""
-    services = Services(config, engine or make_engine(settings.database_url))
+    services = Services(
+        config,
+        engine or make_engine(settings.database_url),
+        tracing if tracing is not None else Tracing.from_env(),
+    )
     if config_path is not None:
 
         def apply(new: RuntimeConfig) -> None:

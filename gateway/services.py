@@ -25,6 +25,7 @@ from gateway.pricing import ModelPrice
 from gateway.quota.memory import CounterKey, MemoryQuota
 from gateway.telemetry.access_log import AccessLog
 from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.tracing import NO_TRACING, Tracing
 from gateway.upstream import UpstreamPool
 
 
@@ -35,7 +36,9 @@ class Caller:
 
 
 class Services:
-    def __init__(self, config: RuntimeConfig, engine: Engine) -> None:
+    def __init__(
+        self, config: RuntimeConfig, engine: Engine, tracing: Tracing = NO_TRACING
+    ) -> None:
         self.config = config
         self.engine = engine
         self.quota = MemoryQuota(ZoneInfo(config.accounting.timezone))
@@ -45,6 +48,7 @@ class Services:
         self.recorder = Recorder(self.quota, self.ledger, self.metrics)
         self.reloader: ConfigReloader | None = None
         self.access_log = AccessLog()
+        self.tracing = tracing
         auth = config.auth
         self.jwks = (
             JwksCache(
@@ -105,5 +109,6 @@ class Services:
         await self.ownership.aclose()
         await self.ledger.aclose()
         await self.access_log.aclose()
+        self.tracing.shutdown()
         if self.jwks is not None:
             await self.jwks.aclose()

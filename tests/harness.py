@@ -20,6 +20,7 @@ from gateway.auth import mint_token
 from gateway.config import RuntimeConfig, compile_config, parse_config
 from gateway.pricing import load_pricing
 from gateway.settings import Settings
+from gateway.telemetry.tracing import NO_TRACING, Tracing
 
 PRICING = Path(__file__).resolve().parents[1] / "config" / "pricing.yaml"
 
@@ -78,6 +79,7 @@ class GatewayServer:
         env: Mapping[str, str] | None = None,
         database_url: str,
         config_dir: Path | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """With ``config_dir`` the config is a real file there (with the price table beside
         it) and hot-reloads; otherwise it is compiled from the string."""
@@ -95,6 +97,7 @@ class GatewayServer:
             self.runtime,
             config_path=self.config_file,
             env=env,
+            tracing=tracing if tracing is not None else NO_TRACING,
         )
         self._server = uvicorn.Server(
             uvicorn.Config(

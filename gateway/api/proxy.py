@@ -30,7 +30,7 @@ from gateway.api.relay import (
 )
 from gateway.config.runtime import Model, RuntimeConfig, Upstream
 from gateway.errors import BadRequest, GatewayError, InternalError, MethodNotAllowed, NotFound
-from gateway.metering.outcome import Outcome, measure
+from gateway.metering.outcome import Measured, Outcome, measure
 from gateway.policy import check_requested
 from gateway.policy.request import Applied
 from gateway.quota.bound import admission_bound, token_estimate
@@ -57,6 +57,7 @@ class Exchange:
     receive: Any
     send: Any
     headers: Headers  # response headers the gateway adds (x-request-id)
+    span: Any = None  # the request's trace span, when tracing is on
 
 
 Handler = Callable[[Exchange], Awaitable[None]]
@@ -81,10 +82,11 @@ async def run(services: Services, handler: Handler, scope: Scope, receive: Any, 
         wall_started=time.time(),
     )
     headers: Headers = [(b"x-request-id", ctx.request_id.encode())]
-    metrics = services.metrics
+    metrics, tracing = services.metrics, services.tracing
+    span = tracing.request_span("chat", scope["headers"]) if tracing.enabled else None
     metrics.in_flight.inc()
     try:
-        await handler(Exchange(services, ctx, scope, receive, send, headers))
+        await handler(Exchange(services, ctx, scope, receive, send, headers, span))
     except GatewayError as err:
         ctx.status, ctx.error_code = err.status, err.code
         if ctx.upstream_s is None and err.status < 500:
@@ -99,8 +101,33 @@ async def run(services: Services, handler: Handler, scope: Scope, receive: Any, 
     finally:
         metrics.in_flight.dec()
         _observe_request(services, ctx)
+        if span is not None:
+            _end_request_span(span, ctx)
         if services.config.server.access_log:
             services.access_log.write(ctx)
+
+
+def _end_request_span(span: Any, ctx: RequestContext) -> None:
+    if ctx.model:
+        span.update_name(f"chat {ctx.model}")
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": ctx.model,
+        "gen_ai.response.model": ctx.served_model,
+        "gen_ai.response.id": ctx.response_id,
+        "gen_ai.usage.input_tokens": ctx.input_tokens,
+        "gen_ai.usage.output_tokens": ctx.output_tokens,
+        "http.response.status_code": ctx.status,
+        "gateway.request_id": ctx.request_id,
+        "gateway.endpoint": ctx.endpoint,
+        "gateway.tenant": ctx.tenant,
+        "gateway.route": ctx.route,
+        "gateway.cost_usd": ctx.cost_nanos / 1e9 if ctx.cost_nanos is not None else None,
+        "error.type": ctx.error_code,
+    }
+    span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+    span.end()
 
 
 def _tenant_label(services: Services, ctx: RequestContext) -> str:
@@ -294,13 +321,14 @@ async def _serve(
             answer: Answer | None = None
             failure: GatewayError | None = None
             sent_at = time.perf_counter()
+            up_headers = upstream_request_headers(ex.scope["headers"], client.upstream.api_key)
+            attempt_span = None
+            if ex.span is not None:
+                name = f"chat {model.upstream_model}"
+                attempt_span = services.tracing.attempt_span(ex.span, name, up_headers)
             try:
                 resp = await client.send(
-                    "POST",
-                    upstream_path,
-                    ex.scope["query_string"],
-                    upstream_request_headers(ex.scope["headers"], client.upstream.api_key),
-                    raw,
+                    "POST", upstream_path, ex.scope["query_string"], up_headers, raw
                 )
                 streaming = resp.status < 400 and resp.content_type == "text/event-stream"
                 if streaming and not route_plan.buffer_streams:
@@ -327,8 +355,11 @@ async def _serve(
                 )  # fmt: skip
                 client.note(outcome.status, failure)
                 _observe_attempt(services, model, outcome, failure, time.perf_counter() - sent_at)
+                if attempt_span is not None:
+                    _end_attempt_span(attempt_span, model, outcome, measured, trail.attempts)
             if measured.served_model:
                 trail.served = measured.served_model
+            ctx.served_model = trail.served
             if answer is not None:
                 last = (answer, outcome, headers)
             reasons = classify(shape.endpoint, outcome, body)
@@ -355,6 +386,26 @@ async def _serve(
 
 
 _RETRYABLE = frozenset({"upstream_error", "timeout", "rate_limited"})
+
+
+def _end_attempt_span(
+    span: Any, model: Model, outcome: Outcome, measured: Measured, attempt: int
+) -> None:
+    usage = measured.usage
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": model.upstream_model,
+        "gen_ai.response.model": measured.served_model,
+        "gen_ai.usage.input_tokens": usage.total_input,
+        "gen_ai.usage.output_tokens": usage.total_output,
+        "http.response.status_code": outcome.status,
+        "gateway.attempt": attempt,
+        "gateway.outcome": measured.outcome,
+        "error.type": outcome.error_code,
+    }
+    span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+    span.end()
 
 
 def _observe_attempt(

@@ -26,6 +26,7 @@ class RequestContext:
     tenant: str | None = None
     subject: str | None = None
     model: str | None = None
+    served_model: str | None = None
     route: str | None = None
     stream: bool = False
     status: int = 0
