@@ -63,11 +63,28 @@ def test_a_tenant_allowed_a_route_reaches_its_rungs(gw: GatewayServer) -> None:
         solo.responses.create(model="gpt-5-mini", input="hi")
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-def test_upstream_error_escalates_to_the_next_rung_and_every_attempt_is_metered(
-    stream: bool, gw: GatewayServer, fake: FakeOpenAIServer
+@pytest.mark.parametrize(
+    ("stream", "fault", "reason", "status"),
+    [
+        (False, Fault(path="/v1/responses", status=503), "upstream_error", 503),
+        (True, Fault(path="/v1/responses", status=503), "upstream_error", 503),
+        (
+            False,
+            Fault(path="/v1/responses", status=429, headers={"retry-after": "30"}),
+            "rate_limited",
+            429,
+        ),
+        (False, Fault(path="/v1/responses", drop_connection=True), "upstream_error", 0),
+        pytest.param(
+            False, Fault(path="/v1/responses", delay_s=3), "timeout", 0, marks=pytest.mark.slow
+        ),
+    ],
+    ids=["5xx-json", "5xx-stream", "429", "dropped", "timeout"],
+)
+def test_upstream_failure_escalates_to_the_next_rung_and_every_attempt_is_metered(
+    stream: bool, fault: Fault, reason: str, status: int, gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:
-    fake.inject(Fault(path="/v1/responses", status=503))
+    fake.inject(fault)
     client = sdk(gw)
     if stream:
         raw = client.responses.with_raw_response.create(model="default", input="hi", stream=True)
@@ -80,12 +97,12 @@ def test_upstream_error_escalates_to_the_next_rung_and_every_attempt_is_metered(
         assert raw.parse().status == "completed"
     assert headers["x-gateway-attempts"] == "2"
     assert headers["x-gateway-model"] == "gpt-5-mini"
-    assert headers["x-gateway-escalations"] == "gpt-5-nano>gpt-5-mini:upstream_error"
+    assert headers["x-gateway-escalations"] == f"gpt-5-nano>gpt-5-mini:{reason}"
     assert [r.json()["model"] for r in fake.requests] == ["gpt-5-nano", "gpt-5-mini"]
     request_id = headers["x-request-id"]
     first = ledger_row(gw.db_url, request_id=request_id, attempt=1)  # type: ignore[attr-defined]
     second = ledger_row(gw.db_url, request_id=request_id, attempt=2)  # type: ignore[attr-defined]
-    assert (first["status"], first["cost_nanos"], first["route"]) == (503, 0, "default")
+    assert (first["status"], first["cost_nanos"], first["route"]) == (status, 0, "default")
     assert (second["status"], second["served_model"]) == (200, "gpt-5-mini")
     assert int(second["cost_nanos"]) > 0  # type: ignore[call-overload]
 
