@@ -188,3 +188,32 @@ def test_route_explain_says_which_ladder_and_why(
     body.write_text('{"model": "gpt-4.1", "input": "hi"}')
     assert main(["route", "explain", "--tenant", "search", "--config", CONFIG, str(body)]) == 1
     assert "refused: 403 model_not_allowed" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_sighup_reloads_the_config(tmp_path: Path) -> None:
+    import signal
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env |= {
+        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
+        "GATEWAY_JWT_SECRET": "s" * 32,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--config", CONFIG, "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    output = ""
+    deadline = time.monotonic() + 20
+    while "Uvicorn running" not in output and time.monotonic() < deadline:
+        output += proc.stdout.readline()
+    proc.send_signal(signal.SIGHUP)
+    for _ in range(50):
+        if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+            break
+    time.sleep(0.5)
+    proc.terminate()
+    rest, _ = proc.communicate(timeout=20)
+    assert "config reloaded (SIGHUP)" in output + rest
