@@ -11,6 +11,8 @@ AIOHTTP = "passthrough-aiohttp"
 LITESTAR = "passthrough-litestar"
 HTTPX = "passthrough-httpx"
 GATEWAY = "gateway"
+GATEWAY_OTEL = "gateway+otel"  # the gateway with OpenTelemetry tracing on (--tracing)
+SPANS_PER_REQUEST = 2  # the gateway's request span and one attempt span (the bench never retries)
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -41,6 +43,11 @@ def baseline_target(data: dict[str, Any]) -> str | None:
     """The ``gateway@<rev>`` target's name when the run had ``--baseline``."""
     baseline = data.get("baseline")
     return baseline["target"] if baseline else None
+
+
+def tracing_on(data: dict[str, Any]) -> bool:
+    """Whether the run had ``--tracing`` (a ``gateway+otel`` target and an OTLP sink)."""
+    return data.get("tracing") is not None
 
 
 def summarize(data: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +93,10 @@ def summarize(data: dict[str, Any]) -> dict[str, Any]:
             base_cpu = rows.get(base, {}).get("cpu_ms_per_req")
             ratios[scenario]["baseline_cpu_ms_per_req"] = base_cpu
             ratios[scenario]["vs_baseline"] = _ratio(gw, base_cpu)
+        if tracing_on(data):
+            otel_cpu = rows.get(GATEWAY_OTEL, {}).get("cpu_ms_per_req")
+            ratios[scenario]["otel_cpu_ms_per_req"] = otel_cpu
+            ratios[scenario]["tracing_vs_gateway"] = _ratio(otel_cpu, gw)
 
     summary_ttfb: dict[str, dict[str, Any]] = {}
     for scenario, per_target in data["ttfb"].items():
@@ -151,6 +162,100 @@ def gateway_vs_baseline(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def tracing_vs_gateway(data: dict[str, Any]) -> dict[str, Any]:
+    """``gateway+otel`` against the gateway, per scenario, plus the OTLP sink's counts."""
+    load = data["summary"]["load"]
+    scenarios = {}
+    for scenario, rows in load.items():
+        gw, otel = rows.get(GATEWAY, {}), rows.get(GATEWAY_OTEL, {})
+        gw_cpu, otel_cpu = gw.get("cpu_ms_per_req"), otel.get("cpu_ms_per_req")
+        scenarios[scenario] = {
+            "gateway_cpu_ms_per_req": gw_cpu,
+            "otel_cpu_ms_per_req": otel_cpu,
+            "cpu_ratio": _ratio(otel_cpu, gw_cpu),
+            "cpu_delta_ms_per_req": (
+                otel_cpu - gw_cpu if gw_cpu is not None and otel_cpu is not None else None
+            ),
+            "rps_ratio": _ratio(otel.get("rps"), gw.get("rps")),
+            "gateway_rss_mb": gw.get("rss_mb"),
+            "otel_rss_mb": otel.get("rss_mb"),
+            "errors": _has_errors(rows, GATEWAY, GATEWAY_OTEL),
+        }
+    ttfb = {}
+    for scenario, rows in data["summary"]["ttfb"].items():
+        gw, otel = rows.get(GATEWAY, {}), rows.get(GATEWAY_OTEL, {})
+        ttfb[scenario] = {
+            f"{who}_{key}": row.get(key)
+            for who, row in (("gateway", gw), ("otel", otel))
+            for key in ("ttfb_p50_ms", "ttfb_p99_ms")
+        }
+    targets = data["targets"]
+    return {
+        "target": GATEWAY_OTEL,
+        "scenarios": scenarios,
+        "ttfb": ttfb,
+        "startup_s": {
+            "gateway": targets.get(GATEWAY, {}).get("startup_s"),
+            "otel": targets.get(GATEWAY_OTEL, {}).get("startup_s"),
+        },
+        "export": data["tracing"],
+    }
+
+
+def sink_line(tracing: dict[str, Any]) -> str:
+    """One sentence on what the OTLP sink received (the check that spans were exported)."""
+    sink = tracing.get("sink")
+    if sink is None:
+        return f"no counts ({tracing.get('error') or 'the sink did not answer'})"
+    text = (
+        f"received {sink['requests']:,} span batches (POST /v1/traces), "
+        f"{sink['bytes'] / 2**20:,.1f} MiB"
+    )
+    spans, answered = sink.get("spans"), tracing.get("gateway_requests_answered")
+    if spans is not None:
+        text += f", {spans:,} spans"
+        if sink["requests"]:
+            text += f" ({spans / sink['requests']:,.0f} per batch)"
+    if answered:
+        text += f"; `{GATEWAY_OTEL}` answered {answered:,} proxied requests"
+        if spans is not None:
+            text += (
+                f", so {spans / answered:.2f} spans per request "
+                f"(expected {SPANS_PER_REQUEST}: the request span and its attempt span)"
+            )
+    if sink.get("decode_errors"):
+        text += f"; {sink['decode_errors']} batches could not be decoded"
+    if tracing.get("sink_cpu_s") is not None:
+        text += f". The sink used {tracing['sink_cpu_s']:.1f} s of CPU in all"
+    return text + "."
+
+
+def _tracing_problems(tracing: dict[str, Any]) -> list[str]:
+    found = []
+    sink = tracing.get("sink")
+    if tracing.get("error"):
+        found.append(f"**OTLP sink**: {tracing['error']}")
+    elif sink is not None and not sink["requests"]:
+        found.append(
+            f"**OTLP sink** received no span batches: `{GATEWAY_OTEL}` did not export "
+            "(its figures are not those of a tracing gateway)"
+        )
+    if tracing.get("dropped_span_log_lines"):
+        found.append(
+            f"**{GATEWAY_OTEL}** logged {tracing['dropped_span_log_lines']:,} dropped spans "
+            "(BatchSpanProcessor queue full): it exported less than it traced"
+        )
+    answered = tracing.get("gateway_requests_answered")
+    spans = sink.get("spans") if sink else None
+    if answered and spans is not None and spans < SPANS_PER_REQUEST * answered * 0.99:
+        found.append(
+            f"**OTLP sink** received {spans:,} spans for {answered:,} requests answered by "
+            f"`{GATEWAY_OTEL}` (expected about {SPANS_PER_REQUEST * answered:,}): spans were "
+            "lost"
+        )
+    return found
+
+
 def problems(data: dict[str, Any]) -> list[str]:
     """Everything that makes a figure missing or suspect, one line (or block) each."""
     found = []
@@ -173,6 +278,8 @@ def problems(data: dict[str, Any]) -> list[str]:
                     f"**{name}** / {scenario} TTFB: {row['errors']} failed requests "
                     f"(first: {row['first_error']})"
                 )
+    if tracing_on(data):
+        found += _tracing_problems(data["tracing"])
     return found
 
 
@@ -183,14 +290,15 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _ordered(names: Any) -> list[str]:
-    # anything else (the gateway@<rev> baseline) after the gateway
-    order = [DIRECT, AIOHTTP, LITESTAR, HTTPX, GATEWAY]
+    # anything else (the gateway@<rev> baseline) after the gateway (and gateway+otel)
+    order = [DIRECT, AIOHTTP, LITESTAR, HTTPX, GATEWAY, GATEWAY_OTEL]
     return sorted(names, key=lambda n: order.index(n) if n in order else len(order))
 
 
 def _headline(data: dict[str, Any]) -> str:
     summary = data["summary"]
     base = baseline_target(data)
+    tracing = tracing_on(data)
     rows = []
     for scenario, ratio in summary["ratios"].items():
         rows_load = summary["load"][scenario]
@@ -216,6 +324,9 @@ def _headline(data: dict[str, Any]) -> str:
         if base is not None:
             row[5:5] = [cpu(base)]
             row.append(times(ratio.get("vs_baseline"), GATEWAY, base))
+        if tracing:
+            row[2:2] = [cpu(GATEWAY_OTEL)]
+            row.append(times(ratio.get("tracing_vs_gateway"), GATEWAY_OTEL, GATEWAY))
         rows.append(row)
     header = [
         "scenario",
@@ -235,7 +346,18 @@ def _headline(data: dict[str, Any]) -> str:
             f"Baseline: `{base}`, the gateway at revision {revision['short']} "
             f"(`--baseline {revision['rev']}`), measured in the same run.\n\n"
         )
-    return table + _table(header, rows)
+    if tracing:
+        header[2:2] = ["gateway+otel CPU ms/req"]
+        header.append("tracing cost")
+        table += (
+            f"`{GATEWAY_OTEL}` is the same gateway with OpenTelemetry tracing on, exporting "
+            "spans over OTLP/HTTP to a local sink; tracing cost = its CPU ms/req ÷ the "
+            "gateway's.\n\n"
+        )
+    table += _table(header, rows)
+    if tracing:
+        table += f"\n\nOTLP sink: {sink_line(data['tracing'])}"
+    return table
 
 
 def _load_table(data: dict[str, Any], scenario: str) -> str:
@@ -302,6 +424,16 @@ def _load_table(data: dict[str, Any], scenario: str) -> str:
             f"{fmt(_ratio(rows_load[GATEWAY]['rps'], rows_load[base]['rps']))}×, RSS "
             f"{fmt(rows_load[GATEWAY]['rss_mb'], 1)} vs {fmt(rows_load[base]['rss_mb'], 1)} MB."
             f"{warn}"
+        )
+    otel_cpu = rows_load.get(GATEWAY_OTEL, {}).get("cpu_ms_per_req")
+    if gw_cpu and otel_cpu is not None:
+        warn = " ⚠ (rows with errors)" if _has_errors(rows_load, GATEWAY, GATEWAY_OTEL) else ""
+        table += (
+            f"\n\nWith tracing on (`{GATEWAY_OTEL}`): CPU per request {fmt(otel_cpu / gw_cpu)}× "
+            f"the gateway's ({otel_cpu - gw_cpu:+.3f} ms/req), throughput "
+            f"{fmt(_ratio(rows_load[GATEWAY_OTEL]['rps'], rows_load[GATEWAY]['rps']))}×, RSS "
+            f"{fmt(rows_load[GATEWAY_OTEL]['rss_mb'], 1)} vs "
+            f"{fmt(rows_load[GATEWAY]['rss_mb'], 1)} MB.{warn}"
         )
     if parts:
         table += f"\n\nGateway CPU per request: {' and '.join(parts)}"
@@ -395,6 +527,18 @@ def render(data: dict[str, Any]) -> str:
     base = baseline_target(data)
     baseline_option = f" --baseline {data['baseline']['rev']}" if base else ""
     baseline_revision = f"; baseline: {data['baseline']['short']}" if base else ""
+    tracing = tracing_on(data)
+    tracing_option = " --tracing" if tracing else ""
+    tracing_method = (
+        f" `{GATEWAY_OTEL}` is the same gateway started with OpenTelemetry tracing on "
+        f"(`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={data['tracing']['endpoint']}`, "
+        f"`OTEL_SERVICE_NAME={data['tracing']['service_name']}`, its own SQLite file): "
+        "the SDK's BatchSpanProcessor exports over OTLP/HTTP to a small aiohttp sink "
+        "(`bench/otlp_sink.py`, its own process, not measured) that answers 200 with an "
+        "empty body and counts the batches, bytes and spans it receives."
+        if tracing
+        else ""
+    )
     baseline_method = (
         f" `{base}` is the gateway as it was at revision {data['baseline']['short']}: a "
         "temporary detached git worktree of that commit, run as `python -m gateway.cli serve` "
@@ -404,7 +548,11 @@ def render(data: dict[str, Any]) -> str:
         if base
         else ""
     )
-    interleaving = "direct, aiohttp, litestar, httpx, gateway" + (f", {base}" if base else "")
+    interleaving = (
+        "direct, aiohttp, litestar, httpx, gateway"
+        + (f", {GATEWAY_OTEL}" if tracing else "")
+        + (f", {base}" if base else "")
+    )
     header = f"""\
 # Gateway benchmark results
 
@@ -413,8 +561,8 @@ Generated by `bench/run` on {env["date"]} (gateway revision: \
 Command options: `--rounds {cfg["rounds"]} --duration {cfg["duration_s"]} \
 --warmup {cfg["warmup_s"]} --connections {cfg["connections"]} \
 --only {",".join(cfg["targets"])} --scenarios {",".join(cfg["scenarios"])} \
---ttfb-requests {cfg["ttfb_requests"]}{baseline_option}`. See `bench/README.md` for how to \
-read this.
+--ttfb-requests {cfg["ttfb_requests"]}{tracing_option}{baseline_option}`. \
+See `bench/README.md` for how to read this.
 
 ## Machine and software
 
@@ -439,7 +587,8 @@ read this.
   `passthrough-litestar` is the aiohttp one written as Litestar route handlers
   (`request: Request`, `await request.body()`, a `Stream` response; OpenAPI and logging
   config off), so its difference from `passthrough-aiohttp` is Litestar's per-request cost;
-  `gateway` is `gateway serve --config config/gateway.yaml`.{baseline_method} The Python
+  `gateway` is `gateway serve --config config/gateway.yaml` (no `OTEL_*` variables, so
+  tracing is off).{tracing_method}{baseline_method} The Python
   targets run under uvicorn, 1 worker, uvloop, httptools, no access log.
 - **Load**: `wrk -t1 -c{cfg["connections"]}` per target: {cfg["warmup_s"]} s warm-up, then
   {cfg["duration_s"]} s measured. Targets are interleaved ({interleaving}, then

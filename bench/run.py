@@ -2,10 +2,11 @@
 
 Run through ``bench/run`` (see bench/README.md). Starts a static nginx upstream, three
 minimal passthroughs (raw-ASGI aiohttp, the same as a Litestar handler, raw-ASGI httpx) and
-the gateway (with ``--baseline REV``, also the gateway as it was at REV, from a temporary
-git worktree), drives each with wrk in interleaved rounds, measures the proxies' CPU time
-per request and RSS, then streaming time-to-first-byte, and writes bench/RESULTS.md plus raw
-JSON under bench/out/.
+the gateway (with ``--tracing``, also the same gateway with OpenTelemetry tracing exporting
+to a local OTLP sink; with ``--baseline REV``, also the gateway as it was at REV, from a
+temporary git worktree), drives each with wrk in interleaved rounds, measures the proxies'
+CPU time per request and RSS, then streaming time-to-first-byte, and writes bench/RESULTS.md
+plus raw JSON under bench/out/.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ AIOHTTP = "passthrough-aiohttp"
 LITESTAR = "passthrough-litestar"
 HTTPX = "passthrough-httpx"
 GATEWAY = "gateway"
+GATEWAY_OTEL = "gateway+otel"  # only with --tracing
 ALL_TARGETS = [DIRECT, AIOHTTP, LITESTAR, HTTPX, GATEWAY]
+# Interleaving order: gateway+otel right after the gateway, the baseline after both.
+TARGET_ORDER = [*ALL_TARGETS, GATEWAY_OTEL]
 TARGET_ALIASES = {
     "direct": DIRECT,
     "nginx": DIRECT,
@@ -59,6 +63,7 @@ TARGET_ALIASES = {
 GATEWAY_CONFIG = "config/gateway.yaml"  # relative to the repository (or the baseline worktree)
 GATEWAY_JWT_SECRET = "bench-secret"
 FALLBACK_CLIENT_TOKEN = "bench-client-token"  # the passthroughs ignore it
+OTEL_SERVICE_NAME = "ai-gateway-bench"
 PROMPT = "Say hello in one short sentence."
 
 
@@ -166,6 +171,7 @@ class Config:
     ttfb_requests: int
     results_path: Path
     baseline: str | None = None  # --baseline REV, as given
+    tracing: bool = False  # --tracing: also measure gateway+otel
 
 
 @dataclass(frozen=True)
@@ -203,7 +209,7 @@ def _find_binary(name: str) -> str:
     return found
 
 
-def environment(nginx: str) -> dict[str, Any]:
+def environment(nginx: str, *, tracing: bool = False) -> dict[str, Any]:
     cpu_model = "unknown"
     with Path("/proc/cpuinfo").open() as cpuinfo:
         for line in cpuinfo:
@@ -215,7 +221,10 @@ def environment(nginx: str) -> dict[str, Any]:
         if line.startswith("MemTotal:"):
             mem_kb = int(line.split()[1])
     packages = {}
-    for name in ["aiohttp", "httpx", "uvicorn", "uvloop", "httptools", "litestar", "orjson"]:
+    names = ["aiohttp", "httpx", "uvicorn", "uvloop", "httptools", "litestar", "orjson"]
+    if tracing:
+        names += ["opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"]
+    for name in names:
         try:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -312,7 +321,7 @@ def _wait_any_http(service: Service, port: int, timeout: float) -> float:
 
 def _gateway_env(upstream_port: int, db_path: Path) -> dict[str, str]:
     return {
-        **os.environ,
+        **_tracing_env(),
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
         "OPENAI_API_KEY": UPSTREAM_API_KEY,
         "GATEWAY_JWT_SECRET": GATEWAY_JWT_SECRET,
@@ -368,14 +377,127 @@ def _start_gateway(
     return target
 
 
-def start_gateway(sup: Supervisor, upstream_port: int, workdir: Path) -> Target:
-    target = Target(GATEWAY, free_port())
+def start_gateway(
+    sup: Supervisor,
+    upstream_port: int,
+    workdir: Path,
+    name: str = GATEWAY,
+    extra_env: dict[str, str] | None = None,
+    db_name: str = "bench.db",
+) -> Target:
+    target = Target(name, free_port())
     gateway = Path(os.environ.get("BENCH_GATEWAY_BIN") or BIN_DIR / "gateway")
     if not gateway.exists():
         target.error = f"{gateway} not found"
         return target
-    env = _gateway_env(upstream_port, workdir / "bench.db")
+    env = {**_gateway_env(upstream_port, workdir / db_name), **(extra_env or {})}
     return _start_gateway(sup, target, [str(gateway)], REPO_ROOT / GATEWAY_CONFIG, env, REPO_ROOT)
+
+
+# --- tracing (--tracing) ------------------------------------------------------------------
+
+
+def _tracing_env() -> dict[str, str]:
+    """The inherited environment without OTEL_* settings, so that only what the bench sets
+    turns tracing on (the plain gateway and the baseline must not trace, whatever the shell
+    exports)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+
+
+def start_otlp_sink(sup: Supervisor) -> tuple[Service | None, int, str | None]:
+    """The OTLP/HTTP sink (``otlp_sink.py``) in its own process: (service, port, error)."""
+    port = free_port()
+    service = sup.spawn(
+        "otlp-sink",
+        [sys.executable, str(BENCH_DIR / "otlp_sink.py"), "--port", str(port)],
+        env=_tracing_env(),
+        cwd=REPO_ROOT,
+    )
+    try:
+        wait_http_ok(service, port, "/healthz", timeout=30)
+    except RuntimeError as exc:
+        return service, port, f"OTLP sink: {exc}\n{service.log_tail()}"
+    return service, port, None
+
+
+def start_gateway_otel(
+    sup: Supervisor, upstream_port: int, workdir: Path, sink_port: int
+) -> Target:
+    """The same gateway with tracing on, exporting over OTLP/HTTP to the sink."""
+    extra_env = {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{sink_port}/v1/traces",
+        "OTEL_SERVICE_NAME": OTEL_SERVICE_NAME,
+    }
+    return start_gateway(sup, upstream_port, workdir, GATEWAY_OTEL, extra_env, "bench-otel.db")
+
+
+def _http_get(port: int, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def _requests_answered(port: int) -> int | None:
+    """Sum of the gateway's ``gateway_requests_total`` counter (its Prometheus /metrics)."""
+    try:
+        status, body = _http_get(port, "/metrics")
+    except OSError:
+        return None
+    if status != 200:
+        return None
+    total = 0.0
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith("gateway_requests_total{") or line.startswith("gateway_requests_total "):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+def _count_in_log(path: Path, needle: bytes) -> int:
+    try:
+        with path.open("rb") as log:
+            return sum(line.count(needle) for line in log)
+    except OSError:
+        return 0
+
+
+def finish_tracing(
+    sup: Supervisor, otel: Target, sink: Service | None, sink_port: int
+) -> dict[str, Any]:
+    """Stop gateway+otel (its shutdown flushes the span queue), then read the sink's counts."""
+    result: dict[str, Any] = {
+        "sink_port": sink_port,
+        "endpoint": f"http://127.0.0.1:{sink_port}/v1/traces",
+        "service_name": OTEL_SERVICE_NAME,
+        "gateway_requests_answered": None,
+        "gateway_exit_code": None,
+        "dropped_span_log_lines": 0,
+        "sink": None,
+        "sink_cpu_s": None,
+        "error": None,
+    }
+    if otel.service is not None:
+        if otel.service.alive():
+            result["gateway_requests_answered"] = _requests_answered(otel.port)
+        sup.stop(otel.service, timeout=15)
+        result["gateway_exit_code"] = otel.service.proc.returncode
+        # BatchSpanProcessor logs "Queue full, dropping span." for every span it drops.
+        result["dropped_span_log_lines"] = _count_in_log(otel.service.log_path, b"Queue full")
+    if sink is None or not sink.alive():
+        result["error"] = "the OTLP sink is not running"
+        return result
+    result["sink_cpu_s"] = cpu_seconds(sink.pid)
+    try:
+        status, body = _http_get(sink_port, "/stats")
+        if status != 200:
+            raise OSError(f"GET /stats -> {status}")
+        result["sink"] = json.loads(body)
+    except (OSError, ValueError) as exc:
+        result["error"] = f"OTLP sink stats: {exc}"
+    return result
 
 
 def resolve_revision(rev: str) -> tuple[str, str] | None:
@@ -617,6 +739,12 @@ def parse_args(argv: list[str] | None = None) -> Config:
         "run from a temporary worktree with this venv",
     )
     parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="also measure the gateway with OpenTelemetry tracing on (target gateway+otel), "
+        "exporting over OTLP/HTTP to a local sink",
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         default=BENCH_DIR / "RESULTS.md",
@@ -646,6 +774,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         ttfb_requests=max(0, args.ttfb_requests),
         results_path=args.results,
         baseline=args.baseline,
+        tracing=args.tracing,
     )
 
 
@@ -654,8 +783,8 @@ def _raise_exit(signum: int, _frame: FrameType | None) -> None:
 
 
 def _target_order(name: str) -> int:
-    # gateway@<rev> (the baseline) goes right after the gateway
-    return ALL_TARGETS.index(name) if name in ALL_TARGETS else len(ALL_TARGETS)
+    # gateway+otel right after the gateway, then gateway@<rev> (the baseline)
+    return TARGET_ORDER.index(name) if name in TARGET_ORDER else len(TARGET_ORDER)
 
 
 def run(
@@ -663,7 +792,7 @@ def run(
 ) -> int:
     nginx = _find_binary("nginx")
     _find_binary("wrk")
-    env = environment(nginx)
+    env = environment(nginx, tracing=cfg.tracing)
     log(f"bench: {env['cpu_model']}, {env['cores']} cores; logs in {sup.log_dir}")
 
     upstream = start_nginx(sup, nginx, workdir)
@@ -678,6 +807,21 @@ def run(
         else:
             gateway_token = gateway.authorization
             log(f"  gateway on :{gateway.port}, ready in {gateway.startup_s:.2f} s")
+    otel: Target | None = None
+    sink: Service | None = None
+    sink_port = 0
+    if cfg.tracing:
+        sink, sink_port, sink_error = start_otlp_sink(sup)
+        if sink_error is None:
+            log(f"  OTLP sink on :{sink_port}")
+            otel = start_gateway_otel(sup, upstream.port, workdir, sink_port)
+        else:
+            otel = Target(GATEWAY_OTEL, error=sink_error)
+        targets.append(otel)
+        if otel.error:
+            log(f"  {otel.name} FAILED: {otel.error}")
+        else:
+            log(f"  {otel.name} on :{otel.port}, ready in {otel.startup_s:.2f} s")
     if baseline is not None:
         base = start_baseline(sup, baseline, upstream.port, workdir)
         targets.append(base)
@@ -722,10 +866,16 @@ def run(
                     measure_ttfb(targets, scenario, cfg.ttfb_requests)
                 )
 
+    tracing: dict[str, Any] | None = None
+    if otel is not None:
+        tracing = finish_tracing(sup, otel, sink, sink_port)
+        log(f"  OTLP sink: {report.sink_line(tracing)}")
+
     data = {
         "environment": env,
         "config": {**asdict(cfg), "results_path": str(cfg.results_path)},
         "baseline": baseline.describe() if baseline else None,
+        "tracing": tracing,
         "scenarios": {
             s.name: {"title": s.title, "path": s.path, "body": s.body} for s in scenarios
         },
@@ -746,6 +896,8 @@ def run(
     data["summary"] = report.summarize(data)
     if baseline is not None:
         data["gateway_vs_baseline"] = report.gateway_vs_baseline(data)
+    if tracing is not None:
+        data["tracing_vs_gateway"] = report.tracing_vs_gateway(data)
     (out_dir / "results.json").write_text(json.dumps(data, indent=2) + "\n")
     markdown = report.render(data)
     cfg.results_path.write_text(markdown)
