@@ -40,4 +40,4 @@ def db_timestamp(at: datetime, sqlite: bool) -> datetime | str:
     """A UTC datetime as a raw DBAPI parameter: SQLite gets SQLAlchemy's storage text."""
     if not sqlite:
         return at
-    return at.astimezone(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

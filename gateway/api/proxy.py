@@ -84,7 +84,7 @@ async def run(services: Services, handler: Handler, scope: Scope, receive: Any, 
     headers: Headers = [(b"x-request-id", ctx.request_id.encode())]
     metrics, tracing = services.metrics, services.tracing
     span = tracing.request_span("chat", scope["headers"]) if tracing.enabled else None
-    metrics.in_flight.inc()
+    metrics.in_flight += 1
     try:
         await handler(Exchange(services, ctx, scope, receive, send, headers, span))
     except GatewayError as err:
@@ -99,7 +99,7 @@ async def run(services: Services, handler: Handler, scope: Scope, receive: Any, 
         ctx.status = 500
         await send_error(send, _INTERNAL, headers)
     finally:
-        metrics.in_flight.dec()
+        metrics.in_flight -= 1
         _observe_request(services, ctx)
         if span is not None:
             _end_request_span(span, ctx)

@@ -78,7 +78,11 @@ def record_to_row(rec: LedgerRecord) -> dict[str, Any]:
         "cached_audio_input_tokens": rec.cached_audio_input_tokens,
         "audio_output_tokens": rec.audio_output_tokens,
         "image_input_tokens": rec.image_input_tokens,
-        "tool_calls": json.dumps(dict(sorted(rec.tool_calls.items())), separators=(",", ":")),
+        "tool_calls": (
+            json.dumps(dict(sorted(rec.tool_calls.items())), separators=(",", ":"))
+            if rec.tool_calls
+            else "{}"
+        ),
         "cost_nanos": rec.cost_nanos,
         "latency_ms": rec.latency_ms,
         "ttft_ms": rec.ttft_ms,

@@ -97,9 +97,12 @@ class Metrics:
             "status_429, status_4xx, or the transport error code).",
             ["upstream", "kind"], registry=r,
         ))  # fmt: skip
-        self.in_flight = Gauge(
+        # A plain int on the loop, read at scrape time: no lock per request.
+        self.in_flight = 0
+        self.in_flight_gauge = Gauge(
             "gateway_in_flight_requests", "Proxied requests being served.", registry=r
         )
+        self.in_flight_gauge.set_function(lambda: self.in_flight)
         self.config_reloads = _Cached(Counter(
             "gateway_config_reloads_total", "Config reloads by result (ok, rejected).",
             ["result"], registry=r,
