@@ -13,7 +13,7 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 
 from gateway.errors import BadRequest
-from gateway.ledger import GROUP_KEYS, UsageRow, nanos_to_usd, usage_report
+from gateway.ledger import GROUP_KEYS, TOKEN_FIELDS, UsageRow, nanos_to_usd, usage_report
 from gateway.services import Services
 
 
@@ -51,11 +51,7 @@ def row_json(row: UsageRow) -> dict[str, Any]:
         k: getattr(row, k) for k in ("day", "month", "tenant", "model", "endpoint")
         if getattr(row, k) is not None
     }  # fmt: skip
-    for field in (
-        "requests", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens",
-        "audio_input_tokens", "cached_audio_input_tokens", "audio_output_tokens",
-        "image_input_tokens", "estimated_requests", "unpriced_requests",
-    ):  # fmt: skip
+    for field in ("requests", *TOKEN_FIELDS, "estimated_requests", "unpriced_requests"):
         out[field] = getattr(row, field)
     out["cost_usd"] = str(row.cost_usd)
     return out

@@ -2,6 +2,7 @@
 
 from gateway.ledger.queries import (
     GROUP_KEYS,
+    TOKEN_FIELDS,
     UsageRow,
     format_usage,
     nanos_to_usd,
@@ -14,6 +15,7 @@ from gateway.ledger.writer import Ledger
 
 __all__ = [
     "GROUP_KEYS",
+    "TOKEN_FIELDS",
     "Ledger",
     "LedgerEntry",
     "LedgerRecord",

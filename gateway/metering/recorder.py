@@ -18,7 +18,7 @@ from gateway.metering.usage import Usage
 from gateway.pricing import NANOS_PER_USD, cost_of
 from gateway.quota.memory import MemoryQuota, Ticket
 from gateway.telemetry.access_log import RequestContext
-from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.metrics import TOKEN_KINDS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -90,16 +90,8 @@ class Recorder:
     def _observe(self, config: RuntimeConfig, ticket: Ticket, usage: Usage, cost: int) -> None:
         metrics = self._metrics
         tenant = ticket.tenant if ticket.tenant in config.tenants else "_default"
-        for kind, tokens in (
-            ("input", usage.input_tokens),
-            ("cached_input", usage.cached_input_tokens),
-            ("output", usage.output_tokens),
-            ("reasoning", usage.reasoning_tokens),
-            ("audio_input", usage.audio_input_tokens),
-            ("cached_audio_input", usage.cached_audio_input_tokens),
-            ("audio_output", usage.audio_output_tokens),
-            ("image_input", usage.image_input_tokens),
-        ):
+        for kind in TOKEN_KINDS:
+            tokens = getattr(usage, f"{kind}_tokens")
             if tokens:
                 metrics.tokens(tenant, ticket.model, kind).inc(tokens)
         if cost:
