@@ -21,10 +21,10 @@ from gateway.ledger import Ledger, spend_by_tenant_model
 from gateway.metering.recorder import Recorder
 from gateway.ownership import OwnershipStore
 from gateway.policy import resolve_tenant
-from gateway.pricing import ModelPrice
+from gateway.pricing import NANOS_PER_USD, ModelPrice
 from gateway.quota.memory import CounterKey, MemoryQuota
 from gateway.telemetry.access_log import AccessLog
-from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.metrics import BudgetLevel, Metrics
 from gateway.telemetry.tracing import NO_TRACING, Tracing
 from gateway.upstream import UpstreamPool
 
@@ -45,6 +45,7 @@ class Services:
         self.ledger = Ledger(engine)
         self.metrics = Metrics()
         self.metrics.watch_ledger(lambda: self.ledger.pending, self.ledger.oldest_pending_age_s)
+        self.metrics.watch_budgets(self.budget_levels)
         self.recorder = Recorder(self.quota, self.ledger, self.metrics)
         self.reloader: ConfigReloader | None = None
         self.access_log = AccessLog()
@@ -84,6 +85,22 @@ class Services:
                 code="model_not_priced",
             )
         return price
+
+    def budget_levels(self) -> list[BudgetLevel]:
+        """Every budget's level now; unlisted tenants merge into ``_default`` (lowest wins)."""
+        config, now = self.config, time.time()
+        tenants = [(t, t, p) for t, p in config.tenants.items() if p.budgets]
+        if config.defaults is not None and config.defaults.budgets:
+            unlisted = (t for t in self.quota.tenants() if t not in config.tenants)
+            tenants += [(t, "_default", config.defaults) for t in unlisted]
+        levels: dict[tuple[str, str, str], BudgetLevel] = {}
+        for tenant, label, policy in tenants:
+            for b in self.quota.status(tenant, policy, now):
+                key = (label, b.window, b.model or "_all")
+                left = b.remaining_nanos / NANOS_PER_USD
+                if key not in levels or left < levels[key].remaining_usd:
+                    levels[key] = BudgetLevel(*key, b.limit_nanos / NANOS_PER_USD, left)
+        return list(levels.values())
 
     async def start(self) -> None:
         await asyncio.to_thread(self._rebuild_spend)

@@ -9,11 +9,12 @@ from gateway.ledger.queries import (
     spend_by_tenant_model,
     usage_report,
 )
-from gateway.ledger.record import LedgerRecord, record_to_row
+from gateway.ledger.record import COLUMNS, LedgerRecord, record_values
 from gateway.ledger.table import LedgerEntry
 from gateway.ledger.writer import Ledger
 
 __all__ = [
+    "COLUMNS",
     "GROUP_KEYS",
     "TOKEN_FIELDS",
     "Ledger",
@@ -22,7 +23,7 @@ __all__ = [
     "UsageRow",
     "format_usage",
     "nanos_to_usd",
-    "record_to_row",
+    "record_values",
     "spend_by_tenant_model",
     "usage_report",
 ]

@@ -15,14 +15,14 @@ graceful shutdown (`aclose`) writes all of them (invariant 8).
 from __future__ import annotations
 
 import functools
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 
 from gateway.batching import BatchWriter
-from gateway.db import db_timestamp, placeholder
-from gateway.ledger.record import LedgerRecord, record_to_row
+from gateway.db import placeholder
+from gateway.ledger.record import COLUMNS, LedgerRecord, record_values
 from gateway.ledger.table import LedgerEntry
 
 _TABLE = cast(Table, LedgerEntry.__table__)  # type: ignore[attr-defined]
@@ -68,25 +68,16 @@ class Ledger:
         with self._engine.begin() as conn:
             dialect = conn.dialect
             sqlite = dialect.name == "sqlite"
-            rows = [_values(r, sqlite) for r in records]
+            rows = [record_values(r, sqlite=sqlite) for r in records]
             conn.exec_driver_sql(_insert_sql(dialect.name, dialect.paramstyle), rows)
-
-
-_COLUMNS = tuple(c.name for c in _TABLE.columns if c.name != "id")
 
 
 @functools.cache
 def _insert_sql(dialect: str, paramstyle: str) -> str:
     if dialect not in ("sqlite", "postgresql"):
         raise NotImplementedError(f"the ledger supports sqlite and postgresql, not {dialect}")
-    marks = ", ".join([placeholder(paramstyle)] * len(_COLUMNS))
+    marks = ", ".join([placeholder(paramstyle)] * len(COLUMNS))
     return (  # our own table and column names only: nothing here comes from a request
-        f"INSERT INTO {_TABLE.name} ({', '.join(_COLUMNS)}) VALUES ({marks}) "  # noqa: S608
+        f"INSERT INTO {_TABLE.name} ({', '.join(COLUMNS)}) VALUES ({marks}) "  # noqa: S608
         "ON CONFLICT (request_id, attempt) DO NOTHING"
     )
-
-
-def _values(rec: LedgerRecord, sqlite: bool) -> tuple[Any, ...]:
-    row = record_to_row(rec)
-    row["ts"] = db_timestamp(row["ts"], sqlite)
-    return tuple(map(row.__getitem__, _COLUMNS))

@@ -21,6 +21,7 @@ from gateway.telemetry.access_log import RequestContext
 from gateway.telemetry.metrics import TOKEN_KINDS, Metrics
 
 log = logging.getLogger(__name__)
+_TOKEN_FIELDS = tuple((kind, f"{kind}_tokens") for kind in TOKEN_KINDS)
 
 
 class Recorder:
@@ -90,14 +91,9 @@ class Recorder:
     def _observe(self, config: RuntimeConfig, ticket: Ticket, usage: Usage, cost: int) -> None:
         metrics = self._metrics
         tenant = ticket.tenant if ticket.tenant in config.tenants else "_default"
-        for kind in TOKEN_KINDS:
-            tokens = getattr(usage, f"{kind}_tokens")
+        for kind, field in _TOKEN_FIELDS:
+            tokens = getattr(usage, field)
             if tokens:
                 metrics.tokens(tenant, ticket.model, kind).inc(tokens)
         if cost:
             metrics.spend(tenant, ticket.model).inc(cost / NANOS_PER_USD)
-        for key in ticket.counters:
-            window, limit, left = self._quota.remaining(key)
-            labels = (tenant, window, key[1] or "_all")
-            metrics.budget_remaining(*labels).set(left / NANOS_PER_USD)
-            metrics.budget_limit(*labels).set(limit / NANOS_PER_USD)

@@ -45,7 +45,7 @@ class Usage:
 
 def _int(obj: Any, *keys: str) -> int:
     for key in keys:
-        if not isinstance(obj, Mapping):
+        if not isinstance(obj, dict):  # parsed JSON; a dict check is ~5x cheaper than Mapping's
             return 0
         obj = obj.get(key)
     return obj if isinstance(obj, int) and obj > 0 else 0
@@ -116,7 +116,7 @@ def hosted_tool_calls(response: Mapping[str, Any]) -> Mapping[str, int]:
     output = response.get("output")
     if isinstance(output, list):
         for item in output:
-            if isinstance(item, Mapping):
+            if isinstance(item, dict):
                 tool = _TOOL_ITEMS.get(item.get("type"))  # type: ignore[arg-type]
                 if tool is not None:
                     counts[tool] = counts.get(tool, 0) + 1

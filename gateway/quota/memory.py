@@ -83,6 +83,8 @@ class MemoryQuota:
         self._tz = tz
         self._tenants: dict[str, _TenantState] = {}
         self._counters: dict[CounterKey, _Counter] = {}
+        # The windows change twice a month at most; computing them is most of an admit.
+        self._windows: tuple[float, float, dict[WindowKind, Window]] | None = None
 
     def load_spend(self, spent: Mapping[CounterKey, int]) -> None:
         """Seed spent amounts (from the ledger) for the current windows."""
@@ -90,7 +92,18 @@ class MemoryQuota:
             self._counters.setdefault(key, _Counter()).spent += nanos
 
     def windows(self, now: float) -> dict[WindowKind, Window]:
-        return current_windows(datetime.fromtimestamp(now, UTC), self._tz)
+        cached = self._windows
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
+        windows = current_windows(datetime.fromtimestamp(now, UTC), self._tz)
+        starts = max(w.starts_at for w in windows.values()).timestamp()
+        ends = min(w.resets_at for w in windows.values()).timestamp()
+        self._windows = (starts, ends, windows)
+        return windows
+
+    def tenants(self) -> list[str]:
+        """Every tenant that has been admitted against a limit or budget."""
+        return list(self._tenants)
 
     def admit(
         self, tenant: str, model: str, policy: Policy, *, bound: int, tokens: int, now: float
@@ -196,11 +209,6 @@ class MemoryQuota:
             state.tpm.give_back(ticket.tokens - tokens, now)
         elif state.tpm is not None and tokens > ticket.tokens:
             state.tpm.take_anyway(tokens - ticket.tokens, now)
-
-    def remaining(self, key: CounterKey) -> tuple[str, int, int]:
-        """(window kind, limit, what is left) of one budget counter, in nano-USD."""
-        c = self._counters[key]
-        return c.window, c.limit, max(0, c.limit - c.spent - c.reserved)
 
     def status(self, tenant: str, policy: Policy, now: float) -> list[BudgetStatus]:
         windows = self.windows(now)

@@ -10,10 +10,13 @@ instance has its own registry, so several can live in one process (tests).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # LLM calls take from tens of milliseconds to minutes.
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 600)
@@ -73,15 +76,8 @@ class Metrics:
             "gateway_spend_usd_total", "Cost of metered calls in USD (estimates included).",
             ["tenant", "model"], registry=r,
         ))  # fmt: skip
-        self.budget_remaining = _Cached(Gauge(
-            "gateway_budget_remaining_usd", "What a budget window has left (limit - spent - "
-            "reserved); model is _all for the tenant's total.",
-            ["tenant", "window", "model"], registry=r,
-        ))  # fmt: skip
-        self.budget_limit = _Cached(Gauge(
-            "gateway_budget_limit_usd", "A budget window's limit.",
-            ["tenant", "window", "model"], registry=r,
-        ))  # fmt: skip
+        self._budgets = _BudgetCollector()
+        r.register(self._budgets)
         self.rejections = _Cached(Counter(
             "gateway_rejections_total", "Requests refused before any upstream call, by reason "
             "(budget_exceeded, rate_limit_exceeded, model_not_allowed, invalid_api_key, ...).",
@@ -121,8 +117,51 @@ class Metrics:
         self.ledger_pending.set_function(pending)
         self.ledger_lag.set_function(lambda: lag() or 0.0)
 
+    def watch_budgets(self, levels: Callable[[], Iterable[BudgetLevel]]) -> None:
+        """Read budget levels at scrape time: every budget shows from start-up, none per call."""
+        self._budgets.levels = levels
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetLevel:
+    tenant: str  # a configured tenant, or _default
+    window: str  # day, month
+    model: str  # _all for the tenant's total
+    limit_usd: float
+    remaining_usd: float  # limit - spent - reserved, never below 0
+
+
+class _BudgetCollector(Collector):
+    def __init__(self) -> None:
+        self.levels: Callable[[], Iterable[BudgetLevel]] = tuple
+
+    def describe(self) -> list[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families(self.levels())
+
+    @staticmethod
+    def _families(levels: Iterable[BudgetLevel] = ()) -> Iterator[Metric]:
+        labels = ["tenant", "window", "model"]
+        remaining = GaugeMetricFamily(
+            "gateway_budget_remaining_usd",
+            "What a budget window has left (limit - spent - reserved); model is _all for the "
+            "tenant's total; _default is the lowest of the unlisted tenants.",
+            labels=labels,
+        )
+        limit = GaugeMetricFamily(
+            "gateway_budget_limit_usd", "A budget window's limit.", labels=labels
+        )
+        for level in levels:
+            key = [level.tenant, level.window, level.model]
+            remaining.add_metric(key, level.remaining_usd)
+            limit.add_metric(key, level.limit_usd)
+        yield remaining
+        yield limit
 
 
 def status_class(status: int) -> str:

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from gateway.db import make_engine
-from gateway.ledger import Ledger, LedgerEntry, LedgerRecord, record_to_row
+from gateway.ledger import COLUMNS, Ledger, LedgerEntry, LedgerRecord, record_values
 from gateway.ledger.record import as_utc
 
 T = LedgerEntry.__table__  # type: ignore[attr-defined]
@@ -66,7 +66,7 @@ def test_rows_are_written_after_flush(engine: Engine, make_record: MakeRecord) -
     assert isinstance(row["ts"], datetime)
     assert as_utc(row["ts"]) == datetime(2025, 3, 1, 12, 30, tzinfo=UTC)  # SQLite: naive UTC
     assert json.loads(str(row["tool_calls"])) == {"web_search": 2, "file_search": 1}
-    expected = record_to_row(rec)
+    expected = dict(zip(COLUMNS, record_values(rec, sqlite=True), strict=True))
     for key in expected.keys() - {"ts", "tool_calls"}:
         assert row[key] == expected[key], key
 
@@ -156,9 +156,15 @@ def test_naive_timestamps_are_utc_and_defaults_fill_in() -> None:
         status=0,
         outcome="client_gone",
     )
-    row = record_to_row(rec)
+    row = dict(zip(COLUMNS, record_values(rec, sqlite=False), strict=True))
     assert row["ts"] == datetime(2025, 1, 1, tzinfo=UTC)
     assert row["tenant"] == "t" * 128  # the column's limit: PostgreSQL would refuse the batch
     assert row["tool_calls"] == "{}"
     assert row["cost_nanos"] == 0
     assert row["estimated"] is False
+
+
+def test_the_row_layout_names_every_column_of_the_table_once() -> None:
+    table_columns = [c.name for c in LedgerEntry.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
+    assert sorted(COLUMNS) == sorted(table_columns)
+    assert len(set(COLUMNS)) == len(COLUMNS)

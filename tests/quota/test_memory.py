@@ -140,6 +140,25 @@ def test_windows_follow_the_configured_time_zone() -> None:
     )
 
 
+def test_remembered_windows_turn_over_at_the_reset_and_follow_a_clock_set_back() -> None:
+    q = MemoryQuota(ZoneInfo("Europe/Berlin"))
+    before = datetime(2026, 11, 30, 22, 59, 59, tzinfo=UTC).timestamp()  # 23:59:59 in Berlin
+    assert q.windows(before)["day"].key == "2026-11-30"
+    assert q.windows(before + 1)["day"].key == "2026-12-01"
+    assert q.windows(before + 1)["month"].key == "2026-12"
+    assert q.windows(before)["month"].key == "2026-11", "a clock set back gets its own windows"
+
+
+def test_a_budget_spent_before_midnight_does_not_count_the_next_day() -> None:
+    q = MemoryQuota(ZoneInfo("UTC"))
+    p = policy(budgets=(BudgetLimit("day", None, 10),))
+    midnight = datetime(2026, 11, 26, tzinfo=UTC).timestamp()
+    q.settle(q.admit("a", "m", p, bound=10, tokens=0, now=midnight - 1), 10, 0, midnight - 1)
+    with pytest.raises(BudgetExceeded):
+        q.admit("a", "m", p, bound=1, tokens=0, now=midnight - 0.5)
+    assert q.admit("a", "m", p, bound=10, tokens=0, now=midnight).bound == 10
+
+
 @pytest.mark.parametrize(("s", "text"), [(0.0123, "13ms"), (1.5, "1.5s"), (360, "6m0s")])
 def test_reset_durations_use_go_syntax(s: float, text: str) -> None:
     assert go_duration(s) == text

@@ -25,7 +25,7 @@ import yaml
 from harness import GatewayServer, base_config
 
 from gateway.fake_upstream import FakeOpenAIServer, Fault
-from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.metrics import BudgetLevel, Metrics
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
 DASHBOARD_FILES = sorted(DASHBOARDS.glob("*.json"))
@@ -47,7 +47,12 @@ routes:
 def exported_metrics() -> dict[str, set[str]]:
     """Every series name the gateway can export (suffixes included) -> its label names."""
     names: dict[str, set[str]] = {}
-    for attr in vars(Metrics()).values():
+    metrics = Metrics()
+    metrics.watch_budgets(lambda: [BudgetLevel("t", "day", "_all", 1.0, 1.0)])
+    for family in metrics.registry.collect():  # the scrape-time collectors' series
+        for sample in family.samples:
+            names.setdefault(sample.name, set()).update(sample.labels)
+    for attr in vars(metrics).values():
         metric = getattr(attr, "_metric", attr)
         if not hasattr(metric, "_labelnames"):
             continue

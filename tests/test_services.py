@@ -1,0 +1,69 @@
+"""Services.budget_levels: what the budget gauges show at scrape time."""
+
+from __future__ import annotations
+
+import time
+
+from gateway.config import compile_config, parse_config
+from gateway.db import make_engine
+from gateway.services import Services
+from gateway.telemetry.metrics import BudgetLevel
+
+CONFIG = """
+models: {m: {}, n: {}}
+tenants:
+  team: {models: ["*"], budgets: {daily_usd: 5, monthly_usd: 100, models: {n: {daily_usd: 1}}}}
+  free: {models: ["*"]}
+defaults: {models: ["*"], budgets: {daily_usd: 2}}
+"""
+USD = 1_000_000_000
+
+
+def services() -> Services:
+    return Services(compile_config(parse_config(CONFIG), {}), make_engine("sqlite://"))
+
+
+def levels(s: Services) -> dict[tuple[str, str, str], tuple[float, float]]:
+    return {
+        (lv.tenant, lv.window, lv.model): (lv.limit_usd, lv.remaining_usd)
+        for lv in s.budget_levels()
+    }
+
+
+def test_every_configured_budget_shows_before_any_call() -> None:
+    s = services()
+    assert levels(s) == {
+        ("team", "day", "_all"): (5, 5),
+        ("team", "month", "_all"): (100, 100),
+        ("team", "day", "n"): (1, 1),
+    }
+
+
+def test_a_reservation_lowers_the_level_and_settling_sets_the_real_cost() -> None:
+    s = services()
+    policy = s.config.tenants["team"]
+    now = time.time()
+    ticket = s.quota.admit("team", "n", policy, bound=USD // 2, tokens=0, now=now)
+    assert levels(s)[("team", "day", "n")] == (1, 0.5)
+    s.quota.settle(ticket, USD // 10, 0, now)
+    assert levels(s)[("team", "day", "n")] == (1, 0.9)
+    assert levels(s)[("team", "month", "_all")] == (100, 99.9)
+
+
+def test_unlisted_tenants_share_the_default_label_showing_the_lowest() -> None:
+    s = services()
+    defaults = s.config.defaults
+    assert defaults is not None
+    now = time.time()
+    s.quota.settle(s.quota.admit("x", "m", defaults, bound=USD, tokens=0, now=now), USD, 0, now)
+    s.quota.admit("y", "m", defaults, bound=USD // 4, tokens=0, now=now)
+    assert levels(s)[("_default", "day", "_all")] == (2, 1)
+    assert not any(key[0] in ("x", "y") for key in levels(s)), "no raw tenant ids as labels"
+
+
+def test_the_gauges_are_exported_from_the_levels() -> None:
+    s = services()
+    text = s.metrics.exposition().decode()
+    assert 'gateway_budget_limit_usd{model="n",tenant="team",window="day"} 1.0' in text
+    assert 'gateway_budget_remaining_usd{model="_all",tenant="team",window="month"} 100.0' in text
+    assert isinstance(s.budget_levels()[0], BudgetLevel)
