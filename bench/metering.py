@@ -44,7 +44,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from upstream import responses_json  # noqa: E402
 
-from gateway.api.proxy import _admit  # noqa: E402
 from gateway.auth import Principal  # noqa: E402
 from gateway.config.runtime import load_runtime  # noqa: E402
 from gateway.db import make_engine  # noqa: E402
@@ -87,7 +86,7 @@ async def _run(services: Services, tenant: str, requests: int) -> float:
         )  # fmt: skip
         ctx.endpoint, ctx.model = "responses", "gpt-5-nano"
         start = time.process_time()
-        ticket = _admit(services, config, caller, model, raw, body, applied)
+        ticket = services.admit(config, caller, model, raw, body, applied)
         measured = measure(RESPONSES, outcome, len(raw))
         services.recorder.finish(
             ctx, ticket, measured, config=config, upstream_model=model.upstream_model, status=200

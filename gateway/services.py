@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -16,13 +17,17 @@ from sqlalchemy.engine import Engine
 from gateway.auth import JwksCache, Principal, TokenVerifier, bearer_token
 from gateway.config.reload import ConfigReloader
 from gateway.config.runtime import Model, Policy, RuntimeConfig
-from gateway.errors import PermissionDenied
+from gateway.errors import AuthenticationFailed, PermissionDenied
 from gateway.ledger import Ledger, spend_by_tenant_model
 from gateway.metering.recorder import Recorder
 from gateway.ownership import OwnershipStore
 from gateway.policy import resolve_tenant
+from gateway.policy.request import Applied
 from gateway.pricing import NANOS_PER_USD, ModelPrice
-from gateway.quota.memory import CounterKey, MemoryQuota
+from gateway.quota.bound import admission_bound, token_estimate
+from gateway.quota.memory import CounterKey, MemoryQuota, Ticket
+from gateway.realtime.secrets import PREFIX as SECRET_PREFIX
+from gateway.realtime.secrets import ClientSecrets
 from gateway.telemetry.access_log import AccessLog
 from gateway.telemetry.metrics import BudgetLevel, Metrics
 from gateway.telemetry.tracing import NO_TRACING, Tracing
@@ -61,10 +66,28 @@ class Services:
         self.verifier = TokenVerifier(auth, config.hs_secret, self.jwks)
         self.pool = UpstreamPool(config.upstreams)
         self.ownership = OwnershipStore(engine)
+        self.client_secrets = ClientSecrets()
+        self._tasks: set[asyncio.Task[None]] = set()  # background work: call sidebands
 
     async def authenticate(self, authorization: str | None) -> Caller:
         principal = await self.verifier.verify(bearer_token(authorization))
         return Caller(principal, resolve_tenant(self.config, principal))
+
+    async def authenticate_session(
+        self, authorization: str | None
+    ) -> tuple[Caller, dict[str, Any]]:
+        """A team's JWT, or a client secret this gateway minted (with the session it fixed)."""
+        token = bearer_token(authorization)
+        if not token.startswith(SECRET_PREFIX):
+            return await self.authenticate(authorization), {}
+        secret = self.client_secrets.take(token, time.time())
+        if secret is None:
+            raise AuthenticationFailed(
+                "The client secret is invalid, expired or already used.",
+                code="invalid_client_secret",
+            )
+        principal = Principal(secret.tenant, secret.subject, False, secret.expires_at)
+        return Caller(principal, resolve_tenant(self.config, principal)), secret.session
 
     async def authenticate_admin(self, authorization: str | None) -> Caller:
         caller = await self.authenticate(authorization)
@@ -102,6 +125,29 @@ class Services:
                     levels[key] = BudgetLevel(*key, b.limit_nanos / NANOS_PER_USD, left)
         return list(levels.values())
 
+    def admit(
+        self,
+        config: RuntimeConfig,
+        caller: Caller,
+        model: Model,
+        raw: bytes,
+        body: dict[str, Any],
+        applied: Applied,
+    ) -> Ticket:
+        """Reserve one call's cost bound and rate-limit share, or raise the refusal."""
+        price = self.price_for(model, config)
+        bound = 0
+        if price is not None:
+            bound = admission_bound(raw, body, model, price, applied, config.pricing)
+        return self.quota.admit(
+            caller.principal.tenant,
+            model.name,
+            caller.policy,
+            bound=bound,
+            tokens=token_estimate(raw, applied.cap * applied.choices),
+            now=time.time(),
+        )
+
     async def start(self) -> None:
         await asyncio.to_thread(self._rebuild_spend)
         await self.pool.start()
@@ -121,7 +167,15 @@ class Services:
                     seed[key] = seed.get(key, 0) + nanos
         self.quota.load_spend(seed)
 
+    def track(self, task: asyncio.Task[None]) -> None:
+        """Keep a background task until it ends; shutdown cancels what is left."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def aclose(self) -> None:
+        for task in list(self._tasks):  # their cleanup meters what they watched
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.pool.aclose()
         await self.ownership.aclose()
         await self.ledger.aclose()

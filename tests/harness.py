@@ -55,6 +55,7 @@ models:
   gpt-5-mini: {{}}
   gpt-4.1: {{}}
   small: {{upstream_model: gpt-4.1-mini}}
+  gpt-realtime: {{context_window: 2000}}  # small: a session's reservation is ~$0.07
 tenants:
   alpha: {{models: ["*"]}}
   beta: {{models: [gpt-5-nano]}}

@@ -32,9 +32,6 @@ from gateway.config.runtime import Model, RuntimeConfig, Upstream
 from gateway.errors import BadRequest, GatewayError, InternalError, MethodNotAllowed, NotFound
 from gateway.metering.outcome import Measured, Outcome, measure
 from gateway.policy import check_requested
-from gateway.policy.request import Applied
-from gateway.quota.bound import admission_bound, token_estimate
-from gateway.quota.memory import Ticket
 from gateway.routing import NO_FEATURES, Plan, classify, features_of, plan
 from gateway.services import Caller, Services
 from gateway.shapes.adapters import RESPONSES, Shape, parse_json_object
@@ -90,7 +87,7 @@ async def run(services: Services, handler: Handler, scope: Scope, receive: Any, 
     except GatewayError as err:
         ctx.status, ctx.error_code = err.status, err.code
         if ctx.upstream_s is None and err.status < 500:
-            metrics.rejections(_tenant_label(services, ctx), err.code or err.type).inc()
+            metrics.rejections(tenant_label(services, ctx), err.code or err.type).inc()
         await send_error(send, err, headers)
     except ClientGone:
         ctx.client_gone = True
@@ -130,7 +127,7 @@ def _end_request_span(span: Any, ctx: RequestContext) -> None:
     span.end()
 
 
-def _tenant_label(services: Services, ctx: RequestContext) -> str:
+def tenant_label(services: Services, ctx: RequestContext) -> str:
     """Tenants from the config by name; any other (served by ``defaults``) as one label."""
     if ctx.tenant is None:
         return "_none"
@@ -143,7 +140,7 @@ def _observe_request(services: Services, ctx: RequestContext) -> None:
     route = ctx.route or "-"
     duration = time.perf_counter() - ctx.started
     metrics.requests(
-        _tenant_label(services, ctx),
+        tenant_label(services, ctx),
         route,
         model or "_none",
         ctx.endpoint,
@@ -156,7 +153,7 @@ def _observe_request(services: Services, ctx: RequestContext) -> None:
         metrics.ttft(ctx.endpoint, route, model or "_none").observe(ctx.ttft_s)
 
 
-def _require(ex: Exchange, *methods: str) -> None:
+def require_method(ex: Exchange, *methods: str) -> None:
     method = ex.scope["method"]
     if method not in methods:
         raise MethodNotAllowed(
@@ -164,7 +161,7 @@ def _require(ex: Exchange, *methods: str) -> None:
         )
 
 
-async def _caller(ex: Exchange) -> Caller:
+async def caller_of(ex: Exchange) -> Caller:
     auth = header(ex.scope, b"authorization")
     caller = await ex.services.authenticate(auth.decode("latin-1") if auth else None)
     ex.ctx.tenant, ex.ctx.subject = caller.principal.tenant, caller.principal.subject
@@ -213,8 +210,8 @@ def create(shape: Shape, upstream_path: str) -> Handler:
         ctx, services = ex.ctx, ex.services
         config = services.config  # this request runs on the config it started with
         ctx.endpoint = shape.endpoint
-        _require(ex, "POST")
-        caller = await _caller(ex)
+        require_method(ex, "POST")
+        caller = await caller_of(ex)
         raw = await read_body(ex.scope, ex.receive, config.server.max_body_bytes)
         body = parse_json_object(raw)
         req = shape.parse(body)
@@ -305,7 +302,7 @@ async def _serve(
             body["model"] = model.upstream_model
             raw = orjson.dumps(body)
             try:
-                ticket = _admit(services, config, caller, model, raw, body, applied)
+                ticket = services.admit(config, caller, model, raw, body, applied)
             except GatewayError:
                 if last is None:
                     raise
@@ -435,29 +432,6 @@ def _backoff(upstream: Upstream, retry: int, answer: Answer | None, route_plan: 
     return random.uniform(0, ceiling)
 
 
-def _admit(
-    services: Services,
-    config: RuntimeConfig,
-    caller: Caller,
-    model: Model,
-    raw: bytes,
-    body: dict[str, Any],
-    applied: Applied,
-) -> Ticket:
-    price = services.price_for(model, config)
-    bound = 0
-    if price is not None:
-        bound = admission_bound(raw, body, model, price, applied, config.pricing)
-    return services.quota.admit(
-        caller.principal.tenant,
-        model.name,
-        caller.policy,
-        bound=bound,
-        tokens=token_estimate(raw, applied.cap * applied.choices),
-        now=time.time(),
-    )
-
-
 async def _deliver(
     ex: Exchange,
     trail: _Trail,
@@ -482,8 +456,8 @@ def stored_response(suffix: str, methods: tuple[str, ...]) -> Handler:
     async def handle(ex: Exchange) -> None:
         ctx, services = ex.ctx, ex.services
         ctx.endpoint = "responses" + suffix.replace("/", ".")
-        _require(ex, *methods)
-        caller = await _caller(ex)
+        require_method(ex, *methods)
+        caller = await caller_of(ex)
         response_id = ex.scope["path_params"]["response_id"]
         ctx.response_id = response_id
         if not await services.ownership.owned_by(response_id, caller.principal.tenant):

@@ -10,14 +10,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.api import proxy
+from gateway.api import proxy, realtime_http
+from gateway.api.realtime import realtime, responses_socket
 from gateway.services import Services
 from gateway.shapes.adapters import CHAT, RESPONSES
 
 _EXACT: dict[str, proxy.Handler] = {
     "/v1/responses": proxy.create(RESPONSES, "/responses"),
     "/v1/chat/completions": proxy.create(CHAT, "/chat/completions"),
+    "/v1/realtime/client_secrets": realtime_http.client_secrets(),
+    "/v1/realtime/calls": realtime_http.calls(),
 }
+_SOCKETS = {"/v1/realtime": realtime, "/v1/responses": responses_socket}
 _STORED = re.compile(
     r"^/v1/responses/(?P<response_id>[A-Za-z0-9_.:-]{1,128})(?P<suffix>/[a-z_]+)?$"
 )
@@ -46,5 +50,10 @@ class GatewayRouter:
                     scope["path_params"] = {"response_id": m["response_id"]}
             if handler is not None:
                 await proxy.run(self.services, handler, scope, receive, send)
+                return
+        elif scope["type"] == "websocket":
+            socket = _SOCKETS.get(scope["path"].rstrip("/"))
+            if socket is not None:
+                await socket(self.services, scope, receive, send)
                 return
         await self.fallback(scope, receive, send)

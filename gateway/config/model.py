@@ -120,6 +120,28 @@ class Limits(Strict):
     rpm: int | None = Field(default=None, ge=1, description="Requests per minute.")
     tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (estimated).")
     concurrent: int | None = Field(default=None, ge=1, description="Requests in flight.")
+    realtime_sessions: int | None = Field(
+        default=None, ge=1, description="Realtime sessions open at once (WebSocket and calls)."
+    )
+
+
+class RealtimePolicy(Strict):
+    """How long a Realtime session may run, and what running out of budget does to it."""
+
+    max_session_s: float = Field(
+        default=3600, gt=0, description="A session is closed (with an error event) after this."
+    )
+    idle_timeout_s: float = Field(
+        default=600, gt=0, description="Closed when the client sends nothing for this long."
+    )
+    single_use_secrets: bool = Field(
+        default=False, description="A client secret the gateway mints opens one session only."
+    )
+    over_budget: Literal["error", "close"] = Field(
+        default="error",
+        description="error: refuse that response with a budget_exceeded event, keep the "
+        "session; close: also close the session.",
+    )
 
 
 class WindowBudget(Strict):
@@ -148,6 +170,7 @@ class TenantPolicy(Strict):
     )
     limits: Limits = Limits()
     budgets: Budgets = Budgets()
+    realtime: RealtimePolicy = RealtimePolicy()
     max_output_tokens: int = Field(
         default=4096, ge=1, description="Output cap applied to every call (reasoning included)."
     )

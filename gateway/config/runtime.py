@@ -18,6 +18,7 @@ from gateway.config.model import (
     AccountingConfig,
     AuthConfig,
     GatewayConfig,
+    RealtimePolicy,
     RouteConfig,
     RuleMatch,
     ServerConfig,
@@ -100,6 +101,8 @@ class Policy:
     tools: frozenset[str] | None = None  # None: every hosted tool
     service_tiers: frozenset[str] | None = None  # None: every tier
     prompt_cache_key: bool = True
+    realtime_sessions: int | None = None
+    realtime: RealtimePolicy = field(default_factory=RealtimePolicy)
 
     def allows_model(self, model: str) -> bool:
         return model in self.allowed_models
@@ -251,6 +254,8 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
         tools=None if "*" in p.tools else frozenset(p.tools),
         service_tiers=None if "*" in p.service_tiers else frozenset(p.service_tiers),
         prompt_cache_key=p.prompt_cache_key == "tenant",
+        realtime_sessions=p.limits.realtime_sessions,
+        realtime=p.realtime,
     )
 
 

@@ -21,7 +21,18 @@ class Fault:
 
     The answer fields (``output_text``, ``refusal``, ``function_call``, ``incomplete``) script
     the content of a successful answer from ``POST /v1/responses`` or
-    ``POST /v1/chat/completions``, in JSON and in streams alike; other endpoints ignore them.
+    ``POST /v1/chat/completions``, in JSON and in streams alike, and over the Responses
+    WebSocket; Realtime responses honour ``output_text`` and ``incomplete``; other endpoints
+    ignore them.
+
+    WebSocket endpoints (``GET /v1/realtime``, ``GET /v1/responses``): a fault is taken either
+    by the upgrade (``delay_s`` delays the handshake; ``status``, ``body`` and
+    ``drop_connection`` refuse it; the other fields carry over to the first response on that
+    socket) or, when queued after the socket opened, by the next response, for which
+    ``status`` becomes an ``error`` event, ``body`` one raw text message, and the
+    ``*_after_events`` limits count that response's events. ``drop_after_events`` then closes
+    the TCP connection without a close frame. On the Realtime socket a ``response.cancel``
+    ends a ``stall_after_events`` stall. See ``gateway/fake_upstream/realtime.py``.
     At most one of ``output_text``, ``refusal`` and ``function_call`` may be set. Whatever they
     produce is counted as output tokens by the fake's usual rule (one token per word, a word
     carrying the whitespace before it), on top of a reasoning model's reasoning tokens, and it
@@ -37,6 +48,8 @@ class Fault:
 
     Requests without a JSON body naming a model (``GET /v1/models``, a malformed body) never
     match a fault that sets it. Lets a test fail one model's answer and not the next one's.
+    A WebSocket upgrade matches on its ``?model=`` query, a Realtime response on its session's
+    model and a Responses-socket ``response.create`` on the model it names.
     """
 
     status: int | None = None

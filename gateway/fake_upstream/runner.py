@@ -131,3 +131,25 @@ class FakeOpenAIServer:
     def finish_background(self, response_id: str) -> dict[str, Any]:
         """Complete a queued background response (thread-safe); returns the final object."""
         return self._call(self.fake.finish_background, response_id)
+
+    @property
+    def realtime_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """A snapshot of the Realtime client events received, as ``(session id, event)``."""
+        return self._call(lambda: list(self.fake.realtime_events))
+
+    @property
+    def responses_ws_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """A snapshot of the Responses WebSocket client events, as ``(connection id, event)``."""
+        return self._call(lambda: list(self.fake.responses_ws_events))
+
+    @property
+    def hung_up(self) -> set[str]:
+        """A snapshot of the ids of the Realtime calls that were hung up (thread-safe)."""
+        return self._call(lambda: set(self.fake.hung_up))
+
+    def call_respond(self, call_id: str, text: str = "", *, audio_seconds: float = 1.0) -> str:
+        """Make a Realtime call answer as if its caller spoke (thread-safe); returns the
+        response id. Its sideband sockets get the events (see ``FakeOpenAI.call_respond``)."""
+        return self._call(
+            lambda: self.fake.call_respond(call_id, text, audio_seconds=audio_seconds)
+        )

@@ -18,12 +18,15 @@ import string
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from aiohttp import web
 
 from gateway.fake_upstream.faults import Fault
+
+if TYPE_CHECKING:
+    from gateway.fake_upstream.realtime import FakeRealtime
 
 JsonObject = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -409,6 +412,17 @@ class FakeOpenAI:
         self._system_fingerprint = _new_id("fp_", 5)
         self._runner: web.AppRunner | None = None
         self._shutdown: asyncio.Event | None = None
+        self.realtime_events: list[tuple[str, JsonObject]] = []
+        """Every Realtime client event received, as ``(session id, event)``, in arrival order."""
+        self.responses_ws_events: list[tuple[str, JsonObject]] = []
+        """Every Responses WebSocket client event, as ``(connection id, event)``."""
+        self.hung_up: set[str] = set()
+        """Ids of the Realtime calls ended by ``POST /v1/realtime/calls/{id}/hangup``."""
+        # Imported here: realtime.py builds on this module's helpers.
+        from gateway.fake_upstream.realtime import FakeRealtime
+
+        self.realtime: FakeRealtime = FakeRealtime(self)
+        """The Realtime, calls, client-secret and Responses-WebSocket endpoints (realtime.py)."""
         self.app: web.Application = self.make_app()
 
     # ------------------------------------------------------------------ public control API
@@ -425,6 +439,7 @@ class FakeOpenAI:
         app.router.add_post("/v1/chat/completions", self._create_chat_completion)
         app.router.add_get("/v1/models", self._list_models)
         app.router.add_get("/v1/models/{model}", self._get_model)
+        self.realtime.add_routes(app)
         return app
 
     def inject(self, fault: Fault) -> None:
@@ -432,12 +447,24 @@ class FakeOpenAI:
         self._faults.append(fault)
 
     def clear(self) -> None:
-        """Forget recorded requests, pending faults, stored responses and prompt-cache state."""
+        """Forget recorded requests and events, pending faults, stored responses, prompt-cache
+        state, Realtime calls and client secrets (open sockets keep their sessions)."""
         self.requests.clear()
         self._faults.clear()
         self._responses.clear()
         self._seen_prompts.clear()
         self._seen_cache_keys.clear()
+        self.realtime_events.clear()
+        self.responses_ws_events.clear()
+        self.hung_up.clear()
+        self.realtime.clear()
+
+    def call_respond(self, call_id: str, text: str = "", *, audio_seconds: float = 1.0) -> str:
+        """Make a Realtime call answer as if its caller had just spoken; returns the response id.
+
+        See ``FakeRealtime.call_respond`` (realtime.py) for the events its sideband sockets get.
+        """
+        return self.realtime.call_respond(call_id, text, audio_seconds=audio_seconds)
 
     def finish_background(self, response_id: str) -> JsonObject:
         """Complete a queued background response, as the real API eventually would.
@@ -489,7 +516,7 @@ class FakeOpenAI:
                 body=body,
             )
         )
-        fault = self._pop_fault(request.path, body)
+        fault = self._pop_fault(request.path, body, request.query.get("model"))
         if fault is not None:
             request[_FAULT_KEY] = fault
             if fault.delay_s:
@@ -507,13 +534,18 @@ class FakeOpenAI:
             error = ApiError(404, f"Invalid URL ({request.method} {request.path})")
             return await self._json(request, error.body(), status=404)
 
-    def _pop_fault(self, path: str, body: bytes) -> Fault | None:
+    def _pop_fault(self, path: str, body: bytes, query_model: str | None = None) -> Fault | None:
+        """Take the first queued fault for ``path`` and the model of ``body``.
+
+        Without a JSON body naming a model, ``query_model`` (a WebSocket upgrade's ``?model=``)
+        is the model.
+        """
         model: str | None = None
         parsed = False
         for index, fault in enumerate(self._faults):
             if fault.model is not None and not parsed:
                 # Parsed only when a fault asks, so model-less faults cost nothing.
-                model, parsed = _body_model(body), True
+                model, parsed = _body_model(body) or query_model, True
             if fault.matches(path, model):
                 return self._faults.pop(index)
         return None
@@ -533,8 +565,12 @@ class FakeOpenAI:
             return
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
-        presented = presented.strip()
-        if scheme.lower() != "bearer" or not presented:
+        presented = presented.strip() if scheme.lower() == "bearer" else ""
+        if not presented:
+            # Browsers cannot set headers on a Realtime socket; they offer the key as a
+            # subprotocol instead.
+            presented = self.realtime.subprotocol_key(request) or ""
+        if not presented:
             raise ApiError(
                 401,
                 "You didn't provide an API key. You need to provide your API key in an "
@@ -543,13 +579,16 @@ class FakeOpenAI:
                 "from your browser and are prompted for a username and password. You can "
                 "obtain an API key from https://platform.openai.com/account/api-keys.",
             )
-        if not hmac.compare_digest(presented.encode(), self.api_key.encode()):
-            raise ApiError(
-                401,
-                f"Incorrect API key provided: {mask_key(presented)}. You can find your API "
-                "key at https://platform.openai.com/account/api-keys.",
-                code="invalid_api_key",
-            )
+        if hmac.compare_digest(presented.encode(), self.api_key.encode()):
+            return
+        if self.realtime.accepts_client_secret(request.path, presented):
+            return
+        raise ApiError(
+            401,
+            f"Incorrect API key provided: {mask_key(presented)}. You can find your API "
+            "key at https://platform.openai.com/account/api-keys.",
+            code="invalid_api_key",
+        )
 
     async def _add_standard_headers(
         self, request: web.Request, response: web.StreamResponse
@@ -674,6 +713,21 @@ class FakeOpenAI:
 
     async def _create_response(self, request: web.Request) -> web.StreamResponse:
         payload = await self._payload(request)
+        final, returned = self.plan_response(payload, request.get(_FAULT_KEY))
+        if not payload.get("stream"):
+            return await self._json(request, returned)
+        obfuscate = (payload.get("stream_options") or {}).get("include_obfuscation", True)
+        return await self._stream(request, self._response_events(final, bool(obfuscate)))
+
+    def plan_response(
+        self, payload: JsonObject, fault: Fault | None
+    ) -> tuple[JsonObject, JsonObject]:
+        """Answer a ``POST /v1/responses`` body: ``(final object, object returned at once)``.
+
+        They differ only for background requests (returned queued). Stores the response
+        unless ``store`` is false. Shared by the HTTP route and the WebSocket mode.
+        Raises ``ApiError`` for an invalid body.
+        """
         model = _require_model(payload)
         input_items = _normalize_input(payload.get("input"))
         limit = _optional_int(payload, "max_output_tokens", minimum=1)
@@ -702,7 +756,7 @@ class FakeOpenAI:
         prompt = _Prompt([*([instructions] if instructions else []), *context])
         input_tokens = prompt.tokens
         cached = self._cached_tokens(model, payload.get("prompt_cache_key"), prompt, input_tokens)
-        generation = _plan_generation(model, " ".join(input_texts), limit, request.get(_FAULT_KEY))
+        generation = _plan_generation(model, " ".join(input_texts), limit, fault)
 
         output = self._response_output(payload, generation, " ".join(input_texts))
         usage = {
@@ -742,10 +796,7 @@ class FakeOpenAI:
                 context=[*context, generation.text],
                 final=final if returned is not final else None,
             )
-        if not stream:
-            return await self._json(request, returned)
-        obfuscate = (payload.get("stream_options") or {}).get("include_obfuscation", True)
-        return await self._stream(request, self._response_events(final, bool(obfuscate)))
+        return final, returned
 
     def _response_output(
         self, payload: JsonObject, generation: _Generation, source_text: str
@@ -850,6 +901,13 @@ class FakeOpenAI:
         return obj
 
     def _response_events(self, final: JsonObject, obfuscate: bool) -> list[bytes]:
+        return [_sse(event, named=True) for event in self.response_event_objects(final, obfuscate)]
+
+    def response_event_objects(self, final: JsonObject, obfuscate: bool) -> list[JsonObject]:
+        """The stream events of a finished response, in order, numbered from 0.
+
+        SSE frames each one as ``event:``/``data:``; the WebSocket mode sends each as one message.
+        """
         events: list[JsonObject] = []
 
         def emit(event_type: str, **fields: Any) -> None:
@@ -889,7 +947,7 @@ class FakeOpenAI:
             "response.incomplete" if final["status"] == "incomplete" else "response.completed"
         )
         emit(terminal, response=final)
-        return [_sse(event, named=True) for event in events]
+        return events
 
     @staticmethod
     def _emit_message(

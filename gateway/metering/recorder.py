@@ -40,6 +40,7 @@ class Recorder:
         upstream_model: str,
         status: int,
         attempt: int = 1,
+        session_id: str | None = None,
     ) -> int:
         """Settle and record; returns the cost in nano-USD."""
         pricing = config.pricing
@@ -81,6 +82,7 @@ class Recorder:
                 estimated=measured.estimated,
                 unpriced=not complete,
                 stream=ctx.stream,
+                session_id=session_id,
             )
         )
         ctx.cost_nanos = cost

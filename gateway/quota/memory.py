@@ -43,6 +43,7 @@ class _TenantState:
     rpm: TokenBucket | None = None
     tpm: TokenBucket | None = None
     in_flight: int = 0
+    sessions: int = 0  # realtime sessions open
 
 
 @dataclass(slots=True)
@@ -106,16 +107,30 @@ class MemoryQuota:
         return list(self._tenants)
 
     def admit(
-        self, tenant: str, model: str, policy: Policy, *, bound: int, tokens: int, now: float
+        self,
+        tenant: str,
+        model: str,
+        policy: Policy,
+        *,
+        bound: int,
+        tokens: int,
+        now: float,
+        force: bool = False,
     ) -> Ticket:
-        """Admit a call or raise; on success everything it needs is held."""
+        """Admit a call or raise; on success everything it needs is held.
+
+        ``force`` admits a call that is already running (a Realtime response the
+        server started by itself): nothing is refused, an overdrawn budget is
+        flagged as in soft mode, and the call is settled like any other.
+        """
         if not (policy.rpm or policy.tpm or policy.concurrent or policy.budgets):
             return Ticket(tenant, model, bound, tokens, (), {}, False, False, unlimited=True)
-        state = self._tenants.get(tenant)
-        if state is None:
-            state = self._tenants[tenant] = _TenantState()
+        state = self._state(tenant)
         rpm = _bucket(state, "rpm", policy.rpm, now)
         tpm = _bucket(state, "tpm", policy.tpm, now)
+        if force:
+            counters, over = self._reserve_budgets(tenant, model, policy, bound, now, soft=True)
+            return self._hold(state, rpm, tpm, counters, over, tenant, model, bound, tokens, now)
         headers: dict[str, str] = {}
         if policy.concurrent is not None and state.in_flight >= policy.concurrent:
             raise RateLimited(
@@ -151,17 +166,49 @@ class MemoryQuota:
                 kind="tokens",
             )
         counters, over = self._reserve_budgets(tenant, model, policy, bound, now)
+        return self._hold(state, rpm, tpm, counters, over, tenant, model, bound, tokens, now)
+
+    def _state(self, tenant: str) -> _TenantState:
+        state = self._tenants.get(tenant)
+        if state is None:
+            state = self._tenants[tenant] = _TenantState()
+        return state
+
+    def _hold(
+        self,
+        state: _TenantState,
+        rpm: TokenBucket | None,
+        tpm: TokenBucket | None,
+        counters: tuple[CounterKey, ...],
+        over: bool,
+        tenant: str,
+        model: str,
+        bound: int,
+        tokens: int,
+        now: float,
+    ) -> Ticket:
         if rpm is not None:
-            rpm.try_take(1, now)
+            rpm.take_anyway(1, now)
         if tpm is not None:
-            tpm.try_take(tokens, now)
+            tpm.take_anyway(tokens, now)
         state.in_flight += 1
         for key in counters:
             self._counters[key].reserved += bound
         return Ticket(tenant, model, bound, tokens, counters, _rate_headers(rpm, tpm, now), over)
 
+    def open_session(self, tenant: str, limit: int | None) -> bool:
+        """Count a Realtime session in, unless the tenant already has ``limit`` open."""
+        state = self._state(tenant)
+        if limit is not None and state.sessions >= limit:
+            return False
+        state.sessions += 1
+        return True
+
+    def close_session(self, tenant: str) -> None:
+        self._state(tenant).sessions -= 1
+
     def _reserve_budgets(
-        self, tenant: str, model: str, policy: Policy, bound: int, now: float
+        self, tenant: str, model: str, policy: Policy, bound: int, now: float, soft: bool = False
     ) -> tuple[tuple[CounterKey, ...], bool]:
         if not policy.budgets:
             return (), False
@@ -177,7 +224,7 @@ class MemoryQuota:
             counter.limit, counter.window = limit.nanos, limit.window
             left = limit.nanos - counter.spent - counter.reserved
             if bound > left:
-                if policy.budget_mode == "strict":
+                if policy.budget_mode == "strict" and not soft:
                     raise _budget_refusal(tenant, limit, window, left, bound, now)
                 over = True
                 log.warning(

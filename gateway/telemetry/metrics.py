@@ -22,6 +22,8 @@ from prometheus_client.registry import Collector
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 600)
 # What the gateway adds: microseconds to milliseconds.
 OVERHEAD_BUCKETS = (5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1)
+# Realtime sessions: seconds to the API's 60-minute maximum.
+SESSION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 TOKEN_KINDS = (
     "input", "cached_input", "output", "reasoning",
     "audio_input", "cached_audio_input", "audio_output", "image_input",
@@ -99,6 +101,18 @@ class Metrics:
             "gateway_in_flight_requests", "Proxied requests being served.", registry=r
         )
         self.in_flight_gauge.set_function(lambda: self.in_flight)
+        self.realtime_sessions = _Cached(Gauge(
+            "gateway_realtime_sessions", "Realtime sessions open.", ["tenant"], registry=r
+        ))  # fmt: skip
+        self.realtime_session_duration = Histogram(
+            "gateway_realtime_session_duration_seconds", "How long Realtime sessions lasted.",
+            buckets=SESSION_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.realtime_sessions_ended = _Cached(Counter(
+            "gateway_realtime_sessions_ended_total", "Realtime sessions ended, by reason "
+            "(client_closed, upstream_closed, idle_timeout, max_duration, budget_exceeded, ...).",
+            ["tenant", "reason"], registry=r,
+        ))  # fmt: skip
         self.config_reloads = _Cached(Counter(
             "gateway_config_reloads_total", "Config reloads by result (ok, rejected).",
             ["result"], registry=r,

@@ -16,7 +16,14 @@ from collections.abc import AsyncIterator, Mapping
 import aiohttp
 
 from gateway.config.runtime import Upstream
-from gateway.errors import GatewayError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    NotFound,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +141,46 @@ class UpstreamClient:
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise map_transport_error(exc, self.upstream.name) from exc
         return UpstreamResponse(self.upstream.name, resp)
+
+    async def ws_connect(self, path: str, query: str) -> aiohttp.ClientWebSocketResponse:
+        """Open a WebSocket to the upstream (Realtime) with the gateway's own key."""
+        assert self._session is not None, "UpstreamClient.start() was not called"
+        u = self.upstream
+        url = u.base_url + path + (f"?{query}" if query else "")
+        headers = {"Authorization": f"Bearer {u.api_key}"} if u.api_key else {}
+        try:
+            return await self._session.ws_connect(
+                url,
+                headers=headers,
+                max_msg_size=64 * 1024**2,  # a response.done can carry a long transcript
+                timeout=aiohttp.ClientWSTimeout(ws_close=5),
+                autoping=True,
+            )
+        except aiohttp.WSServerHandshakeError as exc:
+            raise handshake_error(exc.status, u.name) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise map_transport_error(exc, u.name) from exc
+
+
+def handshake_error(status: int, upstream: str) -> GatewayError:
+    """The upstream refused a WebSocket upgrade (its error body is not available)."""
+    if status == 404:
+        return NotFound("The upstream does not know this session or call.", code="not_found")
+    if status == 429:
+        return UpstreamUnavailable(
+            f"The upstream {upstream!r} is rate limiting the gateway.",
+            code="upstream_rate_limited",
+        )
+    if status in (401, 403):
+        return UpstreamError(
+            f"The upstream {upstream!r} refused the gateway's credentials.",
+            code="upstream_auth_failed",
+        )
+    if 400 <= status < 500:
+        return BadRequest(f"The upstream refused the session (HTTP {status}).", code=None)
+    return UpstreamError(
+        f"The upstream {upstream!r} failed (HTTP {status}).", code="upstream_error"
+    )
 
 
 class UpstreamPool:

@@ -54,4 +54,10 @@ def test_models_lists_what_the_tenant_may_use(
     beta = client_for("beta")
     assert [m.id for m in beta.models.list()] == ["gpt-5-nano"]
     alpha = client_for("alpha")
-    assert {m.id for m in alpha.models.list()} == {"gpt-5-nano", "gpt-5-mini", "gpt-4.1", "small"}
+    assert {m.id for m in alpha.models.list()} == {
+        "gpt-5-nano",
+        "gpt-5-mini",
+        "gpt-4.1",
+        "small",
+        "gpt-realtime",
+    }

@@ -1,0 +1,429 @@
+"""``GET /v1/realtime`` (WebSocket): an authenticated, metered relay to the upstream's Realtime API.
+
+The handler checks the caller before anything is accepted (a refusal is an
+HTTP error in OpenAI's shape, which the SDKs raise), opens the upstream
+socket with the gateway's key, then pumps frames both ways through
+`gateway.realtime.session.RealtimeSession`, which decides what each frame
+does to money and policy. Frames pass unchanged unless that module says
+otherwise; nothing is reordered, since each direction is one loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlencode
+
+import aiohttp
+
+from gateway.api.asgi import header
+from gateway.api.proxy import new_request_id, tenant_label
+from gateway.config.runtime import Model
+from gateway.errors import BadRequest, GatewayError
+from gateway.policy import check_requested
+from gateway.pricing import ModelPrice
+from gateway.quota.errors import RateLimited
+from gateway.realtime.responses_socket import ResponsesSocketSession
+from gateway.realtime.session import Decision, RealtimeSession, refusal_event
+from gateway.services import Caller, Services
+from gateway.telemetry.access_log import RequestContext
+
+log = logging.getLogger(__name__)
+
+_KEY_PROTOCOL = "openai-insecure-api-key."  # how browsers pass a key: they cannot set headers
+# Close codes: 1000 normal, 1008 policy (limits, budget), 1011 upstream failure.
+_CLOSE_CODES = {
+    "idle_timeout": 1008,
+    "max_duration": 1008,
+    "budget_exceeded": 1008,
+    "output_cap_failed": 1011,
+    "upstream_closed": 1000,
+    "upstream_error": 1011,
+}
+_ENDED_MESSAGES = {
+    "idle_timeout": ("session_idle_timeout", "The session was idle for longer than {idle:g} s."),
+    "max_duration": ("session_expired", "The session reached its maximum of {max:g} s."),
+}
+
+
+class SocketSession(Protocol):
+    """What the relay needs from a session: decisions on frames, and a final settlement."""
+
+    spent_nanos: int
+    session_id: str | None
+
+    def opening_events(self) -> list[str]: ...
+    async def on_client(self, text: str) -> Decision: ...
+    def server_event(self, text: str) -> Decision: ...
+    def close(self) -> None: ...
+
+
+Opener = Callable[
+    [Services, dict[str, Any], RequestContext],
+    Awaitable[tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse]],
+]
+
+
+async def realtime(services: Services, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """``GET /v1/realtime``: a Realtime session, counted against the tenant's session limit."""
+    await _serve(services, scope, receive, send, "realtime.session", _open, is_session=True)
+
+
+async def responses_socket(
+    services: Services, scope: dict[str, Any], receive: Any, send: Any
+) -> None:
+    """``GET /v1/responses``: the Responses WebSocket mode."""
+    await _serve(
+        services, scope, receive, send, "responses.websocket", _open_responses, is_session=False
+    )
+
+
+async def _serve(
+    services: Services,
+    scope: dict[str, Any],
+    receive: Any,
+    send: Any,
+    endpoint: str,
+    opener: Opener,
+    *,
+    is_session: bool,
+) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return
+    ctx = RequestContext(
+        request_id=new_request_id(),
+        method="GET",
+        path=scope["path"],
+        started=time.perf_counter(),
+        wall_started=time.time(),
+        endpoint=endpoint,
+        stream=True,
+    )
+    try:
+        caller, session, upstream = await opener(services, scope, ctx)
+    except GatewayError as err:
+        ctx.status, ctx.error_code = err.status, err.code
+        services.metrics.rejections(tenant_label(services, ctx), err.code or err.type).inc()
+        await _refuse(scope, send, err, ctx.request_id)
+        services.access_log.write(ctx)
+        return
+    protocols = scope.get("subprotocols") or []
+    await send(
+        {
+            "type": "websocket.accept",
+            "subprotocol": "realtime" if "realtime" in protocols else None,
+            "headers": [(b"x-request-id", ctx.request_id.encode())],
+        }
+    )
+    ctx.status = 101
+    label = tenant_label(services, ctx)
+    metrics = services.metrics
+    if is_session:
+        metrics.realtime_sessions(label).inc()
+    reason = "error"
+    try:
+        reason = await _relay(session, upstream, receive, send, caller)
+    except Exception:
+        log.exception("%s %s failed", endpoint, ctx.request_id)
+    finally:
+        session.close()
+        with contextlib.suppress(Exception):
+            await upstream.close()
+        if is_session:
+            services.quota.close_session(caller.principal.tenant)
+            metrics.realtime_sessions(label).dec()
+            metrics.realtime_session_duration.observe(time.perf_counter() - ctx.started)
+            metrics.realtime_sessions_ended(label, reason).inc()
+        ctx.cost_nanos, ctx.response_id = session.spent_nanos, session.session_id
+        ctx.error_code = None if reason in ("client_closed", "upstream_closed") else reason
+        services.access_log.write(ctx)
+
+
+async def _open_responses(
+    services: Services, scope: dict[str, Any], ctx: RequestContext
+) -> tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse]:
+    auth = header(scope, b"authorization")
+    caller = await services.authenticate(auth.decode("latin-1") if auth else None)
+    ctx.tenant, ctx.subject = caller.principal.tenant, caller.principal.subject
+    # One socket, one upstream: the first configured (where stored responses live too).
+    upstream_name = next(iter(services.config.upstreams))
+    upstream = await services.pool.get(upstream_name).ws_connect("/responses", "")
+    return caller, ResponsesSocketSession(services, caller, new_request_id, upstream_name), upstream
+
+
+async def _open(
+    services: Services, scope: dict[str, Any], ctx: RequestContext
+) -> tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse]:
+    config = services.config
+    caller, fixed_session = await services.authenticate_session(_credential(scope))
+    tenant = caller.principal.tenant
+    ctx.tenant, ctx.subject = tenant, caller.principal.subject
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if "call_id" in query:
+        raise BadRequest(
+            "Sideband connections to WebRTC calls are opened by the gateway itself.",
+            param="call_id",
+            code="unsupported_parameter",
+        )
+    name = (query.get("model") or [""])[0] or fixed_session.get("model", "")
+    if fixed_session.get("model") not in (None, name):
+        raise BadRequest(
+            "This client secret was minted for another model.", param="model", code=None
+        )
+    if not name:
+        raise BadRequest("Missing required parameter: 'model'.", param="model", code=None)
+    ctx.model = name
+    model, price = resolve_model(services, caller, name)
+    open_session_slot(services, caller)
+    try:
+        client = services.pool.get(model.upstream)
+        upstream = await client.ws_connect("/realtime", urlencode({"model": model.upstream_model}))
+    except BaseException:
+        services.quota.close_session(tenant)
+        raise
+    spend = (query.get("gateway_spend_events") or [""])[0] in ("1", "true")
+    session = RealtimeSession(
+        config=config,
+        quota=services.quota,
+        recorder=services.recorder,
+        tenant=tenant,
+        subject=caller.principal.subject,
+        policy=caller.policy,
+        model=model,
+        price=price,
+        new_request_id=new_request_id,
+        report_spend=spend,
+        fixed_session=fixed_session,
+    )
+    return caller, session, upstream
+
+
+def resolve_model(services: Services, caller: Caller, name: str) -> tuple[Model, ModelPrice | None]:
+    """The configured model a Realtime session may use (a route is refused), and its price."""
+    config = services.config
+    check_requested(config, caller.policy, name)
+    model = config.models.get(name)
+    if model is None:  # a route: routing picks per call, a session is one model
+        raise BadRequest(
+            f"`{name}` is a route; Realtime sessions need a model.", param="model", code=None
+        )
+    return model, services.price_for(model, config)
+
+
+def open_session_slot(services: Services, caller: Caller) -> None:
+    """Count a session against the tenant's limit (``quota.close_session`` gives it back)."""
+    tenant, limit = caller.principal.tenant, caller.policy.realtime_sessions
+    if not services.quota.open_session(tenant, limit):
+        raise RateLimited(
+            f"Tenant {tenant!r} already has {limit} Realtime sessions open.",
+            code="session_limit_exceeded",
+            retry_after_s=10,
+            headers={},
+            kind="sessions",
+        )
+
+
+async def watch_call(
+    services: Services,
+    caller: Caller,
+    model: Model,
+    price: ModelPrice | None,
+    call_id: str,
+    *,
+    fixed_session: dict[str, Any],
+) -> None:
+    """Meter a WebRTC call from its sideband socket; hang up when out of budget or time.
+
+    The call already holds a session slot (taken before the call was created);
+    this gives it back when the call ends, whatever ends it.
+    """
+    tenant = caller.principal.tenant
+    label = tenant if tenant in services.config.tenants else "_default"
+    session = RealtimeSession(
+        config=services.config,
+        quota=services.quota,
+        recorder=services.recorder,
+        tenant=tenant,
+        subject=caller.principal.subject,
+        policy=caller.policy,
+        model=model,
+        price=price,
+        new_request_id=new_request_id,
+        fixed_session=fixed_session,
+        observer=True,
+    )
+    client = services.pool.get(model.upstream)
+    metrics = services.metrics
+    metrics.realtime_sessions(label).inc()
+    started = time.perf_counter()
+    reason = "error"
+    try:
+        upstream = await client.ws_connect("/realtime", urlencode({"call_id": call_id}))
+        try:
+            for event in session.opening_events():
+                await upstream.send_str(event)
+            reason = await asyncio.wait_for(
+                _observe(session, upstream), caller.policy.realtime.max_session_s
+            )
+        except TimeoutError:
+            reason = "max_duration"
+        finally:
+            await upstream.close()
+    except GatewayError as err:
+        log.warning("call %s: no sideband (%s); the call is not metered", call_id, err.code)
+    except asyncio.CancelledError:
+        reason = "gateway_shutdown"
+        raise
+    finally:
+        session.close()
+        services.quota.close_session(tenant)
+        metrics.realtime_sessions(label).dec()
+        metrics.realtime_session_duration.observe(time.perf_counter() - started)
+        metrics.realtime_sessions_ended(label, reason).inc()
+        if reason in ("max_duration", "budget_exceeded", "output_cap_failed"):
+            await _hang_up(services, model, call_id)
+
+
+async def _observe(session: RealtimeSession, upstream: aiohttp.ClientWebSocketResponse) -> str:
+    async for message in upstream:
+        if message.type != aiohttp.WSMsgType.TEXT:
+            if message.type == aiohttp.WSMsgType.BINARY:
+                continue
+            break
+        decision = session.server_event(message.data)
+        for event in decision.to_upstream:
+            await upstream.send_str(event)
+        if decision.close:
+            return decision.close
+    return "upstream_closed"
+
+
+async def _hang_up(services: Services, model: Model, call_id: str) -> None:
+    client = services.pool.get(model.upstream)
+    headers = {"content-type": "application/json"}
+    if client.upstream.api_key:
+        headers["authorization"] = f"Bearer {client.upstream.api_key}"
+    try:
+        resp = await client.send("POST", f"/realtime/calls/{call_id}/hangup", b"", headers, b"{}")
+        await resp.read()
+        if resp.status >= 400:
+            log.error("call %s: hangup refused (HTTP %d)", call_id, resp.status)
+    except GatewayError as err:
+        log.error("call %s: hangup failed (%s)", call_id, err.code)
+
+
+def _credential(scope: dict[str, Any]) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            return str(value.decode("latin-1"))
+    for protocol in scope.get("subprotocols") or []:
+        if protocol.startswith(_KEY_PROTOCOL):
+            return f"Bearer {protocol[len(_KEY_PROTOCOL) :]}"
+    return None
+
+
+async def _relay(
+    session: SocketSession,
+    upstream: aiohttp.ClientWebSocketResponse,
+    receive: Any,
+    send: Any,
+    caller: Caller,
+) -> str:
+    """Pump both ways until one side ends; returns why the session ended."""
+    for event in session.opening_events():
+        await upstream.send_str(event)
+    rules = caller.policy.realtime
+    client = asyncio.create_task(_from_client(session, upstream, receive, send, rules))
+    server = asyncio.create_task(_from_upstream(session, upstream, send))
+    done, pending = await asyncio.wait((client, server), return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    finished = done.pop()
+    reason = finished.result() if finished.exception() is None else "upstream_error"
+    if reason in _ENDED_MESSAGES:
+        code, text = _ENDED_MESSAGES[reason]
+        err = GatewayError(
+            text.format(idle=rules.idle_timeout_s, max=rules.max_session_s), code=code
+        )
+        err.type = "invalid_request_error"
+        await _to_client(send, [refusal_event(err, None)])
+    if reason != "client_closed":
+        close_code = _CLOSE_CODES.get(reason, 1000)
+        if reason == "upstream_closed" and upstream.close_code not in (None, 1000, 1001):
+            close_code = 1011
+        with contextlib.suppress(Exception):
+            await send({"type": "websocket.close", "code": close_code, "reason": reason})
+    return reason
+
+
+async def _from_client(
+    session: SocketSession,
+    upstream: aiohttp.ClientWebSocketResponse,
+    receive: Any,
+    send: Any,
+    rules: Any,
+) -> str:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + rules.max_session_s
+    while True:
+        left = deadline - loop.time()
+        try:
+            message = await asyncio.wait_for(receive(), min(rules.idle_timeout_s, left))
+        except TimeoutError:
+            return "max_duration" if loop.time() >= deadline - 0.001 else "idle_timeout"
+        kind = message["type"]
+        if kind == "websocket.disconnect":
+            return "client_closed"
+        text = message.get("text")
+        if text is None:
+            await upstream.send_bytes(message.get("bytes") or b"")
+            continue
+        decision = await session.on_client(text)
+        await _to_client(send, decision.to_client)
+        if decision.forward is not None:
+            await upstream.send_str(decision.forward)
+        if decision.close:
+            return decision.close
+
+
+async def _from_upstream(
+    session: SocketSession, upstream: aiohttp.ClientWebSocketResponse, send: Any
+) -> str:
+    async for message in upstream:
+        if message.type == aiohttp.WSMsgType.TEXT:
+            decision: Decision = session.server_event(message.data)
+            for event in decision.to_upstream:
+                await upstream.send_str(event)
+            out = [decision.forward] if decision.forward is not None else []
+            await _to_client(send, out + decision.to_client)
+            if decision.close:
+                return decision.close
+        elif message.type == aiohttp.WSMsgType.BINARY:
+            await send({"type": "websocket.send", "bytes": message.data})
+        else:
+            break
+    return "upstream_closed"
+
+
+async def _to_client(send: Any, events: list[str]) -> None:
+    for event in events:
+        await send({"type": "websocket.send", "text": event})
+
+
+async def _refuse(scope: dict[str, Any], send: Any, err: GatewayError, request_id: str) -> None:
+    """Refuse the upgrade with an HTTP error in OpenAI's shape (the SDK raises it)."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008, "reason": err.code or err.type})
+        return
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"x-request-id", request_id.encode()),
+        *((k.encode(), v.encode()) for k, v in err.headers.items()),
+    ]
+    await send({"type": "websocket.http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": err.body()})

@@ -1,0 +1,230 @@
+"""``POST /v1/realtime/client_secrets`` and ``POST /v1/realtime/calls`` (WebRTC).
+
+Client secrets: the caller's session config gets the tenant's caps, the
+upstream validates it and answers in its own shape, and the gateway swaps the
+upstream's ``ek_`` key for one of its own (`gateway.realtime.secrets`).
+
+Calls: the SDP offer goes upstream with the gateway's key and the session
+config (caps applied); the answer and ``Location`` come back to the client,
+and audio flows between the browser and OpenAI directly. The gateway then
+watches the call over the sideband socket (`gateway.api.realtime.watch_call`),
+which meters it and hangs up when the tenant is out of budget or time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from gateway.api.asgi import header, read_body
+from gateway.api.proxy import Exchange, Handler, caller_of, require_method
+from gateway.api.realtime import open_session_slot, resolve_model, watch_call
+from gateway.api.relay import deliver, read_answer
+from gateway.errors import BadRequest, GatewayError
+from gateway.metering.outcome import Outcome
+from gateway.realtime.session import apply_cap, realtime_cap
+from gateway.services import Caller, Services
+from gateway.shapes.adapters import parse_json_object
+from gateway.upstream.headers import upstream_request_headers
+
+_SECRET_TTL_S = (10, 7200, 600)  # min, max, default: the upstream's own range
+
+
+def client_secrets() -> Handler:
+    async def handle(ex: Exchange) -> None:
+        ctx, services = ex.ctx, ex.services
+        ctx.endpoint = "realtime.client_secrets"
+        require_method(ex, "POST")
+        caller = await caller_of(ex)
+        raw = await read_body(ex.scope, ex.receive, services.config.server.max_body_bytes)
+        body = parse_json_object(raw)
+        session = body.get("session", {})
+        if not isinstance(session, dict):
+            raise BadRequest("'session' must be an object.", param="session", code=None)
+        name = session.get("model")
+        ttl = _ttl(body.get("expires_after"))
+        model, upstream_session = _capped_session(services, caller, session, name)
+        ctx.model = model.name
+        upstream_body = {**body, "session": upstream_session}
+        client = services.pool.get(model.upstream)
+        resp = await client.send(
+            "POST",
+            "/realtime/client_secrets",
+            b"",
+            upstream_request_headers(ex.scope["headers"], client.upstream.api_key),
+            orjson.dumps(upstream_body),
+        )
+        outcome = Outcome()
+        answer = await read_answer(
+            ctx, outcome, resp, api_key=client.upstream.api_key, upstream=model.upstream
+        )
+        data = outcome.body
+        if answer.status >= 400 or data is None:
+            await deliver(ctx, answer, ex.send, ex.headers)
+            return
+        now = time.time()
+        upstream_expiry = data.get("expires_at")
+        expires_at = now + ttl
+        if isinstance(upstream_expiry, int | float):
+            expires_at = min(expires_at, float(upstream_expiry))
+        fixed = {**upstream_session, "model": model.name}
+        secret = services.client_secrets.mint(
+            caller.principal.tenant,
+            caller.principal.subject,
+            expires_at=expires_at,
+            session=fixed,
+            single_use=caller.policy.realtime.single_use_secrets,
+            now=now,
+        )
+        data["value"] = secret.value  # the upstream's key never leaves the gateway
+        data["expires_at"] = int(expires_at)
+        if isinstance(data.get("session"), dict):
+            data["session"]["model"] = model.name
+        answer.body = orjson.dumps(data)
+        await deliver(ctx, answer, ex.send, ex.headers)
+
+    return handle
+
+
+def calls() -> Handler:
+    async def handle(ex: Exchange) -> None:
+        ctx, services = ex.ctx, ex.services
+        ctx.endpoint = "realtime.calls"
+        require_method(ex, "POST")
+        auth = header(ex.scope, b"authorization")
+        caller, fixed = await services.authenticate_session(
+            auth.decode("latin-1") if auth else None
+        )
+        ctx.tenant, ctx.subject = caller.principal.tenant, caller.principal.subject
+        raw = await read_body(ex.scope, ex.receive, services.config.server.max_body_bytes)
+        content_type = (header(ex.scope, b"content-type") or b"").decode("latin-1")
+        sdp, session = _offer(raw, content_type)
+        merged = {**fixed, **session}
+        name = merged.get("model") or _query_model(ex.scope)
+        model, upstream_session = _capped_session(services, caller, merged, name)
+        ctx.model = model.name
+        price = services.price_for(model, services.config)
+        open_session_slot(services, caller)
+        released = False
+        try:
+            client = services.pool.get(model.upstream)
+            boundary = f"gw{os.urandom(12).hex()}"
+            headers = upstream_request_headers(
+                [(k, v) for k, v in ex.scope["headers"] if k != b"content-type"],
+                client.upstream.api_key,
+            )
+            headers["content-type"] = f"multipart/form-data; boundary={boundary}"
+            resp = await client.send(
+                "POST", "/realtime/calls", b"", headers, _multipart(boundary, sdp, upstream_session)
+            )
+            location = resp.headers.get("location", "")
+            outcome = Outcome()
+            answer = await read_answer(
+                ctx, outcome, resp, api_key=client.upstream.api_key, upstream=model.upstream
+            )
+            call_id = location.rstrip("/").rsplit("/", 1)[-1]
+            if answer.status >= 400 or not call_id.startswith("rtc_"):
+                await deliver(ctx, answer, ex.send, ex.headers)
+                return
+            answer.content_type = b"application/sdp"
+            answer.headers.append((b"location", location.encode("latin-1")))
+            ctx.response_id = call_id
+            task = asyncio.create_task(
+                watch_call(services, caller, model, price, call_id, fixed_session=upstream_session)
+            )
+            services.track(task)
+            released = True  # the watcher owns the session slot now
+            await deliver(ctx, answer, ex.send, ex.headers)
+        finally:
+            if not released:
+                services.quota.close_session(caller.principal.tenant)
+
+    return handle
+
+
+def _capped_session(
+    services: Services, caller: Caller, session: dict[str, Any], name: Any
+) -> tuple[Any, dict[str, Any]]:
+    """The model the session may use, and its config with the tenant's caps applied."""
+    if session.get("type", "realtime") != "realtime":
+        raise BadRequest(
+            "Only realtime sessions are supported through the gateway.",
+            param="session.type",
+            code="unsupported_session_type",
+        )
+    if not isinstance(name, str) or not name:
+        raise BadRequest("Missing required parameter: 'session.model'.", param="session.model")
+    model, _ = resolve_model(services, caller, name)
+    capped = dict(session)
+    apply_cap(capped, realtime_cap(caller.policy, model), caller.policy)
+    capped.setdefault("max_output_tokens", realtime_cap(caller.policy, model))
+    capped["type"], capped["model"] = "realtime", model.upstream_model
+    return model, capped
+
+
+def _ttl(expires_after: Any) -> float:
+    low, high, default = _SECRET_TTL_S
+    if expires_after is None:
+        return default
+    seconds = expires_after.get("seconds", default) if isinstance(expires_after, dict) else None
+    if not isinstance(seconds, int) or not low <= seconds <= high:
+        raise BadRequest(
+            f"expires_after.seconds must be an integer from {low} to {high}.",
+            param="expires_after.seconds",
+            code="invalid_value",
+        )
+    return float(seconds)
+
+
+def _offer(raw: bytes, content_type: str) -> tuple[bytes, dict[str, Any]]:
+    """The SDP offer and the session config, from ``application/sdp`` or multipart."""
+    if content_type.startswith("application/sdp"):
+        return raw, {}
+    if not content_type.startswith("multipart/form-data"):
+        raise BadRequest(
+            "Send the SDP offer as application/sdp or multipart/form-data (sdp, session).",
+            code="unsupported_content_type",
+        )
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+    )
+    parts: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            parts[name] = payload
+    if "sdp" not in parts:
+        raise BadRequest("The multipart body has no 'sdp' part.", param="sdp", code=None)
+    session: dict[str, Any] = {}
+    if "session" in parts:
+        try:
+            session = parse_json_object(parts["session"])
+        except GatewayError as err:
+            raise BadRequest("The 'session' part is not a JSON object.", param="session") from err
+    return parts["sdp"], session
+
+
+def _multipart(boundary: str, sdp: bytes, session: dict[str, Any]) -> bytes:
+    b = boundary.encode()
+    return b"".join(
+        [
+            b"--" + b + b'\r\nContent-Disposition: form-data; name="sdp"\r\n',
+            b"Content-Type: application/sdp\r\n\r\n" + sdp + b"\r\n",
+            b"--" + b + b'\r\nContent-Disposition: form-data; name="session"\r\n',
+            b"Content-Type: application/json\r\n\r\n" + orjson.dumps(session) + b"\r\n",
+            b"--" + b + b"--\r\n",
+        ]
+    )
+
+
+def _query_model(scope: dict[str, Any]) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("model")
+    return values[0] if values else None

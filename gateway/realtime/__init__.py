@@ -1,0 +1,1 @@
+"""Realtime sessions: policy and metering of the WebSocket and WebRTC modes."""

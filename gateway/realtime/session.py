@@ -1,0 +1,399 @@
+"""One Realtime session's policy and metering, as decisions on events (no I/O).
+
+The WebSocket handler feeds every frame through here and does what the
+decision says. Frames the gateway has no reason to change are forwarded as
+the very bytes that arrived; only ``session.update`` and ``response.create``
+may be rewritten (the output cap), and only when they ask for more than the
+tenant may have.
+
+Money: each ``response.create`` reserves the response's cost bound before it
+is forwarded (the whole context window at the dearest input price plus the
+output cap at the dearest output price), so a strict budget holds for voice
+too. A response the server starts by itself (voice activity detection) is
+reserved when ``response.created`` announces it; if it does not fit, the
+gateway cancels it upstream. Every ``response.done``, whatever its status, is
+priced from its usage and written to the ledger at once. Responses still open
+when the session ends are charged an estimate (the session's last known input,
+and the output streamed so far) and marked estimated.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gateway.config.runtime import Model, Policy, RuntimeConfig
+from gateway.errors import BadRequest, GatewayError
+from gateway.metering.outcome import Measured
+from gateway.metering.recorder import Recorder
+from gateway.metering.usage import Usage, from_realtime
+from gateway.pricing import NANOS_PER_USD, ModelPrice
+from gateway.quota.bound import cost_bound
+from gateway.quota.memory import MemoryQuota, Ticket
+from gateway.telemetry.access_log import RequestContext
+
+# The API accepts 1..4096 or "inf" (the default: no cap at all).
+REALTIME_MAX_OUTPUT = 4096
+# Estimates for a response cut before its usage came: PCM16 mono 24 kHz, and the
+# audio token rates the per-minute audio prices imply (10 in, 20 out per second).
+PCM_BYTES_PER_S = 48_000
+AUDIO_OUTPUT_TOKENS_PER_S = 20
+CAP_EVENT_ID = "gw_output_cap"
+
+
+@dataclass(slots=True)
+class Decision:
+    """What to do with one frame."""
+
+    forward: str | None = None  # text to pass on (the original when unchanged)
+    to_client: list[str] = field(default_factory=list)  # events the gateway sends the client
+    to_upstream: list[str] = field(default_factory=list)  # events the gateway sends upstream
+    close: str | None = None  # end the session, for this reason
+
+
+@dataclass(slots=True)
+class _Response:
+    ticket: Ticket
+    ctx: RequestContext
+    event_id: str | None = None
+    text_deltas: int = 0
+    audio_bytes: int = 0
+
+
+def refusal_event(err: GatewayError, client_event_id: str | None) -> str:
+    """A Realtime ``error`` event carrying a gateway refusal."""
+    return orjson.dumps(
+        {
+            "type": "error",
+            "event_id": f"gw_evt_{time.monotonic_ns():x}",
+            "error": {
+                "type": err.type,
+                "code": err.code,
+                "message": err.message,
+                "param": err.param,
+                "event_id": client_event_id,
+            },
+        }
+    ).decode()
+
+
+class RealtimeSession:
+    def __init__(
+        self,
+        *,
+        config: RuntimeConfig,
+        quota: MemoryQuota,
+        recorder: Recorder,
+        tenant: str,
+        subject: str | None,
+        policy: Policy,
+        model: Model,
+        price: ModelPrice | None,
+        new_request_id: Any,
+        report_spend: bool = False,
+        fixed_session: dict[str, Any] | None = None,
+        observer: bool = False,
+    ) -> None:
+        self.config = config
+        self.quota = quota
+        self.recorder = recorder
+        self.tenant = tenant
+        self.subject = subject
+        self.policy = policy
+        self.model = model
+        self.price = price
+        self._new_id = new_request_id
+        self.report_spend = report_spend
+        self._fixed_session = fixed_session or {}
+        # A watched WebRTC call has no client to tell: out of budget ends it.
+        self._close_on_budget = observer or policy.realtime.over_budget == "close"
+        self.cap = realtime_cap(policy, model)
+        self.session_id: str | None = None
+        self.spent_nanos = 0
+        self.responses = 0
+        self._pending: deque[_Response] = deque()  # forwarded response.create, not yet created
+        self._active: dict[str, _Response] = {}
+        self._cap_acknowledged = False
+        self._last_input = Usage()
+
+    # ------------------------------------------------------------------ session start
+
+    def opening_events(self) -> list[str]:
+        """Sent upstream before any client frame: the session's output cap.
+
+        The API's default is no cap at all ("inf"), which would make every
+        response the server starts by itself unbounded. A session opened with a
+        client secret also gets the config fixed when the secret was minted.
+        """
+        fixed = {k: v for k, v in self._fixed_session.items() if k not in ("model", "type")}
+        asked = fixed.get("max_output_tokens")
+        cap = min(asked, self.cap) if isinstance(asked, int) and asked > 0 else self.cap
+        update = {
+            "type": "session.update",
+            "event_id": CAP_EVENT_ID,
+            "session": {**fixed, "type": "realtime", "max_output_tokens": cap},
+        }
+        return [orjson.dumps(update).decode()]
+
+    # ------------------------------------------------------------------ client → upstream
+
+    async def on_client(self, text: str) -> Decision:
+        return self.client_event(text)
+
+    def client_event(self, text: str) -> Decision:
+        event = _parse(text)
+        kind = event.get("type") if event is not None else None
+        if event is None or kind not in ("session.update", "response.create"):
+            return Decision(forward=text)
+        client_event_id = event.get("event_id")
+        client_event_id = client_event_id if isinstance(client_event_id, str) else None
+        body_key = "session" if kind == "session.update" else "response"
+        body = event.get(body_key)
+        if body is not None and not isinstance(body, dict):
+            return Decision(forward=text)  # malformed: the upstream answers with its error
+        try:
+            changed = self._apply_cap(body) if body is not None else False
+        except GatewayError as err:
+            return Decision(to_client=[refusal_event(err, client_event_id)])
+        if kind == "session.update":
+            return Decision(forward=orjson.dumps(event).decode() if changed else text)
+        try:
+            ticket = self._reserve(force=False)
+        except GatewayError as err:
+            decision = Decision(to_client=[refusal_event(err, client_event_id)])
+            if err.code == "budget_exceeded" and self._close_on_budget:
+                decision.close = "budget_exceeded"
+            return decision
+        if client_event_id is None:  # to match an error event to this reservation
+            client_event_id = event["event_id"] = f"gw_{self._new_id()}"
+            changed = True
+        self._pending.append(self._response(ticket, client_event_id))
+        return Decision(forward=orjson.dumps(event).decode() if changed else text)
+
+    def _apply_cap(self, body: dict[str, Any]) -> bool:
+        return apply_cap(body, self.cap, self.policy)
+
+    # ------------------------------------------------------------------ upstream → client
+
+    def server_event(self, text: str) -> Decision:
+        # Audio deltas are most of the traffic: count them without parsing the JSON.
+        if '"response.output_audio.delta"' in text[:64]:
+            self._count_audio(text)
+            return Decision(forward=text)
+        event = _parse(text)
+        if event is None:
+            return Decision(forward=text)
+        kind = event.get("type")
+        if kind == "session.created":
+            session = event.get("session")
+            if isinstance(session, dict) and isinstance(session.get("id"), str):
+                self.session_id = session["id"]
+        elif kind == "session.updated" and not self._cap_acknowledged:
+            self._cap_acknowledged = True
+            return Decision()  # the answer to the gateway's own cap update
+        elif kind == "response.created":
+            return self._created(event.get("response"), text)
+        elif (
+            kind == "response.output_text.delta" or kind == "response.output_audio_transcript.delta"
+        ):
+            self._delta(event.get("response_id"))
+        elif kind == "response.done":
+            cost = self._done(event.get("response"))
+            if self.report_spend and cost is not None:
+                return Decision(forward=text, to_client=[self._spend_event(cost)])
+        elif kind == "error":
+            return self._error(event.get("error"), text)
+        return Decision(forward=text)
+
+    def _created(self, response: Any, text: str) -> Decision:
+        rid = response.get("id") if isinstance(response, dict) else None
+        if not isinstance(rid, str):
+            return Decision(forward=text)
+        if self._pending:
+            self._active[rid] = self._pending.popleft()
+            self._active[rid].ctx.response_id = rid
+            return Decision(forward=text)
+        # Started by the server (voice activity): reserve now, cancel if it does not fit.
+        decision = Decision(forward=text)
+        try:
+            ticket = self._reserve(force=False)
+        except GatewayError as err:
+            ticket = self._reserve(force=True)  # it runs until the cancel lands: still metered
+            decision.to_upstream.append(
+                orjson.dumps({"type": "response.cancel", "response_id": rid}).decode()
+            )
+            decision.to_client.append(refusal_event(err, None))
+            if err.code == "budget_exceeded" and self._close_on_budget:
+                decision.close = "budget_exceeded"
+        resp = self._response(ticket, None)
+        resp.ctx.response_id = rid
+        self._active[rid] = resp
+        return decision
+
+    def _error(self, error: Any, text: str) -> Decision:
+        event_id = error.get("event_id") if isinstance(error, dict) else None
+        if event_id == CAP_EVENT_ID:
+            err = GatewayError(
+                "The gateway could not apply the tenant's output cap to this session.",
+                code="output_cap_failed",
+            )
+            return Decision(to_client=[refusal_event(err, None)], close="output_cap_failed")
+        for resp in self._pending:
+            if resp.event_id is not None and resp.event_id == event_id:
+                self._pending.remove(resp)  # refused upstream: nothing ran
+                self._settle(resp, Usage(), status=400, outcome="failed", estimated=False)
+                break
+        return Decision(forward=text)
+
+    def _count_audio(self, text: str) -> None:
+        event = _parse(text)
+        if event is None:
+            return
+        resp = self._active.get(event.get("response_id"))  # type: ignore[arg-type]
+        delta = event.get("delta")
+        if resp is not None and isinstance(delta, str):
+            resp.audio_bytes += len(delta) * 3 // 4
+
+    def _delta(self, response_id: Any) -> None:
+        resp = self._active.get(response_id) if isinstance(response_id, str) else None
+        if resp is not None:
+            resp.text_deltas += 1
+
+    def _done(self, response: Any) -> int | None:
+        if not isinstance(response, dict):
+            return None
+        rid = response.get("id")
+        resp = self._active.pop(rid, None) if isinstance(rid, str) else None
+        if resp is None:  # never announced: still billed
+            resp = self._response(self._reserve(force=True), None)
+            resp.ctx.response_id = rid if isinstance(rid, str) else None
+        raw_usage = response.get("usage")
+        usage = from_realtime(raw_usage) if isinstance(raw_usage, dict) else Usage()
+        self._last_input = usage
+        status = response.get("status")
+        return self._settle(
+            resp,
+            usage,
+            status=200,
+            outcome=status if isinstance(status, str) else "completed",
+            estimated=False,
+        )
+
+    # ------------------------------------------------------------------ end
+
+    def close(self) -> None:
+        """Charge what is still open: an estimate, marked so."""
+        last = self._last_input
+        for resp in [*self._pending, *self._active.values()]:
+            seconds = resp.audio_bytes / PCM_BYTES_PER_S
+            usage = Usage(
+                input_tokens=last.input_tokens + last.cached_input_tokens,
+                audio_input_tokens=last.audio_input_tokens + last.cached_audio_input_tokens,
+                image_input_tokens=last.image_input_tokens,
+                output_tokens=resp.text_deltas,
+                audio_output_tokens=math.ceil(seconds * AUDIO_OUTPUT_TOKENS_PER_S),
+            )
+            self._settle(resp, usage, status=0, outcome="cut", estimated=True)
+        self._pending.clear()
+        self._active.clear()
+
+    # ------------------------------------------------------------------ money
+
+    def _reserve(self, *, force: bool) -> Ticket:
+        bound = 0
+        if self.price is not None:
+            bound = cost_bound(
+                self.price,
+                input_tokens=self.model.context_window,
+                output_tokens=self.cap,
+                tool_calls={},
+                tool_prices={},
+            )
+        return self.quota.admit(
+            self.tenant,
+            self.model.name,
+            self.policy,
+            bound=bound,
+            tokens=self.cap,
+            now=time.time(),
+            force=force,
+        )
+
+    def _response(self, ticket: Ticket, event_id: str | None) -> _Response:
+        ctx = RequestContext(
+            request_id=self._new_id(),
+            method="GET",
+            path="/v1/realtime",
+            started=time.perf_counter(),
+            wall_started=time.time(),
+            endpoint="realtime",
+            tenant=self.tenant,
+            subject=self.subject,
+            model=self.model.name,
+            stream=True,
+        )
+        return _Response(ticket, ctx, event_id)
+
+    def _settle(
+        self, resp: _Response, usage: Usage, *, status: int, outcome: str, estimated: bool
+    ) -> int:
+        measured = Measured(usage, None, None, resp.ctx.response_id, outcome, estimated)
+        cost = self.recorder.finish(
+            resp.ctx,
+            resp.ticket,
+            measured,
+            config=self.config,
+            upstream_model=self.model.upstream_model,
+            status=status,
+            session_id=self.session_id,
+        )
+        self.spent_nanos += cost
+        self.responses += 1
+        return cost
+
+    def _spend_event(self, cost: int) -> str:
+        """``gateway.session.spend``: only for clients that opted in (an unknown type to others)."""
+        return orjson.dumps(
+            {
+                "type": "gateway.session.spend",
+                "event_id": f"gw_evt_{time.monotonic_ns():x}",
+                "session_id": self.session_id,
+                "response_cost_usd": cost / NANOS_PER_USD,
+                "session_cost_usd": self.spent_nanos / NANOS_PER_USD,
+                "responses": self.responses,
+            }
+        ).decode()
+
+
+def _parse(text: str) -> dict[str, Any] | None:
+    try:
+        event = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def realtime_cap(policy: Policy, model: Model) -> int:
+    return min(policy.output_cap(model), REALTIME_MAX_OUTPUT)
+
+
+def apply_cap(body: dict[str, Any], cap: int, policy: Policy) -> bool:
+    """Clamp (or refuse, per policy) a ``max_output_tokens`` above the cap; True if changed."""
+    asked = body.get("max_output_tokens")
+    if asked is None:
+        return False  # the session's cap applies
+    if not (asked == "inf" or (isinstance(asked, int) and asked > cap)):
+        return False
+    if policy.output_cap_mode == "reject":
+        raise BadRequest(
+            f"max_output_tokens {asked} is above this tenant's cap of {cap}.",
+            param="max_output_tokens",
+            code="output_cap_exceeded",
+        )
+    body["max_output_tokens"] = cap
+    return True

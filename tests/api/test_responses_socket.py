@@ -1,0 +1,129 @@
+"""GET /v1/responses (WebSocket mode) through the SDK: each response.create is a metered call."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from harness import GatewayServer, base_config, ledger_row, ledger_rows
+
+from gateway.fake_upstream import FakeOpenAIServer, Fault
+
+TENANTS = """
+  ws: {models: ["*"], max_output_tokens: 300}
+  ws-other: {models: ["*"]}
+  ws-broke: {models: ["*"], budgets: {daily_usd: 0.0001}}
+"""
+
+
+@pytest.fixture(scope="module")
+def gw(
+    fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayServer]:
+    db = tmp_path_factory.mktemp("rws") / "gateway.db"
+    with GatewayServer(
+        base_config(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
+    ) as g:
+        g.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
+        yield g
+
+
+def sdk(gw: GatewayServer, tenant: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=gw.base_url, api_key=gw.token(tenant), max_retries=0)
+
+
+async def finish(conn: Any) -> Any:
+    """The next terminal or error event on the socket."""
+    async for event in conn:
+        if event.type in ("response.completed", "response.incomplete", "response.failed", "error"):
+            return event
+    raise AssertionError("the socket closed first")
+
+
+def test_two_responses_one_chained_are_both_metered(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    async def scenario() -> tuple[Any, Any]:
+        async with sdk(gw, "ws").responses.connect() as conn:
+            await conn.response.create(model="gpt-5-nano", input="first question")
+            first = await finish(conn)
+            await conn.response.create(
+                model="gpt-5-nano", input="and then?", previous_response_id=first.response.id
+            )
+            return first, await finish(conn)
+
+    first, second = asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert (first.type, second.type) == ("response.completed", "response.completed")
+    for event in (first, second):
+        row = ledger_row(gw.db_url, response_id=event.response.id)  # type: ignore[attr-defined]
+        assert (row["tenant"], row["endpoint"]) == ("ws", "responses.websocket")
+        assert row["output_tokens"] == event.response.usage.output_tokens
+        assert int(row["cost_nanos"]) > 0  # type: ignore[call-overload]
+    sent = [e for _, e in fake.responses_ws_events if e.get("type") == "response.create"]
+    assert [e["max_output_tokens"] for e in sent] == [300, 300], "the tenant's cap, set"
+
+
+def test_a_chain_to_another_tenants_response_is_refused_and_the_socket_stays_open(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    async def scenario() -> tuple[Any, Any]:
+        async with sdk(gw, "ws").responses.connect() as conn:
+            await conn.response.create(model="gpt-5-nano", input="mine")
+            mine = await finish(conn)
+        async with sdk(gw, "ws-other").responses.connect() as conn:
+            await conn.response.create(
+                model="gpt-5-nano", input="theirs?", previous_response_id=mine.response.id
+            )
+            refused = await finish(conn)
+            await conn.response.create(model="gpt-5-nano", input="fresh start")
+            return refused, await finish(conn)
+
+    refused, fresh = asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert refused.type == "error"
+    assert refused.error.code == "previous_response_not_found"
+    assert fresh.type == "response.completed"
+    forwarded = [e for _, e in fake.responses_ws_events if e.get("input") == "theirs?"]
+    assert forwarded == [], "a refused create never reaches the upstream"
+
+
+def test_a_create_over_budget_gets_a_budget_error_event(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    async def scenario() -> Any:
+        async with sdk(gw, "ws-broke").responses.connect() as conn:
+            await conn.response.create(model="gpt-5-nano", input="too dear")
+            return await finish(conn)
+
+    refused = asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert refused.type == "error"
+    assert refused.error.code == "budget_exceeded"
+    assert refused.status == 429
+
+
+def test_a_socket_that_vanishes_mid_response_leaves_an_estimated_row(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    async def scenario() -> str:
+        conn = await sdk(gw, "ws").responses.connect().enter()
+        fake.inject(Fault(path="/v1/responses", stall_after_events=8))  # after a few deltas
+        await conn.response.create(model="gpt-5-nano", input="tell me a long story please")
+        rid = ""
+        async for event in conn:
+            if event.type == "response.created":
+                rid = event.response.id
+            if event.type == "response.output_text.delta":
+                break
+        conn._connection.transport.abort()  # no close frame
+        return rid
+
+    rid = asyncio.run(asyncio.wait_for(scenario(), 10))
+    deadline = time.monotonic() + 5
+    while not [r for r in ledger_rows(gw.db_url) if r["response_id"] == rid]:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    row = ledger_row(gw.db_url, response_id=rid)  # type: ignore[attr-defined]
+    assert (row["outcome"], row["estimated"]) == ("cut", True)

@@ -1,0 +1,274 @@
+"""RealtimeSession: what each Realtime frame does to policy and money (no sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from gateway.config import compile_config, parse_config
+from gateway.db import make_engine
+from gateway.pricing.table import load_pricing
+from gateway.realtime.session import CAP_EVENT_ID, RealtimeSession
+from gateway.services import Services
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = """
+models:
+  gpt-realtime: {context_window: 32000, max_output_tokens: 4096}
+tenants:
+  team: {models: ["*"], max_output_tokens: 1000}
+  strict: {models: ["*"], max_output_tokens: 1000, output_cap_mode: reject}
+  poor: {models: ["*"], max_output_tokens: 1000, budgets: {daily_usd: 2}}
+  closer:
+    models: ["*"]
+    max_output_tokens: 1000
+    budgets: {daily_usd: 0.5}
+    realtime: {over_budget: close}
+"""
+# gpt-realtime, nano-USD per token (config/pricing.yaml: $ per 1M tokens).
+TEXT_IN, CACHED_TEXT_IN, TEXT_OUT = 4_000, 400, 16_000
+AUDIO_IN, CACHED_AUDIO_IN, AUDIO_OUT = 32_000, 400, 64_000
+# The reservation: the whole context window at the dearest input price + the cap at audio output.
+BOUND = 32_000 * AUDIO_IN + 1_000 * AUDIO_OUT  # $1.088
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    config = compile_config(
+        parse_config(CONFIG), {}, pricing=load_pricing(ROOT / "config/pricing.yaml")
+    )
+    return Services(config, make_engine(f"sqlite:///{tmp_path}/ledger.db"))
+
+
+def session(services: Services, tenant: str = "team", **kw: Any) -> RealtimeSession:
+    ids = itertools.count(1)
+    config = services.config
+    model = config.models["gpt-realtime"]
+    policy = config.tenants[tenant]
+    return RealtimeSession(
+        config=config,
+        quota=services.quota,
+        recorder=services.recorder,
+        tenant=tenant,
+        subject="svc",
+        policy=policy,
+        model=model,
+        price=config.pricing.price_for("gpt-realtime"),
+        new_request_id=lambda: f"req_{next(ids)}",
+        **kw,
+    )
+
+
+def ev(**fields: Any) -> str:
+    return json.dumps(fields)
+
+
+def ledger(services: Services) -> list[dict[str, Any]]:
+    asyncio.run(services.ledger.flush())
+    with services.engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM ledger ORDER BY id"))
+        return [dict(r._mapping) for r in rows]
+
+
+def started(s: RealtimeSession) -> None:
+    """The upstream's greeting and its answer to the gateway's cap."""
+    s.server_event(ev(type="session.created", session={"id": "sess_1", "type": "realtime"}))
+    assert s.server_event(ev(type="session.updated", session={})).forward is None
+
+
+USAGE = {
+    "total_tokens": 1500,
+    "input_tokens": 1200,
+    "output_tokens": 300,
+    "input_token_details": {
+        "text_tokens": 200,
+        "audio_tokens": 1000,
+        "image_tokens": 0,
+        "cached_tokens": 600,
+        "cached_tokens_details": {"text_tokens": 100, "audio_tokens": 500, "image_tokens": 0},
+    },
+    "output_token_details": {"text_tokens": 50, "audio_tokens": 250},
+}
+USAGE_COST = (
+    100 * TEXT_IN
+    + 100 * CACHED_TEXT_IN
+    + 500 * AUDIO_IN
+    + 500 * CACHED_AUDIO_IN
+    + 50 * TEXT_OUT
+    + 250 * AUDIO_OUT
+)
+
+
+def test_the_session_is_capped_before_any_client_frame(services: Services) -> None:
+    [opening] = session(services).opening_events()
+    assert json.loads(opening) == {
+        "type": "session.update",
+        "event_id": CAP_EVENT_ID,
+        "session": {"type": "realtime", "max_output_tokens": 1000},
+    }
+
+
+def test_the_answer_to_the_gateways_own_update_is_not_shown_to_the_client(
+    services: Services,
+) -> None:
+    s = session(services)
+    created = ev(type="session.created", session={"id": "sess_1"})
+    assert s.server_event(created).forward == created
+    assert s.server_event(ev(type="session.updated", session={})).forward is None
+    later = ev(type="session.updated", session={"instructions": "x"})
+    assert s.server_event(later).forward == later, "the client's own updates are answered"
+
+
+def test_frames_the_gateway_does_not_change_pass_as_the_same_text(services: Services) -> None:
+    s = session(services)
+    for frame in (
+        ev(type="input_audio_buffer.append", audio="AAAA"),
+        ev(type="session.update", session={"instructions": "be brief", "max_output_tokens": 5}),
+        "not json at all",
+    ):
+        assert s.client_event(frame).forward == frame
+
+
+def test_asking_for_more_than_the_cap_is_clamped(services: Services) -> None:
+    s = session(services)
+    for asked in ("inf", 5000):
+        out = s.client_event(ev(type="session.update", session={"max_output_tokens": asked}))
+        assert out.forward is not None
+        assert json.loads(out.forward)["session"]["max_output_tokens"] == 1000
+    out = s.client_event(
+        ev(type="response.create", event_id="e1", response={"max_output_tokens": "inf"})
+    )
+    assert out.forward is not None
+    assert json.loads(out.forward)["response"]["max_output_tokens"] == 1000
+
+
+def test_asking_for_more_than_the_cap_is_refused_in_reject_mode(services: Services) -> None:
+    s = session(services, "strict")
+    out = s.client_event(
+        ev(type="session.update", event_id="e7", session={"max_output_tokens": "inf"})
+    )
+    assert out.forward is None
+    [error] = [json.loads(e) for e in out.to_client]
+    assert error["type"] == "error"
+    assert error["error"]["code"] == "output_cap_exceeded"
+    assert error["error"]["event_id"] == "e7"
+
+
+def test_a_response_is_priced_from_its_usage_with_each_kind_at_its_own_price(
+    services: Services,
+) -> None:
+    s = session(services)
+    started(s)
+    create = ev(type="response.create", event_id="e1")
+    assert s.client_event(create).forward == create
+    s.server_event(ev(type="response.created", response={"id": "resp_1"}))
+    s.server_event(ev(type="response.output_text.delta", response_id="resp_1", delta="hi"))
+    s.server_event(
+        ev(type="response.done", response={"id": "resp_1", "status": "completed", "usage": USAGE})
+    )
+    [row] = ledger(services)
+    assert row["cost_nanos"] == USAGE_COST
+    assert (row["input_tokens"], row["cached_input_tokens"]) == (100, 100)
+    assert (row["audio_input_tokens"], row["cached_audio_input_tokens"]) == (500, 500)
+    assert (row["output_tokens"], row["audio_output_tokens"]) == (50, 250)
+    assert row["session_id"] == "sess_1"
+    assert row["response_id"] == "resp_1"
+    assert row["endpoint"] == "realtime"
+    assert row["outcome"] == "completed"
+    assert not row["estimated"]
+    assert s.spent_nanos == USAGE_COST
+
+
+def test_a_response_that_does_not_fit_the_budget_is_refused_and_the_session_goes_on(
+    services: Services,
+) -> None:
+    s = session(services, "poor")  # $2 a day: one reservation of $1.088 fits, two do not
+    started(s)
+    assert s.client_event(ev(type="response.create", event_id="e1")).forward is not None
+    refused = s.client_event(ev(type="response.create", event_id="e2"))
+    assert refused.forward is None
+    assert refused.close is None
+    [error] = [json.loads(e) for e in refused.to_client]
+    assert error["error"]["code"] == "budget_exceeded"
+    assert error["error"]["event_id"] == "e2"
+    s.server_event(ev(type="response.created", response={"id": "resp_1"}))
+    s.server_event(
+        ev(type="response.done", response={"id": "resp_1", "status": "completed", "usage": USAGE})
+    )
+    assert s.client_event(ev(type="response.create")).forward is not None, "settled: room again"
+
+
+def test_over_budget_closes_the_session_when_the_tenant_says_so(services: Services) -> None:
+    s = session(services, "closer")
+    out = s.client_event(ev(type="response.create"))
+    assert out.close == "budget_exceeded"
+
+
+def test_a_response_the_server_starts_itself_is_reserved_or_cancelled(services: Services) -> None:
+    s = session(services, "poor")
+    started(s)
+    first = s.server_event(ev(type="response.created", response={"id": "resp_vad1"}))
+    assert first.to_upstream == []
+    assert first.forward is not None
+    second = s.server_event(ev(type="response.created", response={"id": "resp_vad2"}))
+    assert [json.loads(e) for e in second.to_upstream] == [
+        {"type": "response.cancel", "response_id": "resp_vad2"}
+    ]
+    assert json.loads(second.to_client[0])["error"]["code"] == "budget_exceeded"
+    for rid in ("resp_vad1", "resp_vad2"):  # both are billed, the cancelled one too
+        s.server_event(
+            ev(type="response.done", response={"id": rid, "status": "cancelled", "usage": USAGE})
+        )
+    assert [r["response_id"] for r in ledger(services)] == ["resp_vad1", "resp_vad2"]
+
+
+def test_a_create_the_upstream_refuses_releases_its_reservation(services: Services) -> None:
+    s = session(services, "poor")
+    started(s)
+    s.client_event(ev(type="response.create", event_id="e1"))
+    s.server_event(
+        ev(type="error", error={"type": "invalid_request_error", "code": "x", "event_id": "e1"})
+    )
+    assert s.client_event(ev(type="response.create", event_id="e2")).forward is not None
+    [row] = ledger(services)
+    assert (row["outcome"], row["cost_nanos"]) == ("failed", 0)
+
+
+def test_a_session_ending_mid_response_is_charged_an_estimate(services: Services) -> None:
+    s = session(services)
+    started(s)
+    s.client_event(ev(type="response.create"))
+    s.server_event(ev(type="response.created", response={"id": "resp_1"}))
+    for _ in range(3):
+        s.server_event(ev(type="response.output_text.delta", response_id="resp_1", delta="w"))
+    audio = "A" * 64_000  # 48,000 bytes of PCM16: one second
+    s.server_event(ev(type="response.output_audio.delta", response_id="resp_1", delta=audio))
+    s.close()
+    [row] = ledger(services)
+    assert row["estimated"]
+    assert row["outcome"] == "cut"
+    assert (row["output_tokens"], row["audio_output_tokens"]) == (3, 20)
+    assert row["cost_nanos"] == 3 * TEXT_OUT + 20 * AUDIO_OUT
+
+
+def test_spend_events_only_for_clients_that_asked(services: Services) -> None:
+    done = ev(
+        type="response.done", response={"id": "resp_1", "status": "completed", "usage": USAGE}
+    )
+    quiet = session(services)
+    quiet.client_event(ev(type="response.create"))
+    quiet.server_event(ev(type="response.created", response={"id": "resp_1"}))
+    assert quiet.server_event(done).to_client == []
+    chatty = session(services, report_spend=True)
+    chatty.client_event(ev(type="response.create"))
+    chatty.server_event(ev(type="response.created", response={"id": "resp_1"}))
+    [spend] = [json.loads(e) for e in chatty.server_event(done).to_client]
+    assert spend["type"] == "gateway.session.spend"
+    assert spend["response_cost_usd"] == pytest.approx(USAGE_COST / 1e9)
