@@ -158,7 +158,6 @@ async def _open_responses(
 async def _open(
     services: Services, scope: dict[str, Any], ctx: RequestContext
 ) -> tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse]:
-    config = services.config
     caller, fixed_session = await services.authenticate_session(_credential(scope))
     tenant = caller.principal.tenant
     ctx.tenant, ctx.subject = tenant, caller.principal.subject
@@ -186,20 +185,27 @@ async def _open(
         services.quota.close_session(tenant)
         raise
     spend = (query.get("gateway_spend_events") or [""])[0] in ("1", "true")
-    session = RealtimeSession(
-        config=config,
+    session = _session(
+        services, caller, model, price, fixed_session=fixed_session, report_spend=spend
+    )
+    return caller, session, upstream
+
+
+def _session(
+    services: Services, caller: Caller, model: Model, price: ModelPrice | None, **options: Any
+) -> RealtimeSession:
+    return RealtimeSession(
+        config=services.config,
         quota=services.quota,
         recorder=services.recorder,
-        tenant=tenant,
+        tenant=caller.principal.tenant,
         subject=caller.principal.subject,
         policy=caller.policy,
         model=model,
         price=price,
         new_request_id=new_request_id,
-        report_spend=spend,
-        fixed_session=fixed_session,
+        **options,
     )
-    return caller, session, upstream
 
 
 def resolve_model(services: Services, caller: Caller, name: str) -> tuple[Model, ModelPrice | None]:
@@ -243,19 +249,7 @@ async def watch_call(
     """
     tenant = caller.principal.tenant
     label = tenant if tenant in services.config.tenants else "_default"
-    session = RealtimeSession(
-        config=services.config,
-        quota=services.quota,
-        recorder=services.recorder,
-        tenant=tenant,
-        subject=caller.principal.subject,
-        policy=caller.policy,
-        model=model,
-        price=price,
-        new_request_id=new_request_id,
-        fixed_session=fixed_session,
-        observer=True,
-    )
+    session = _session(services, caller, model, price, fixed_session=fixed_session, observer=True)
     client = services.pool.get(model.upstream)
     metrics = services.metrics
     metrics.realtime_sessions(label).inc()
