@@ -136,7 +136,7 @@ async def _serve(
         if is_session:
             services.quota.close_session(caller.principal.tenant)
             metrics.realtime_sessions(label).dec()
-            metrics.realtime_session_duration.observe(time.perf_counter() - ctx.started)
+            metrics.realtime_session_duration(label).observe(time.perf_counter() - ctx.started)
             metrics.realtime_sessions_ended(label, reason).inc()
         ctx.cost_nanos, ctx.response_id = session.spent_nanos, session.session_id
         ctx.error_code = None if reason in ("client_closed", "upstream_closed") else reason
@@ -276,7 +276,7 @@ async def watch_call(
         session.close()
         services.quota.close_session(tenant)
         metrics.realtime_sessions(label).dec()
-        metrics.realtime_session_duration.observe(time.perf_counter() - started)
+        metrics.realtime_session_duration(label).observe(time.perf_counter() - started)
         metrics.realtime_sessions_ended(label, reason).inc()
         if reason in ("max_duration", "budget_exceeded", "output_cap_failed"):
             await _hang_up(services, model, call_id)

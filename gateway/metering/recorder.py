@@ -87,10 +87,12 @@ class Recorder:
         )
         ctx.cost_nanos = cost
         ctx.input_tokens, ctx.output_tokens = usage.total_input, usage.total_output
-        self._observe(config, ticket, usage, cost)
+        self._observe(config, ticket, usage, cost, realtime=ctx.endpoint == "realtime")
         return cost
 
-    def _observe(self, config: RuntimeConfig, ticket: Ticket, usage: Usage, cost: int) -> None:
+    def _observe(
+        self, config: RuntimeConfig, ticket: Ticket, usage: Usage, cost: int, *, realtime: bool
+    ) -> None:
         metrics = self._metrics
         tenant = ticket.tenant if ticket.tenant in config.tenants else "_default"
         for kind, field in _TOKEN_FIELDS:
@@ -99,3 +101,5 @@ class Recorder:
                 metrics.tokens(tenant, ticket.model, kind).inc(tokens)
         if cost:
             metrics.spend(tenant, ticket.model).inc(cost / NANOS_PER_USD)
+            if realtime:
+                metrics.realtime_spend(tenant, ticket.model).inc(cost / NANOS_PER_USD)

@@ -104,10 +104,15 @@ class Metrics:
         self.realtime_sessions = _Cached(Gauge(
             "gateway_realtime_sessions", "Realtime sessions open.", ["tenant"], registry=r
         ))  # fmt: skip
-        self.realtime_session_duration = Histogram(
+        self.realtime_session_duration = _Cached(Histogram(
             "gateway_realtime_session_duration_seconds", "How long Realtime sessions lasted.",
-            buckets=SESSION_BUCKETS, registry=r,
-        )  # fmt: skip
+            ["tenant"], buckets=SESSION_BUCKETS, registry=r,
+        ))  # fmt: skip
+        self.realtime_spend = _Cached(Counter(
+            "gateway_realtime_spend_usd_total", "Cost of Realtime responses (WebSocket sessions "
+            "and WebRTC calls) in USD; also counted in gateway_spend_usd_total.",
+            ["tenant", "model"], registry=r,
+        ))  # fmt: skip
         self.realtime_sessions_ended = _Cached(Counter(
             "gateway_realtime_sessions_ended_total", "Realtime sessions ended, by reason "
             "(client_closed, upstream_closed, idle_timeout, max_duration, budget_exceeded, ...).",

@@ -6,6 +6,8 @@ package), which CI installs (``.ci/run``): it is skipped without them locally, a
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import math
 import os
@@ -24,7 +26,7 @@ import pytest
 import yaml
 from harness import GatewayServer, base_config
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault
+from gateway.fake_upstream import FakeOpenAIServer, Fault, pcm16_silence
 from gateway.telemetry.metrics import BudgetLevel, Metrics
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
@@ -101,7 +103,7 @@ SELECTOR = re.compile(r"\b(gateway_[a-z_]+)\b(\{[^}]*\})?")
 
 
 def test_dashboards_are_grafana_json_with_datasource_and_tenant_variables() -> None:
-    assert {p.stem for p in DASHBOARD_FILES} >= {"overview", "spend", "routing"}
+    assert {p.stem for p in DASHBOARD_FILES} >= {"overview", "spend", "routing", "realtime"}
     uids = set()
     for path in DASHBOARD_FILES:
         dash = json.loads(path.read_text())
@@ -178,7 +180,7 @@ def free_port() -> int:
 
 def traffic(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
     """One round of everything the dashboards plot: JSON and streams, a repeated prompt (cached
-    input), a rejection, an upstream 500 and two escalations."""
+    input), a rejection, an upstream 500, two escalations and a Realtime voice turn."""
     spender = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("spender"), max_retries=0)
     for _ in range(2):
         spender.responses.create(model="gpt-5-nano", input="the same prompt, cached the 2nd time")
@@ -204,6 +206,19 @@ def traffic(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
     alpha = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("alpha"), max_retries=0)
     with pytest.raises(openai.InternalServerError):
         alpha.responses.create(model="gpt-4.1", input="the upstream fails")
+    asyncio.run(asyncio.wait_for(voice_turn(gw), 20))
+
+
+async def voice_turn(gw: GatewayServer) -> None:
+    """A Realtime session with one audio turn: sessions, audio tokens and realtime spend."""
+    sdk = openai.AsyncOpenAI(base_url=gw.base_url, api_key=gw.token("spender"), max_retries=0)
+    async with sdk.realtime.connect(model="gpt-realtime") as conn:
+        await conn.input_audio_buffer.append(audio=base64.b64encode(pcm16_silence(1.0)).decode())
+        await conn.input_audio_buffer.commit()
+        await conn.response.create(response={"output_modalities": ["audio"]})
+        async for event in conn:
+            if event.type == "response.done":
+                break
 
 
 class Prometheus:
