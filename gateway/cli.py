@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import secrets
@@ -231,6 +232,7 @@ async def _run(
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.serving import DrainingServer
 
     env = dict(os.environ)
     runtime = compile_config(cfg, env, pricing=pricing)
@@ -257,7 +259,7 @@ async def _run(
     app = create_app(settings, runtime, config_path=Path(path), env=env, upstream_override=override)
     if fake is not None:
         _print_quickstart(runtime, host, port, token_hint)
-    server = uvicorn.Server(
+    server = DrainingServer(
         uvicorn.Config(
             app,
             host=host,
@@ -266,8 +268,10 @@ async def _run(
             lifespan="on",
             access_log=False,
             log_config=None,
-            timeout_graceful_shutdown=30,
-        )
+            timeout_graceful_shutdown=math.ceil(runtime.server.shutdown_timeout_s),
+        ),
+        app.services,
+        runtime.server.drain_s,
     )
     try:
         await server.serve()

@@ -68,6 +68,8 @@ class Services:
         self.ownership = OwnershipStore(engine)
         self.client_secrets = ClientSecrets()
         self._tasks: set[asyncio.Task[None]] = set()  # background work: call sidebands
+        self.draining = False  # SIGTERM came: /readyz says 503, new work still served
+        self.stopping = asyncio.Event()  # the listener is closing: sockets are told to go
 
     async def authenticate(self, authorization: str | None) -> Caller:
         principal = await self.verifier.verify(bearer_token(authorization))

@@ -47,7 +47,9 @@ async def metrics(services: NamedDependency[Services]) -> bytes:
 
 @get("/readyz")
 async def readyz(services: NamedDependency[Services]) -> Response[dict[str, str]]:
-    """Readiness: the database answers (ownership checks need it)."""
+    """Readiness: not shutting down, and the database answers (ownership checks need it)."""
+    if services.draining:
+        return Response({"status": "draining"}, status_code=503)
     try:
         await asyncio.wait_for(asyncio.to_thread(_ping, services), timeout=2.0)
     except Exception as exc:

@@ -43,8 +43,13 @@ _CLOSE_CODES = {
     "output_cap_failed": 1011,
     "upstream_closed": 1000,
     "upstream_error": 1011,
+    "gateway_shutdown": 1012,  # service restart: the SDK may reconnect
 }
 _ENDED_MESSAGES = {
+    "gateway_shutdown": (
+        "gateway_shutdown",
+        "This gateway instance is shutting down; reconnect to continue.",
+    ),
     "idle_timeout": ("session_idle_timeout", "The session was idle for longer than {idle:g} s."),
     "max_duration": ("session_expired", "The session reached its maximum of {max:g} s."),
 }
@@ -126,7 +131,7 @@ async def _serve(
         metrics.realtime_sessions(label).inc()
     reason = "error"
     try:
-        reason = await _relay(session, upstream, receive, send, caller)
+        reason = await _relay(session, upstream, receive, send, caller, services.stopping)
     except Exception:
         log.exception("%s %s failed", endpoint, ctx.request_id)
     finally:
@@ -326,26 +331,32 @@ async def _relay(
     receive: Any,
     send: Any,
     caller: Caller,
+    stopping: asyncio.Event,
 ) -> str:
-    """Pump both ways until one side ends; returns why the session ended."""
+    """Pump both ways until one side ends or the gateway stops; returns why it ended."""
     for event in session.opening_events():
         await upstream.send_str(event)
     rules = caller.policy.realtime
     client = asyncio.create_task(_from_client(session, upstream, receive, send, rules))
     server = asyncio.create_task(_from_upstream(session, upstream, send))
-    done, pending = await asyncio.wait((client, server), return_when=asyncio.FIRST_COMPLETED)
+    stop = asyncio.create_task(stopping.wait())
+    done, pending = await asyncio.wait((client, server, stop), return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
     await asyncio.gather(*pending, return_exceptions=True)
-    finished = done.pop()
-    reason = finished.result() if finished.exception() is None else "upstream_error"
+    pump = client if client in done else server if server in done else None
+    if pump is None:
+        reason = "gateway_shutdown"
+    else:
+        reason = pump.result() if pump.exception() is None else "upstream_error"
     if reason in _ENDED_MESSAGES:
         code, text = _ENDED_MESSAGES[reason]
         err = GatewayError(
             text.format(idle=rules.idle_timeout_s, max=rules.max_session_s), code=code
         )
         err.type = "invalid_request_error"
-        await _to_client(send, [refusal_event(err, None)])
+        with contextlib.suppress(Exception):  # the client may be gone already
+            await _to_client(send, [refusal_event(err, None)])
     if reason != "client_closed":
         close_code = _CLOSE_CODES.get(reason, 1000)
         if reason == "upstream_closed" and upstream.close_code not in (None, 1000, 1001):

@@ -268,6 +268,18 @@ class AccountingConfig(Strict):
 class ServerConfig(Strict):
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     access_log: bool = True
+    drain_s: float = Field(
+        default=5,
+        ge=0,
+        description="On SIGTERM: /readyz answers 503 for this long before the listener "
+        "closes, so load balancers stop sending new requests first.",
+    )
+    shutdown_timeout_s: float = Field(
+        default=90,
+        gt=0,
+        description="Then requests and streams in flight get this long to finish; Realtime "
+        "sessions are told to reconnect (error event gateway_shutdown, close 1012).",
+    )
 
 
 class GatewayConfig(Strict):
