@@ -117,20 +117,20 @@ async def _serve(
         services.access_log.write(ctx)
         return
     protocols = scope.get("subprotocols") or []
-    await send(
-        {
-            "type": "websocket.accept",
-            "subprotocol": "realtime" if "realtime" in protocols else None,
-            "headers": [(b"x-request-id", ctx.request_id.encode())],
-        }
-    )
-    ctx.status = 101
     label = tenant_label(services, ctx)
     metrics = services.metrics
     if is_session:
         metrics.realtime_sessions(label).inc()
     reason = "error"
-    try:
+    try:  # from here on, whatever happens, the slot and the upstream socket are given back
+        await send(
+            {
+                "type": "websocket.accept",
+                "subprotocol": "realtime" if "realtime" in protocols else None,
+                "headers": [(b"x-request-id", ctx.request_id.encode())],
+            }
+        )
+        ctx.status = 101
         reason = await _relay(session, upstream, receive, send, caller, services.stopping)
     except Exception:
         log.exception("%s %s failed", endpoint, ctx.request_id)
@@ -244,47 +244,48 @@ async def watch_call(
     model: Model,
     price: ModelPrice | None,
     call_id: str,
+    upstream: aiohttp.ClientWebSocketResponse,
     *,
     fixed_session: dict[str, Any],
 ) -> None:
-    """Meter a WebRTC call from its sideband socket; hang up when out of budget or time.
+    """Meter a WebRTC call from its (open) sideband socket; hang up when it cannot be.
 
-    The call already holds a session slot (taken before the call was created);
-    this gives it back when the call ends, whatever ends it.
+    Fails closed: out of budget, out of time, the cap lost, the sideband lost or
+    broken all end the call, since the gateway would stop seeing what it costs.
+    Only the call's own end and a gateway shutdown leave it be. The call holds a
+    session slot (taken before it was created); this gives it back.
     """
     tenant = caller.principal.tenant
     label = tenant if tenant in services.config.tenants else "_default"
     session = _session(services, caller, model, price, fixed_session=fixed_session, observer=True)
-    client = services.pool.get(model.upstream)
     metrics = services.metrics
     metrics.realtime_sessions(label).inc()
     started = time.perf_counter()
     reason = "error"
     try:
-        upstream = await client.ws_connect("/realtime", urlencode({"call_id": call_id}))
-        try:
-            for event in session.opening_events():
-                await upstream.send_str(event)
-            reason = await asyncio.wait_for(
-                _observe(session, upstream), caller.policy.realtime.max_session_s
-            )
-        except TimeoutError:
-            reason = "max_duration"
-        finally:
-            await upstream.close()
-    except GatewayError as err:
-        log.warning("call %s: no sideband (%s); the call is not metered", call_id, err.code)
+        for event in session.opening_events():
+            await upstream.send_str(event)
+        async with asyncio.timeout(caller.policy.realtime.max_session_s):
+            reason = await _observe(session, upstream)
+        if reason == "upstream_closed" and upstream.close_code != 1000:
+            reason = "sideband_lost"  # the call may go on: unmetered, so it ends
+    except TimeoutError:
+        reason = "max_duration"
     except asyncio.CancelledError:
         reason = "gateway_shutdown"
         raise
+    except Exception:
+        log.exception("call %s: watching it failed", call_id)
     finally:
+        with contextlib.suppress(Exception):
+            await upstream.close()
         session.close()
         services.quota.close_session(tenant)
         metrics.realtime_sessions(label).dec()
         metrics.realtime_session_duration(label).observe(time.perf_counter() - started)
         metrics.realtime_sessions_ended(label, reason).inc()
-        if reason in ("max_duration", "budget_exceeded", "output_cap_failed"):
-            await _hang_up(services, model, call_id)
+        if reason not in ("upstream_closed", "gateway_shutdown"):
+            await hang_up(services, model, call_id)
 
 
 async def _observe(session: RealtimeSession, upstream: aiohttp.ClientWebSocketResponse) -> str:
@@ -301,7 +302,7 @@ async def _observe(session: RealtimeSession, upstream: aiohttp.ClientWebSocketRe
     return "upstream_closed"
 
 
-async def _hang_up(services: Services, model: Model, call_id: str) -> None:
+async def hang_up(services: Services, model: Model, call_id: str) -> None:
     client = services.pool.get(model.upstream)
     headers = {"content-type": "application/json"}
     if client.upstream.api_key:
@@ -359,8 +360,8 @@ async def _relay(
             await _to_client(send, [refusal_event(err, None)])
     if reason != "client_closed":
         close_code = _CLOSE_CODES.get(reason, 1000)
-        if reason == "upstream_closed" and upstream.close_code not in (None, 1000, 1001):
-            close_code = 1011
+        if reason == "upstream_closed":  # 1001: the API's 60-minute limit; the SDK reconnects
+            close_code = upstream.close_code if upstream.close_code in (1000, 1001) else 1011
         with contextlib.suppress(Exception):
             await send({"type": "websocket.close", "code": close_code, "reason": reason})
     return reason
@@ -378,7 +379,8 @@ async def _from_client(
     while True:
         left = deadline - loop.time()
         try:
-            message = await asyncio.wait_for(receive(), min(rules.idle_timeout_s, left))
+            async with asyncio.timeout(min(rules.idle_timeout_s, left)):
+                message = await receive()
         except TimeoutError:
             return "max_duration" if loop.time() >= deadline - 0.001 else "idle_timeout"
         kind = message["type"]
@@ -389,7 +391,10 @@ async def _from_client(
             await upstream.send_bytes(message.get("bytes") or b"")
             continue
         decision = await session.on_client(text)
-        await _to_client(send, decision.to_client)
+        try:
+            await _to_client(send, decision.to_client)
+        except _ClientGone:
+            return "client_closed"
         if decision.forward is not None:
             await upstream.send_str(decision.forward)
         if decision.close:
@@ -399,25 +404,38 @@ async def _from_client(
 async def _from_upstream(
     session: SocketSession, upstream: aiohttp.ClientWebSocketResponse, send: Any
 ) -> str:
-    async for message in upstream:
-        if message.type == aiohttp.WSMsgType.TEXT:
-            decision: Decision = session.server_event(message.data)
-            for event in decision.to_upstream:
-                await upstream.send_str(event)
-            out = [decision.forward] if decision.forward is not None else []
-            await _to_client(send, out + decision.to_client)
-            if decision.close:
-                return decision.close
-        elif message.type == aiohttp.WSMsgType.BINARY:
-            await send({"type": "websocket.send", "bytes": message.data})
-        else:
-            break
+    try:
+        async for message in upstream:
+            if message.type == aiohttp.WSMsgType.TEXT:
+                decision: Decision = session.server_event(message.data)
+                for event in decision.to_upstream:
+                    await upstream.send_str(event)
+                out = [decision.forward] if decision.forward is not None else []
+                await _to_client(send, out + decision.to_client)
+                if decision.close:
+                    return decision.close
+            elif message.type == aiohttp.WSMsgType.BINARY:
+                try:
+                    await send({"type": "websocket.send", "bytes": message.data})
+                except Exception as exc:
+                    raise _ClientGone from exc
+            else:
+                break
+    except _ClientGone:
+        return "client_closed"
     return "upstream_closed"
 
 
+class _ClientGone(Exception):
+    """Sending to the client failed: it has left."""
+
+
 async def _to_client(send: Any, events: list[str]) -> None:
-    for event in events:
-        await send({"type": "websocket.send", "text": event})
+    try:
+        for event in events:
+            await send({"type": "websocket.send", "text": event})
+    except Exception as exc:
+        raise _ClientGone from exc
 
 
 async def _refuse(scope: dict[str, Any], send: Any, err: GatewayError, request_id: str) -> None:

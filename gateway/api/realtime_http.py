@@ -19,15 +19,15 @@ import time
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import orjson
 
 from gateway.api.asgi import header, read_body
 from gateway.api.proxy import Exchange, Handler, caller_of, require_method
-from gateway.api.realtime import open_session_slot, resolve_model, watch_call
+from gateway.api.realtime import hang_up, open_session_slot, resolve_model, watch_call
 from gateway.api.relay import deliver, read_answer
-from gateway.errors import BadRequest, GatewayError
+from gateway.errors import BadRequest, GatewayError, UpstreamError
 from gateway.metering.outcome import Outcome
 from gateway.realtime.session import apply_cap, realtime_cap
 from gateway.services import Caller, Services
@@ -106,7 +106,11 @@ def calls() -> Handler:
         raw = await read_body(ex.scope, ex.receive, services.config.server.max_body_bytes)
         content_type = (header(ex.scope, b"content-type") or b"").decode("latin-1")
         sdp, session = _offer(raw, content_type)
-        merged = {**fixed, **session}
+        if fixed.get("model") not in (None, session.get("model", fixed.get("model"))):
+            raise BadRequest(
+                "This client secret was minted for another model.", param="session.model"
+            )
+        merged = {**session, **fixed}  # what the secret fixed wins over the browser's asks
         name = merged.get("model") or _query_model(ex.scope)
         model, upstream_session = _capped_session(services, caller, merged, name)
         ctx.model = model.name
@@ -130,14 +134,30 @@ def calls() -> Handler:
                 ctx, outcome, resp, api_key=client.upstream.api_key, upstream=model.upstream
             )
             call_id = location.rstrip("/").rsplit("/", 1)[-1]
-            if answer.status >= 400 or not call_id.startswith("rtc_"):
+            if answer.status >= 400:
                 await deliver(ctx, answer, ex.send, ex.headers)
                 return
+            if not call_id.startswith("rtc_"):
+                raise UpstreamError("The upstream created a call without an id.", code=None)
+            # Fail closed: a call the gateway cannot watch is not handed to the browser.
+            try:
+                sideband = await client.ws_connect("/realtime", urlencode({"call_id": call_id}))
+            except GatewayError:
+                await hang_up(services, model, call_id)
+                raise
             answer.content_type = b"application/sdp"
             answer.headers.append((b"location", location.encode("latin-1")))
             ctx.response_id = call_id
             task = asyncio.create_task(
-                watch_call(services, caller, model, price, call_id, fixed_session=upstream_session)
+                watch_call(
+                    services,
+                    caller,
+                    model,
+                    price,
+                    call_id,
+                    sideband,
+                    fixed_session=upstream_session,
+                )
             )
             services.track(task)
             released = True  # the watcher owns the session slot now

@@ -75,7 +75,8 @@ def _cap(
     return cap, "clamped"
 
 
-def _hosted_tools(tools: Any, policy: Policy) -> frozenset[str]:
+def hosted_tools(tools: Any, policy: Policy) -> frozenset[str]:
+    """The hosted tools a request uses; refuses one the tenant may not use."""
     if tools is None:
         return frozenset()
     if not isinstance(tools, list):
@@ -120,7 +121,7 @@ def apply_responses(body: dict[str, Any], policy: Policy, model: Model, tenant: 
     changed = _common(body, policy, tenant)
     requested = _positive_int(body, "max_output_tokens")
     cap, action = _cap(body, "max_output_tokens", policy.output_cap(model), policy, requested)
-    hosted = _hosted_tools(body.get("tools"), policy)
+    hosted = hosted_tools(body.get("tools"), policy)
     max_calls = None
     if hosted:
         asked = _positive_int(body, "max_tool_calls")
@@ -142,9 +143,9 @@ def apply_chat(
     )
     requested = _positive_int(body, field)
     cap, action = _cap(body, field, policy.output_cap(model), policy, requested)
-    hosted = _hosted_tools(body.get("tools"), policy)
+    hosted = hosted_tools(body.get("tools"), policy)
     if body.get("web_search_options") is not None:
-        hosted = hosted | _hosted_tools([{"type": "web_search"}], policy)
+        hosted = hosted | hosted_tools([{"type": "web_search"}], policy)
     choices = _positive_int(body, "n") or 1
     injected = False
     if stream:

@@ -55,6 +55,7 @@ class ResponsesSocketSession:
         self._pending: dict[str | None, deque[_Call]] = {}  # by lane
         self._active: dict[str, _Call] = {}
         self._last: dict[str | None, _Call] = {}  # each lane's latest call
+        self._steers: deque[Ticket] = deque()  # reserved for the successors steering starts
         self.spent_nanos = 0
         self.session_id: str | None = None
 
@@ -62,19 +63,45 @@ class ResponsesSocketSession:
         return []
 
     async def on_client(self, text: str) -> Decision:
+        """Only ``response.create`` and ``response.steer`` go upstream.
+
+        Anything else is refused here, so an upstream ``error`` can only be the
+        refusal of a create, and is matched to the right reservation.
+        """
         try:
             event = orjson.loads(text)
         except orjson.JSONDecodeError:
-            return Decision(forward=text)  # the upstream answers with its own error
-        if not isinstance(event, dict) or event.get("type") != "response.create":
-            return Decision(forward=text)
-        lane = event.get("stream_id") if isinstance(event.get("stream_id"), str) else None
+            return Decision(to_client=[_error_event(BadRequest("Invalid JSON."), None)])
+        kind = event.get("type") if isinstance(event, dict) else None
+        lane = event.get("stream_id") if isinstance(event, dict) else None
+        lane = lane if isinstance(lane, str) else None
         try:
-            call, forward = await self._admit(event)
+            if kind == "response.create":
+                call, forward = await self._admit(event)
+                self._pending.setdefault(lane, deque()).append(call)
+                return Decision(forward=forward)
+            if kind == "response.steer":
+                self._steers.append(self._reserve_successor())
+                return Decision(forward=text)
+            raise BadRequest(
+                f"Unsupported event type {kind!r} on this socket.",
+                param="type",
+                code="unknown_event",
+            )
         except GatewayError as err:
             return Decision(to_client=[_error_event(err, lane)])
-        self._pending.setdefault(lane, deque()).append(call)
-        return Decision(forward=forward)
+
+    def _reserve_successor(self) -> Ticket:
+        """A steer may start a successor response: its bound is reserved before it is sent."""
+        last = next(reversed(self._last.values()), None)
+        if last is None:
+            raise BadRequest("Nothing to steer on this socket yet.", code="response_not_found")
+        old = last.ticket
+        ticket: Ticket = self.services.quota.admit(
+            self.tenant, old.model, self.caller.policy, bound=old.bound, tokens=old.tokens,
+            now=time.time(),
+        )  # fmt: skip
+        return ticket
 
     async def _admit(self, event: dict[str, Any]) -> tuple[_Call, str]:
         services, config, caller = self.services, self.config, self.caller
@@ -152,16 +179,14 @@ class ResponsesSocketSession:
         return Decision(forward=text)
 
     def _successor(self, previous: _Call) -> _Call:
-        old = previous.ticket
-        ticket = self.services.quota.admit(
-            self.tenant,
-            old.model,
-            self.caller.policy,
-            bound=old.bound,
-            tokens=old.tokens,
-            now=time.time(),
-            force=True,
-        )
+        if self._steers:
+            ticket = self._steers.popleft()
+        else:  # started without a steer of ours (cannot be refused now): billed anyway
+            old = previous.ticket
+            ticket = self.services.quota.admit(
+                self.tenant, old.model, self.caller.policy, bound=old.bound, tokens=old.tokens,
+                now=time.time(), force=True,
+            )  # fmt: skip
         ctx = self._context(previous.ctx.model)
         return _Call(ticket, ctx, previous.model, previous.request_bytes)
 
@@ -192,10 +217,14 @@ class ResponsesSocketSession:
         calls = [*self._active.values(), *(c for q in self._pending.values() for c in q)]
         for call in calls:
             usage = Usage(input_tokens=math.ceil(call.request_bytes / 4), output_tokens=call.events)
-            measured = Measured(usage, None, None, call.ctx.response_id, "cut", call.events > 0)
+            measured = Measured(usage, None, None, call.ctx.response_id, "cut", True)
             self._settle(call, measured, 0)
+        now = time.time()
+        for ticket in self._steers:  # steers that started no successor: nothing ran
+            self.services.quota.settle(ticket, 0, 0, now)
         self._active.clear()
         self._pending.clear()
+        self._steers.clear()
 
     def _settle(self, call: _Call, measured: Measured, status: int) -> None:
         self.spent_nanos += self.services.recorder.finish(

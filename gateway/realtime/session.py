@@ -20,6 +20,7 @@ and the output streamed so far) and marked estimated.
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from gateway.errors import BadRequest, GatewayError
 from gateway.metering.outcome import Measured
 from gateway.metering.recorder import Recorder
 from gateway.metering.usage import Usage, from_realtime
+from gateway.policy.request import hosted_tools
 from gateway.pricing import NANOS_PER_USD, ModelPrice
 from gateway.quota.bound import cost_bound
 from gateway.quota.memory import MemoryQuota, Ticket
@@ -43,7 +45,7 @@ REALTIME_MAX_OUTPUT = 4096
 # audio token rates the per-minute audio prices imply (10 in, 20 out per second).
 PCM_BYTES_PER_S = 48_000
 AUDIO_OUTPUT_TOKENS_PER_S = 20
-CAP_EVENT_ID = "gw_output_cap"
+CAP_EVENT_ID = "gw_output_cap"  # + a per-session suffix: a client cannot collide with it
 
 
 @dataclass(slots=True)
@@ -119,6 +121,7 @@ class RealtimeSession:
         self._pending: deque[_Response] = deque()  # forwarded response.create, not yet created
         self._active: dict[str, _Response] = {}
         self._cap_acknowledged = False
+        self.cap_event_id = f"{CAP_EVENT_ID}_{secrets.token_hex(6)}"
         self._last_input = Usage()
 
     # ------------------------------------------------------------------ session start
@@ -135,7 +138,7 @@ class RealtimeSession:
         cap = min(asked, self.cap) if isinstance(asked, int) and asked > 0 else self.cap
         update = {
             "type": "session.update",
-            "event_id": CAP_EVENT_ID,
+            "event_id": self.cap_event_id,
             "session": {**fixed, "type": "realtime", "max_output_tokens": cap},
         }
         return [orjson.dumps(update).decode()]
@@ -182,7 +185,7 @@ class RealtimeSession:
 
     def server_event(self, text: str) -> Decision:
         # Audio deltas are most of the traffic: count them without parsing the JSON.
-        if '"response.output_audio.delta"' in text[:64]:
+        if '"response.output_audio.delta"' in text[:256]:
             self._count_audio(text)
             return Decision(forward=text)
         event = _parse(text)
@@ -196,6 +199,8 @@ class RealtimeSession:
         elif kind == "session.updated" and not self._cap_acknowledged:
             self._cap_acknowledged = True
             return Decision()  # the answer to the gateway's own cap update
+        elif kind == "session.updated":
+            return self._check_session_cap(event.get("session"), text)
         elif kind == "response.created":
             return self._created(event.get("response"), text)
         elif (
@@ -210,34 +215,47 @@ class RealtimeSession:
             return self._error(event.get("error"), text)
         return Decision(forward=text)
 
+    def _check_session_cap(self, session: Any, text: str) -> Decision:
+        """A session that lost its cap (a WebRTC browser can update it directly) gets it back."""
+        asked = session.get("max_output_tokens") if isinstance(session, dict) else None
+        if _within(asked, self.cap):
+            return Decision(forward=text)
+        self._cap_acknowledged = False  # swallow the answer to the re-assertion
+        return Decision(forward=text, to_upstream=self.opening_events())
+
     def _created(self, response: Any, text: str) -> Decision:
         rid = response.get("id") if isinstance(response, dict) else None
         if not isinstance(rid, str):
             return Decision(forward=text)
-        if self._pending:
-            self._active[rid] = self._pending.popleft()
-            self._active[rid].ctx.response_id = rid
-            return Decision(forward=text)
-        # Started by the server (voice activity): reserve now, cancel if it does not fit.
+        assert isinstance(response, dict)
         decision = Decision(forward=text)
-        try:
-            ticket = self._reserve(force=False)
-        except GatewayError as err:
-            ticket = self._reserve(force=True)  # it runs until the cancel lands: still metered
-            decision.to_upstream.append(
-                orjson.dumps({"type": "response.cancel", "response_id": rid}).decode()
-            )
-            decision.to_client.append(refusal_event(err, None))
-            if err.code == "budget_exceeded" and self._close_on_budget:
-                decision.close = "budget_exceeded"
-        resp = self._response(ticket, None)
+        if self._pending:
+            resp = self._pending.popleft()
+        else:
+            # Started by the server (voice activity): reserve now. If it does not fit, it is
+            # cancelled; it still ran until the cancel landed, so it is metered, and in strict
+            # mode the session ends (each new utterance would start another).
+            try:
+                resp = self._response(self._reserve(force=False), None)
+            except GatewayError as err:
+                resp = self._response(self._reserve(force=True), None)
+                decision.to_upstream.append(_cancel(rid))
+                decision.to_client.append(refusal_event(err, None))
+                strict = self.policy.budget_mode == "strict"
+                if err.code == "budget_exceeded" and (self._close_on_budget or strict):
+                    decision.close = "budget_exceeded"
+        if not _within(response.get("max_output_tokens"), self.cap) and _cancel(rid) not in (
+            decision.to_upstream
+        ):  # created above the cap (a browser's own response.create): its bound does not hold
+            decision.to_upstream.append(_cancel(rid))
+            decision.to_client.append(refusal_event(_cap_error(self.cap), None))
         resp.ctx.response_id = rid
         self._active[rid] = resp
         return decision
 
     def _error(self, error: Any, text: str) -> Decision:
         event_id = error.get("event_id") if isinstance(error, dict) else None
-        if event_id == CAP_EVENT_ID:
+        if event_id == self.cap_event_id:
             err = GatewayError(
                 "The gateway could not apply the tenant's output cap to this session.",
                 code="output_cap_failed",
@@ -383,17 +401,35 @@ def realtime_cap(policy: Policy, model: Model) -> int:
 
 
 def apply_cap(body: dict[str, Any], cap: int, policy: Policy) -> bool:
-    """Clamp (or refuse, per policy) a ``max_output_tokens`` above the cap; True if changed."""
-    asked = body.get("max_output_tokens")
-    if asked is None:
+    """The tenant's tool allow-list (``mcp`` is a hosted tool), then its output cap: a
+    ``max_output_tokens`` above it is clamped (or refused, per policy). True if changed."""
+    hosted_tools(body.get("tools"), policy)
+    if "max_output_tokens" not in body:
         return False  # the session's cap applies
-    if not (asked == "inf" or (isinstance(asked, int) and asked > cap)):
+    asked = body["max_output_tokens"]
+    if asked is not None and _within(asked, cap):
         return False
     if policy.output_cap_mode == "reject":
-        raise BadRequest(
-            f"max_output_tokens {asked} is above this tenant's cap of {cap}.",
-            param="max_output_tokens",
-            code="output_cap_exceeded",
-        )
-    body["max_output_tokens"] = cap
+        raise _cap_error(cap, asked)
+    body["max_output_tokens"] = cap  # "inf", null, floats, anything above: the cap
     return True
+
+
+def _within(asked: Any, cap: int) -> bool:
+    """An explicit cap the tenant's cap allows (a missing one inherits the session's)."""
+    return asked is None or (
+        isinstance(asked, int) and not isinstance(asked, bool) and 1 <= asked <= cap
+    )
+
+
+def _cap_error(cap: int, asked: Any = None) -> GatewayError:
+    return BadRequest(
+        f"max_output_tokens {asked if asked is not None else 'above the cap'} is not allowed: "
+        f"this tenant's cap is {cap}.",
+        param="max_output_tokens",
+        code="output_cap_exceeded",
+    )
+
+
+def _cancel(response_id: str) -> str:
+    return orjson.dumps({"type": "response.cancel", "response_id": response_id}).decode()

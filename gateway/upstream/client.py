@@ -83,6 +83,7 @@ class UpstreamClient:
     def __init__(self, upstream: Upstream) -> None:
         self.upstream = upstream
         self._session: aiohttp.ClientSession | None = None
+        self._ws_session: aiohttp.ClientSession | None = None
         self._failures = 0  # in a row
         self._open_until = 0.0
 
@@ -117,10 +118,19 @@ class UpstreamClient:
             skip_auto_headers=("User-Agent",),
             raise_for_status=False,
         )
+        # WebSockets hold their connection for a whole session: their own pool, so that
+        # open sessions never starve the HTTP calls of connections.
+        self._ws_session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=u.connect_timeout_s),
+            skip_auto_headers=("User-Agent",),
+        )
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+        if self._ws_session is not None:
+            await self._ws_session.close()
 
     async def send(
         self, method: str, path: str, query: bytes, headers: dict[str, str], body: bytes | None
@@ -144,12 +154,12 @@ class UpstreamClient:
 
     async def ws_connect(self, path: str, query: str) -> aiohttp.ClientWebSocketResponse:
         """Open a WebSocket to the upstream (Realtime) with the gateway's own key."""
-        assert self._session is not None, "UpstreamClient.start() was not called"
+        assert self._ws_session is not None, "UpstreamClient.start() was not called"
         u = self.upstream
         url = u.base_url + path + (f"?{query}" if query else "")
         headers = {"Authorization": f"Bearer {u.api_key}"} if u.api_key else {}
         try:
-            return await self._session.ws_connect(
+            return await self._ws_session.ws_connect(
                 url,
                 headers=headers,
                 max_msg_size=64 * 1024**2,  # a response.done can carry a long transcript

@@ -15,7 +15,7 @@ import websockets
 from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_rows
 from websockets.exceptions import InvalidStatus
 
-from gateway.fake_upstream import FakeOpenAIServer
+from gateway.fake_upstream import FakeOpenAIServer, Fault
 
 TENANTS = """
   web: {models: ["*"], max_output_tokens: 800}
@@ -209,6 +209,34 @@ def test_a_call_whose_tenant_runs_out_of_budget_is_hung_up(
         time.sleep(0.02)
     [row] = rows_where(gw, lambda r: r["response_id"] == rid, 1)  # what ran is still billed
     assert row["tenant"] == "broke"
+
+
+def hung_up(fake: FakeOpenAIServer, call_id: str) -> bool:
+    deadline = time.monotonic() + 5
+    while call_id not in fake.hung_up:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_a_call_the_gateway_cannot_watch_is_hung_up_and_refused(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(path="/v1/realtime", status=503))  # the sideband upgrade fails
+    resp = call(gw, gw.token("web"))
+    assert resp.status_code == 502, resp.text
+    assert len([r for r in fake.requests if r.path == "/v1/realtime/calls"]) == 1
+    assert len(fake.hung_up) == 1, "the call that was created upstream is ended"
+
+
+def test_a_call_whose_sideband_drops_is_hung_up(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
+    resp = call(gw, gw.token("web"))
+    call_id = resp.headers["location"].rsplit("/", 1)[-1]
+    sideband_open(fake, call_id)
+    fake.inject(Fault(path="/v1/realtime", drop_after_events=3))
+    fake.call_respond(call_id, "this answer never finishes")
+    assert hung_up(fake, call_id), "unmetered from here on: the gateway ends it"
 
 
 def test_calls_count_against_the_session_limit(gw: GatewayServer, fake: FakeOpenAIServer) -> None:

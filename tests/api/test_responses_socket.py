@@ -90,6 +90,23 @@ def test_a_chain_to_another_tenants_response_is_refused_and_the_socket_stays_ope
     assert forwarded == [], "a refused create never reaches the upstream"
 
 
+def test_other_events_are_refused_at_the_gateway_and_calls_stay_metered(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    async def scenario() -> tuple[Any, Any]:
+        async with sdk(gw, "ws").responses.connect() as conn:
+            await conn.send({"type": "bogus"})  # type: ignore[arg-type, typeddict-item]
+            refused = await finish(conn)
+            await conn.response.create(model="gpt-5-nano", input="after the bogus one")
+            return refused, await finish(conn)
+
+    refused, done = asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert (refused.type, refused.error.code) == ("error", "unknown_event")
+    assert [e["type"] for _, e in fake.responses_ws_events] == ["response.create"]
+    row = ledger_row(gw.db_url, response_id=done.response.id)  # type: ignore[attr-defined]
+    assert int(row["cost_nanos"]) > 0  # type: ignore[call-overload]
+
+
 def test_a_create_over_budget_gets_a_budget_error_event(
     gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:

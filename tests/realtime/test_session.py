@@ -25,6 +25,7 @@ models:
 tenants:
   team: {models: ["*"], max_output_tokens: 1000}
   strict: {models: ["*"], max_output_tokens: 1000, output_cap_mode: reject}
+  no-mcp: {models: ["*"], tools: [file_search]}
   poor: {models: ["*"], max_output_tokens: 1000, budgets: {daily_usd: 2}}
   closer:
     models: ["*"]
@@ -108,9 +109,10 @@ USAGE_COST = (
 
 def test_the_session_is_capped_before_any_client_frame(services: Services) -> None:
     [opening] = session(services).opening_events()
-    assert json.loads(opening) == {
+    event = json.loads(opening)
+    assert event.pop("event_id").startswith(CAP_EVENT_ID + "_"), "a client cannot collide"
+    assert event == {
         "type": "session.update",
-        "event_id": CAP_EVENT_ID,
         "session": {"type": "realtime", "max_output_tokens": 1000},
     }
 
@@ -138,7 +140,7 @@ def test_frames_the_gateway_does_not_change_pass_as_the_same_text(services: Serv
 
 def test_asking_for_more_than_the_cap_is_clamped(services: Services) -> None:
     s = session(services)
-    for asked in ("inf", 5000):
+    for asked in ("inf", 5000, 100000.0, None, True):
         out = s.client_event(ev(type="session.update", session={"max_output_tokens": asked}))
         assert out.forward is not None
         assert json.loads(out.forward)["session"]["max_output_tokens"] == 1000
@@ -159,6 +161,17 @@ def test_asking_for_more_than_the_cap_is_refused_in_reject_mode(services: Servic
     assert error["type"] == "error"
     assert error["error"]["code"] == "output_cap_exceeded"
     assert error["error"]["event_id"] == "e7"
+
+
+def test_hosted_tools_follow_the_tenants_allow_list(services: Services) -> None:
+    s = session(services, "no-mcp")
+    mcp = [{"type": "mcp", "server_label": "x", "server_url": "https://mcp.example"}]
+    for kind, key in (("session.update", "session"), ("response.create", "response")):
+        out = s.client_event(ev(type=kind, event_id="e1", **{key: {"tools": mcp}}))
+        assert out.forward is None
+        assert json.loads(out.to_client[0])["error"]["code"] == "tool_not_allowed"
+    functions = ev(type="session.update", session={"tools": [{"type": "function", "name": "f"}]})
+    assert s.client_event(functions).forward == functions
 
 
 def test_a_response_is_priced_from_its_usage_with_each_kind_at_its_own_price(
@@ -209,6 +222,38 @@ def test_over_budget_closes_the_session_when_the_tenant_says_so(services: Servic
     s = session(services, "closer")
     out = s.client_event(ev(type="response.create"))
     assert out.close == "budget_exceeded"
+
+
+def test_a_session_that_loses_its_cap_gets_it_back(services: Services) -> None:
+    s = session(services, observer=True)  # a WebRTC browser updates the session directly
+    started(s)
+    lost = s.server_event(ev(type="session.updated", session={"max_output_tokens": "inf"}))
+    [again] = [json.loads(e) for e in lost.to_upstream]
+    assert again["session"]["max_output_tokens"] == 1000
+    assert s.server_event(ev(type="session.updated", session={})).forward is None
+    kept = ev(type="session.updated", session={"max_output_tokens": 200})
+    assert s.server_event(kept).to_upstream == []
+
+
+def test_a_response_created_above_the_cap_is_cancelled(services: Services) -> None:
+    s = session(services, observer=True)
+    started(s)
+    out = s.server_event(
+        ev(type="response.created", response={"id": "resp_big", "max_output_tokens": "inf"})
+    )
+    assert {"type": "response.cancel", "response_id": "resp_big"} in [
+        json.loads(e) for e in out.to_upstream
+    ]
+
+
+def test_a_server_started_response_that_does_not_fit_ends_a_strict_session(
+    services: Services,
+) -> None:
+    s = session(services, "poor")
+    started(s)
+    s.server_event(ev(type="response.created", response={"id": "resp_vad1"}))
+    out = s.server_event(ev(type="response.created", response={"id": "resp_vad2"}))
+    assert out.close == "budget_exceeded", "each utterance would start another: stop here"
 
 
 def test_a_response_the_server_starts_itself_is_reserved_or_cancelled(services: Services) -> None:
