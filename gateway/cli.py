@@ -84,8 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     schema = config_sub.add_parser("schema", help="print the config's JSON schema")
     schema.add_argument("--write", metavar="PATH", help="write to PATH instead of stdout")
 
+    p = sub.add_parser("db", help="database tools (GATEWAY_DATABASE_URL)")
+    db_sub = p.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate the database to this release's schema")
+    db_sub.add_parser("status", help="the database's schema revision and this release's")
+
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.command == "db":
+        return _db(args.db_command, settings)
     if args.command in ("serve", "demo"):
         return _serve(args, settings, force_fake=args.command == "demo")
     if args.command == "token":
@@ -97,6 +104,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_command == "check":
         return _config_check(args.path or settings.config_path)
     return _config_schema(args.write)
+
+
+def _db(command: str, settings: Settings) -> int:
+    from gateway.db import current_revision, head_revision, make_engine, upgrade
+
+    engine = make_engine(settings.database_url)
+    if engine.dialect.name == "sqlite":
+        print("database: SQLite, whose tables the gateway creates on start; nothing to migrate")
+        return 0
+    try:
+        if command == "upgrade":
+            before, after = upgrade(engine)
+            print(f"database schema: {before or 'empty'} -> {after}")
+            return 0
+        current, head = current_revision(engine), head_revision()
+        state = "up to date" if current == head else "run `gateway db upgrade`"
+        print(f"database schema: {current or 'empty'}; this release needs {head} ({state})")
+        return 0 if current == head else 1
+    finally:
+        engine.dispose()
 
 
 def _load(path: str) -> RuntimeConfig | None:

@@ -1,4 +1,10 @@
-"""Database engine for the gateway's own records (SQLite by default, any SQLAlchemy URL)."""
+"""Database engine for the gateway's own records (SQLite by default, PostgreSQL by URL).
+
+SQLite is the embedded default: its tables are created on start. A server
+database (PostgreSQL) is migrated explicitly, once per release, with
+``gateway db upgrade`` (alembic, `gateway/migrations/`); a gateway refuses to
+start on a database that is not at the current revision, and says what to run.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +28,60 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
-    import gateway.ledger.table
-    import gateway.ownership.table  # noqa: F401  (registers the tables)
+        import gateway.ledger.table
+        import gateway.ownership.table  # noqa: F401  (registers the tables)
 
-    SQLModel.metadata.create_all(engine)
-    return engine
+        SQLModel.metadata.create_all(engine)
+        return engine
+    url = url.replace("postgresql://", "postgresql+psycopg://", 1)  # psycopg 3, not psycopg2
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _alembic() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "gateway:migrations")
+    return config
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Migrate the database to the current revision; returns (before, after)."""
+    from alembic import command
+
+    config = _alembic()
+    before = current_revision(engine)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    return before, head_revision()
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic()).get_current_head()
+    assert head is not None
+    return head
+
+
+def require_schema(engine: Engine) -> None:
+    """A server database must be migrated to the current revision before a gateway serves."""
+    if engine.dialect.name == "sqlite":
+        return
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise RuntimeError(
+            f"the database is at schema revision {current or 'none'}, this gateway needs "
+            f"{head}: run `gateway db upgrade` (with the same GATEWAY_DATABASE_URL) first"
+        )
 
 
 def placeholder(paramstyle: str) -> str:

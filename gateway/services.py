@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from gateway.auth import JwksCache, Principal, TokenVerifier, bearer_token
 from gateway.config.reload import ConfigReloader
 from gateway.config.runtime import Model, Policy, RuntimeConfig
+from gateway.db import require_schema
 from gateway.errors import AuthenticationFailed, PermissionDenied
 from gateway.ledger import Ledger, spend_by_tenant_model
 from gateway.metering.recorder import Recorder
@@ -151,6 +152,7 @@ class Services:
         )
 
     async def start(self) -> None:
+        await asyncio.to_thread(require_schema, self.engine)
         await asyncio.to_thread(self._rebuild_spend)
         await self.pool.start()
         await self.ownership.start()

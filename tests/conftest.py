@@ -8,6 +8,7 @@ from pathlib import Path
 import openai
 import pytest
 from harness import UPSTREAM_KEY, GatewayServer, base_config
+from pg import PostgresServer
 
 from gateway.fake_upstream import FakeOpenAIServer
 
@@ -49,6 +50,13 @@ def client_for(gateway: GatewayServer) -> Callable[[str], openai.OpenAI]:
 @pytest.fixture
 def alpha(client_for: Callable[[str], openai.OpenAI]) -> openai.OpenAI:
     return client_for("alpha")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; tests take fresh databases from it."""
+    with PostgresServer() as server:
+        yield server
 
 
 @pytest.fixture

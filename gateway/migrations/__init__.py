@@ -1,0 +1,1 @@
+"""Schema migrations (alembic) for PostgreSQL and other server databases: `gateway db upgrade`."""

@@ -1,0 +1,14 @@
+"""Alembic environment: runs on the connection `gateway.db.upgrade` hands it."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import gateway.ledger.table
+import gateway.ownership.table  # noqa: F401  (registers the tables)
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=SQLModel.metadata)
+with context.begin_transaction():
+    context.run_migrations()
