@@ -259,7 +259,7 @@ async def _run(
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.serving import DrainingServer
+    from gateway.serving import DrainingServer, http_protocol
 
     env = dict(os.environ)
     runtime = compile_config(cfg, env, pricing=pricing)
@@ -291,7 +291,7 @@ async def _run(
             app,
             host=host,
             port=port,
-            http="httptools",
+            http=http_protocol(runtime.server.header_timeout_s),
             lifespan="on",
             access_log=False,
             log_config=None,

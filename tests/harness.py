@@ -19,6 +19,7 @@ from gateway.app import create_app
 from gateway.auth import mint_token
 from gateway.config import RuntimeConfig, compile_config, parse_config
 from gateway.pricing import load_pricing
+from gateway.serving import http_protocol
 from gateway.settings import Settings
 from gateway.telemetry.tracing import NO_TRACING, Tracing
 
@@ -106,7 +107,7 @@ class GatewayServer:
                 host="127.0.0.1",
                 port=0,
                 lifespan="on",
-                http="httptools",
+                http=http_protocol(self.runtime.server.header_timeout_s),
                 loop="uvloop",
                 log_config=None,
                 access_log=False,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from gateway.errors import BadRequest, GatewayError, PayloadTooLarge
+from gateway.errors import BadRequest, GatewayError, PayloadTooLarge, RequestTimeout
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -20,7 +21,12 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
+async def read_body(scope: Scope, receive: Any, limit: int, timeout_s: float = 30) -> bytes:
+    """The whole request body, within ``limit`` bytes and (past its first part) ``timeout_s``.
+
+    Most bodies arrive in one message and pay for no timer; a body that trickles in
+    (slowloris) gets 408 instead of holding a worker's request forever.
+    """
     declared = header(scope, b"content-length")
     if declared is not None:
         try:
@@ -28,19 +34,35 @@ async def read_body(scope: Scope, receive: Any, limit: int) -> bytes:
                 raise _too_large(limit)
         except ValueError:
             raise BadRequest("Invalid Content-Length header.") from None
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+    message = await receive()
+    first = _body_part(message, 0, limit)
+    if not message.get("more_body", False):
+        return first
+    chunks, size = [first], len(first)
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await receive()
+                chunk = _body_part(message, size, limit)
+                size += len(chunk)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+    except TimeoutError:
+        raise RequestTimeout(  # the rest of the body would be garbage on this connection
+            f"The request body did not arrive within {timeout_s:g} s.",
+            code="request_timeout",
+            headers={"connection": "close"},
+        ) from None
+
+
+def _body_part(message: dict[str, Any], size: int, limit: int) -> bytes:
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    chunk: bytes = message.get("body", b"")
+    if size + len(chunk) > limit:
+        raise _too_large(limit)
+    return chunk
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -212,7 +212,9 @@ def create(shape: Shape, upstream_path: str) -> Handler:
         ctx.endpoint = shape.endpoint
         require_method(ex, "POST")
         caller = await caller_of(ex)
-        raw = await read_body(ex.scope, ex.receive, config.server.max_body_bytes)
+        raw = await read_body(
+            ex.scope, ex.receive, config.server.max_body_bytes, config.server.body_timeout_s
+        )
         body = parse_json_object(raw)
         req = shape.parse(body)
         ctx.model, ctx.stream = req.model, req.stream
@@ -466,7 +468,12 @@ def stored_response(suffix: str, methods: tuple[str, ...]) -> Handler:
             )
         body: bytes | None = None
         if ex.scope["method"] == "POST":
-            body = await read_body(ex.scope, ex.receive, services.config.server.max_body_bytes)
+            body = await read_body(
+                ex.scope,
+                ex.receive,
+                services.config.server.max_body_bytes,
+                services.config.server.body_timeout_s,
+            )
         # Stored responses live on the first upstream; with one upstream (the
         # common case) that is unambiguous.
         upstream = next(iter(services.config.upstreams))

@@ -43,7 +43,12 @@ def client_secrets() -> Handler:
         ctx.endpoint = "realtime.client_secrets"
         require_method(ex, "POST")
         caller = await caller_of(ex)
-        raw = await read_body(ex.scope, ex.receive, services.config.server.max_body_bytes)
+        raw = await read_body(
+            ex.scope,
+            ex.receive,
+            services.config.server.max_body_bytes,
+            services.config.server.body_timeout_s,
+        )
         body = parse_json_object(raw)
         session = body.get("session", {})
         if not isinstance(session, dict):
@@ -103,7 +108,12 @@ def calls() -> Handler:
             auth.decode("latin-1") if auth else None
         )
         ctx.tenant, ctx.subject = caller.principal.tenant, caller.principal.subject
-        raw = await read_body(ex.scope, ex.receive, services.config.server.max_body_bytes)
+        raw = await read_body(
+            ex.scope,
+            ex.receive,
+            services.config.server.max_body_bytes,
+            services.config.server.body_timeout_s,
+        )
         content_type = (header(ex.scope, b"content-type") or b"").decode("latin-1")
         sdp, session = _offer(raw, content_type)
         if fixed.get("model") not in (None, session.get("model", fixed.get("model"))):

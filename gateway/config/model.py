@@ -268,6 +268,12 @@ class AccountingConfig(Strict):
 class ServerConfig(Strict):
     max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     access_log: bool = True
+    header_timeout_s: float = Field(
+        default=10, gt=0, description="A request's headers must arrive within this (slowloris)."
+    )
+    body_timeout_s: float = Field(
+        default=30, gt=0, description="A request's body must arrive within this: else 408."
+    )
     drain_s: float = Field(
         default=5,
         ge=0,
