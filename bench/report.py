@@ -125,80 +125,53 @@ def gateway_vs_baseline(data: dict[str, Any]) -> dict[str, Any]:
     """The current gateway against ``gateway@<rev>``, per scenario (for results.json)."""
     base = baseline_target(data)
     assert base is not None
-    load = data["summary"]["load"]
-    scenarios = {}
-    for scenario, rows in load.items():
-        gw, old = rows.get(GATEWAY, {}), rows.get(base, {})
-        gw_cpu, old_cpu = gw.get("cpu_ms_per_req"), old.get("cpu_ms_per_req")
-        scenarios[scenario] = {
-            "gateway_cpu_ms_per_req": gw_cpu,
-            "baseline_cpu_ms_per_req": old_cpu,
-            "cpu_ratio": _ratio(gw_cpu, old_cpu),
-            "cpu_delta_ms_per_req": (
-                gw_cpu - old_cpu if gw_cpu is not None and old_cpu is not None else None
-            ),
-            "rps_ratio": _ratio(gw.get("rps"), old.get("rps")),
-            "gateway_rss_mb": gw.get("rss_mb"),
-            "baseline_rss_mb": old.get("rss_mb"),
-            "errors": _has_errors(rows, GATEWAY, base),
-        }
-    ttfb = {}
-    for scenario, rows in data["summary"]["ttfb"].items():
-        gw, old = rows.get(GATEWAY, {}), rows.get(base, {})
-        ttfb[scenario] = {
-            f"{who}_{key}": row.get(key)
-            for who, row in (("gateway", gw), ("baseline", old))
-            for key in ("ttfb_p50_ms", "ttfb_p99_ms")
-        }
-    targets = data["targets"]
-    return {
-        **data["baseline"],
-        "scenarios": scenarios,
-        "ttfb": ttfb,
-        "startup_s": {
-            "gateway": targets.get(GATEWAY, {}).get("startup_s"),
-            "baseline": targets.get(base, {}).get("startup_s"),
-        },
-    }
+    return {**data["baseline"], **_versus(data, (GATEWAY, "gateway"), (base, "baseline"))}
 
 
 def tracing_vs_gateway(data: dict[str, Any]) -> dict[str, Any]:
     """``gateway+otel`` against the gateway, per scenario, plus the OTLP sink's counts."""
-    load = data["summary"]["load"]
+    return {
+        "target": GATEWAY_OTEL,
+        **_versus(data, (GATEWAY_OTEL, "otel"), (GATEWAY, "gateway")),
+        "export": data["tracing"],
+    }
+
+
+def _versus(data: dict[str, Any], new: tuple[str, str], old: tuple[str, str]) -> dict[str, Any]:
+    """Target ``new`` against target ``old`` (each: name, label): ratios are new ÷ old."""
+    (new_name, new_label), (old_name, old_label) = new, old
     scenarios = {}
-    for scenario, rows in load.items():
-        gw, otel = rows.get(GATEWAY, {}), rows.get(GATEWAY_OTEL, {})
-        gw_cpu, otel_cpu = gw.get("cpu_ms_per_req"), otel.get("cpu_ms_per_req")
+    for scenario, rows in data["summary"]["load"].items():
+        a, b = rows.get(new_name, {}), rows.get(old_name, {})
+        a_cpu, b_cpu = a.get("cpu_ms_per_req"), b.get("cpu_ms_per_req")
         scenarios[scenario] = {
-            "gateway_cpu_ms_per_req": gw_cpu,
-            "otel_cpu_ms_per_req": otel_cpu,
-            "cpu_ratio": _ratio(otel_cpu, gw_cpu),
-            "cpu_delta_ms_per_req": (
-                otel_cpu - gw_cpu if gw_cpu is not None and otel_cpu is not None else None
-            ),
-            "rps_ratio": _ratio(otel.get("rps"), gw.get("rps")),
-            "gateway_rss_mb": gw.get("rss_mb"),
-            "otel_rss_mb": otel.get("rss_mb"),
-            "errors": _has_errors(rows, GATEWAY, GATEWAY_OTEL),
+            f"{new_label}_cpu_ms_per_req": a_cpu,
+            f"{old_label}_cpu_ms_per_req": b_cpu,
+            "cpu_ratio": _ratio(a_cpu, b_cpu),
+            "cpu_delta_ms_per_req": a_cpu - b_cpu
+            if a_cpu is not None and b_cpu is not None
+            else None,
+            "rps_ratio": _ratio(a.get("rps"), b.get("rps")),
+            f"{new_label}_rss_mb": a.get("rss_mb"),
+            f"{old_label}_rss_mb": b.get("rss_mb"),
+            "errors": _has_errors(rows, new_name, old_name),
         }
     ttfb = {}
     for scenario, rows in data["summary"]["ttfb"].items():
-        gw, otel = rows.get(GATEWAY, {}), rows.get(GATEWAY_OTEL, {})
+        pair = ((new_label, rows.get(new_name, {})), (old_label, rows.get(old_name, {})))
         ttfb[scenario] = {
             f"{who}_{key}": row.get(key)
-            for who, row in (("gateway", gw), ("otel", otel))
+            for who, row in pair
             for key in ("ttfb_p50_ms", "ttfb_p99_ms")
         }
     targets = data["targets"]
     return {
-        "target": GATEWAY_OTEL,
         "scenarios": scenarios,
         "ttfb": ttfb,
         "startup_s": {
-            "gateway": targets.get(GATEWAY, {}).get("startup_s"),
-            "otel": targets.get(GATEWAY_OTEL, {}).get("startup_s"),
+            new_label: targets.get(new_name, {}).get("startup_s"),
+            old_label: targets.get(old_name, {}).get("startup_s"),
         },
-        "export": data["tracing"],
     }
 
 

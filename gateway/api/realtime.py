@@ -352,10 +352,7 @@ async def _relay(
         reason = pump.result() if pump.exception() is None else "upstream_error"
     if reason in _ENDED_MESSAGES:
         code, text = _ENDED_MESSAGES[reason]
-        err = GatewayError(
-            text.format(idle=rules.idle_timeout_s, max=rules.max_session_s), code=code
-        )
-        err.type = "invalid_request_error"
+        err = BadRequest(text.format(idle=rules.idle_timeout_s, max=rules.max_session_s), code=code)
         with contextlib.suppress(Exception):  # the client may be gone already
             await _to_client(send, [refusal_event(err, None)])
     if reason != "client_closed":
