@@ -86,7 +86,7 @@ async def _run(services: Services, tenant: str, requests: int) -> float:
         )  # fmt: skip
         ctx.endpoint, ctx.model = "responses", "gpt-5-nano"
         start = time.process_time()
-        ticket = services.admit(config, caller, model, raw, body, applied)
+        ticket = await services.admit(config, caller, model, raw, body, applied)
         measured = measure(RESPONSES, outcome, len(raw))
         services.recorder.finish(
             ctx, ticket, measured, config=config, upstream_model=model.upstream_model, status=200

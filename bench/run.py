@@ -350,10 +350,11 @@ def _start_gateway(
     config: Path,
     env: dict[str, str],
     cwd: Path,
+    tenant: str = "bench",
 ) -> Target:
     """``command serve`` / ``command token`` with the given config file, env and cwd."""
     config_args = ["--config", str(config)]
-    token_argv = [*command, "token", "--tenant", "bench", *config_args]
+    token_argv = [*command, "token", "--tenant", tenant, *config_args]
     # The token first (it may set up the tenant the server loads); again once the server
     # is up if that failed (it may need the schema the server creates).
     token, token_error = _gateway_token(token_argv, env, cwd)

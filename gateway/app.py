@@ -45,6 +45,8 @@ def create_app(
         config,
         engine or make_engine(settings.database_url),
         tracing if tracing is not None else Tracing.from_env(),
+        redis_url=settings.redis_url,
+        redis_alive_s=settings.redis_alive_s,
     )
     if config_path is not None:
 

@@ -69,12 +69,22 @@ class BatchWriter(Generic[T]):
         self._in_flight: list[tuple[float, T]] = []
         self._added = 0  # items ever added; with _written, lets flush() wait for "everything now"
         self._written = 0
+        self.on_written: Callable[[], None] | None = None  # after each batch is written
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # one batch at a time: keeps order when flush() races the task
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         # Created here, but its thread only starts on the first write.
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-writer")
+
+    @property
+    def added(self) -> int:
+        """Items ever added; item n (counting from 1) is written once `written` >= n."""
+        return self._added
+
+    @property
+    def written(self) -> int:
+        return self._written
 
     @property
     def pending(self) -> int:
@@ -200,6 +210,8 @@ class BatchWriter(Generic[T]):
             error = fut.exception()
             if error is None:
                 self._written += n
+                if self.on_written is not None:
+                    self.on_written()
             else:
                 self._queue.extendleft(reversed(batch))
             if cancelled:

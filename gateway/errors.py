@@ -98,6 +98,13 @@ class UpstreamUnavailable(GatewayError):
     type = "upstream_error"
 
 
+class ServiceUnavailable(GatewayError):
+    """The gateway itself cannot serve now (its shared state is unreachable): retry soon."""
+
+    status = 503
+    type = "server_error"
+
+
 class UpstreamTimeout(GatewayError):
     status = 504
     type = "timeout_error"

@@ -7,6 +7,7 @@ their own. ``authenticate`` is the one place a request becomes a caller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,10 @@ from gateway.policy import resolve_tenant
 from gateway.policy.request import Applied
 from gateway.pricing import NANOS_PER_USD, ModelPrice
 from gateway.quota.bound import admission_bound, token_estimate
-from gateway.quota.memory import CounterKey, MemoryQuota, Ticket
+from gateway.quota.guard import SingleInstance
+from gateway.quota.memory import MemoryQuota, Ticket
+from gateway.quota.orphans import CounterKey
+from gateway.quota.store import Quota, make_quota
 from gateway.realtime.secrets import PREFIX as SECRET_PREFIX
 from gateway.realtime.secrets import ClientSecrets
 from gateway.telemetry.access_log import AccessLog
@@ -43,11 +47,20 @@ class Caller:
 
 class Services:
     def __init__(
-        self, config: RuntimeConfig, engine: Engine, tracing: Tracing = NO_TRACING
+        self,
+        config: RuntimeConfig,
+        engine: Engine,
+        tracing: Tracing = NO_TRACING,
+        *,
+        redis_url: str | None = None,
+        redis_alive_s: float = 10.0,
     ) -> None:
         self.config = config
         self.engine = engine
-        self.quota = MemoryQuota(ZoneInfo(config.accounting.timezone))
+        self.quota: Quota = make_quota(
+            ZoneInfo(config.accounting.timezone), redis_url, redis_alive_s
+        )
+        self._single: SingleInstance | None = None
         self.ledger = Ledger(engine)
         self.metrics = Metrics()
         self.metrics.watch_ledger(lambda: self.ledger.pending, self.ledger.oldest_pending_age_s)
@@ -128,7 +141,7 @@ class Services:
                     levels[key] = BudgetLevel(*key, b.limit_nanos / NANOS_PER_USD, left)
         return list(levels.values())
 
-    def admit(
+    async def admit(
         self,
         config: RuntimeConfig,
         caller: Caller,
@@ -136,30 +149,35 @@ class Services:
         raw: bytes,
         body: dict[str, Any],
         applied: Applied,
+        ref: tuple[str, int] | None = None,
     ) -> Ticket:
         """Reserve one call's cost bound and rate-limit share, or raise the refusal."""
         price = self.price_for(model, config)
         bound = 0
         if price is not None:
             bound = admission_bound(raw, body, model, price, applied, config.pricing)
-        return self.quota.admit(
+        return await self.quota.admit(
             caller.principal.tenant,
             model.name,
             caller.policy,
             bound=bound,
             tokens=token_estimate(raw, applied.cap * applied.choices),
             now=time.time(),
+            ref=ref,
         )
 
     async def start(self) -> None:
         await asyncio.to_thread(require_schema, self.engine)
-        await asyncio.to_thread(self._rebuild_spend)
+        if isinstance(self.quota, MemoryQuota):  # its limits would split over two processes
+            self._single = await asyncio.to_thread(SingleInstance.claim, self.engine)
+        await self.quota.start(self._ledger_spend, self.recorder)
+        self.metrics.watch_quota(self.quota)
         await self.pool.start()
         await self.ownership.start()
         await self.ledger.start()
         await self.access_log.start()
 
-    def _rebuild_spend(self) -> None:
+    def _ledger_spend(self) -> dict[CounterKey, int]:
         """Budgets survive restarts: this window's spend is read back from the ledger."""
         windows = self.quota.windows(time.time())
         seed: dict[CounterKey, int] = {}
@@ -169,7 +187,7 @@ class Services:
             ).items():
                 for key in ((tenant, None, window.key), (tenant, model, window.key)):
                     seed[key] = seed.get(key, 0) + nanos
-        self.quota.load_spend(seed)
+        return seed
 
     def track(self, task: asyncio.Task[None]) -> None:
         """Keep a background task until it ends; shutdown cancels what is left."""
@@ -182,7 +200,12 @@ class Services:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.pool.aclose()
         await self.ownership.aclose()
-        await self.ledger.aclose()
+        with contextlib.suppress(Exception):  # the quota's last settles wait for these rows
+            await self.ledger.flush()
+        await self.quota.aclose()
+        await self.ledger.aclose()  # and any orphan rows the quota wrote meanwhile
+        if self._single is not None:
+            self._single.release()
         await self.access_log.aclose()
         self.tracing.shutdown()
         if self.jwks is not None:

@@ -18,6 +18,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "info"
+    redis_url: str | None = None  # shared limits and budgets; None: this process alone
+    redis_alive_s: float = 10.0  # a replica silent this long is dead: its holds are reclaimed
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -27,4 +29,6 @@ class Settings:
             host=env.get("GATEWAY_HOST", cls.host),
             port=int(env.get("GATEWAY_PORT", cls.port)),
             log_level=env.get("GATEWAY_LOG_LEVEL", cls.log_level).lower(),
+            redis_url=env.get("GATEWAY_REDIS_URL") or None,
+            redis_alive_s=float(env.get("GATEWAY_REDIS_ALIVE_S", cls.redis_alive_s)),
         )

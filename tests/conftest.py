@@ -9,6 +9,7 @@ import openai
 import pytest
 from harness import UPSTREAM_KEY, GatewayServer, base_config
 from pg import PostgresServer
+from redis_server import RedisServer
 
 from gateway.fake_upstream import FakeOpenAIServer
 
@@ -57,6 +58,21 @@ def postgres() -> Iterator[PostgresServer]:
     """One real PostgreSQL server for the session; tests take fresh databases from it."""
     with PostgresServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real Redis for the session; ``redis`` hands each test an empty one."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis(redis_server: RedisServer) -> RedisServer:
+    if not redis_server.running:  # a test stopped it
+        redis_server.start()
+    redis_server.flush()
+    return redis_server
 
 
 @pytest.fixture

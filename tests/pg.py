@@ -107,6 +107,16 @@ class PostgresServer:
         engine.dispose()
         return self.url(name)
 
+    def migrated_database(self) -> str:
+        """A fresh database at the head migration (`gateway db upgrade`); its URL."""
+        from gateway.db import make_engine, upgrade
+
+        url = self.new_database()
+        engine = make_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        return url
+
     def wait_ready(self, timeout_s: float = 10) -> None:
         import psycopg
 

@@ -26,11 +26,7 @@ TENANTS = '  spender: {models: ["*"], budgets: {daily_usd: 5}}\n'
 
 
 def migrated(postgres: PostgresServer) -> str:
-    url = postgres.new_database()
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
+    return postgres.migrated_database()
 
 
 def test_upgrade_creates_exactly_the_schema_the_models_describe(postgres: PostgresServer) -> None:

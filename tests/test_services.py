@@ -43,7 +43,7 @@ def test_a_reservation_lowers_the_level_and_settling_sets_the_real_cost() -> Non
     s = services()
     policy = s.config.tenants["team"]
     now = time.time()
-    ticket = s.quota.admit("team", "n", policy, bound=USD // 2, tokens=0, now=now)
+    ticket = s.quota.admit_now("team", "n", policy, bound=USD // 2, tokens=0, now=now)
     assert levels(s)[("team", "day", "n")] == (1, 0.5)
     s.quota.settle(ticket, USD // 10, 0, now)
     assert levels(s)[("team", "day", "n")] == (1, 0.9)
@@ -55,8 +55,8 @@ def test_unlisted_tenants_share_the_default_label_showing_the_lowest() -> None:
     defaults = s.config.defaults
     assert defaults is not None
     now = time.time()
-    s.quota.settle(s.quota.admit("x", "m", defaults, bound=USD, tokens=0, now=now), USD, 0, now)
-    s.quota.admit("y", "m", defaults, bound=USD // 4, tokens=0, now=now)
+    s.quota.settle(s.quota.admit_now("x", "m", defaults, bound=USD, tokens=0, now=now), USD, 0, now)
+    s.quota.admit_now("y", "m", defaults, bound=USD // 4, tokens=0, now=now)
     assert levels(s)[("_default", "day", "_all")] == (2, 1)
     assert not any(key[0] in ("x", "y") for key in levels(s)), "no raw tenant ids as labels"
 

@@ -304,7 +304,8 @@ async def _serve(
             body["model"] = model.upstream_model
             raw = orjson.dumps(body)
             try:
-                ticket = services.admit(config, caller, model, raw, body, applied)
+                ref = (ctx.request_id, trail.attempts + 1)
+                ticket = await services.admit(config, caller, model, raw, body, applied, ref)
             except GatewayError:
                 if last is None:
                     raise

@@ -63,7 +63,7 @@ class SocketSession(Protocol):
 
     def opening_events(self) -> list[str]: ...
     async def on_client(self, text: str) -> Decision: ...
-    def server_event(self, text: str) -> Decision: ...
+    async def server_event(self, text: str) -> Decision: ...
     def close(self) -> None: ...
 
 
@@ -182,7 +182,7 @@ async def _open(
         raise BadRequest("Missing required parameter: 'model'.", param="model", code=None)
     ctx.model = name
     model, price = resolve_model(services, caller, name)
-    open_session_slot(services, caller)
+    await open_session_slot(services, caller)
     try:
         client = services.pool.get(model.upstream)
         upstream = await client.ws_connect("/realtime", urlencode({"model": model.upstream_model}))
@@ -225,10 +225,10 @@ def resolve_model(services: Services, caller: Caller, name: str) -> tuple[Model,
     return model, services.price_for(model, config)
 
 
-def open_session_slot(services: Services, caller: Caller) -> None:
+async def open_session_slot(services: Services, caller: Caller) -> None:
     """Count a session against the tenant's limit (``quota.close_session`` gives it back)."""
     tenant, limit = caller.principal.tenant, caller.policy.realtime_sessions
-    if not services.quota.open_session(tenant, limit):
+    if not await services.quota.open_session(tenant, limit):
         raise RateLimited(
             f"Tenant {tenant!r} already has {limit} Realtime sessions open.",
             code="session_limit_exceeded",
@@ -294,7 +294,7 @@ async def _observe(session: RealtimeSession, upstream: aiohttp.ClientWebSocketRe
             if message.type == aiohttp.WSMsgType.BINARY:
                 continue
             break
-        decision = session.server_event(message.data)
+        decision = await session.server_event(message.data)
         for event in decision.to_upstream:
             await upstream.send_str(event)
         if decision.close:
@@ -404,7 +404,7 @@ async def _from_upstream(
     try:
         async for message in upstream:
             if message.type == aiohttp.WSMsgType.TEXT:
-                decision: Decision = session.server_event(message.data)
+                decision: Decision = await session.server_event(message.data)
                 for event in decision.to_upstream:
                     await upstream.send_str(event)
                 out = [decision.forward] if decision.forward is not None else []

@@ -125,7 +125,7 @@ def calls() -> Handler:
         model, upstream_session = _capped_session(services, caller, merged, name)
         ctx.model = model.name
         price = services.price_for(model, services.config)
-        open_session_slot(services, caller)
+        await open_session_slot(services, caller)
         released = False
         try:
             client = services.pool.get(model.upstream)

@@ -100,7 +100,7 @@ async def tenant_usage(
             "remaining_usd": str(nanos_to_usd(s.remaining_nanos)),
             "resets_at": s.resets_at.isoformat(),
         }
-        for s in services.quota.status(tenant, caller.policy, time.time())
+        for s in await services.quota.budget_status(tenant, caller.policy, time.time())
     ]
     data = await _report(services, request, tenant=tenant, default_group=("day", "model"))
     return {"object": "gateway.usage", "tenant": tenant, "budgets": budgets, "data": data}

@@ -123,6 +123,11 @@ class Limits(Strict):
     realtime_sessions: int | None = Field(
         default=None, ge=1, description="Realtime sessions open at once (WebSocket and calls)."
     )
+    when_store_down: Literal["closed", "open"] = Field(
+        default="closed",
+        description="With GATEWAY_REDIS_URL, while Redis is unreachable: closed answers 503; "
+        "open admits against this replica's own limits and last known budget levels.",
+    )
 
 
 class RealtimePolicy(Strict):

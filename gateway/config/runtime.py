@@ -102,6 +102,7 @@ class Policy:
     service_tiers: frozenset[str] | None = None  # None: every tier
     prompt_cache_key: bool = True
     realtime_sessions: int | None = None
+    when_store_down: Literal["closed", "open"] = "closed"
     realtime: RealtimePolicy = field(default_factory=RealtimePolicy)
 
     def allows_model(self, model: str) -> bool:
@@ -255,6 +256,7 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
         service_tiers=None if "*" in p.service_tiers else frozenset(p.service_tiers),
         prompt_cache_key=p.prompt_cache_key == "tenant",
         realtime_sessions=p.limits.realtime_sessions,
+        when_store_down=p.limits.when_store_down,
         realtime=p.realtime,
     )
 

@@ -6,6 +6,7 @@ from gateway.ledger.queries import (
     UsageRow,
     format_usage,
     nanos_to_usd,
+    recorded_costs,
     spend_by_tenant_model,
     usage_report,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "format_usage",
     "nanos_to_usd",
     "record_values",
+    "recorded_costs",
     "spend_by_tenant_model",
     "usage_report",
 ]

@@ -113,6 +113,23 @@ def spend_by_tenant_model(engine: Engine, since: datetime) -> dict[tuple[str, st
         return {(tenant, model): int(total or 0) for tenant, model, total in conn.execute(stmt)}
 
 
+def recorded_costs(engine: Engine, refs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Cost of each (request_id, attempt) the ledger has; absent ones are not in the result."""
+    t = _TABLE
+    wanted = set(refs)
+    out: dict[tuple[str, int], int] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(refs), 500):
+            ids = sorted({r for r, _ in refs[start : start + 500]})
+            stmt = select(t.c.request_id, t.c.attempt, t.c.cost_nanos).where(
+                t.c.request_id.in_(ids)
+            )
+            for request_id, attempt, cost in conn.execute(stmt):
+                if (request_id, attempt) in wanted:
+                    out[(request_id, attempt)] = int(cost)
+    return out
+
+
 def usage_report(
     engine: Engine,
     *,

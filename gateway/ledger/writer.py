@@ -15,6 +15,7 @@ graceful shutdown (`aclose`) writes all of them (invariant 8).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import cast
 
 from sqlalchemy import Table
@@ -40,6 +41,22 @@ class Ledger:
             max_batch=max_batch,
             in_loop=engine.dialect.name == "sqlite",
         )
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def position(self) -> int:
+        """Records ever queued: the last one is committed once `committed` reaches this."""
+        return self._writer.added
+
+    @property
+    def committed(self) -> int:
+        return self._writer.written
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self._writer.on_written = callback
 
     def record(self, rec: LedgerRecord) -> None:
         """Queue one attempt's record; never blocks (call from the event loop)."""

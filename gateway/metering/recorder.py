@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from gateway.config.runtime import RuntimeConfig
 from gateway.ledger import Ledger, LedgerRecord
+from gateway.ledger.queries import recorded_costs
 from gateway.metering.outcome import Measured
 from gateway.metering.usage import Usage
 from gateway.pricing import NANOS_PER_USD, cost_of
-from gateway.quota.memory import MemoryQuota, Ticket
+from gateway.quota.memory import Ticket
+from gateway.quota.orphans import Orphan
+from gateway.quota.store import Quota
 from gateway.telemetry.access_log import RequestContext
 from gateway.telemetry.metrics import TOKEN_KINDS, Metrics
 
@@ -25,7 +29,7 @@ _TOKEN_FIELDS = tuple((kind, f"{kind}_tokens") for kind in TOKEN_KINDS)
 
 
 class Recorder:
-    def __init__(self, quota: MemoryQuota, ledger: Ledger, metrics: Metrics) -> None:
+    def __init__(self, quota: Quota, ledger: Ledger, metrics: Metrics) -> None:
         self._quota = quota
         self._ledger = ledger
         self._metrics = metrics
@@ -51,7 +55,6 @@ class Recorder:
         else:
             c = cost_of(usage, price, pricing.tools, pricing.tier_multiplier(measured.service_tier))
             cost, complete = c.nanos, c.complete
-        self._quota.settle(ticket, cost, usage.total_input + usage.total_output, time.time())
         now = time.perf_counter()
         self._ledger.record(
             LedgerRecord(
@@ -85,10 +88,46 @@ class Recorder:
                 session_id=session_id,
             )
         )
+        # After the row is queued: a shared quota counts the cost once the row is committed.
+        self._quota.settle(ticket, cost, usage.total_input + usage.total_output, time.time())
         ctx.cost_nanos = cost
         ctx.input_tokens, ctx.output_tokens = usage.total_input, usage.total_output
         self._observe(config, ticket, usage, cost, realtime=ctx.endpoint == "realtime")
         return cost
+
+    @property
+    def position(self) -> int:
+        return self._ledger.position
+
+    @property
+    def committed(self) -> int:
+        return self._ledger.committed
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self._ledger.on_commit(callback)
+
+    def recorded_cost(self, refs: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """For reconciling a dead replica's reservations (`gateway.quota.shared`)."""
+        return recorded_costs(self._ledger.engine, refs)
+
+    def record_orphan(self, orphan: Orphan) -> None:
+        """A call admitted by a replica that died before recording it: charged its bound."""
+        request_id, attempt = orphan.ref or (f"orphan_{orphan.ticket}", 1)
+        self._ledger.record(
+            LedgerRecord(
+                request_id=request_id,
+                attempt=attempt,
+                ts=datetime.fromtimestamp(orphan.admitted_at, UTC),
+                tenant=orphan.tenant,
+                endpoint="unknown",
+                requested_model=orphan.model,
+                status=0,
+                outcome="orphaned",
+                cost_nanos=orphan.bound,
+                estimated=True,
+            )
+        )
+        self._metrics.spend(orphan.tenant, orphan.model).inc(orphan.bound / NANOS_PER_USD)
 
     def _observe(
         self, config: RuntimeConfig, ticket: Ticket, usage: Usage, cost: int, *, realtime: bool

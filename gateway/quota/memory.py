@@ -2,8 +2,10 @@
 
 Every check and its update happen in one synchronous call on the event loop,
 so no other request can interleave between "does it fit?" and "reserve it":
-that is what makes strict budgets hold under any concurrency here. (Several
-processes need the shared Redis store of the scale-out issue instead.)
+that is what makes strict budgets hold under any concurrency here. Several
+processes share `gateway.quota.redis.RedisQuota` instead, which keeps this
+class for its fail-open fallback; `gateway.quota.guard` stops two processes
+from each running one of these over the same ledger.
 
 A reservation holds the call's cost *bound* against every budget window it
 touches; settling replaces the bound with the real cost. Spent amounts are
@@ -12,6 +14,7 @@ rebuilt from the ledger at start-up, so a restart resets no budget.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Mapping
@@ -23,11 +26,10 @@ from gateway.config.runtime import BudgetLimit, Policy
 from gateway.pricing import NANOS_PER_USD
 from gateway.quota.bucket import TokenBucket
 from gateway.quota.errors import BudgetExceeded, RateLimited
+from gateway.quota.orphans import CounterKey, LedgerLink, SpendSource
 from gateway.quota.windows import Window, WindowKind, current_windows
 
 log = logging.getLogger(__name__)
-
-CounterKey = tuple[str, str | None, str]  # tenant, model or None, window key
 
 
 @dataclass(slots=True)
@@ -59,6 +61,8 @@ class Ticket:
     over_budget: bool = False  # soft mode admitted it past a budget
     settled: bool = False
     unlimited: bool = False  # the tenant has no limits or budgets: nothing is held
+    id: str = ""  # the shared store's reservation id ("" when held in this process)
+    ref: tuple[str, int] | None = None  # ledger (request_id, attempt), to reconcile an orphan
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,11 @@ class MemoryQuota:
         for key, nanos in spent.items():
             self._counters.setdefault(key, _Counter()).spent += nanos
 
+    def set_spent(self, spent: Mapping[CounterKey, int]) -> None:
+        """Replace spent amounts (a shared store's last levels, when it becomes unreachable)."""
+        for key, nanos in spent.items():
+            self._counters.setdefault(key, _Counter()).spent = nanos
+
     def windows(self, now: float) -> dict[WindowKind, Window]:
         cached = self._windows
         if cached is not None and cached[0] <= now < cached[1]:
@@ -106,7 +115,24 @@ class MemoryQuota:
         """Every tenant that has been admitted against a limit or budget."""
         return list(self._tenants)
 
-    def admit(
+    async def admit(
+        self,
+        tenant: str,
+        model: str,
+        policy: Policy,
+        *,
+        bound: int,
+        tokens: int,
+        now: float,
+        force: bool = False,
+        ref: tuple[str, int] | None = None,
+    ) -> Ticket:
+        """`admit_now` behind the `Quota` interface (never suspends)."""
+        return self.admit_now(
+            tenant, model, policy, bound=bound, tokens=tokens, now=now, force=force
+        )
+
+    def admit_now(
         self,
         tenant: str,
         model: str,
@@ -196,7 +222,10 @@ class MemoryQuota:
             self._counters[key].reserved += bound
         return Ticket(tenant, model, bound, tokens, counters, _rate_headers(rpm, tpm, now), over)
 
-    def open_session(self, tenant: str, limit: int | None) -> bool:
+    async def open_session(self, tenant: str, limit: int | None) -> bool:
+        return self.open_session_now(tenant, limit)
+
+    def open_session_now(self, tenant: str, limit: int | None) -> bool:
         """Count a Realtime session in, unless the tenant already has ``limit`` open."""
         state = self._state(tenant)
         if limit is not None and state.sessions >= limit:
@@ -225,7 +254,7 @@ class MemoryQuota:
             left = limit.nanos - counter.spent - counter.reserved
             if bound > left:
                 if policy.budget_mode == "strict" and not soft:
-                    raise _budget_refusal(tenant, limit, window, left, bound, now)
+                    raise budget_refusal(tenant, limit, window, left, bound, now)
                 over = True
                 log.warning(
                     "tenant %s over its %s budget (soft mode): %s left, call may cost %s",
@@ -256,6 +285,19 @@ class MemoryQuota:
             state.tpm.give_back(ticket.tokens - tokens, now)
         elif state.tpm is not None and tokens > ticket.tokens:
             state.tpm.take_anyway(tokens - ticket.tokens, now)
+
+    async def budget_status(self, tenant: str, policy: Policy, now: float) -> list[BudgetStatus]:
+        return self.status(tenant, policy, now)
+
+    async def start(self, spend: SpendSource, orphans: LedgerLink) -> None:
+        """Start from this window's spend in the ledger (one process: nothing is orphaned)."""
+        self.load_spend(await asyncio.to_thread(spend))
+
+    async def drain(self) -> None:
+        """Settles are applied at once here: nothing is ever queued."""
+
+    async def aclose(self) -> None:
+        """Nothing to release: the interface's hook for the shared store."""
 
     def status(self, tenant: str, policy: Policy, now: float) -> list[BudgetStatus]:
         windows = self.windows(now)
@@ -301,7 +343,7 @@ def go_duration(seconds: float) -> str:
     return f"{int(minutes)}m{secs:.0f}s"
 
 
-def _budget_refusal(
+def budget_refusal(
     tenant: str, limit: BudgetLimit, window: Window, left: int, bound: int, now: float
 ) -> BudgetExceeded:
     scope = f"{limit.model} budget" if limit.model else "budget"

@@ -81,7 +81,7 @@ class ResponsesSocketSession:
                 self._pending.setdefault(lane, deque()).append(call)
                 return Decision(forward=forward)
             if kind == "response.steer":
-                self._steers.append(self._reserve_successor())
+                self._steers.append(await self._reserve_successor())
                 return Decision(forward=text)
             raise BadRequest(
                 f"Unsupported event type {kind!r} on this socket.",
@@ -91,13 +91,13 @@ class ResponsesSocketSession:
         except GatewayError as err:
             return Decision(to_client=[_error_event(err, lane)])
 
-    def _reserve_successor(self) -> Ticket:
+    async def _reserve_successor(self) -> Ticket:
         """A steer may start a successor response: its bound is reserved before it is sent."""
         last = next(reversed(self._last.values()), None)
         if last is None:
             raise BadRequest("Nothing to steer on this socket yet.", code="response_not_found")
         old = last.ticket
-        ticket: Ticket = self.services.quota.admit(
+        ticket: Ticket = await self.services.quota.admit(
             self.tenant, old.model, self.caller.policy, bound=old.bound, tokens=old.tokens,
             now=time.time(),
         )  # fmt: skip
@@ -126,12 +126,12 @@ class ResponsesSocketSession:
         applied = RESPONSES.apply_policy(body, caller.policy, model, self.tenant, True)
         body["model"] = model.upstream_model
         raw = orjson.dumps(body)
-        ticket = services.admit(config, caller, model, raw, body, applied)  # as POST does
+        ticket = await services.admit(config, caller, model, raw, body, applied)  # as POST does
         ctx = self._context(req.model)
         forward = orjson.dumps({"type": "response.create", **body}).decode()
         return _Call(ticket, ctx, model, len(raw)), forward
 
-    def server_event(self, text: str) -> Decision:
+    async def server_event(self, text: str) -> Decision:
         if '"response.output_text.delta"' in text[:48]:  # most frames: count, do not parse
             return self._count(text)
         try:
@@ -150,7 +150,7 @@ class ResponsesSocketSession:
                 call = self._active[rid] = self._last[lane] = queue.popleft()
             elif isinstance(rid, str) and lane in self._last:
                 # A successor the server started itself (steering): billed like the rest.
-                call = self._active[rid] = self._successor(self._last[lane])
+                call = self._active[rid] = await self._successor(self._last[lane])
             else:
                 return Decision(forward=text)
             call.ctx.response_id = rid
@@ -178,12 +178,12 @@ class ResponsesSocketSession:
                 self._settle(call, failed, status if isinstance(status, int) else 400)
         return Decision(forward=text)
 
-    def _successor(self, previous: _Call) -> _Call:
+    async def _successor(self, previous: _Call) -> _Call:
         if self._steers:
             ticket = self._steers.popleft()
         else:  # started without a steer of ours (cannot be refused now): billed anyway
             old = previous.ticket
-            ticket = self.services.quota.admit(
+            ticket = await self.services.quota.admit(
                 self.tenant, old.model, self.caller.policy, bound=old.bound, tokens=old.tokens,
                 now=time.time(), force=True,
             )  # fmt: skip

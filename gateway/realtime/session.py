@@ -36,7 +36,8 @@ from gateway.metering.usage import Usage, from_realtime
 from gateway.policy.request import hosted_tools
 from gateway.pricing import NANOS_PER_USD, ModelPrice
 from gateway.quota.bound import cost_bound
-from gateway.quota.memory import MemoryQuota, Ticket
+from gateway.quota.memory import Ticket
+from gateway.quota.store import Quota
 from gateway.telemetry.access_log import RequestContext
 
 # The API accepts 1..4096 or "inf" (the default: no cap at all).
@@ -89,7 +90,7 @@ class RealtimeSession:
         self,
         *,
         config: RuntimeConfig,
-        quota: MemoryQuota,
+        quota: Quota,
         recorder: Recorder,
         tenant: str,
         subject: str | None,
@@ -146,9 +147,9 @@ class RealtimeSession:
     # ------------------------------------------------------------------ client → upstream
 
     async def on_client(self, text: str) -> Decision:
-        return self.client_event(text)
+        return await self.client_event(text)
 
-    def client_event(self, text: str) -> Decision:
+    async def client_event(self, text: str) -> Decision:
         event = _parse(text)
         kind = event.get("type") if event is not None else None
         if event is None or kind not in ("session.update", "response.create"):
@@ -166,7 +167,7 @@ class RealtimeSession:
         if kind == "session.update":
             return Decision(forward=orjson.dumps(event).decode() if changed else text)
         try:
-            ticket = self._reserve(force=False)
+            ticket = await self._reserve(force=False)
         except GatewayError as err:
             decision = Decision(to_client=[refusal_event(err, client_event_id)])
             if err.code == "budget_exceeded" and self._close_on_budget:
@@ -183,7 +184,7 @@ class RealtimeSession:
 
     # ------------------------------------------------------------------ upstream → client
 
-    def server_event(self, text: str) -> Decision:
+    async def server_event(self, text: str) -> Decision:
         # Audio deltas are most of the traffic: count them without parsing the JSON.
         if '"response.output_audio.delta"' in text[:256]:
             self._count_audio(text)
@@ -202,13 +203,13 @@ class RealtimeSession:
         elif kind == "session.updated":
             return self._check_session_cap(event.get("session"), text)
         elif kind == "response.created":
-            return self._created(event.get("response"), text)
+            return await self._created(event.get("response"), text)
         elif (
             kind == "response.output_text.delta" or kind == "response.output_audio_transcript.delta"
         ):
             self._delta(event.get("response_id"))
         elif kind == "response.done":
-            cost = self._done(event.get("response"))
+            cost = await self._done(event.get("response"))
             if self.report_spend and cost is not None:
                 return Decision(forward=text, to_client=[self._spend_event(cost)])
         elif kind == "error":
@@ -223,7 +224,7 @@ class RealtimeSession:
         self._cap_acknowledged = False  # swallow the answer to the re-assertion
         return Decision(forward=text, to_upstream=self.opening_events())
 
-    def _created(self, response: Any, text: str) -> Decision:
+    async def _created(self, response: Any, text: str) -> Decision:
         rid = response.get("id") if isinstance(response, dict) else None
         if not isinstance(rid, str):
             return Decision(forward=text)
@@ -236,9 +237,9 @@ class RealtimeSession:
             # cancelled; it still ran until the cancel landed, so it is metered, and in strict
             # mode the session ends (each new utterance would start another).
             try:
-                resp = self._response(self._reserve(force=False), None)
+                resp = self._response(await self._reserve(force=False), None)
             except GatewayError as err:
-                resp = self._response(self._reserve(force=True), None)
+                resp = self._response(await self._reserve(force=True), None)
                 decision.to_upstream.append(_cancel(rid))
                 decision.to_client.append(refusal_event(err, None))
                 strict = self.policy.budget_mode == "strict"
@@ -282,13 +283,13 @@ class RealtimeSession:
         if resp is not None:
             resp.text_deltas += 1
 
-    def _done(self, response: Any) -> int | None:
+    async def _done(self, response: Any) -> int | None:
         if not isinstance(response, dict):
             return None
         rid = response.get("id")
         resp = self._active.pop(rid, None) if isinstance(rid, str) else None
         if resp is None:  # never announced: still billed
-            resp = self._response(self._reserve(force=True), None)
+            resp = self._response(await self._reserve(force=True), None)
             resp.ctx.response_id = rid if isinstance(rid, str) else None
         raw_usage = response.get("usage")
         usage = from_realtime(raw_usage) if isinstance(raw_usage, dict) else Usage()
@@ -322,7 +323,7 @@ class RealtimeSession:
 
     # ------------------------------------------------------------------ money
 
-    def _reserve(self, *, force: bool) -> Ticket:
+    async def _reserve(self, *, force: bool) -> Ticket:
         bound = 0
         if self.price is not None:
             bound = cost_bound(
@@ -332,7 +333,7 @@ class RealtimeSession:
                 tool_calls={},
                 tool_prices={},
             )
-        return self.quota.admit(
+        return await self.quota.admit(
             self.tenant,
             self.model.name,
             self.policy,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 # LLM calls take from tens of milliseconds to minutes.
@@ -80,6 +80,8 @@ class Metrics:
         ))  # fmt: skip
         self._budgets = _BudgetCollector()
         r.register(self._budgets)
+        self._store = _StoreCollector()
+        r.register(self._store)
         self.rejections = _Cached(Counter(
             "gateway_rejections_total", "Requests refused before any upstream call, by reason "
             "(budget_exceeded, rate_limit_exceeded, model_not_allowed, invalid_api_key, ...).",
@@ -140,6 +142,10 @@ class Metrics:
         """Read budget levels at scrape time: every budget shows from start-up, none per call."""
         self._budgets.levels = levels
 
+    def watch_quota(self, quota: object) -> None:
+        """The shared quota store's health, read at scrape time (nothing for the in-memory one)."""
+        self._store.quota = quota
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -181,6 +187,41 @@ class _BudgetCollector(Collector):
             limit.add_metric(key, level.limit_usd)
         yield remaining
         yield limit
+
+
+class _StoreCollector(Collector):
+    """Redis quota store: up, fail-open admissions, reclaimed reservations (`RedisQuota`)."""
+
+    def __init__(self) -> None:
+        self.quota: object = None
+
+    def describe(self) -> list[Metric]:
+        return list(self._families(None))
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families(self.quota)
+
+    @staticmethod
+    def _families(quota: object) -> Iterator[Metric]:
+        if quota is None or not hasattr(quota, "replica"):
+            return
+        up = GaugeMetricFamily(
+            "gateway_quota_store_up",
+            "1 while the shared Redis quota store answers; 0 while each tenant's "
+            "when_store_down applies.",
+            value=1 if getattr(quota, "up", False) else 0,
+        )
+        fail_open = CounterMetricFamily(
+            "gateway_quota_fail_open_admits",
+            "Calls admitted against this replica's own limits while Redis was unreachable.",
+            value=getattr(quota, "fail_open_admits", 0),
+        )
+        reclaimed = CounterMetricFamily(
+            "gateway_quota_reclaimed_reservations",
+            "Reservations of dead replicas reconciled by this one.",
+            value=getattr(quota, "reclaimed", 0),
+        )
+        yield from (up, fail_open, reclaimed)
 
 
 def status_class(status: int) -> str:

@@ -44,7 +44,9 @@ def test_strict_budgets_never_overshoot(ops: list[tuple], spent_before: int) -> 
     for op in ops:
         if op[0] == "admit":
             with contextlib.suppress(BudgetExceeded):
-                open_tickets.append(quota.admit("t", "m", policy, bound=op[1], tokens=0, now=NOW))
+                open_tickets.append(
+                    quota.admit_now("t", "m", policy, bound=op[1], tokens=0, now=NOW)
+                )
         elif open_tickets:
             ticket = open_tickets.pop(op[1] % len(open_tickets))
             quota.settle(ticket, int(ticket.bound * op[2]), 0, NOW)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
 from sqlalchemy import text
@@ -18,6 +18,7 @@ from gateway.pricing.table import load_pricing
 from gateway.realtime.session import CAP_EVENT_ID, RealtimeSession
 from gateway.services import Services
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """
 models:
@@ -67,6 +68,15 @@ def session(services: Services, tenant: str = "team", **kw: Any) -> RealtimeSess
     )
 
 
+def run(step: Coroutine[Any, Any, T]) -> T:
+    """Run a frame decision to its end; on the in-memory quota it never waits on anything."""
+    try:
+        step.send(None)
+    except StopIteration as stop:
+        return cast(T, stop.value)
+    raise AssertionError("a frame decision waited on the in-memory quota")
+
+
 def ev(**fields: Any) -> str:
     return json.dumps(fields)
 
@@ -80,8 +90,8 @@ def ledger(services: Services) -> list[dict[str, Any]]:
 
 def started(s: RealtimeSession) -> None:
     """The upstream's greeting and its answer to the gateway's cap."""
-    s.server_event(ev(type="session.created", session={"id": "sess_1", "type": "realtime"}))
-    assert s.server_event(ev(type="session.updated", session={})).forward is None
+    run(s.server_event(ev(type="session.created", session={"id": "sess_1", "type": "realtime"})))
+    assert run(s.server_event(ev(type="session.updated", session={}))).forward is None
 
 
 USAGE = {
@@ -122,10 +132,10 @@ def test_the_answer_to_the_gateways_own_update_is_not_shown_to_the_client(
 ) -> None:
     s = session(services)
     created = ev(type="session.created", session={"id": "sess_1"})
-    assert s.server_event(created).forward == created
-    assert s.server_event(ev(type="session.updated", session={})).forward is None
+    assert run(s.server_event(created)).forward == created
+    assert run(s.server_event(ev(type="session.updated", session={}))).forward is None
     later = ev(type="session.updated", session={"instructions": "x"})
-    assert s.server_event(later).forward == later, "the client's own updates are answered"
+    assert run(s.server_event(later)).forward == later, "the client's own updates are answered"
 
 
 def test_frames_the_gateway_does_not_change_pass_as_the_same_text(services: Services) -> None:
@@ -135,17 +145,19 @@ def test_frames_the_gateway_does_not_change_pass_as_the_same_text(services: Serv
         ev(type="session.update", session={"instructions": "be brief", "max_output_tokens": 5}),
         "not json at all",
     ):
-        assert s.client_event(frame).forward == frame
+        assert run(s.client_event(frame)).forward == frame
 
 
 def test_asking_for_more_than_the_cap_is_clamped(services: Services) -> None:
     s = session(services)
     for asked in ("inf", 5000, 100000.0, None, True):
-        out = s.client_event(ev(type="session.update", session={"max_output_tokens": asked}))
+        out = run(s.client_event(ev(type="session.update", session={"max_output_tokens": asked})))
         assert out.forward is not None
         assert json.loads(out.forward)["session"]["max_output_tokens"] == 1000
-    out = s.client_event(
-        ev(type="response.create", event_id="e1", response={"max_output_tokens": "inf"})
+    out = run(
+        s.client_event(
+            ev(type="response.create", event_id="e1", response={"max_output_tokens": "inf"})
+        )
     )
     assert out.forward is not None
     assert json.loads(out.forward)["response"]["max_output_tokens"] == 1000
@@ -153,8 +165,10 @@ def test_asking_for_more_than_the_cap_is_clamped(services: Services) -> None:
 
 def test_asking_for_more_than_the_cap_is_refused_in_reject_mode(services: Services) -> None:
     s = session(services, "strict")
-    out = s.client_event(
-        ev(type="session.update", event_id="e7", session={"max_output_tokens": "inf"})
+    out = run(
+        s.client_event(
+            ev(type="session.update", event_id="e7", session={"max_output_tokens": "inf"})
+        )
     )
     assert out.forward is None
     [error] = [json.loads(e) for e in out.to_client]
@@ -167,11 +181,11 @@ def test_hosted_tools_follow_the_tenants_allow_list(services: Services) -> None:
     s = session(services, "no-mcp")
     mcp = [{"type": "mcp", "server_label": "x", "server_url": "https://mcp.example"}]
     for kind, key in (("session.update", "session"), ("response.create", "response")):
-        out = s.client_event(ev(type=kind, event_id="e1", **{key: {"tools": mcp}}))
+        out = run(s.client_event(ev(type=kind, event_id="e1", **{key: {"tools": mcp}})))
         assert out.forward is None
         assert json.loads(out.to_client[0])["error"]["code"] == "tool_not_allowed"
     functions = ev(type="session.update", session={"tools": [{"type": "function", "name": "f"}]})
-    assert s.client_event(functions).forward == functions
+    assert run(s.client_event(functions)).forward == functions
 
 
 def test_a_response_is_priced_from_its_usage_with_each_kind_at_its_own_price(
@@ -180,11 +194,16 @@ def test_a_response_is_priced_from_its_usage_with_each_kind_at_its_own_price(
     s = session(services)
     started(s)
     create = ev(type="response.create", event_id="e1")
-    assert s.client_event(create).forward == create
-    s.server_event(ev(type="response.created", response={"id": "resp_1"}))
-    s.server_event(ev(type="response.output_text.delta", response_id="resp_1", delta="hi"))
-    s.server_event(
-        ev(type="response.done", response={"id": "resp_1", "status": "completed", "usage": USAGE})
+    assert run(s.client_event(create)).forward == create
+    run(s.server_event(ev(type="response.created", response={"id": "resp_1"})))
+    run(s.server_event(ev(type="response.output_text.delta", response_id="resp_1", delta="hi")))
+    run(
+        s.server_event(
+            ev(
+                type="response.done",
+                response={"id": "resp_1", "status": "completed", "usage": USAGE},
+            )
+        )
     )
     [row] = ledger(services)
     assert row["cost_nanos"] == USAGE_COST
@@ -204,42 +223,51 @@ def test_a_response_that_does_not_fit_the_budget_is_refused_and_the_session_goes
 ) -> None:
     s = session(services, "poor")  # $2 a day: one reservation of $1.088 fits, two do not
     started(s)
-    assert s.client_event(ev(type="response.create", event_id="e1")).forward is not None
-    refused = s.client_event(ev(type="response.create", event_id="e2"))
+    assert run(s.client_event(ev(type="response.create", event_id="e1"))).forward is not None
+    refused = run(s.client_event(ev(type="response.create", event_id="e2")))
     assert refused.forward is None
     assert refused.close is None
     [error] = [json.loads(e) for e in refused.to_client]
     assert error["error"]["code"] == "budget_exceeded"
     assert error["error"]["event_id"] == "e2"
-    s.server_event(ev(type="response.created", response={"id": "resp_1"}))
-    s.server_event(
-        ev(type="response.done", response={"id": "resp_1", "status": "completed", "usage": USAGE})
+    run(s.server_event(ev(type="response.created", response={"id": "resp_1"})))
+    run(
+        s.server_event(
+            ev(
+                type="response.done",
+                response={"id": "resp_1", "status": "completed", "usage": USAGE},
+            )
+        )
     )
-    assert s.client_event(ev(type="response.create")).forward is not None, "settled: room again"
+    assert run(s.client_event(ev(type="response.create"))).forward is not None, (
+        "settled: room again"
+    )
 
 
 def test_over_budget_closes_the_session_when_the_tenant_says_so(services: Services) -> None:
     s = session(services, "closer")
-    out = s.client_event(ev(type="response.create"))
+    out = run(s.client_event(ev(type="response.create")))
     assert out.close == "budget_exceeded"
 
 
 def test_a_session_that_loses_its_cap_gets_it_back(services: Services) -> None:
     s = session(services, observer=True)  # a WebRTC browser updates the session directly
     started(s)
-    lost = s.server_event(ev(type="session.updated", session={"max_output_tokens": "inf"}))
+    lost = run(s.server_event(ev(type="session.updated", session={"max_output_tokens": "inf"})))
     [again] = [json.loads(e) for e in lost.to_upstream]
     assert again["session"]["max_output_tokens"] == 1000
-    assert s.server_event(ev(type="session.updated", session={})).forward is None
+    assert run(s.server_event(ev(type="session.updated", session={}))).forward is None
     kept = ev(type="session.updated", session={"max_output_tokens": 200})
-    assert s.server_event(kept).to_upstream == []
+    assert run(s.server_event(kept)).to_upstream == []
 
 
 def test_a_response_created_above_the_cap_is_cancelled(services: Services) -> None:
     s = session(services, observer=True)
     started(s)
-    out = s.server_event(
-        ev(type="response.created", response={"id": "resp_big", "max_output_tokens": "inf"})
+    out = run(
+        s.server_event(
+            ev(type="response.created", response={"id": "resp_big", "max_output_tokens": "inf"})
+        )
     )
     assert {"type": "response.cancel", "response_id": "resp_big"} in [
         json.loads(e) for e in out.to_upstream
@@ -251,25 +279,30 @@ def test_a_server_started_response_that_does_not_fit_ends_a_strict_session(
 ) -> None:
     s = session(services, "poor")
     started(s)
-    s.server_event(ev(type="response.created", response={"id": "resp_vad1"}))
-    out = s.server_event(ev(type="response.created", response={"id": "resp_vad2"}))
+    run(s.server_event(ev(type="response.created", response={"id": "resp_vad1"})))
+    out = run(s.server_event(ev(type="response.created", response={"id": "resp_vad2"})))
     assert out.close == "budget_exceeded", "each utterance would start another: stop here"
 
 
 def test_a_response_the_server_starts_itself_is_reserved_or_cancelled(services: Services) -> None:
     s = session(services, "poor")
     started(s)
-    first = s.server_event(ev(type="response.created", response={"id": "resp_vad1"}))
+    first = run(s.server_event(ev(type="response.created", response={"id": "resp_vad1"})))
     assert first.to_upstream == []
     assert first.forward is not None
-    second = s.server_event(ev(type="response.created", response={"id": "resp_vad2"}))
+    second = run(s.server_event(ev(type="response.created", response={"id": "resp_vad2"})))
     assert [json.loads(e) for e in second.to_upstream] == [
         {"type": "response.cancel", "response_id": "resp_vad2"}
     ]
     assert json.loads(second.to_client[0])["error"]["code"] == "budget_exceeded"
     for rid in ("resp_vad1", "resp_vad2"):  # both are billed, the cancelled one too
-        s.server_event(
-            ev(type="response.done", response={"id": rid, "status": "cancelled", "usage": USAGE})
+        run(
+            s.server_event(
+                ev(
+                    type="response.done",
+                    response={"id": rid, "status": "cancelled", "usage": USAGE},
+                )
+            )
         )
     assert [r["response_id"] for r in ledger(services)] == ["resp_vad1", "resp_vad2"]
 
@@ -277,11 +310,13 @@ def test_a_response_the_server_starts_itself_is_reserved_or_cancelled(services: 
 def test_a_create_the_upstream_refuses_releases_its_reservation(services: Services) -> None:
     s = session(services, "poor")
     started(s)
-    s.client_event(ev(type="response.create", event_id="e1"))
-    s.server_event(
-        ev(type="error", error={"type": "invalid_request_error", "code": "x", "event_id": "e1"})
+    run(s.client_event(ev(type="response.create", event_id="e1")))
+    run(
+        s.server_event(
+            ev(type="error", error={"type": "invalid_request_error", "code": "x", "event_id": "e1"})
+        )
     )
-    assert s.client_event(ev(type="response.create", event_id="e2")).forward is not None
+    assert run(s.client_event(ev(type="response.create", event_id="e2"))).forward is not None
     [row] = ledger(services)
     assert (row["outcome"], row["cost_nanos"]) == ("failed", 0)
 
@@ -289,12 +324,12 @@ def test_a_create_the_upstream_refuses_releases_its_reservation(services: Servic
 def test_a_session_ending_mid_response_is_charged_an_estimate(services: Services) -> None:
     s = session(services)
     started(s)
-    s.client_event(ev(type="response.create"))
-    s.server_event(ev(type="response.created", response={"id": "resp_1"}))
+    run(s.client_event(ev(type="response.create")))
+    run(s.server_event(ev(type="response.created", response={"id": "resp_1"})))
     for _ in range(3):
-        s.server_event(ev(type="response.output_text.delta", response_id="resp_1", delta="w"))
+        run(s.server_event(ev(type="response.output_text.delta", response_id="resp_1", delta="w")))
     audio = "A" * 64_000  # 48,000 bytes of PCM16: one second
-    s.server_event(ev(type="response.output_audio.delta", response_id="resp_1", delta=audio))
+    run(s.server_event(ev(type="response.output_audio.delta", response_id="resp_1", delta=audio)))
     s.close()
     [row] = ledger(services)
     assert row["estimated"]
@@ -308,12 +343,12 @@ def test_spend_events_only_for_clients_that_asked(services: Services) -> None:
         type="response.done", response={"id": "resp_1", "status": "completed", "usage": USAGE}
     )
     quiet = session(services)
-    quiet.client_event(ev(type="response.create"))
-    quiet.server_event(ev(type="response.created", response={"id": "resp_1"}))
-    assert quiet.server_event(done).to_client == []
+    run(quiet.client_event(ev(type="response.create")))
+    run(quiet.server_event(ev(type="response.created", response={"id": "resp_1"})))
+    assert run(quiet.server_event(done)).to_client == []
     chatty = session(services, report_spend=True)
-    chatty.client_event(ev(type="response.create"))
-    chatty.server_event(ev(type="response.created", response={"id": "resp_1"}))
-    [spend] = [json.loads(e) for e in chatty.server_event(done).to_client]
+    run(chatty.client_event(ev(type="response.create")))
+    run(chatty.server_event(ev(type="response.created", response={"id": "resp_1"})))
+    [spend] = [json.loads(e) for e in run(chatty.server_event(done)).to_client]
     assert spend["type"] == "gateway.session.spend"
     assert spend["response_cost_usd"] == pytest.approx(USAGE_COST / 1e9)

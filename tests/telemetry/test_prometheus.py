@@ -18,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -51,6 +52,7 @@ def exported_metrics() -> dict[str, set[str]]:
     names: dict[str, set[str]] = {}
     metrics = Metrics()
     metrics.watch_budgets(lambda: [BudgetLevel("t", "day", "_all", 1.0, 1.0)])
+    metrics.watch_quota(SimpleNamespace(replica="r", up=True, fail_open_admits=0, reclaimed=0))
     for family in metrics.registry.collect():  # the scrape-time collectors' series
         for sample in family.samples:
             names.setdefault(sample.name, set()).update(sample.labels)
@@ -153,6 +155,7 @@ def test_every_alert_has_a_severity_and_a_summary() -> None:
         "GatewayUpstreamFailing",
         "GatewayConfigReloadRejected",
         "GatewayLedgerLagging",
+        "GatewayQuotaStoreDown",
     }
     for rule in rules:
         assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]

@@ -1,0 +1,732 @@
+"""Admission shared by every replica: rate limits, concurrency and budgets held in Redis.
+
+One background task, the courier, talks to Redis for the request path: the
+admits waiting (each a `scripts.ADMIT`) and the queued releases and settles
+all go in one pipeline per round trip, so under load many calls share one
+round trip and one connection, and the metering ``finally`` never waits on
+Redis. A call's concurrency share goes back at
+once; its cost moves into the budget only after its ledger row is committed,
+so Redis never counts spend the ledger does not have, even across a SIGKILL.
+
+Reservations outlive nothing: each replica keeps an ``alive`` key with a TTL.
+When one dies (SIGKILL, OOM, a lost node), its key expires and any other
+replica reclaims what it held: its in-flight and session counts are dropped
+and each of its reservations is reconciled against the ledger. A call the
+ledger has is charged its recorded cost; a call it lacks (the replica died
+before its batch was written) is charged its full bound and gets an
+``estimated`` ledger row with outcome ``orphaned``, so Redis and the ledger
+still agree and the budget never under-counts.
+
+While Redis is unreachable each tenant gets what its ``when_store_down``
+says: ``closed`` refuses with 503, ``open`` admits against this replica's
+own limits, with budgets starting from the last levels read from Redis.
+Spend admitted that way is added to Redis when it is back. If Redis lost its
+data meanwhile, it is re-seeded from the ledger; spend whose ledger row was
+committed before that read is then already in it and is not added again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import socket
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+import hiredis
+import orjson
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, RedisError
+
+from gateway.config.runtime import BudgetLimit, Policy
+from gateway.errors import ServiceUnavailable
+from gateway.quota import scripts
+from gateway.quota.errors import RateLimited
+from gateway.quota.memory import BudgetStatus, MemoryQuota, Ticket, budget_refusal, go_duration
+from gateway.quota.orphans import CounterKey, LedgerLink, Orphan, SpendSource
+from gateway.quota.windows import Window, WindowKind
+
+log = logging.getLogger(__name__)
+
+ALIVE_TTL_S = 10  # a replica silent this long is dead: its reservations are reclaimed
+HEARTBEAT_S = 2.0
+REDIS_TIMEOUT_S = 1.0  # longest a request waits on Redis before its tenant's when_store_down
+RETRY_DOWN_S = 1.0  # after a failure, requests do not wait on Redis for this long
+CLOCK_SKEW_S = 0.5  # most the replicas' clocks may differ (NTP keeps them within ms)
+BUDGET_TTL_S = 40 * 86400  # a month window's counters outlive the month, then go
+
+
+class RedisQuota:
+    def __init__(
+        self,
+        url: str,
+        tz: ZoneInfo,
+        *,
+        prefix: str = "gw:",
+        alive_ttl_s: float = ALIVE_TTL_S,
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> None:
+        self._url = url
+        self._alive_ttl_s, self._heartbeat_s = alive_ttl_s, heartbeat_s
+        self._p = prefix
+        # The courier holds one connection; the heartbeat and status reads take a few more.
+        pool = aioredis.ConnectionPool.from_url(
+            url, max_connections=16,
+            socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S,
+        )  # fmt: skip
+        pool.connection_class = _hiredis_packing(pool.connection_class)
+        self._redis: aioredis.Redis = aioredis.Redis(connection_pool=pool)
+        self.replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._local = MemoryQuota(tz)  # the fail-open fallback, and the window cache
+        self._shas: dict[str, str] = {}
+        self._calls: deque[_Call] = deque()  # admits and session opens, awaited
+        self._ops: deque[_Op] = deque()  # releases and settles: sent, retried, not awaited
+        # Budget settles, each behind its ledger row: (ledger position, keys, args).
+        self._after_ledger: deque[tuple[int, list[str], list[str | int]]] = deque()
+        self._spend_backlog: list[_Spend] = []  # fail-open spend, for Redis when it is back
+        self._epoch: bytes | None = None  # "<id>|<ledger read time>" of the last seeding
+        self._wake = asyncio.Event()
+        self._called = asyncio.Event()  # a call is waiting: cuts a retry backoff short
+        self._idle = asyncio.Event()  # set while no settle is queued
+        self._idle.set()
+        self._snapshot: dict[str, tuple[int, int]] = {}  # budget key -> (spent, reserved)
+        self._seen: set[str] = set()
+        self._tpm_caps: dict[str, str] = {}  # tenant -> the TPM its last admit used
+        self._down_until = 0.0
+        self._outage_seeded = False
+        self._spend_source: SpendSource | None = None
+        self._ledger: LedgerLink | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._gone = asyncio.Event()
+        self.up = True
+        self.fail_open_admits = 0
+        self.reclaimed = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, spend: SpendSource, ledger: LedgerLink) -> None:
+        """Connect (refusing to start without Redis), seed this window, begin heartbeats."""
+        self._spend_source, self._ledger = spend, ledger
+        ledger.on_commit(self._ledger_committed)
+        try:
+            await self._load_scripts()
+            await self._beat()
+        except RedisError as exc:
+            raise RuntimeError(f"Redis at {_safe(self._url)} is unreachable: {exc}") from exc
+        self._tasks = [
+            asyncio.create_task(self._courier(), name="quota-courier"),
+            asyncio.create_task(self._heartbeat(), name="quota-heartbeat"),
+        ]
+        log.info("shared quota on Redis %s as replica %s", _safe(self._url), self.replica)
+
+    async def aclose(self) -> None:
+        """Send every queued settle, then leave (the alive key goes: nothing is left held)."""
+        self._gone.set()
+        self._wake.set()
+        if self._tasks:  # the ledger was flushed first: its settles can all go now
+            _, late = await asyncio.wait(self._tasks, timeout=10)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(RedisError):
+            await self._redis.delete(self._key("alive", self.replica))
+        left = len(self._ops) + len(self._after_ledger)
+        if left or self._spend_backlog:
+            log.error("Redis unreachable at shutdown: %d settles not sent", left)
+        await self._redis.aclose()
+
+    # ------------------------------------------------------------------ admission
+
+    async def admit(
+        self,
+        tenant: str,
+        model: str,
+        policy: Policy,
+        *,
+        bound: int,
+        tokens: int,
+        now: float,
+        force: bool = False,
+        ref: tuple[str, int] | None = None,
+    ) -> Ticket:
+        if not (policy.rpm or policy.tpm or policy.concurrent or policy.budgets):
+            return Ticket(tenant, model, bound, tokens, (), {}, False, False, unlimited=True)
+        if now < self._down_until:
+            return self._fallback(tenant, model, policy, bound, tokens, now, force, None)
+        counters = self._counters(tenant, model, policy, now)
+        ticket_id = uuid.uuid4().hex
+        record = orjson.dumps(
+            {
+                "t": tenant,
+                "m": model,
+                "b": bound,
+                "k": [k for _, k in counters],
+                "q": ref,
+                "at": now,
+            }
+        ).decode()
+        limits = [limit.nanos for limit, _ in counters]
+        keys = [
+            self._key("rate", tenant),
+            self._key("conc", tenant),
+            self._key("res", self.replica),
+            self._key("tenants", self.replica),
+            self._key("inflight", self.replica),
+            *(key for _, key in counters),
+        ]
+        args: list[str | int] = [
+            self.replica, ticket_id, _opt(policy.rpm), _opt(policy.tpm), _opt(policy.concurrent),
+            tokens, bound, int(policy.budget_mode == "strict"), int(force), record, BUDGET_TTL_S,
+            tenant, *limits,
+        ]  # fmt: skip
+        try:
+            reply = await self._call("admit", keys, args)
+        except RedisError as exc:
+            self._went_down(exc)
+            return self._fallback(tenant, model, policy, bound, tokens, now, force, exc)
+        self._seen.add(tenant)
+        self._tpm_caps[tenant] = _opt(policy.tpm)
+        for _, key in counters:  # the heartbeat keeps these levels for a fail-open start
+            self._snapshot.setdefault(key, (0, 0))
+        code = int(reply[0])
+        if code == 0:
+            rl, tl = _float(reply[2]), _float(reply[3])
+            headers = _headers(policy, rl, tl)
+            over = bool(int(reply[1]))
+            if over:
+                log.warning("tenant %s admitted over a budget (soft mode)", tenant)
+            windows = self.windows(now)
+            budget_keys = tuple((tenant, b.model, windows[b.window].key) for b, _ in counters)
+            return Ticket(
+                tenant, model, bound, tokens, budget_keys, headers, over, False, id=ticket_id,
+                ref=ref,
+            )  # fmt: skip
+        raise self._refusal(code, reply, tenant, policy, tokens, bound, counters, now)
+
+    def _counters(
+        self, tenant: str, model: str, policy: Policy, now: float
+    ) -> list[tuple[BudgetLimit, str]]:
+        """The budgets this call counts against, each with its Redis key."""
+        windows = self.windows(now)
+        return [
+            (b, self._budget_key(tenant, b.model, windows[b.window].key))
+            for b in policy.budgets
+            if b.model is None or b.model == model
+        ]
+
+    def _refusal(
+        self,
+        code: int,
+        reply: list[Any],
+        tenant: str,
+        policy: Policy,
+        tokens: int,
+        bound: int,
+        counters: list[tuple[BudgetLimit, str]],
+        now: float,
+    ) -> Exception:
+        if code == 1:
+            return RateLimited(
+                f"Tenant {tenant!r} already has {int(reply[1])} requests in flight "
+                f"(limit {policy.concurrent}), across all replicas.",
+                code="concurrency_limit_exceeded",
+                retry_after_s=1,
+                headers={},
+                kind="requests",
+            )
+        if code == 2:
+            rpm = cast(int, policy.rpm)
+            wait = (1 - _float(reply[1])) * 60 / rpm
+            return RateLimited(
+                f"Rate limit reached for tenant {tenant!r} on requests per min (RPM): "
+                f"Limit {rpm}. Please try again in {wait:.2f}s.",
+                code="rate_limit_exceeded",
+                retry_after_s=wait,
+                headers=_headers(policy, _float(reply[1]), None),
+                kind="requests",
+            )
+        if code == 3:
+            tpm = cast(int, policy.tpm)
+            wait = (tokens - _float(reply[1])) * 60 / tpm if tokens <= tpm else math.inf
+            return RateLimited(
+                f"Rate limit reached for tenant {tenant!r} on tokens per min (TPM): "
+                f"Limit {tpm}, Requested {tokens}. "
+                + (
+                    f"Please try again in {wait:.2f}s."
+                    if math.isfinite(wait)
+                    else "The request is larger than the limit."
+                ),
+                code="rate_limit_exceeded",
+                retry_after_s=wait,
+                headers=_headers(policy, None, _float(reply[1])),
+                kind="tokens",
+            )
+        limit, _ = counters[int(reply[1]) - 1]
+        window = self.windows(now)[limit.window]
+        return budget_refusal(tenant, limit, window, int(float(reply[2])), bound, now)
+
+    def _fallback(
+        self,
+        tenant: str,
+        model: str,
+        policy: Policy,
+        bound: int,
+        tokens: int,
+        now: float,
+        force: bool,
+        exc: Exception | None,
+    ) -> Ticket:
+        """Redis is unreachable: refuse (closed) or admit against this replica's limits (open)."""
+        if policy.when_store_down == "closed" and not force:
+            raise ServiceUnavailable(
+                "The gateway's shared rate-limit and budget store is unreachable, and this "
+                f"tenant's policy is to refuse calls then (when_store_down: closed). Try again "
+                f"in a few seconds.{f' ({type(exc).__name__})' if exc else ''}",
+                code="quota_store_unavailable",
+                headers={"retry-after": "5"},
+            )
+        if not self._outage_seeded:  # budgets start from the last levels Redis gave
+            self._outage_seeded = True
+            self._local.set_spent(self._last_levels())
+        self.fail_open_admits += 1
+        return self._local.admit_now(
+            tenant, model, policy, bound=bound, tokens=tokens, now=now, force=force
+        )
+
+    def _last_levels(self) -> dict[CounterKey, int]:
+        out: dict[CounterKey, int] = {}
+        for key, (spent, reserved) in self._snapshot.items():
+            parts = self._parse_budget_key(key)
+            if parts is not None:
+                out[parts] = spent + reserved
+        return out
+
+    # ------------------------------------------------------------------ settling
+
+    def settle(self, ticket: Ticket, cost: int, tokens: int, now: float) -> None:
+        if ticket.settled:
+            return
+        if not ticket.id:  # unlimited, or admitted locally while Redis was down
+            self._local.settle(ticket, cost, tokens, now)
+            if ticket.counters and self._ledger is not None:
+                self._spend_backlog.append(_Spend(self._ledger.position, ticket.counters, cost))
+            return
+        ticket.settled = True
+        if cost > ticket.bound:
+            log.error(
+                "cost %s exceeded its reservation %s (tenant %s, model %s): the bound is wrong",
+                cost, ticket.bound, ticket.tenant, ticket.model,
+            )  # fmt: skip
+        keys = [
+            self._key("inflight", self.replica),
+            self._key("conc", ticket.tenant),
+            self._key("rate", ticket.tenant),
+        ]
+        tpm = self._tpm_caps.get(ticket.tenant, "")
+        self._queue("release", keys, [ticket.id, self.replica, ticket.tokens - tokens, tpm])
+        if ticket.counters:
+            assert self._ledger is not None
+            budget = [self._key("res", self.replica), *map(self._budget_key_of, ticket.counters)]
+            args: list[str | int] = [ticket.id, -ticket.bound, cost]
+            self._after_ledger.append((self._ledger.position, budget, args))
+            self._idle.clear()
+
+    async def open_session(self, tenant: str, limit: int | None) -> bool:
+        if time.time() < self._down_until:
+            return self._local.open_session_now(tenant, limit)
+        keys = [self._key("sess", tenant), self._key("tenants", self.replica)]
+        try:
+            reply = await self._call("open_session", keys, [self.replica, _opt(limit), tenant])
+        except RedisError as exc:
+            self._went_down(exc)
+            return self._local.open_session_now(tenant, limit)
+        return bool(int(reply))
+
+    def close_session(self, tenant: str) -> None:
+        self._queue("close_session", [self._key("sess", tenant)], [self.replica])
+
+    async def _call(self, op: str, keys: list[str], args: list[str | int]) -> Any:
+        """Run a script in the courier's next pipeline and wait for its answer."""
+        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._calls.append((op, keys, args, answer))
+        self._called.set()
+        self._wake.set()
+        return await answer
+
+    def _queue(self, op: str, keys: list[str], args: list[str | int]) -> None:
+        self._ops.append((op, keys, args))
+        self._idle.clear()
+        self._wake.set()
+
+    async def _courier(self) -> None:
+        """Send what is waiting, one pipeline per round trip; keep settles while Redis is down."""
+        backoff = 0.05
+        while True:
+            calls = [self._calls.popleft() for _ in range(min(len(self._calls), 500))]
+            ops = [self._ops.popleft() for _ in range(min(len(self._ops), 500))]
+            ops += self._committed_settles(500)
+            if not calls and not ops:
+                if not self._ops and not self._after_ledger:
+                    self._idle.set()
+                if self._gone.is_set() and not self._after_ledger:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            try:
+                await self._send(calls, ops)
+                backoff = 0.05
+            except RedisError as exc:
+                for *_, answer in calls:  # their requests fall back now, as the tenant says
+                    if not answer.done():
+                        answer.set_exception(exc)
+                self._ops.extendleft(reversed(ops))
+                self._went_down(exc)
+                if self._gone.is_set() and backoff > 1:
+                    return  # shutting down and Redis stays away: aclose reports what is left
+                self._called.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._called.wait(), backoff)
+                backoff = min(backoff * 2, RETRY_DOWN_S)
+            except Exception as exc:  # a bug: the courier must live on, or every admit hangs
+                log.exception(
+                    "quota courier failed; %d settles dropped (their holds stay)", len(ops)
+                )
+                for *_, answer in calls:
+                    if not answer.done():
+                        answer.set_exception(RedisError(f"quota courier failed: {exc!r}"))
+
+    async def drain(self) -> None:
+        """Wait until every queued settle has reached Redis (after its ledger row)."""
+        await self._idle.wait()
+
+    def _committed_settles(self, most: int) -> list[tuple[str, list[str], list[str | int]]]:
+        """Budget settles whose ledger rows are committed (rows commit in queue order)."""
+        assert self._ledger is not None
+        committed = self._ledger.committed
+        out: list[tuple[str, list[str], list[str | int]]] = []
+        waiting = self._after_ledger
+        while waiting and waiting[0][0] <= committed and len(out) < most:
+            _, keys, args = waiting.popleft()
+            out.append(("settle", keys, args))
+        return out
+
+    async def _send(self, calls: list[_Call], ops: list[_Op]) -> None:
+        # Every queued script is idempotent per ticket, so an op sent again after a
+        # NOSCRIPT (Redis restarted) or a dropped connection counts once.
+        pending: list[_Op | _Call] = [*calls, *ops]
+        for attempt in (1, 2):
+            pipe = self._redis.pipeline(transaction=False)
+            for op, keys, args, *_ in pending:
+                if op == "close_session":
+                    pipe.hincrby(keys[0], str(args[0]), -1)
+                else:
+                    pipe.evalsha(self._shas[op], len(keys), *keys, *args)
+            results = await pipe.execute(raise_on_error=False)
+            again: list[_Op | _Call] = []
+            for item, result in zip(pending, results, strict=True):
+                if isinstance(result, NoScriptError) and attempt == 1:
+                    again.append(item)
+                elif len(item) == 4:
+                    answer = item[3]
+                    if isinstance(result, Exception):
+                        answer.set_exception(result)
+                    else:
+                        answer.set_result(result)
+                elif isinstance(result, Exception):  # a script bug: say so, do not loop on it
+                    log.error("quota %s failed in Redis: %s", item[0], result)
+            if not again:
+                return
+            await self._load_scripts()
+            pending = again
+
+    # ------------------------------------------------------------------ status
+
+    def status(self, tenant: str, policy: Policy, now: float) -> list[BudgetStatus]:
+        windows = self.windows(now)
+        out = []
+        for limit in policy.budgets:
+            window = windows[limit.window]
+            key = self._budget_key(tenant, limit.model, window.key)
+            self._seen.add(tenant)
+            spent, reserved = self._snapshot.setdefault(key, (0, 0))
+            out.append(
+                BudgetStatus(
+                    limit.window, limit.model, limit.nanos, spent, reserved, window.resets_at
+                )
+            )
+        return out
+
+    async def budget_status(self, tenant: str, policy: Policy, now: float) -> list[BudgetStatus]:
+        with contextlib.suppress(RedisError):
+            windows = self.windows(now)
+            await self._refresh(
+                [self._budget_key(tenant, b.model, windows[b.window].key) for b in policy.budgets]
+            )
+        return self.status(tenant, policy, now)
+
+    def tenants(self) -> list[str]:
+        return list(self._seen)
+
+    def windows(self, now: float) -> dict[WindowKind, Window]:
+        return self._local.windows(now)
+
+    async def _refresh(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        if not keys:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, "s", "r")
+        for key, (s, r) in zip(keys, await pipe.execute(), strict=True):
+            self._snapshot[key] = (int(s or 0), int(r or 0))
+
+    # ------------------------------------------------------------------ liveness
+
+    async def _heartbeat(self) -> None:
+        beats = 0
+        while not self._gone.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gone.wait(), self._heartbeat_s)
+                return
+            beats += 1
+            try:
+                await self._beat()
+                await self._refresh(list(self._snapshot))
+                if beats % 2 == 0:
+                    await self._reclaim()
+            except RedisError as exc:
+                self._went_down(exc)
+            except Exception:  # a bug here must not stop the heartbeat (the replica would die)
+                log.exception("quota heartbeat failed")
+
+    async def _beat(self) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(self._key("alive", self.replica), b"1", px=int(self._alive_ttl_s * 1000))
+        pipe.sadd(self._key("replicas"), self.replica)
+        pipe.exists(self._seed_marker(time.time()))
+        pipe.get(self._key("epoch"))
+        _, _, seeded, epoch = await pipe.execute()
+        if not seeded:
+            epoch = await self._seed() or await self._redis.get(self._key("epoch"))
+        if self._spend_backlog:
+            await self._push_backlog(epoch)
+        self._epoch = epoch
+        if not self.up:
+            log.warning("Redis is reachable again: shared limits and budgets are back")
+        self.up, self._down_until, self._outage_seeded = True, 0.0, False
+
+    def _ledger_committed(self) -> None:
+        self._wake.set()
+        if self._spend_backlog and self._ledger is not None:
+            committed, now = self._ledger.committed, time.time()
+            for spend in self._spend_backlog:
+                if spend.committed_at is None and spend.position <= committed:
+                    spend.committed_at = now
+
+    async def _push_backlog(self, epoch: bytes | None) -> None:
+        """Fail-open spend goes to Redis, but for what a re-seeding read from the ledger."""
+        backlog, self._spend_backlog = self._spend_backlog, []
+        if epoch != self._epoch and epoch is not None:
+            # Committed well before the read (replicas' clocks differ a little): in the seed.
+            # Later or unsure: added, so an error can only over-count.
+            read_at = float(epoch.rsplit(b"|", 1)[1]) - CLOCK_SKEW_S
+            seeded = [s for s in backlog if s.committed_at is not None and s.committed_at < read_at]
+            backlog = [s for s in backlog if s not in seeded]
+            if seeded:
+                log.warning(
+                    "Redis lost its data during the outage; %d fail-open spends are in the "
+                    "ledger it was re-seeded from",
+                    len(seeded),
+                )
+        totals: dict[str, int] = {}
+        for spend in backlog:
+            for counter in spend.counters:
+                key = self._budget_key(*counter)
+                totals[key] = totals.get(key, 0) + spend.nanos
+        if not totals:
+            return
+        try:
+            await self._run("add_spend", list(totals), [BUDGET_TTL_S, *totals.values()])
+        except RedisError:
+            self._spend_backlog[:0] = backlog
+            raise
+
+    async def _seed(self) -> bytes | None:
+        """This window's spend from the ledger (first replica of the window, or Redis lost it).
+
+        Returns the new epoch, or None when another replica seeded first.
+        """
+        assert self._spend_source is not None
+        now = time.time()
+        spend = await asyncio.to_thread(self._spend_source)
+        keys = [self._seed_marker(now), self._key("epoch")]
+        keys += [self._budget_key(*k) for k in spend]
+        epoch = f"{uuid.uuid4().hex}|{now}".encode()
+        if not int(await self._run("seed", keys, [BUDGET_TTL_S, epoch, *spend.values()])):
+            return None
+        log.info("budgets seeded from the ledger: %d counters", len(spend))
+        return epoch
+
+    async def _reclaim(self) -> None:
+        """Take over what dead replicas held: drop their counts, reconcile their reservations."""
+        for raw in await self._redis.smembers(self._key("replicas")):
+            replica = raw.decode() if isinstance(raw, bytes) else raw
+            if replica == self.replica:
+                continue
+            keys = [
+                self._key("alive", replica),
+                self._key("res", replica),
+                self._key("tenants", replica),
+                self._key("claimed", replica),
+                self._key("inflight", replica),
+            ]
+            flat = await self._run("claim", keys, [replica, self._p])
+            if flat is None:
+                continue  # alive
+            orphans = [_orphan(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+            await self._reconcile(replica, orphans)
+            await self._redis.srem(self._key("replicas"), replica)
+
+    async def _reconcile(self, replica: str, orphans: list[tuple[Orphan, list[str]]]) -> None:
+        sink = self._ledger
+        assert sink is not None
+        refs = [o.ref for o, _ in orphans if o.ref is not None]
+        recorded = await asyncio.to_thread(sink.recorded_cost, refs) if refs else {}
+        claimed = self._key("claimed", replica)
+        for orphan, keys in orphans:
+            known = recorded.get(orphan.ref) if orphan.ref is not None else None
+            charge = orphan.bound if known is None else known
+            applied = await self._run(
+                "settle", [claimed, *keys], [orphan.ticket, -orphan.bound, charge]
+            )
+            if int(applied):
+                self.reclaimed += 1
+                if known is None:
+                    sink.record_orphan(orphan)
+        if orphans:
+            log.warning(
+                "replica %s stopped answering: reclaimed %d reservations", replica, len(orphans)
+            )
+
+    def _went_down(self, exc: Exception) -> None:
+        if self.up:
+            log.error("Redis unreachable (%s): applying each tenant's when_store_down", exc)
+        self.up = False
+        self._down_until = time.time() + RETRY_DOWN_S
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _load_scripts(self) -> None:
+        sources = {
+            "admit": scripts.ADMIT,
+            "release": scripts.RELEASE,
+            "settle": scripts.SETTLE,
+            "add_spend": scripts.ADD_SPEND,
+            "open_session": scripts.OPEN_SESSION,
+            "claim": scripts.CLAIM,
+            "seed": scripts.SEED,
+        }
+        for name, source in sources.items():
+            self._shas[name] = await self._redis.script_load(source)
+
+    async def _run(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return await self._redis.evalsha(self._shas[name], len(keys), *keys, *args)
+        except NoScriptError:  # Redis restarted and lost its script cache
+            await self._load_scripts()
+            return await self._redis.evalsha(self._shas[name], len(keys), *keys, *args)
+
+    def _key(self, *parts: str) -> str:
+        return self._p + ":".join(parts)
+
+    def _budget_key_of(self, counter: CounterKey) -> str:
+        return self._budget_key(*counter)
+
+    def _budget_key(self, tenant: str, model: str | None, window: str) -> str:
+        return f"{self._p}budget:{tenant}:{model or '*'}:{window}"
+
+    def _parse_budget_key(self, key: str) -> CounterKey | None:
+        head = f"{self._p}budget:"
+        if not key.startswith(head):
+            return None
+        tenant, model, window = key[len(head) :].rsplit(":", 2)
+        return tenant, None if model == "*" else model, window
+
+    def _seed_marker(self, now: float) -> str:
+        w = self.windows(now)
+        return self._key("seeded", w["day"].key, w["month"].key)
+
+
+_Op = tuple[str, list[str], list[str | int]]
+_Call = tuple[str, list[str], list[str | int], "asyncio.Future[Any]"]
+
+
+def _hiredis_packing(base: type[Any]) -> type[Any]:
+    """The URL's connection class, packing commands with hiredis (C) instead of Python.
+
+    redis-py's asyncio client packs in Python: about 50 µs of CPU for an admit's
+    twenty arguments, the largest cost per call in `bench/metering.py`.
+    """
+
+    def pack_command(self: Any, *args: Any) -> list[bytes]:
+        if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD": two words on the wire
+            args = (*args[0].split(), *args[1:])
+        return [hiredis.pack_command(args)]
+
+    return type(f"Hiredis{base.__name__}", (base,), {"pack_command": pack_command})
+
+
+@dataclass(slots=True, eq=False)
+class _Spend:
+    """A cost settled while Redis was unreachable; its ledger row is number ``position``."""
+
+    position: int
+    counters: tuple[CounterKey, ...]
+    nanos: int
+    committed_at: float | None = None  # when this replica saw its ledger row committed
+
+
+def _orphan(field: bytes, value: bytes) -> tuple[Orphan, list[str]]:
+    rec = orjson.loads(value)
+    ref = rec.get("q")
+    orphan = Orphan(
+        field.decode(), rec["t"], rec["m"], int(rec["b"]),
+        (ref[0], int(ref[1])) if ref else None, float(rec["at"]),
+    )  # fmt: skip
+    return orphan, list(rec["k"])
+
+
+def _opt(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _float(raw: Any) -> float:
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    return float(text) if text else 0.0
+
+
+def _headers(policy: Policy, rl: float | None, tl: float | None) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, limit, level in (("requests", policy.rpm, rl), ("tokens", policy.tpm, tl)):
+        if limit is not None and level is not None:
+            headers[f"x-ratelimit-limit-{name}"] = str(limit)
+            headers[f"x-ratelimit-remaining-{name}"] = str(max(0, math.floor(level)))
+            headers[f"x-ratelimit-reset-{name}"] = go_duration((limit - level) * 60 / limit)
+    return headers
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for logs."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"

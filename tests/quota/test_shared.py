@@ -1,0 +1,339 @@
+"""RedisQuota on a real Redis: the same guarantees as one process, across replicas.
+
+Each test runs several `RedisQuota` instances ("replicas") against one
+Redis server; a replica that "dies" simply stops its heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis as redis_sync
+from redis_server import RedisServer
+
+from gateway.config.runtime import BudgetLimit, Policy
+from gateway.errors import ServiceUnavailable
+from gateway.quota.errors import BudgetExceeded, RateLimited
+from gateway.quota.orphans import CounterKey, Orphan
+from gateway.quota.shared import RedisQuota
+
+USD = 1_000_000_000
+UTC = ZoneInfo("UTC")
+
+
+def policy(**kw: Any) -> Policy:
+    return Policy(enabled=True, allowed_models=frozenset({"m"}), **kw)
+
+
+def daily(usd: float, **kw: Any) -> Policy:
+    return policy(budgets=(BudgetLimit("day", None, int(usd * USD)),), **kw)
+
+
+class Ledger:
+    """The reconciling side: what the ledger has, and the orphan rows written to it."""
+
+    def __init__(self, recorded: dict[tuple[str, int], int] | None = None) -> None:
+        self.recorded = recorded or {}
+        self.orphans: list[Orphan] = []
+        self.spend: dict[CounterKey, int] = {}
+        self.position = self.committed = 0  # rows queued / committed
+        self._wake: Callable[[], None] = lambda: None
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self._wake = callback
+
+    def commit(self) -> None:
+        self.committed = self.position
+        self._wake()
+
+    def recorded_cost(self, refs: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return {r: self.recorded[r] for r in refs if r in self.recorded}
+
+    def record_orphan(self, orphan: Orphan) -> None:
+        self.orphans.append(orphan)
+
+
+@asynccontextmanager
+async def replica(
+    redis: RedisServer, ledger: Ledger | None = None, **kw: Any
+) -> AsyncIterator[RedisQuota]:
+    ledger = ledger or Ledger()
+    q = RedisQuota(redis.url, UTC, **kw)
+    await q.start(lambda: dict(ledger.spend), ledger)
+    try:
+        yield q
+    finally:
+        await q.aclose()
+
+
+async def settled(q: RedisQuota) -> None:
+    """Wait until the queued settles have reached Redis."""
+    await asyncio.wait_for(q.drain(), 5)
+
+
+def run(test: Callable[[], Any]) -> None:
+    asyncio.run(test())
+
+
+def test_a_budget_holds_across_replicas_under_concurrency(redis: RedisServer) -> None:
+    async def test() -> None:
+        p = daily(1.00)
+        async with replica(redis) as a, replica(redis) as b, replica(redis) as c:
+            replicas = [a, b, c]
+
+            async def one(i: int) -> bool:
+                try:
+                    await replicas[i % 3].admit(
+                        "t", "m", p, bound=USD // 30, tokens=1, now=time.time()
+                    )
+                except BudgetExceeded:
+                    return False
+                return True
+
+            admitted = await asyncio.gather(*(one(i) for i in range(120)))
+            assert sum(admitted) == 30, "exactly what fits in $1, not 3x"
+            status = await a.budget_status("t", p, time.time())
+            assert status[0].reserved_nanos == 30 * (USD // 30)
+            assert status[0].remaining_nanos < USD // 30
+
+    run(test)
+
+
+def test_settling_turns_the_reservation_into_spend_once(redis: RedisServer) -> None:
+    async def test() -> None:
+        p = daily(1.00)
+        async with replica(redis) as a, replica(redis) as b:
+            ticket = await a.admit("t", "m", p, bound=USD // 2, tokens=10, now=time.time())
+            a.settle(ticket, USD // 10, 5, time.time())
+            a.settle(ticket, USD // 10, 5, time.time())  # twice: counted once
+            await settled(a)
+            [s] = await b.budget_status("t", p, time.time())
+            assert (s.spent_nanos, s.reserved_nanos) == (USD // 10, 0)
+            # What the settle freed is admissible from the other replica at once.
+            await b.admit("t", "m", p, bound=USD * 8 // 10, tokens=1, now=time.time())
+            with pytest.raises(BudgetExceeded, match=r"\$0\.1000 left"):
+                await a.admit("t", "m", p, bound=USD // 5, tokens=1, now=time.time())
+
+    run(test)
+
+
+def test_spend_counts_once_its_ledger_row_is_committed(redis: RedisServer) -> None:
+    async def test() -> None:
+        p = daily(1.00, concurrent=1)
+        ledger = Ledger()
+        async with replica(redis, ledger) as a:
+            ticket = await a.admit("t", "m", p, bound=USD // 2, tokens=1, now=time.time())
+            ledger.position += 1  # the Recorder queues the row, then settles
+            a.settle(ticket, USD // 10, 1, time.time())
+            await asyncio.sleep(0.1)
+            # The concurrency share is back at once; the budget still holds the bound.
+            other = await a.admit("t", "m", p, bound=0, tokens=1, now=time.time())
+            [s] = await a.budget_status("t", p, time.time())
+            assert (s.spent_nanos, s.reserved_nanos) == (0, USD // 2)
+            ledger.commit()
+            await settled(a)
+            [s] = await a.budget_status("t", p, time.time())
+            assert (s.spent_nanos, s.reserved_nanos) == (USD // 10, 0)
+            a.settle(other, 0, 1, time.time())
+
+    run(test)
+
+
+def test_rpm_and_concurrency_are_global(redis: RedisServer) -> None:
+    async def test() -> None:
+        async with replica(redis) as a, replica(redis) as b:
+            p = policy(rpm=4)
+            for q in (a, b, a, b):
+                ticket = await q.admit("t", "m", p, bound=0, tokens=1, now=time.time())
+                q.settle(ticket, 0, 1, time.time())
+            with pytest.raises(RateLimited) as refused:
+                await b.admit("t", "m", p, bound=0, tokens=1, now=time.time())
+            assert refused.value.code == "rate_limit_exceeded"
+            assert refused.value.headers["x-ratelimit-remaining-requests"] == "0"
+
+            c = policy(concurrent=2)
+            held = [await q.admit("u", "m", c, bound=0, tokens=1, now=time.time()) for q in (a, b)]
+            with pytest.raises(RateLimited) as busy:
+                await a.admit("u", "m", c, bound=0, tokens=1, now=time.time())
+            assert busy.value.code == "concurrency_limit_exceeded"
+            b.settle(held[1], 0, 1, time.time())
+            await settled(b)
+            await a.admit("u", "m", c, bound=0, tokens=1, now=time.time())
+
+    run(test)
+
+
+def test_tpm_refusal_says_when_and_settle_gives_unused_tokens_back(redis: RedisServer) -> None:
+    async def test() -> None:
+        async with replica(redis) as a:
+            p = policy(tpm=600)
+            ticket = await a.admit("t", "m", p, bound=0, tokens=500, now=time.time())
+            with pytest.raises(RateLimited, match="Limit 600, Requested 200"):
+                await a.admit("t", "m", p, bound=0, tokens=200, now=time.time())
+            a.settle(ticket, 0, 100, time.time())  # used 100 of the 500 estimated
+            await settled(a)
+            await a.admit("t", "m", p, bound=0, tokens=400, now=time.time())
+            with pytest.raises(RateLimited, match="larger than the limit"):
+                await a.admit("t", "m", p, bound=0, tokens=601, now=time.time())
+
+    run(test)
+
+
+def test_a_dead_replicas_reservations_are_reclaimed_and_reconciled(redis: RedisServer) -> None:
+    async def test() -> None:
+        p = daily(1.00, concurrent=3)
+        ledger = Ledger({("req_written", 1): USD // 20})
+        fast = {"alive_ttl_s": 0.3, "heartbeat_s": 0.1}
+        dead = RedisQuota(redis.url, UTC, **fast)
+        await dead.start(dict, ledger)
+        written = await dead.admit(
+            "t", "m", p, bound=USD // 4, tokens=1, now=time.time(), ref=("req_written", 1)
+        )
+        lost = await dead.admit(
+            "t", "m", p, bound=USD // 4, tokens=1, now=time.time(), ref=("req_lost", 2)
+        )
+        heartbeat = next(t for t in dead._tasks if t.get_name() == "quota-heartbeat")
+        heartbeat.cancel()  # silent, as if killed or cut off: its alive key expires
+        async with replica(redis, ledger, **fast) as alive:
+            await alive.admit("t", "m", p, bound=0, tokens=1, now=time.time())
+            with pytest.raises(RateLimited):  # the dead one's two calls still count...
+                await alive.admit("t", "m", p, bound=0, tokens=1, now=time.time())
+            for _ in range(100):  # ...until its alive key expires and a heartbeat reclaims
+                if alive.reclaimed == 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert alive.reclaimed == 2
+            [s] = await alive.budget_status("t", p, time.time())
+            # The ledger had one call: its recorded cost. The other: its whole bound.
+            assert s.spent_nanos == USD // 20 + USD // 4
+            assert s.reserved_nanos == 0
+            assert [(o.ref, o.bound) for o in ledger.orphans] == [(("req_lost", 2), USD // 4)]
+            for _ in range(2):  # its concurrency share is free again
+                await alive.admit("t", "m", p, bound=0, tokens=1, now=time.time())
+        # The "dead" replica was only partitioned: its late settles must not count again.
+        dead.settle(written, USD // 20, 1, time.time())
+        dead.settle(lost, USD // 8, 1, time.time())
+        await settled(dead)
+        await dead.aclose()
+        client = redis_sync.Redis(port=redis.port)
+        key = next(iter(client.scan_iter("gw:budget:t:*")))
+        assert int(client.hget(key, "s") or 0) == USD // 20 + USD // 4
+        client.close()
+
+    run(test)
+
+
+async def fall_open(redis: RedisServer, a: RedisQuota, *, keep_data: bool) -> Policy:
+    """Spend $0.50 through Redis, lose Redis, then admit and settle $0.10 fail-open."""
+    closed = daily(1.00)
+    opened = daily(1.00, when_store_down="open", rpm=2)
+    spent = await a.admit("o", "m", opened, bound=USD // 2, tokens=1, now=time.time())
+    a.settle(spent, USD // 2, 1, time.time())
+    await settled(a)
+    await a._refresh(list(a._snapshot))  # what the heartbeat does every 2 s
+    redis.stop(save=keep_data)
+    with pytest.raises(ServiceUnavailable) as refused:
+        await a.admit("c", "m", closed, bound=1, tokens=1, now=time.time())
+    assert refused.value.status == 503
+    assert refused.value.code == "quota_store_unavailable"
+    assert not a.up
+    # Open: this replica's own limits, from the last budget level Redis gave ($0.50).
+    local = await a.admit("o", "m", opened, bound=USD // 4, tokens=1, now=time.time())
+    with pytest.raises(BudgetExceeded):
+        await a.admit("o", "m", opened, bound=USD // 2, tokens=1, now=time.time())
+    tiny = await a.admit("o", "m", opened, bound=1, tokens=1, now=time.time())
+    with pytest.raises(RateLimited):  # rpm 2, counted on this replica alone
+        await a.admit("o", "m", opened, bound=1, tokens=1, now=time.time())
+    a.settle(local, USD // 10, 1, time.time())
+    a.settle(tiny, 0, 1, time.time())
+    assert a.fail_open_admits == 4
+    return opened
+
+
+async def back_up(redis: RedisServer, a: RedisQuota) -> None:
+    redis.start()
+    for _ in range(100):  # the next heartbeats: re-seed if need be, then the fail-open spend
+        if a.up and not a._spend_backlog:
+            break
+        await asyncio.sleep(0.05)
+    await settled(a)
+
+
+def test_redis_down_closed_refuses_with_503_open_admits_locally(redis: RedisServer) -> None:
+    async def test() -> None:
+        async with replica(redis, heartbeat_s=0.1) as a:
+            opened = await fall_open(redis, a, keep_data=True)
+            await back_up(redis, a)  # with its data: the fail-open spend is added to it
+            [s] = await a.budget_status("o", opened, time.time())
+            assert s.spent_nanos == USD // 2 + USD // 10
+
+    run(test)
+
+
+def test_redis_back_empty_is_reseeded_from_the_ledger_not_counted_twice(
+    redis: RedisServer,
+) -> None:
+    async def test() -> None:
+        ledger = Ledger()
+        async with replica(redis, ledger, heartbeat_s=0.1) as a:
+            opened = await fall_open(redis, a, keep_data=False)
+            ledger.commit()  # the fail-open call's row...
+            await asyncio.sleep(0.6)  # ...is committed well before the re-seeding reads
+            window = a.windows(time.time())["day"].key
+            ledger.spend = {("o", None, window): USD // 2 + USD // 10}  # the ledger has both
+            await back_up(redis, a)
+            [s] = await a.budget_status("o", opened, time.time())
+            assert s.spent_nanos == USD // 2 + USD // 10
+
+    run(test)
+
+
+def test_spend_is_seeded_from_the_ledger_once_per_window(redis: RedisServer) -> None:
+    async def test() -> None:
+        p = daily(1.00)
+        ledger = Ledger()
+        async with replica(redis) as first:
+            window = first.windows(time.time())["day"].key
+        ledger.spend = {("t", None, window): USD * 3 // 4}
+        async with replica(redis, ledger) as a:
+            [s] = await a.budget_status("t", p, time.time())
+            assert s.spent_nanos == 0, "the window was already seeded (by the first replica)"
+        redis.flush()  # Redis lost its data: the next replica seeds from the ledger
+        async with replica(redis, ledger) as b, replica(redis, ledger) as c:
+            [s] = await c.budget_status("t", p, time.time())
+            assert s.spent_nanos == USD * 3 // 4, "seeded once, not once per replica"
+            with pytest.raises(BudgetExceeded):
+                await b.admit("t", "m", p, bound=USD // 2, tokens=1, now=time.time())
+
+    run(test)
+
+
+def test_realtime_sessions_are_counted_across_replicas(redis: RedisServer) -> None:
+    async def test() -> None:
+        async with replica(redis) as a, replica(redis) as b:
+            assert await a.open_session("t", 2)
+            assert await b.open_session("t", 2)
+            assert not await a.open_session("t", 2)
+            b.close_session("t")
+            await settled(b)
+            assert await a.open_session("t", 2)
+
+    run(test)
+
+
+def test_unlimited_tenants_never_touch_redis(redis: RedisServer) -> None:
+    async def test() -> None:
+        async with replica(redis) as a:
+            redis.stop()
+            ticket = await a.admit("free", "m", policy(), bound=USD, tokens=1, now=time.time())
+            assert ticket.unlimited
+            a.settle(ticket, USD, 1, time.time())
+            assert a.up, "nothing was asked of Redis"
+
+    run(test)
