@@ -16,7 +16,14 @@ from litestar.di import Provide
 from sqlalchemy.engine import Engine
 
 from gateway.api.admin import config_status, reload_config
-from gateway.api.meta import gateway_error_response, healthz, list_models, metrics, readyz
+from gateway.api.meta import (
+    gateway_error_response,
+    healthz,
+    list_models,
+    metrics,
+    openapi,
+    readyz,
+)
 from gateway.api.router import GatewayRouter
 from gateway.api.usage import admin_usage, tenant_usage
 from gateway.config.reload import ConfigReloader, ReloadResult
@@ -93,6 +100,7 @@ def create_app(
     litestar = Litestar(
         route_handlers=[
             list_models,
+            openapi,
             healthz,
             readyz,
             metrics,

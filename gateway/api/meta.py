@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from sqlalchemy import text
 
+from gateway.api.openapi import document
 from gateway.errors import GatewayError, InternalError, error_body
 from gateway.services import Services
 
@@ -31,6 +32,15 @@ async def list_models(
             for m in allowed
         ],
     }
+
+
+_DOCUMENT = document()
+
+
+@get("/openapi.json")
+async def openapi() -> dict[str, Any]:
+    """This gateway's OpenAPI document (public: it names endpoints, nothing about tenants)."""
+    return _DOCUMENT
 
 
 @get("/healthz")
@@ -73,7 +83,9 @@ def gateway_error_response(_: Request[Any, Any, Any], exc: Exception) -> Respons
             404: "Unknown request URL. Please check the URL and method.",
             405: "Method not allowed for this URL.",
         }.get(status, str(exc.detail))
-        body, headers = error_body(message, "invalid_request_error", code), {}
+        # Litestar's own headers (a 405's Allow) go out with our body.
+        headers = dict(exc.headers or {})
+        body = error_body(message, "invalid_request_error", code)
     else:
         err = InternalError("The gateway failed to handle this request.", code="internal_error")
         status, body, headers = err.status, err.body(), {}

@@ -157,7 +157,9 @@ def require_method(ex: Exchange, *methods: str) -> None:
     method = ex.scope["method"]
     if method not in methods:
         raise MethodNotAllowed(
-            f"Method {method} is not allowed on {ex.scope['path']}.", code="method_not_allowed"
+            f"Method {method} is not allowed on {ex.scope['path']}.",
+            code="method_not_allowed",
+            headers={"allow": ", ".join(methods)},  # RFC 9110: a 405 says what is allowed
         )
 
 

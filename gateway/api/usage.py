@@ -46,6 +46,9 @@ def parse_group_by(text: str | None, default: tuple[str, ...]) -> tuple[str, ...
     return keys
 
 
+_QUERY = ("from", "to", "group_by", "model")
+
+
 def row_json(row: UsageRow) -> dict[str, Any]:
     out: dict[str, Any] = {
         k: getattr(row, k) for k in ("day", "month", "tenant", "model", "endpoint")
@@ -63,8 +66,16 @@ async def _report(
     *,
     tenant: str | None,
     default_group: tuple[str, ...],
+    known: tuple[str, ...] = _QUERY,
 ) -> list[dict[str, Any]]:
     q = request.query_params
+    unknown = sorted(set(q) - set(known))
+    if unknown:  # a misspelt filter must not silently widen the report
+        raise BadRequest(
+            f"Unknown query parameter {unknown[0]!r}; known: {', '.join(known)}.",
+            param=unknown[0],
+            code="unknown_parameter",
+        )
     tz = ZoneInfo(services.config.accounting.timezone)
     start = parse_when(q["from"], tz, "from") if q.get("from") else None
     end = parse_when(q["to"], tz, "to") if q.get("to") else None
@@ -117,5 +128,6 @@ async def admin_usage(
         request,
         tenant=request.query_params.get("tenant"),
         default_group=("day", "tenant", "model"),
+        known=(*_QUERY, "tenant"),
     )
     return {"object": "gateway.usage", "data": data}

@@ -63,6 +63,7 @@ class Ticket:
     unlimited: bool = False  # the tenant has no limits or budgets: nothing is held
     id: str = ""  # the shared store's reservation id ("" when held in this process)
     ref: tuple[str, int] | None = None  # ledger (request_id, attempt), to reconcile an orphan
+    epoch: bytes | None = None  # the shared store's seeding it was admitted under
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,10 @@ the reclaim script touches several tenants' keys):
 - ``p res:<replica>``: reservation id -> JSON record of a budget reservation, for
   reclaiming. It is settled only after the call's ledger row is committed.
 - ``p tenants:<replica>``, ``p replicas``, ``p alive:<replica>`` (with a TTL).
-- ``p seeded:<day>:<month>``: this window's spend was loaded from the ledger;
-  ``p epoch`` changes with each such load (a replica holding fail-open spend
-  sees whether Redis lost its data meanwhile).
+- ``p seeded``: this Redis's budgets were loaded from the ledger, and when
+  (``<id>|<time of the ledger read>``). No TTL: it goes only with Redis's data,
+  and then budgeted admits wait (as if Redis were down) until a replica re-seeds.
+- ``p claiming``: dead replicas whose reservations are being reconciled.
 
 Release, settle and reclaim delete the reservation first and change counters
 only if it was there, so running any of them twice (a retried batch, two
@@ -30,11 +31,11 @@ reclaimers, a late settle from a replica presumed dead) counts once.
 
 from __future__ import annotations
 
-# KEYS: rate, conc, res, tenants-of-replica, inflight, budget keys...
+# KEYS: rate, conc, res, tenants-of-replica, inflight, seeded, budget keys...
 # ARGV: replica, ticket, rpm, tpm, concurrent, tokens, bound, strict, force, record,
 #       budget-key ttl, tenant, then one limit per budget key.
 # Returns {0, over, rpm level, tpm level} or a refusal: {1, in flight}, {2, rpm level},
-# {3, tpm level}, {4, budget index, nanos left}.
+# {3, tpm level}, {4, budget index, nanos left}, {5} (budgets not seeded: Redis lost its data).
 ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -60,9 +61,10 @@ if not force then
   if tl and tl < tokens then return {3, tostring(tl)} end
 end
 local over = 0
-local nb = #KEYS - 5
+local nb = #KEYS - 6
+if nb > 0 and redis.call('EXISTS', KEYS[6]) == 0 then return {5} end
 for i = 1, nb do
-  local v = redis.call('HMGET', KEYS[5 + i], 's', 'r')
+  local v = redis.call('HMGET', KEYS[6 + i], 's', 'r')
   local left = tonumber(ARGV[12 + i]) - (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0)
   if bound > left then
     if ARGV[8] == '1' and not force then return {4, i, tostring(left)} end
@@ -82,8 +84,8 @@ redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 redis.call('SADD', KEYS[4], ARGV[12])
 redis.call('HSET', KEYS[5], ARGV[2], '1')
 for i = 1, nb do
-  redis.call('HINCRBY', KEYS[5 + i], 'r', ARGV[7])
-  redis.call('EXPIRE', KEYS[5 + i], ARGV[11])
+  redis.call('HINCRBY', KEYS[6 + i], 'r', ARGV[7])
+  redis.call('EXPIRE', KEYS[6 + i], ARGV[11])
 end
 if nb > 0 then redis.call('HSET', KEYS[3], ARGV[2], ARGV[10]) end
 return {0, over, tostring(rl or ''), tostring(tl or '')}
@@ -144,7 +146,8 @@ return 1
 
 # A replica whose alive key expired: drop its in-flight and session counts and move its
 # reservations to a claimed hash (merged, if an earlier reclaim stopped half-way).
-# KEYS: alive, res, tenants-of-replica, claimed, inflight   ARGV: replica, prefix
+# KEYS: alive, res, tenants-of-replica, claimed, inflight, replicas, claiming
+# ARGV: replica, prefix
 # Returns nil while the replica is alive, else the claimed records (field, value, ...).
 CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return nil end
@@ -153,21 +156,28 @@ for _, t in ipairs(redis.call('SMEMBERS', KEYS[3])) do
   redis.call('HDEL', ARGV[2] .. 'sess:' .. t, ARGV[1])
 end
 redis.call('DEL', KEYS[3], KEYS[5])
+redis.call('SREM', KEYS[6], ARGV[1])
+redis.call('SADD', KEYS[7], ARGV[1])
 local res = redis.call('HGETALL', KEYS[2])
 for i = 1, #res, 2 do redis.call('HSET', KEYS[4], res[i], res[i + 1]) end
 redis.call('DEL', KEYS[2])
 return redis.call('HGETALL', KEYS[4])
 """
 
-# This window's spend from the ledger, once per window (or again after Redis lost its data).
+# Every claimed reservation is reconciled. KEYS: claimed, claiming   ARGV: replica
+CLAIMED = """
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) end
+return 1
+"""
+
+# This window's spend from the ledger: on a new Redis, or one that lost its data.
 # Never lowers a counter: spend settled since the ledger was read stays.
-# KEYS: marker, epoch, budget keys...   ARGV: ttl, new epoch, nanos per key
+# KEYS: seeded, budget keys...   ARGV: ttl, epoch, nanos per key
 SEED = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-for i = 3, #KEYS do
+if not redis.call('SET', KEYS[1], ARGV[2], 'NX') then return 0 end
+for i = 2, #KEYS do
   local s = tonumber(redis.call('HGET', KEYS[i], 's')) or 0
-  if tonumber(ARGV[i]) > s then redis.call('HSET', KEYS[i], 's', ARGV[i]) end
+  if tonumber(ARGV[i + 1]) > s then redis.call('HSET', KEYS[i], 's', ARGV[i + 1]) end
   redis.call('EXPIRE', KEYS[i], ARGV[1])
 end
 return 1

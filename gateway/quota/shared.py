@@ -21,8 +21,10 @@ While Redis is unreachable each tenant gets what its ``when_store_down``
 says: ``closed`` refuses with 503, ``open`` admits against this replica's
 own limits, with budgets starting from the last levels read from Redis.
 Spend admitted that way is added to Redis when it is back. If Redis lost its
-data meanwhile, it is re-seeded from the ledger; spend whose ledger row was
-committed before that read is then already in it and is not added again.
+data meanwhile, it is re-seeded from the ledger (``p seeded`` is gone; until
+it is back, budgeted calls are treated as if Redis were down); spend whose
+ledger row was committed before that read is already in it and is not added
+again. The same rule applies to settles of calls admitted before the loss.
 """
 
 from __future__ import annotations
@@ -77,9 +79,10 @@ class RedisQuota:
         self._url = url
         self._alive_ttl_s, self._heartbeat_s = alive_ttl_s, heartbeat_s
         self._p = prefix
-        # The courier holds one connection; the heartbeat and status reads take a few more.
-        pool = aioredis.ConnectionPool.from_url(
-            url, max_connections=16,
+        # The courier holds one connection; the heartbeats and status reads take a few
+        # more. Blocking: a burst of status reads waits instead of failing like an outage.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=16, timeout=REDIS_TIMEOUT_S,
             socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S,
         )  # fmt: skip
         pool.connection_class = _hiredis_packing(pool.connection_class)
@@ -87,17 +90,19 @@ class RedisQuota:
         self.replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._local = MemoryQuota(tz)  # the fail-open fallback, and the window cache
         self._shas: dict[str, str] = {}
-        self._calls: deque[_Call] = deque()  # admits and session opens, awaited
+        self._calls: deque[_Op] = deque()  # admits and session opens, awaited
         self._ops: deque[_Op] = deque()  # releases and settles: sent, retried, not awaited
-        # Budget settles, each behind its ledger row: (ledger position, keys, args).
-        self._after_ledger: deque[tuple[int, list[str], list[str | int]]] = deque()
+        self._after_ledger: deque[_Op] = deque()  # budget settles, each behind its ledger row
         self._spend_backlog: list[_Spend] = []  # fail-open spend, for Redis when it is back
         self._epoch: bytes | None = None  # "<id>|<ledger read time>" of the last seeding
+        self._up_since = 0.0  # connected without a break since (reclaiming waits for a TTL)
+        self._reseed = asyncio.Event()  # an admit found Redis unseeded
         self._wake = asyncio.Event()
         self._called = asyncio.Event()  # a call is waiting: cuts a retry backoff short
         self._idle = asyncio.Event()  # set while no settle is queued
         self._idle.set()
         self._snapshot: dict[str, tuple[int, int]] = {}  # budget key -> (spent, reserved)
+        self._parts: dict[str, CounterKey] = {}  # budget key -> its counter
         self._seen: set[str] = set()
         self._tpm_caps: dict[str, str] = {}  # tenant -> the TPM its last admit used
         self._down_until = 0.0
@@ -119,11 +124,13 @@ class RedisQuota:
         try:
             await self._load_scripts()
             await self._beat()
+            await self._check_seed()
         except RedisError as exc:
             raise RuntimeError(f"Redis at {_safe(self._url)} is unreachable: {exc}") from exc
         self._tasks = [
             asyncio.create_task(self._courier(), name="quota-courier"),
             asyncio.create_task(self._heartbeat(), name="quota-heartbeat"),
+            asyncio.create_task(self._maintain(), name="quota-maintenance"),
         ]
         log.info("shared quota on Redis %s as replica %s", _safe(self._url), self.replica)
 
@@ -131,6 +138,7 @@ class RedisQuota:
         """Send every queued settle, then leave (the alive key goes: nothing is left held)."""
         self._gone.set()
         self._wake.set()
+        self._reseed.set()  # wakes the maintenance loop to see it is over
         if self._tasks:  # the ledger was flushed first: its settles can all go now
             _, late = await asyncio.wait(self._tasks, timeout=10)
             for task in late:
@@ -180,6 +188,7 @@ class RedisQuota:
             self._key("res", self.replica),
             self._key("tenants", self.replica),
             self._key("inflight", self.replica),
+            self._key("seeded"),
             *(key for _, key in counters),
         ]
         args: list[str | int] = [
@@ -187,40 +196,67 @@ class RedisQuota:
             tokens, bound, int(policy.budget_mode == "strict"), int(force), record, BUDGET_TTL_S,
             tenant, *limits,
         ]  # fmt: skip
+        windows = self.windows(now)
+        budget_keys = tuple((tenant, b.model, windows[b.window].key) for b, _ in counters)
+        ticket = Ticket(
+            tenant, model, bound, tokens, budget_keys, {}, False, False, id=ticket_id, ref=ref,
+            epoch=self._epoch,
+        )  # fmt: skip
+        op = self._enqueue("admit", keys, args)
         try:
-            reply = await self._call("admit", keys, args)
+            reply = await self._answer(op)
         except RedisError as exc:
             self._went_down(exc)
+            self._undo(op, ticket)  # it may have been applied before the connection broke
             return self._fallback(tenant, model, policy, bound, tokens, now, force, exc)
+        except asyncio.CancelledError:  # the caller left; Redis may have held it all the same
+            self._undo(op, ticket)
+            raise
         self._seen.add(tenant)
         self._tpm_caps[tenant] = _opt(policy.tpm)
         for _, key in counters:  # the heartbeat keeps these levels for a fail-open start
             self._snapshot.setdefault(key, (0, 0))
         code = int(reply[0])
         if code == 0:
-            rl, tl = _float(reply[2]), _float(reply[3])
-            headers = _headers(policy, rl, tl)
-            over = bool(int(reply[1]))
-            if over:
+            ticket.headers = _headers(policy, _float(reply[2]), _float(reply[3]))
+            ticket.over_budget = bool(int(reply[1]))
+            if ticket.over_budget:
                 log.warning("tenant %s admitted over a budget (soft mode)", tenant)
-            windows = self.windows(now)
-            budget_keys = tuple((tenant, b.model, windows[b.window].key) for b, _ in counters)
-            return Ticket(
-                tenant, model, bound, tokens, budget_keys, headers, over, False, id=ticket_id,
-                ref=ref,
-            )  # fmt: skip
+            return ticket
+        if code == 5:  # Redis came back empty and its budgets are not re-seeded yet
+            self._reseed.set()
+            return self._fallback(tenant, model, policy, bound, tokens, now, force, None)
         raise self._refusal(code, reply, tenant, policy, tokens, bound, counters, now)
+
+    def _undo(self, op: _Op, ticket: Ticket) -> None:
+        """Give back whatever an admit of uncertain outcome may hold (idempotent per id)."""
+        ticket.settled = True
+        if not op.sent:  # still queued: it never will be
+            op.skip = True
+            return
+        self._release(ticket, ticket.tokens)  # queued: sent after the admit's own pipeline
+        if ticket.counters:
+            self._queue(_Op("settle", self._settle_keys(ticket), [ticket.id, -ticket.bound, 0]))
 
     def _counters(
         self, tenant: str, model: str, policy: Policy, now: float
     ) -> list[tuple[BudgetLimit, str]]:
         """The budgets this call counts against, each with its Redis key."""
         windows = self.windows(now)
-        return [
-            (b, self._budget_key(tenant, b.model, windows[b.window].key))
-            for b in policy.budgets
-            if b.model is None or b.model == model
-        ]
+        out = []
+        for b in policy.budgets:
+            if b.model is None or b.model == model:
+                counter = (tenant, b.model, windows[b.window].key)
+                key = self._budget_key(*counter)
+                self._parts[key] = counter
+                out.append((b, key))
+        return out
+
+    def _prune_snapshot(self) -> None:
+        """Levels of past windows are neither shown nor used: stop reading them."""
+        current = {w.key for w in self.windows(time.time()).values()}
+        for key in [k for k in self._snapshot if self._parts[k][2] not in current]:
+            del self._snapshot[key]
 
     def _refusal(
         self,
@@ -302,12 +338,9 @@ class RedisQuota:
         )
 
     def _last_levels(self) -> dict[CounterKey, int]:
-        out: dict[CounterKey, int] = {}
-        for key, (spent, reserved) in self._snapshot.items():
-            parts = self._parse_budget_key(key)
-            if parts is not None:
-                out[parts] = spent + reserved
-        return out
+        return {
+            self._parts[key]: spent + reserved for key, (spent, reserved) in self._snapshot.items()
+        }
 
     # ------------------------------------------------------------------ settling
 
@@ -317,7 +350,8 @@ class RedisQuota:
         if not ticket.id:  # unlimited, or admitted locally while Redis was down
             self._local.settle(ticket, cost, tokens, now)
             if ticket.counters and self._ledger is not None:
-                self._spend_backlog.append(_Spend(self._ledger.position, ticket.counters, cost))
+                spend = _Spend(self._ledger.position, ticket.counters, cost, epoch=self._epoch)
+                self._spend_backlog.append(spend)
             return
         ticket.settled = True
         if cost > ticket.bound:
@@ -325,19 +359,28 @@ class RedisQuota:
                 "cost %s exceeded its reservation %s (tenant %s, model %s): the bound is wrong",
                 cost, ticket.bound, ticket.tenant, ticket.model,
             )  # fmt: skip
+        self._release(ticket, tokens)
+        if ticket.counters:
+            assert self._ledger is not None
+            position = self._ledger.position
+            # If Redis loses the reservation (it restarted empty), this spend is what it was.
+            spend = _Spend(position, ticket.counters, cost, epoch=ticket.epoch)
+            op = _Op("settle", self._settle_keys(ticket), [ticket.id, -ticket.bound, cost])
+            op.position, op.spend = position, spend
+            self._after_ledger.append(op)
+            self._idle.clear()
+
+    def _release(self, ticket: Ticket, tokens: int) -> None:
         keys = [
             self._key("inflight", self.replica),
             self._key("conc", ticket.tenant),
             self._key("rate", ticket.tenant),
         ]
         tpm = self._tpm_caps.get(ticket.tenant, "")
-        self._queue("release", keys, [ticket.id, self.replica, ticket.tokens - tokens, tpm])
-        if ticket.counters:
-            assert self._ledger is not None
-            budget = [self._key("res", self.replica), *map(self._budget_key_of, ticket.counters)]
-            args: list[str | int] = [ticket.id, -ticket.bound, cost]
-            self._after_ledger.append((self._ledger.position, budget, args))
-            self._idle.clear()
+        self._queue(_Op("release", keys, [ticket.id, self.replica, ticket.tokens - tokens, tpm]))
+
+    def _settle_keys(self, ticket: Ticket) -> list[str]:
+        return [self._key("res", self.replica), *map(self._budget_key_of, ticket.counters)]
 
     async def open_session(self, tenant: str, limit: int | None) -> bool:
         if time.time() < self._down_until:
@@ -351,26 +394,41 @@ class RedisQuota:
         return bool(int(reply))
 
     def close_session(self, tenant: str) -> None:
-        self._queue("close_session", [self._key("sess", tenant)], [self.replica])
+        self._queue(_Op("close_session", [self._key("sess", tenant)], [self.replica]))
 
-    async def _call(self, op: str, keys: list[str], args: list[str | int]) -> Any:
+    async def _call(self, name: str, keys: list[str], args: list[str | int]) -> Any:
         """Run a script in the courier's next pipeline and wait for its answer."""
-        answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._calls.append((op, keys, args, answer))
+        return await self._answer(self._enqueue(name, keys, args))
+
+    def _enqueue(self, name: str, keys: list[str], args: list[str | int]) -> _Op:
+        op = _Op(name, keys, args, asyncio.get_running_loop().create_future())
+        self._calls.append(op)
         self._called.set()
         self._wake.set()
-        return await answer
+        return op
 
-    def _queue(self, op: str, keys: list[str], args: list[str | int]) -> None:
-        self._ops.append((op, keys, args))
+    async def _answer(self, op: _Op) -> Any:
+        if self._gone.is_set():
+            raise RedisError("the quota store is closed")
+        assert op.answer is not None
+        try:  # the courier answers within the socket timeout; this bounds one that died
+            return await asyncio.wait_for(asyncio.shield(op.answer), 4 * REDIS_TIMEOUT_S)
+        except TimeoutError:
+            raise RedisError("the quota courier did not answer") from None
+
+    def _queue(self, op: _Op) -> None:
+        self._ops.append(op)
         self._idle.clear()
         self._wake.set()
 
     async def _courier(self) -> None:
         """Send what is waiting, one pipeline per round trip; keep settles while Redis is down."""
-        backoff = 0.05
+        backoff, failures = 0.05, 0
         while True:
             calls = [self._calls.popleft() for _ in range(min(len(self._calls), 500))]
+            calls = [op for op in calls if not op.skip]
+            for op in calls:
+                op.sent = True
             ops = [self._ops.popleft() for _ in range(min(len(self._ops), 500))]
             ops += self._committed_settles(500)
             if not calls and not ops:
@@ -383,14 +441,14 @@ class RedisQuota:
                 continue
             try:
                 await self._send(calls, ops)
-                backoff = 0.05
+                backoff, failures = 0.05, 0
             except RedisError as exc:
-                for *_, answer in calls:  # their requests fall back now, as the tenant says
-                    if not answer.done():
-                        answer.set_exception(exc)
+                for op in calls:  # their requests fall back now, as the tenant says
+                    op.fail(exc)
                 self._ops.extendleft(reversed(ops))
                 self._went_down(exc)
-                if self._gone.is_set() and backoff > 1:
+                failures += 1
+                if self._gone.is_set() and failures > 3:
                     return  # shutting down and Redis stays away: aclose reports what is left
                 self._called.clear()
                 with contextlib.suppress(TimeoutError):
@@ -400,49 +458,51 @@ class RedisQuota:
                 log.exception(
                     "quota courier failed; %d settles dropped (their holds stay)", len(ops)
                 )
-                for *_, answer in calls:
-                    if not answer.done():
-                        answer.set_exception(RedisError(f"quota courier failed: {exc!r}"))
+                for op in calls:
+                    op.fail(RedisError(f"quota courier failed: {exc!r}"))
 
     async def drain(self) -> None:
         """Wait until every queued settle has reached Redis (after its ledger row)."""
         await self._idle.wait()
 
-    def _committed_settles(self, most: int) -> list[tuple[str, list[str], list[str | int]]]:
+    def _committed_settles(self, most: int) -> list[_Op]:
         """Budget settles whose ledger rows are committed (rows commit in queue order)."""
         assert self._ledger is not None
-        committed = self._ledger.committed
-        out: list[tuple[str, list[str], list[str | int]]] = []
+        committed, now = self._ledger.committed, time.time()
+        out: list[_Op] = []
         waiting = self._after_ledger
-        while waiting and waiting[0][0] <= committed and len(out) < most:
-            _, keys, args = waiting.popleft()
-            out.append(("settle", keys, args))
+        while waiting and waiting[0].position <= committed and len(out) < most:
+            op = waiting.popleft()
+            if op.spend is not None:
+                op.spend.committed_at = now  # at the latest
+            out.append(op)
         return out
 
-    async def _send(self, calls: list[_Call], ops: list[_Op]) -> None:
-        # Every queued script is idempotent per ticket, so an op sent again after a
-        # NOSCRIPT (Redis restarted) or a dropped connection counts once.
-        pending: list[_Op | _Call] = [*calls, *ops]
+    async def _send(self, calls: list[_Op], ops: list[_Op]) -> None:
+        # Releases and settles first: a call that ended frees its share for the admits
+        # behind it. Every queued script is idempotent per ticket, so an op sent again
+        # after a NOSCRIPT (Redis restarted) or a dropped connection counts once.
+        pending = [*ops, *calls]
         for attempt in (1, 2):
             pipe = self._redis.pipeline(transaction=False)
-            for op, keys, args, *_ in pending:
-                if op == "close_session":
-                    pipe.hincrby(keys[0], str(args[0]), -1)
+            for op in pending:
+                if op.name == "close_session":
+                    pipe.hincrby(op.keys[0], str(op.args[0]), -1)
                 else:
-                    pipe.evalsha(self._shas[op], len(keys), *keys, *args)
+                    pipe.evalsha(self._shas[op.name], len(op.keys), *op.keys, *op.args)
             results = await pipe.execute(raise_on_error=False)
-            again: list[_Op | _Call] = []
-            for item, result in zip(pending, results, strict=True):
+            again: list[_Op] = []
+            for op, result in zip(pending, results, strict=True):
                 if isinstance(result, NoScriptError) and attempt == 1:
-                    again.append(item)
-                elif len(item) == 4:
-                    answer = item[3]
-                    if isinstance(result, Exception):
-                        answer.set_exception(result)
-                    else:
-                        answer.set_result(result)
+                    again.append(op)
+                elif op.answer is not None:
+                    op.answer_with(result)
                 elif isinstance(result, Exception):  # a script bug: say so, do not loop on it
-                    log.error("quota %s failed in Redis: %s", item[0], result)
+                    log.error("quota %s failed in Redis: %s", op.name, result)
+                elif op.spend is not None and not int(result) and op.spend.epoch != self._epoch:
+                    # Its reservation went with Redis's data: the cost goes in by the
+                    # re-seeding rule (unless the ledger read already had it).
+                    self._spend_backlog.append(op.spend)
             if not again:
                 return
             await self._load_scripts()
@@ -457,6 +517,7 @@ class RedisQuota:
             window = windows[limit.window]
             key = self._budget_key(tenant, limit.model, window.key)
             self._seen.add(tenant)
+            self._parts[key] = (tenant, limit.model, window.key)
             spent, reserved = self._snapshot.setdefault(key, (0, 0))
             out.append(
                 BudgetStatus(
@@ -492,54 +553,83 @@ class RedisQuota:
     # ------------------------------------------------------------------ liveness
 
     async def _heartbeat(self) -> None:
-        beats = 0
+        """Only the alive key: nothing slow may delay it (peers would reclaim a live replica)."""
         while not self._gone.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._gone.wait(), self._heartbeat_s)
                 return
-            beats += 1
             try:
                 await self._beat()
-                await self._refresh(list(self._snapshot))
-                if beats % 2 == 0:
-                    await self._reclaim()
             except RedisError as exc:
                 self._went_down(exc)
             except Exception:  # a bug here must not stop the heartbeat (the replica would die)
                 log.exception("quota heartbeat failed")
 
+    async def _maintain(self) -> None:
+        """Re-seed after data loss, hand over fail-open spend, refresh levels, reclaim the dead."""
+        rounds = 0
+        while not self._gone.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reseed.wait(), self._heartbeat_s)
+            self._reseed.clear()
+            if self._gone.is_set():
+                return
+            rounds += 1
+            try:
+                await self._check_seed()
+                self._prune_snapshot()
+                await self._refresh(list(self._snapshot))
+                connected_s = time.time() - self._up_since
+                if rounds % 2 == 0 and self.up and connected_s > self._alive_ttl_s:
+                    # Only once live peers have had a full TTL to beat again after an outage.
+                    await self._reclaim()
+            except RedisError as exc:
+                self._went_down(exc)
+            except Exception:
+                log.exception("quota maintenance failed")
+
     async def _beat(self) -> None:
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(self._key("alive", self.replica), b"1", px=int(self._alive_ttl_s * 1000))
         pipe.sadd(self._key("replicas"), self.replica)
-        pipe.exists(self._seed_marker(time.time()))
-        pipe.get(self._key("epoch"))
-        _, _, seeded, epoch = await pipe.execute()
-        if not seeded:
-            epoch = await self._seed() or await self._redis.get(self._key("epoch"))
-        if self._spend_backlog:
-            await self._push_backlog(epoch)
-        self._epoch = epoch
+        await pipe.execute()
         if not self.up:
             log.warning("Redis is reachable again: shared limits and budgets are back")
+            self._up_since = time.time()
+        elif not self._up_since:
+            self._up_since = time.time()
         self.up, self._down_until, self._outage_seeded = True, 0.0, False
 
     def _ledger_committed(self) -> None:
-        self._wake.set()
+        self._wake.set()  # settles waiting for their rows can go
         if self._spend_backlog and self._ledger is not None:
             committed, now = self._ledger.committed, time.time()
             for spend in self._spend_backlog:
                 if spend.committed_at is None and spend.position <= committed:
                     spend.committed_at = now
 
+    async def _check_seed(self) -> None:
+        epoch = cast(bytes | None, await self._redis.get(self._key("seeded")))
+        if epoch is None:
+            seeded = await self._seed() or await self._redis.get(self._key("seeded"))
+            epoch = cast(bytes | None, seeded)
+        if self._spend_backlog:
+            await self._push_backlog(epoch)
+        self._epoch = epoch
+
     async def _push_backlog(self, epoch: bytes | None) -> None:
-        """Fail-open spend goes to Redis, but for what a re-seeding read from the ledger."""
+        """Spend Redis lacks goes in, but for what a re-seeding read from the ledger."""
         backlog, self._spend_backlog = self._spend_backlog, []
-        if epoch != self._epoch and epoch is not None:
-            # Committed well before the read (replicas' clocks differ a little): in the seed.
-            # Later or unsure: added, so an error can only over-count.
+        if epoch is not None:
+            # Accrued under an earlier seeding and committed well before this one read the
+            # ledger (replicas' clocks differ a little): in the seed. Later or unsure: added,
+            # so an error can only over-count.
             read_at = float(epoch.rsplit(b"|", 1)[1]) - CLOCK_SKEW_S
-            seeded = [s for s in backlog if s.committed_at is not None and s.committed_at < read_at]
+            seeded = [
+                s
+                for s in backlog
+                if s.epoch != epoch and s.committed_at is not None and s.committed_at < read_at
+            ]
             backlog = [s for s in backlog if s not in seeded]
             if seeded:
                 log.warning(
@@ -568,8 +658,7 @@ class RedisQuota:
         assert self._spend_source is not None
         now = time.time()
         spend = await asyncio.to_thread(self._spend_source)
-        keys = [self._seed_marker(now), self._key("epoch")]
-        keys += [self._budget_key(*k) for k in spend]
+        keys = [self._key("seeded"), *(self._budget_key(*k) for k in spend)]
         epoch = f"{uuid.uuid4().hex}|{now}".encode()
         if not int(await self._run("seed", keys, [BUDGET_TTL_S, epoch, *spend.values()])):
             return None
@@ -578,7 +667,7 @@ class RedisQuota:
 
     async def _reclaim(self) -> None:
         """Take over what dead replicas held: drop their counts, reconcile their reservations."""
-        for raw in await self._redis.smembers(self._key("replicas")):
+        for raw in await self._redis.sunion([self._key("replicas"), self._key("claiming")]):
             replica = raw.decode() if isinstance(raw, bytes) else raw
             if replica == self.replica:
                 continue
@@ -588,13 +677,15 @@ class RedisQuota:
                 self._key("tenants", replica),
                 self._key("claimed", replica),
                 self._key("inflight", replica),
+                self._key("replicas"),
+                self._key("claiming"),
             ]
             flat = await self._run("claim", keys, [replica, self._p])
             if flat is None:
                 continue  # alive
             orphans = [_orphan(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
             await self._reconcile(replica, orphans)
-            await self._redis.srem(self._key("replicas"), replica)
+            await self._run("claimed", keys[3:4] + keys[6:7], [replica])
 
     async def _reconcile(self, replica: str, orphans: list[tuple[Orphan, list[str]]]) -> None:
         sink = self._ledger
@@ -633,6 +724,7 @@ class RedisQuota:
             "add_spend": scripts.ADD_SPEND,
             "open_session": scripts.OPEN_SESSION,
             "claim": scripts.CLAIM,
+            "claimed": scripts.CLAIMED,
             "seed": scripts.SEED,
         }
         for name, source in sources.items():
@@ -654,20 +746,31 @@ class RedisQuota:
     def _budget_key(self, tenant: str, model: str | None, window: str) -> str:
         return f"{self._p}budget:{tenant}:{model or '*'}:{window}"
 
-    def _parse_budget_key(self, key: str) -> CounterKey | None:
-        head = f"{self._p}budget:"
-        if not key.startswith(head):
-            return None
-        tenant, model, window = key[len(head) :].rsplit(":", 2)
-        return tenant, None if model == "*" else model, window
 
-    def _seed_marker(self, now: float) -> str:
-        w = self.windows(now)
-        return self._key("seeded", w["day"].key, w["month"].key)
+@dataclass(slots=True, eq=False)
+class _Op:
+    """One script (or command) for the courier; ``answer`` when a request waits on it."""
 
+    name: str
+    keys: list[str]
+    args: list[str | int]
+    answer: asyncio.Future[Any] | None = None
+    position: int = 0  # a settle: the ledger row it waits for
+    sent: bool = False  # a call: in a pipeline (an undo must follow it, not precede it)
+    skip: bool = False  # a call whose caller left before it was sent
+    spend: _Spend | None = None  # a settle: its cost, should Redis have lost the reservation
 
-_Op = tuple[str, list[str], list[str | int]]
-_Call = tuple[str, list[str], list[str | int], "asyncio.Future[Any]"]
+    def answer_with(self, result: Any) -> None:
+        if self.answer is None or self.answer.done():  # the caller left; admit() undid it
+            return
+        if isinstance(result, Exception):
+            self.answer.set_exception(result)
+        else:
+            self.answer.set_result(result)
+
+    def fail(self, exc: Exception) -> None:
+        if self.answer is not None and not self.answer.done():
+            self.answer.set_exception(exc)
 
 
 def _hiredis_packing(base: type[Any]) -> type[Any]:
@@ -693,6 +796,7 @@ class _Spend:
     counters: tuple[CounterKey, ...]
     nanos: int
     committed_at: float | None = None  # when this replica saw its ledger row committed
+    epoch: bytes | None = None  # the seeding Redis's counters stood on when it was spent
 
 
 def _orphan(field: bytes, value: bytes) -> tuple[Orphan, list[str]]:

@@ -248,3 +248,15 @@ def test_usage_endpoints(gw: GatewayServer) -> None:
         headers={"Authorization": f"Bearer {gw.token('alpha', admin=True)}"},
     )
     assert bad.status_code == 400
+    for path, params in (
+        ("/v1/gateway/usage", {"tenant": "alpha"}),  # a tenant cannot ask for another's
+        ("/admin/usage", {"grup_by": "tenant"}),  # a typo must not widen the report silently
+    ):
+        typo = httpx.get(
+            f"{gw.root}{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {gw.token('beta', admin=True)}"},
+        )
+        assert typo.status_code == 400
+        assert typo.json()["error"]["code"] == "unknown_parameter"
+        assert typo.json()["error"]["param"] == next(iter(params))
