@@ -291,7 +291,7 @@ async def _run(
             app,
             host=host,
             port=port,
-            http=http_protocol(runtime.server.header_timeout_s),
+            http=http_protocol(runtime.server.header_timeout_s, runtime.server.max_header_bytes),
             lifespan="on",
             access_log=False,
             log_config=None,

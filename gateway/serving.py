@@ -12,30 +12,76 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from gateway.errors import error_body
 from gateway.services import Services
 
-_TIMEOUT_BODY = error_body(
-    "The request's headers did not arrive in time.", "invalid_request_error", "request_timeout"
+
+def _closing_response(status: bytes, message: str, code: str) -> bytes:
+    body = error_body(message, "invalid_request_error", code)
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\ncontent-length: "
+        + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+    )  # fmt: skip
+
+
+_TIMEOUT_RESPONSE = _closing_response(
+    b"408 Request Timeout", "The request's headers did not arrive in time.", "request_timeout"
 )
-_TIMEOUT_RESPONSE = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-    b"content-length: "
-    + str(len(_TIMEOUT_BODY)).encode()
-    + b"\r\nconnection: close\r\n\r\n"
-    + _TIMEOUT_BODY
+_TOO_LARGE_RESPONSE = _closing_response(
+    b"431 Request Header Fields Too Large",
+    "The request line and headers are too large.",
+    "request_headers_too_large",
 )
 
 
-def http_protocol(header_timeout_s: float) -> type[asyncio.Protocol]:
-    """uvicorn's httptools protocol, with a deadline on each request's headers.
+class _HeadersTooLarge(Exception):
+    """Stops the parser: the request's headers passed the limit."""
 
-    uvicorn has none: a client sending its headers a byte at a time (slowloris)
-    holds a connection for ever. Here a connection must finish a request's
-    headers within ``header_timeout_s`` of connecting, or of that request's
-    first byte; otherwise it gets 408 and is closed. Idle keep-alive
-    connections stay under uvicorn's own keep-alive timeout.
+
+def http_protocol(
+    header_timeout_s: float, max_header_bytes: int = 64 * 1024
+) -> type[asyncio.Protocol]:
+    """uvicorn's httptools protocol, with a deadline and a size limit on each request's headers.
+
+    uvicorn has neither: a client sending its headers a byte at a time (slowloris)
+    holds a connection for ever, and one sending a megabyte of headers has it all
+    parsed and kept. Here a connection must finish a request's headers within
+    ``header_timeout_s`` of connecting, or of that request's first byte (else 408),
+    in at most ``max_header_bytes`` of request line and headers (else 431); either
+    way the connection is closed. Idle keep-alive connections stay under uvicorn's
+    own keep-alive timeout.
     """
 
     class HeaderDeadlineProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
+        _header_bytes = 0
+        _too_large = False
+
+        def on_url(self, url: bytes) -> None:
+            self._count(len(url))
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._count(len(name) + len(value) + 4)
+            super().on_header(name, value)
+
+        def _count(self, n: int) -> None:
+            self._header_bytes += n
+            if self._header_bytes > max_header_bytes:
+                self._too_large = True
+                raise _HeadersTooLarge  # uvicorn answers a parser error with send_400_response
+
+        def send_400_response(self, msg: str) -> None:
+            if not self._too_large:
+                super().send_400_response(msg)
+            elif not self.transport.is_closing():
+                # Lingering close: the client may still be sending; closing now would reset
+                # the connection and lose the answer. Answer, half-close, discard, then close.
+                self.transport.write(_TOO_LARGE_RESPONSE)
+                if self.transport.can_write_eof():
+                    self.transport.write_eof()
+                self.loop.call_later(2.0, self.transport.close)
+
+        def data_received(self, data: bytes) -> None:
+            if not self._too_large:  # after a 431, what still arrives is dropped
+                super().data_received(data)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -43,6 +89,7 @@ def http_protocol(header_timeout_s: float) -> type[asyncio.Protocol]:
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
+            self._header_bytes = 0
             self._arm()
 
         def on_headers_complete(self) -> None:

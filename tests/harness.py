@@ -107,7 +107,9 @@ class GatewayServer:
                 host="127.0.0.1",
                 port=0,
                 lifespan="on",
-                http=http_protocol(self.runtime.server.header_timeout_s),
+                http=http_protocol(
+                    self.runtime.server.header_timeout_s, self.runtime.server.max_header_bytes
+                ),
                 loop="uvloop",
                 log_config=None,
                 access_log=False,

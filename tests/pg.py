@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
-import pytest
+from needs import missing
 
 
 def _bin_dir() -> Path | None:
@@ -32,10 +32,7 @@ def _bin_dir() -> Path | None:
 def require_postgres() -> Path:
     bin_dir = _bin_dir()
     if bin_dir is None:
-        message = "PostgreSQL is not installed (apt-get install postgresql)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must run the PostgreSQL tests")
-        pytest.skip(message)
+        missing("PostgreSQL", "postgresql")
     return bin_dir
 
 

@@ -17,16 +17,13 @@ import tempfile
 import time
 from types import TracebackType
 
-import pytest
+from needs import missing
 
 
 def require_redis() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
-        message = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must run the Redis tests")
-        pytest.skip(message)
+        missing("redis-server", "redis-server")
     return binary
 
 

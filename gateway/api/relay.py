@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from gateway.api.asgi import Headers
-from gateway.errors import GatewayError, InternalError, UpstreamError
+from gateway.errors import GatewayError, InternalError, UpstreamError, error_body
 from gateway.metering.outcome import Outcome
 from gateway.shapes.adapters import Shape
 from gateway.telemetry.access_log import RequestContext
@@ -63,8 +63,18 @@ async def read_answer(
         outcome.error_code = "upstream_error"
         return Answer(status, [h for h in headers if h[0] != b"content-type"], body)
     outcome.body = _json_object(body)
+    content_type = resp.headers.get("content-type", "application/json")
+    if outcome.body is None and content_type.startswith("application/json"):
+        # A broken answer is the upstream's fault: a clean 502, not a 200 no client can parse.
+        outcome.error_code = "upstream_invalid_response"
+        body = error_body(
+            "The upstream answered with a body that is not a JSON object.",
+            "upstream_error",
+            "upstream_invalid_response",
+        )
+        return Answer(502, [h for h in headers if h[0] != b"content-type"], body)
     return Answer(resp.status, [h for h in headers if h[0] != b"content-type"], body,
-                  resp.headers.get("content-type", "application/json").encode())  # fmt: skip
+                  content_type.encode())  # fmt: skip
 
 
 async def buffer_stream(

@@ -276,6 +276,12 @@ class ServerConfig(Strict):
     header_timeout_s: float = Field(
         default=10, gt=0, description="A request's headers must arrive within this (slowloris)."
     )
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="A request line and headers larger than this get 431 and the connection "
+        "is closed.",
+    )
     body_timeout_s: float = Field(
         default=30, gt=0, description="A request's body must arrive within this: else 408."
     )

@@ -80,6 +80,11 @@ class BudgetStatus:
         return max(0, self.limit_nanos - self.spent_nanos - self.reserved_nanos)
 
 
+def holds_nothing(policy: Policy) -> bool:
+    """No limits and no budgets: nothing to count or hold (and no store to ask)."""
+    return not (policy.rpm or policy.tpm or policy.concurrent or policy.budgets)
+
+
 def usd(nanos: int) -> str:
     return f"${nanos / NANOS_PER_USD:,.4f}"
 
@@ -129,9 +134,11 @@ class MemoryQuota:
         ref: tuple[str, int] | None = None,
     ) -> Ticket:
         """`admit_now` behind the `Quota` interface (never suspends)."""
-        return self.admit_now(
+        ticket = self.admit_now(
             tenant, model, policy, bound=bound, tokens=tokens, now=now, force=force
         )
+        ticket.ref = ref
+        return ticket
 
     def admit_now(
         self,
@@ -150,7 +157,7 @@ class MemoryQuota:
         server started by itself): nothing is refused, an overdrawn budget is
         flagged as in soft mode, and the call is settled like any other.
         """
-        if not (policy.rpm or policy.tpm or policy.concurrent or policy.budgets):
+        if holds_nothing(policy):
             return Ticket(tenant, model, bound, tokens, (), {}, False, False, unlimited=True)
         state = self._state(tenant)
         rpm = _bucket(state, "rpm", policy.rpm, now)

@@ -144,6 +144,13 @@ redis.call('SADD', KEYS[2], ARGV[3])
 return 1
 """
 
+# A session ended. Never below zero: Redis may have lost the count when it lost its data.
+# KEYS: sess   ARGV: replica
+CLOSE_SESSION = """
+if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) < 0 then redis.call('HSET', KEYS[1], ARGV[1], 0) end
+return 1
+"""
+
 # A replica whose alive key expired: drop its in-flight and session counts and move its
 # reservations to a claimed hash (merged, if an earlier reclaim stopped half-way).
 # KEYS: alive, res, tenants-of-replica, claimed, inflight, replicas, claiming

@@ -52,7 +52,14 @@ from gateway.config.runtime import BudgetLimit, Policy
 from gateway.errors import ServiceUnavailable
 from gateway.quota import scripts
 from gateway.quota.errors import RateLimited
-from gateway.quota.memory import BudgetStatus, MemoryQuota, Ticket, budget_refusal, go_duration
+from gateway.quota.memory import (
+    BudgetStatus,
+    MemoryQuota,
+    Ticket,
+    budget_refusal,
+    go_duration,
+    holds_nothing,
+)
 from gateway.quota.orphans import CounterKey, LedgerLink, Orphan, SpendSource
 from gateway.quota.windows import Window, WindowKind
 
@@ -105,6 +112,7 @@ class RedisQuota:
         self._parts: dict[str, CounterKey] = {}  # budget key -> its counter
         self._seen: set[str] = set()
         self._tpm_caps: dict[str, str] = {}  # tenant -> the TPM its last admit used
+        self._local_sessions: dict[str, int] = {}  # sessions counted here while Redis was away
         self._down_until = 0.0
         self._outage_seeded = False
         self._spend_source: SpendSource | None = None
@@ -165,7 +173,7 @@ class RedisQuota:
         force: bool = False,
         ref: tuple[str, int] | None = None,
     ) -> Ticket:
-        if not (policy.rpm or policy.tpm or policy.concurrent or policy.budgets):
+        if holds_nothing(policy):
             return Ticket(tenant, model, bound, tokens, (), {}, False, False, unlimited=True)
         if now < self._down_until:
             return self._fallback(tenant, model, policy, bound, tokens, now, force, None)
@@ -383,17 +391,23 @@ class RedisQuota:
         return [self._key("res", self.replica), *map(self._budget_key_of, ticket.counters)]
 
     async def open_session(self, tenant: str, limit: int | None) -> bool:
-        if time.time() < self._down_until:
-            return self._local.open_session_now(tenant, limit)
-        keys = [self._key("sess", tenant), self._key("tenants", self.replica)]
-        try:
-            reply = await self._call("open_session", keys, [self.replica, _opt(limit), tenant])
-        except RedisError as exc:
-            self._went_down(exc)
-            return self._local.open_session_now(tenant, limit)
-        return bool(int(reply))
+        if time.time() >= self._down_until:
+            keys = [self._key("sess", tenant), self._key("tenants", self.replica)]
+            try:
+                reply = await self._call("open_session", keys, [self.replica, _opt(limit), tenant])
+                return bool(int(reply))
+            except RedisError as exc:
+                self._went_down(exc)
+        if not self._local.open_session_now(tenant, limit):
+            return False
+        self._local_sessions[tenant] = self._local_sessions.get(tenant, 0) + 1
+        return True
 
     def close_session(self, tenant: str) -> None:
+        if self._local_sessions.get(tenant):  # counted here while Redis was away
+            self._local_sessions[tenant] -= 1
+            self._local.close_session(tenant)
+            return
         self._queue(_Op("close_session", [self._key("sess", tenant)], [self.replica]))
 
     async def _call(self, name: str, keys: list[str], args: list[str | int]) -> Any:
@@ -486,10 +500,7 @@ class RedisQuota:
         for attempt in (1, 2):
             pipe = self._redis.pipeline(transaction=False)
             for op in pending:
-                if op.name == "close_session":
-                    pipe.hincrby(op.keys[0], str(op.args[0]), -1)
-                else:
-                    pipe.evalsha(self._shas[op.name], len(op.keys), *op.keys, *op.args)
+                pipe.evalsha(self._shas[op.name], len(op.keys), *op.keys, *op.args)
             results = await pipe.execute(raise_on_error=False)
             again: list[_Op] = []
             for op, result in zip(pending, results, strict=True):
@@ -723,6 +734,7 @@ class RedisQuota:
             "settle": scripts.SETTLE,
             "add_spend": scripts.ADD_SPEND,
             "open_session": scripts.OPEN_SESSION,
+            "close_session": scripts.CLOSE_SESSION,
             "claim": scripts.CLAIM,
             "claimed": scripts.CLAIMED,
             "seed": scripts.SEED,

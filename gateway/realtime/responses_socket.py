@@ -126,8 +126,11 @@ class ResponsesSocketSession:
         applied = RESPONSES.apply_policy(body, caller.policy, model, self.tenant, True)
         body["model"] = model.upstream_model
         raw = orjson.dumps(body)
-        ticket = await services.admit(config, caller, model, raw, body, applied)  # as POST does
-        ctx = self._context(req.model)
+        request_id = self._new_id()
+        ticket = await services.admit(
+            config, caller, model, raw, body, applied, (request_id, 1)
+        )  # as POST does
+        ctx = self._context(req.model, request_id)
         forward = orjson.dumps({"type": "response.create", **body}).decode()
         return _Call(ticket, ctx, model, len(raw)), forward
 
@@ -190,9 +193,9 @@ class ResponsesSocketSession:
         ctx = self._context(previous.ctx.model)
         return _Call(ticket, ctx, previous.model, previous.request_bytes)
 
-    def _context(self, model: str | None) -> RequestContext:
+    def _context(self, model: str | None, request_id: str | None = None) -> RequestContext:
         return RequestContext(
-            request_id=self._new_id(),
+            request_id=request_id or self._new_id(),
             method="GET",
             path="/v1/responses",
             started=time.perf_counter(),

@@ -341,11 +341,12 @@ class RealtimeSession:
             tokens=self.cap,
             now=time.time(),
             force=force,
+            ref=(self._new_id(), 1),  # its ledger row's key, should its replica die
         )
 
     def _response(self, ticket: Ticket, event_id: str | None) -> _Response:
         ctx = RequestContext(
-            request_id=self._new_id(),
+            request_id=ticket.ref[0] if ticket.ref else self._new_id(),
             method="GET",
             path="/v1/realtime",
             started=time.perf_counter(),

@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Callable
 
 import httpx
 import openai
@@ -39,8 +40,15 @@ def error_of(resp: httpx.Response) -> dict[str, object]:
         (b'{"model": 42, "input": "x"}', 400, "missing_model"),
         (b'{"model": "gpt-5-nano", "stream": "yes"}', 400, "invalid_type"),
         (json.dumps({"model": "gpt-5-nano", "input": "x" * 70_000}).encode(), 413, "request_too_large"),
+        (b"model=gpt-5-nano&input=x", 400, "invalid_json"),
+        (b"[" * 5000 + b"]" * 5000, 400, "invalid_json"),
+        (b'{"model": "gpt-5-nano", "metadata": ' + b'{"a": ' * 2000 + b"1" + b"}" * 2001, 400, "invalid_json"),
+        (b'{"model": "gpt-5-nano", "input": "x", "max_output_tokens": -1}', 400, "invalid_value"),
+        (b'{"model": "gpt-5-nano", "input": "x", "max_output_tokens": "10"}', 400, "invalid_value"),
+        (b'{"model": "gpt-5-nano", "input": "x", "max_output_tokens": 1e400}', 400, "invalid_json"),
     ],
-    ids=["broken", "array", "not-utf8", "no-model", "model-not-string", "stream-not-bool", "too-big"],
+    ids=["broken", "array", "not-utf8", "no-model", "model-not-string", "stream-not-bool", "too-big",
+         "form-encoded", "nested-arrays", "nested-objects", "negative-cap", "string-cap", "infinite-cap"],
 )  # fmt: skip
 def test_bad_requests(
     body: bytes, status: int, code: str, gateway: GatewayServer, fake: FakeOpenAIServer
@@ -80,10 +88,13 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_unreachable_upstream_is_502(db_url: str) -> None:
-    with GatewayServer(
-        base_config(f"http://127.0.0.1:{_closed_port()}/v1"), database_url=db_url
-    ) as gw:
+@pytest.mark.parametrize(
+    "where",
+    [lambda: f"http://127.0.0.1:{_closed_port()}/v1", lambda: "http://upstream.invalid/v1"],
+    ids=["connection-refused", "dns-failure"],  # .invalid never resolves (RFC 2606)
+)
+def test_unreachable_upstream_is_502(where: Callable[[], str], db_url: str) -> None:
+    with GatewayServer(base_config(where()), database_url=db_url) as gw:
         client = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("alpha"), max_retries=0)
         with pytest.raises(openai.InternalServerError) as err:
             client.responses.create(model="gpt-5-nano", input="hi")
@@ -182,3 +193,34 @@ def test_client_leaving_mid_stream_stops_the_relay(
 
 def test_gateway_keeps_serving_after_all_of_that(alpha: openai.OpenAI) -> None:
     assert alpha.responses.create(model="gpt-5-nano", input="still ok").status == "completed"
+
+
+def test_an_absurd_output_cap_is_clamped_to_the_tenants(
+    gateway: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    body = b'{"model": "gpt-5-nano", "input": "x", "max_output_tokens": 1000000000000}'
+    resp = post(gateway, "/responses", body)
+    assert resp.status_code == 200
+    sent = json.loads(fake.requests[-1].body)
+    assert resp.headers["x-gateway-output-cap"].startswith("clamped")
+    assert sent["max_output_tokens"] < 1_000_000
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [b"x-big: " + b"a" * (1 << 20) + b"\r\n", b"".join(b"x-h%d: v\r\n" % i for i in range(20_000))],
+    ids=["one-huge-header", "many-headers"],
+)
+def test_huge_headers_get_431_and_the_connection_closed(
+    headers: bytes, gateway: GatewayServer
+) -> None:
+    port = int(gateway.root.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/responses HTTP/1.1\r\nhost: gw\r\n" + headers + b"\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):  # the gateway closes: recv returns b""
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 431 ")
+    assert json.loads(body)["error"]["code"] == "request_headers_too_large"

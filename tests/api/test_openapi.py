@@ -50,7 +50,7 @@ def test_the_document_lists_exactly_the_routes_the_gateway_serves(gateway: Gatew
 @pytest.mark.slow
 @schema.parametrize()
 @settings(
-    max_examples=25,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

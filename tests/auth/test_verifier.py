@@ -28,7 +28,7 @@ def claims(**over: Any) -> dict[str, Any]:
         "iss": "iss-a",
         "aud": "aud-a",
         "iat": now,
-        "exp": now + 300,
+        "exp": now + 3600,  # tokens are built at collection: they must outlive the suite
     }
     base.update(over)
     return {k: v for k, v in base.items() if v is not None}
@@ -60,7 +60,7 @@ def test_admin_role_is_needed_for_admin() -> None:
     [
         ("not-a-jwt", "invalid_api_key"),
         (jwt.encode(claims(exp=int(time.time()) - 60), SECRET, "HS256"), "token_expired"),
-        (jwt.encode(claims(nbf=int(time.time()) + 60), SECRET, "HS256"), "token_not_yet_valid"),
+        (jwt.encode(claims(nbf=int(time.time()) + 3600), SECRET, "HS256"), "token_not_yet_valid"),
         (jwt.encode(claims(iss="someone-else"), SECRET, "HS256"), "invalid_issuer"),
         (jwt.encode(claims(aud="other-service"), SECRET, "HS256"), "invalid_audience"),
         (jwt.encode(claims(), b"a-different-secret-000000000000000", "HS256"), "invalid_signature"),

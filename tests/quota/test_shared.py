@@ -428,3 +428,36 @@ def test_budgets_wait_for_the_reseeding_after_redis_loses_its_data(redis: RedisS
             assert (await a.admit("t", "m", p, bound=1, tokens=1, now=time.time())).id
 
     run(test)
+
+
+def test_session_counts_survive_an_outage_and_a_restart_without_going_negative(
+    redis: RedisServer,
+) -> None:
+    async def test() -> None:
+        async with replica(redis, heartbeat_s=0.1) as a:
+            assert await a.open_session("t", 2)  # counted in Redis
+            redis.stop(save=True)
+            assert await a.open_session("t", 2), "fail-open: counted on this replica"
+            a.close_session("t")  # the local one closes locally...
+            redis.start()
+            a.close_session("t")  # ...and the Redis one in Redis
+            await settled(a)
+            client = redis_sync.Redis(port=redis.port)
+            assert sum(int(v) for v in client.hvals("gw:sess:t")) == 0
+            await asyncio.sleep(1.1)  # past the second in which nothing waits on Redis
+            assert await a.open_session("t", 1)
+            assert [int(v) for v in client.hvals("gw:sess:t")] == [1], "counted in Redis"
+            redis.stop()
+            redis.start()  # empty: the open session's count is gone
+            client.close()
+            client = redis_sync.Redis(port=redis.port)
+            a.close_session("t")
+            await settled(a)
+            assert [int(v) for v in client.hvals("gw:sess:t")] == [0], "0, not -1"
+            await asyncio.sleep(1.1)  # past the second in which nothing waits on Redis
+            assert await a.open_session("t", 1)
+            assert [int(v) for v in client.hvals("gw:sess:t")] == [1], "counted in Redis"
+            assert not await a.open_session("t", 1), "the limit holds"
+            client.close()
+
+    run(test)
