@@ -31,10 +31,6 @@ _TOO_LARGE_RESPONSE = _closing_response(
 )
 
 
-class _HeadersTooLarge(Exception):
-    """Stops the parser: the request's headers passed the limit."""
-
-
 def http_protocol(
     header_timeout_s: float, max_header_bytes: int = 64 * 1024
 ) -> type[asyncio.Protocol]:
@@ -51,27 +47,25 @@ def http_protocol(
 
     class HeaderDeadlineProtocol(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
+        _reading_headers = True  # until a request's headers are complete
         _header_bytes = 0
         _too_large = False
 
-        def on_url(self, url: bytes) -> None:
-            self._count(len(url))
-            super().on_url(url)
+        def data_received(self, data: bytes) -> None:
+            # Counted per read, not per header: while headers are incomplete, every byte
+            # so far is header. The parser sees at most one read past the limit.
+            if self._too_large:  # after a 431, what still arrives is dropped
+                return
+            if self._reading_headers:
+                self._header_bytes += len(data)
+            super().data_received(data)
+            if self._reading_headers and self._header_bytes > max_header_bytes:
+                self._refuse_too_large()
 
-        def on_header(self, name: bytes, value: bytes) -> None:
-            self._count(len(name) + len(value) + 4)
-            super().on_header(name, value)
-
-        def _count(self, n: int) -> None:
-            self._header_bytes += n
-            if self._header_bytes > max_header_bytes:
-                self._too_large = True
-                raise _HeadersTooLarge  # uvicorn answers a parser error with send_400_response
-
-        def send_400_response(self, msg: str) -> None:
-            if not self._too_large:
-                super().send_400_response(msg)
-            elif not self.transport.is_closing():
+        def _refuse_too_large(self) -> None:
+            self._too_large = True
+            self._disarm()
+            if not self.transport.is_closing():
                 # Lingering close: the client may still be sending; closing now would reset
                 # the connection and lose the answer. Answer, half-close, discard, then close.
                 self.transport.write(_TOO_LARGE_RESPONSE)
@@ -79,9 +73,9 @@ def http_protocol(
                     self.transport.write_eof()
                 self.loop.call_later(2.0, self.transport.close)
 
-        def data_received(self, data: bytes) -> None:
-            if not self._too_large:  # after a 431, what still arrives is dropped
-                super().data_received(data)
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._reading_headers, self._header_bytes = True, 0
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
@@ -89,11 +83,11 @@ def http_protocol(
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self._header_bytes = 0
             self._arm()
 
         def on_headers_complete(self) -> None:
             self._disarm()
+            self._reading_headers, self._header_bytes = False, 0
             super().on_headers_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
