@@ -32,7 +32,7 @@ from gateway.quota.memory import MemoryQuota, Ticket
 from gateway.quota.orphans import CounterKey
 from gateway.quota.store import Quota, make_quota
 from gateway.realtime.secrets import PREFIX as SECRET_PREFIX
-from gateway.realtime.secrets import ClientSecrets
+from gateway.realtime.secrets import ClientSecrets, RedisClientSecrets, SecretStore
 from gateway.telemetry.access_log import AccessLog
 from gateway.telemetry.metrics import BudgetLevel, Metrics
 from gateway.telemetry.tracing import NO_TRACING, Tracing
@@ -80,7 +80,9 @@ class Services:
         self.verifier = TokenVerifier(auth, config.hs_secret, self.jwks)
         self.pool = UpstreamPool(config.upstreams)
         self.ownership = OwnershipStore(engine)
-        self.client_secrets = ClientSecrets()
+        self.client_secrets: SecretStore = (
+            RedisClientSecrets(redis_url) if redis_url else ClientSecrets()
+        )
         self._tasks: set[asyncio.Task[None]] = set()  # background work: call sidebands
         self.draining = False  # SIGTERM came: /readyz says 503, new work still served
         self.stopping = asyncio.Event()  # the listener is closing: sockets are told to go
@@ -96,7 +98,7 @@ class Services:
         token = bearer_token(authorization)
         if not token.startswith(SECRET_PREFIX):
             return await self.authenticate(authorization), {}
-        secret = self.client_secrets.take(token, time.time())
+        secret = await self.client_secrets.take(token, time.time())
         if secret is None:
             raise AuthenticationFailed(
                 "The client secret is invalid, expired or already used.",
@@ -203,6 +205,7 @@ class Services:
         with contextlib.suppress(Exception):  # the quota's last settles wait for these rows
             await self.ledger.flush()
         await self.quota.aclose()
+        await self.client_secrets.aclose()
         await self.ledger.aclose()  # and any orphan rows the quota wrote meanwhile
         if self._single is not None:
             self._single.release()

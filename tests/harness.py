@@ -82,6 +82,7 @@ class GatewayServer:
         database_url: str,
         config_dir: Path | None = None,
         tracing: Tracing | None = None,
+        redis_url: str | None = None,
     ) -> None:
         """With ``config_dir`` the config is a real file there (with the price table beside
         it) and hot-reloads; otherwise it is compiled from the string."""
@@ -95,7 +96,7 @@ class GatewayServer:
             parse_config(config_yaml, "test.yaml"), env, pricing=load_pricing(PRICING)
         )
         self.app = create_app(
-            Settings(database_url=database_url),
+            Settings(database_url=database_url, redis_url=redis_url),
             self.runtime,
             config_path=self.config_file,
             env=env,

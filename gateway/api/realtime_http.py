@@ -80,7 +80,7 @@ def client_secrets() -> Handler:
         if isinstance(upstream_expiry, int | float):
             expires_at = min(expires_at, float(upstream_expiry))
         fixed = {**upstream_session, "model": model.name}
-        secret = services.client_secrets.mint(
+        secret = await services.client_secrets.mint(
             caller.principal.tenant,
             caller.principal.subject,
             expires_at=expires_at,

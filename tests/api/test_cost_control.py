@@ -224,6 +224,7 @@ def test_failed_attempts_are_in_the_ledger_at_no_cost(
 
 def test_usage_endpoints(gw: GatewayServer) -> None:
     sdk(gw, "beta").responses.create(model="gpt-5-nano", input="count me")
+    sdk(gw, "alpha").responses.create(model="gpt-5-nano", input="and me")
     mine = httpx.get(
         f"{gw.root}/v1/gateway/usage", headers={"Authorization": f"Bearer {gw.token('beta')}"}
     ).json()

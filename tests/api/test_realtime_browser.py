@@ -245,3 +245,41 @@ def test_calls_count_against_the_session_limit(gw: GatewayServer, fake: FakeOpen
     second = call(gw, gw.token("calls-one"))
     assert second.status_code == 429
     assert second.json()["error"]["code"] == "session_limit_exceeded"
+
+
+def test_with_redis_a_secret_minted_on_one_replica_opens_a_session_on_another(
+    fake_server: FakeOpenAIServer, redis: Any, tmp_path: Any
+) -> None:
+    config = base_config(fake_server.base_url, tenants=TENANTS)
+    db = f"sqlite:///{tmp_path / 'gateway.db'}"
+    with (
+        GatewayServer(config, database_url=db, redis_url=redis.url) as one,
+        GatewayServer(config, database_url=db, redis_url=redis.url) as two,
+    ):
+        secret = mint(one, "once").json()["value"]
+
+        async def connect(gw: GatewayServer) -> int:
+            sdk = openai.AsyncOpenAI(base_url=gw.base_url, api_key=secret, max_retries=0)
+            try:
+                async with sdk.realtime.connect(model="gpt-realtime") as conn:
+                    await conn.recv()
+            except InvalidStatus as refused:
+                return refused.response.status_code
+            return 101
+
+        assert asyncio.run(connect(two)) == 101, "any replica knows it"
+        assert asyncio.run(connect(one)) == 401, "and spending it once spends it everywhere"
+        assert redis_secrets(redis.port) == {}, "spent: gone from Redis"
+        kept = mint(one, "web").json()["value"]
+        [(key, value)] = redis_secrets(redis.port).items()
+        assert kept.encode() not in key + value, "Redis holds its hash, never the secret"
+
+
+def redis_secrets(port: int) -> dict[bytes, bytes]:
+    import redis as redis_client
+
+    client = redis_client.Redis(port=port)
+    try:
+        return {k: client.get(k) or b"" for k in client.scan_iter("gw:secret*")}
+    finally:
+        client.close()
