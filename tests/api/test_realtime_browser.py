@@ -59,6 +59,17 @@ def rows_where(gw: GatewayServer, match: Callable[[dict[str, Any]], bool], n: in
         time.sleep(0.05)
 
 
+async def open_session(gw: GatewayServer, key: str) -> int:
+    """101 when a Realtime session opens with ``key``, else the refusal's status."""
+    sdk = openai.AsyncOpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
+    try:
+        async with sdk.realtime.connect(model="gpt-realtime") as conn:
+            await conn.recv()
+    except InvalidStatus as refused:
+        return refused.response.status_code
+    return 101
+
+
 async def text_turn(conn: Any, text: str) -> Any:
     await conn.conversation.item.create(
         item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
@@ -119,19 +130,9 @@ def test_browsers_pass_the_secret_as_a_subprotocol_and_get_realtime_echoed(
 
 def test_unknown_and_spent_secrets_are_refused(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
     secret = mint(gw, "once").json()["value"]
-
-    async def connect(key: str) -> int:
-        sdk = openai.AsyncOpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
-        try:
-            async with sdk.realtime.connect(model="gpt-realtime") as conn:
-                await conn.recv()
-        except InvalidStatus as refused:
-            return refused.response.status_code
-        return 101
-
-    assert asyncio.run(connect(secret)) == 101
-    assert asyncio.run(connect(secret)) == 401, "single use"
-    assert asyncio.run(connect("ek_gw_forged")) == 401
+    assert asyncio.run(open_session(gw, secret)) == 101
+    assert asyncio.run(open_session(gw, secret)) == 401, "single use"
+    assert asyncio.run(open_session(gw, "ek_gw_forged")) == 401
     minted_by_jwt_only = httpx.post(
         f"{gw.base_url}/realtime/client_secrets",
         headers={"authorization": f"Bearer {mint(gw, 'web').json()['value']}"},
@@ -257,18 +258,8 @@ def test_with_redis_a_secret_minted_on_one_replica_opens_a_session_on_another(
         GatewayServer(config, database_url=db, redis_url=redis.url) as two,
     ):
         secret = mint(one, "once").json()["value"]
-
-        async def connect(gw: GatewayServer) -> int:
-            sdk = openai.AsyncOpenAI(base_url=gw.base_url, api_key=secret, max_retries=0)
-            try:
-                async with sdk.realtime.connect(model="gpt-realtime") as conn:
-                    await conn.recv()
-            except InvalidStatus as refused:
-                return refused.response.status_code
-            return 101
-
-        assert asyncio.run(connect(two)) == 101, "any replica knows it"
-        assert asyncio.run(connect(one)) == 401, "and spending it once spends it everywhere"
+        assert asyncio.run(open_session(two, secret)) == 101, "any replica knows it"
+        assert asyncio.run(open_session(one, secret)) == 401, "spent once, spent everywhere"
         assert redis_secrets(redis.port) == {}, "spent: gone from Redis"
         kept = mint(one, "web").json()["value"]
         [(key, value)] = redis_secrets(redis.port).items()
