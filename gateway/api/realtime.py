@@ -139,10 +139,7 @@ async def _serve(
         with contextlib.suppress(Exception):
             await upstream.close()
         if is_session:
-            services.quota.close_session(caller.principal.tenant)
-            metrics.realtime_sessions(label).dec()
-            metrics.realtime_session_duration(label).observe(time.perf_counter() - ctx.started)
-            metrics.realtime_sessions_ended(label, reason).inc()
+            _session_ended(services, caller.principal.tenant, label, ctx.started, reason)
         ctx.cost_nanos, ctx.response_id = session.spent_nanos, session.session_id
         ctx.error_code = None if reason in ("client_closed", "upstream_closed") else reason
         services.access_log.write(ctx)
@@ -258,15 +255,14 @@ async def watch_call(
     tenant = caller.principal.tenant
     label = tenant if tenant in services.config.tenants else "_default"
     session = _session(services, caller, model, price, fixed_session=fixed_session, observer=True)
-    metrics = services.metrics
-    metrics.realtime_sessions(label).inc()
+    services.metrics.realtime_sessions(label).inc()
     started = time.perf_counter()
     reason = "error"
     try:
         for event in session.opening_events():
             await upstream.send_str(event)
         async with asyncio.timeout(caller.policy.realtime.max_session_s):
-            reason = await _observe(session, upstream)
+            reason = await _from_upstream(session, upstream, _nobody)  # observe, relay nothing
         if reason == "upstream_closed" and upstream.close_code != 1000:
             reason = "sideband_lost"  # the call may go on: unmetered, so it ends
     except TimeoutError:
@@ -280,26 +276,24 @@ async def watch_call(
         with contextlib.suppress(Exception):
             await upstream.close()
         session.close()
-        services.quota.close_session(tenant)
-        metrics.realtime_sessions(label).dec()
-        metrics.realtime_session_duration(label).observe(time.perf_counter() - started)
-        metrics.realtime_sessions_ended(label, reason).inc()
+        _session_ended(services, tenant, label, started, reason)
         if reason not in ("upstream_closed", "gateway_shutdown"):
             await hang_up(services, model, call_id)
 
 
-async def _observe(session: RealtimeSession, upstream: aiohttp.ClientWebSocketResponse) -> str:
-    async for message in upstream:
-        if message.type != aiohttp.WSMsgType.TEXT:
-            if message.type == aiohttp.WSMsgType.BINARY:
-                continue
-            break
-        decision = await session.server_event(message.data)
-        for event in decision.to_upstream:
-            await upstream.send_str(event)
-        if decision.close:
-            return decision.close
-    return "upstream_closed"
+def _session_ended(
+    services: Services, tenant: str, label: str, started: float, reason: str
+) -> None:
+    """Give the session's slot back and count how it ended."""
+    services.quota.close_session(tenant)
+    metrics = services.metrics
+    metrics.realtime_sessions(label).dec()
+    metrics.realtime_session_duration(label).observe(time.perf_counter() - started)
+    metrics.realtime_sessions_ended(label, reason).inc()
+
+
+async def _nobody(message: dict[str, Any]) -> None:
+    """A WebRTC call's sideband has no client to relay to: the browser has the media."""
 
 
 async def hang_up(services: Services, model: Model, call_id: str) -> None:
@@ -317,9 +311,9 @@ async def hang_up(services: Services, model: Model, call_id: str) -> None:
 
 
 def _credential(scope: dict[str, Any]) -> str | None:
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            return str(value.decode("latin-1"))
+    auth = header(scope, b"authorization")
+    if auth is not None:
+        return auth.decode("latin-1")
     for protocol in scope.get("subprotocols") or []:
         if protocol.startswith(_KEY_PROTOCOL):
             return f"Bearer {protocol[len(_KEY_PROTOCOL) :]}"

@@ -29,6 +29,7 @@ from gateway.api.realtime import hang_up, open_session_slot, resolve_model, watc
 from gateway.api.relay import deliver, read_answer
 from gateway.errors import BadRequest, GatewayError, UpstreamError
 from gateway.metering.outcome import Outcome
+from gateway.pricing import ModelPrice
 from gateway.realtime.session import apply_cap, realtime_cap
 from gateway.services import Caller, Services
 from gateway.shapes.adapters import parse_json_object
@@ -55,7 +56,7 @@ def client_secrets() -> Handler:
             raise BadRequest("'session' must be an object.", param="session", code=None)
         name = session.get("model")
         ttl = _ttl(body.get("expires_after"))
-        model, upstream_session = _capped_session(services, caller, session, name)
+        model, _, upstream_session = _capped_session(services, caller, session, name)
         ctx.model = model.name
         upstream_body = {**body, "session": upstream_session}
         client = services.pool.get(model.upstream)
@@ -122,9 +123,8 @@ def calls() -> Handler:
             )
         merged = {**session, **fixed}  # what the secret fixed wins over the browser's asks
         name = merged.get("model") or _query_model(ex.scope)
-        model, upstream_session = _capped_session(services, caller, merged, name)
+        model, price, upstream_session = _capped_session(services, caller, merged, name)
         ctx.model = model.name
-        price = services.price_for(model, services.config)
         await open_session_slot(services, caller)
         released = False
         try:
@@ -181,8 +181,8 @@ def calls() -> Handler:
 
 def _capped_session(
     services: Services, caller: Caller, session: dict[str, Any], name: Any
-) -> tuple[Any, dict[str, Any]]:
-    """The model the session may use, and its config with the tenant's caps applied."""
+) -> tuple[Any, ModelPrice | None, dict[str, Any]]:
+    """The model the session may use, its price, and its config with the tenant's caps."""
     if session.get("type", "realtime") != "realtime":
         raise BadRequest(
             "Only realtime sessions are supported through the gateway.",
@@ -191,12 +191,12 @@ def _capped_session(
         )
     if not isinstance(name, str) or not name:
         raise BadRequest("Missing required parameter: 'session.model'.", param="session.model")
-    model, _ = resolve_model(services, caller, name)
-    capped = dict(session)
-    apply_cap(capped, realtime_cap(caller.policy, model), caller.policy)
-    capped.setdefault("max_output_tokens", realtime_cap(caller.policy, model))
+    model, price = resolve_model(services, caller, name)
+    capped, cap = dict(session), realtime_cap(caller.policy, model)
+    apply_cap(capped, cap, caller.policy)
+    capped.setdefault("max_output_tokens", cap)
     capped["type"], capped["model"] = "realtime", model.upstream_model
-    return model, capped
+    return model, price, capped
 
 
 def _ttl(expires_after: Any) -> float:

@@ -38,6 +38,10 @@ class TokenBucket:
         self._refill(now)
         self.level -= n
 
+    def level_at(self, now: float) -> float:
+        self._refill(now)
+        return self.level
+
     def remaining(self, now: float) -> int:
         self._refill(now)
         return max(0, math.floor(self.level))
@@ -50,3 +54,26 @@ class TokenBucket:
 
     def seconds_until_full(self, now: float) -> float:
         return self.seconds_until(self.capacity, now)
+
+
+def rate_headers(*buckets: tuple[str, int | None, float | None]) -> dict[str, str]:
+    """OpenAI's ``x-ratelimit-*`` headers, from each bucket's (name, per-minute limit, level)."""
+    headers: dict[str, str] = {}
+    for name, limit, level in buckets:
+        if limit is not None and level is not None:
+            headers[f"x-ratelimit-limit-{name}"] = str(limit)
+            headers[f"x-ratelimit-remaining-{name}"] = str(max(0, math.floor(level)))
+            headers[f"x-ratelimit-reset-{name}"] = go_duration(
+                max(0.0, (limit - level) * 60 / limit)
+            )
+    return headers
+
+
+def go_duration(seconds: float) -> str:
+    """OpenAI's reset format: a Go duration such as ``1s``, ``12ms`` or ``6m0s``."""
+    if seconds < 1:
+        return f"{math.ceil(seconds * 1000)}ms"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 1:
+        return f"{secs:.3g}s"
+    return f"{int(minutes)}m{secs:.0f}s"

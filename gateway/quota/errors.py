@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
+from gateway.config.runtime import BudgetLimit
 from gateway.errors import GatewayError
+from gateway.pricing import NANOS_PER_USD
+from gateway.quota.windows import Window
 
 
 class RateLimited(GatewayError):
@@ -40,3 +43,63 @@ class BudgetExceeded(GatewayError):
                 "x-should-retry": "false",
             },
         )
+
+
+# The refusals both quota backends give, worded once.
+
+
+def usd(nanos: int) -> str:
+    return f"${nanos / NANOS_PER_USD:,.4f}"
+
+
+def concurrency_refusal(tenant: str, in_flight: int, limit: int, where: str = "") -> RateLimited:
+    return RateLimited(
+        f"Tenant {tenant!r} already has {in_flight} requests in flight (limit {limit}){where}.",
+        code="concurrency_limit_exceeded",
+        retry_after_s=1,
+        headers={},
+        kind="requests",
+    )
+
+
+def rpm_refusal(tenant: str, limit: int, wait: float, headers: dict[str, str]) -> RateLimited:
+    return RateLimited(
+        f"Rate limit reached for tenant {tenant!r} on requests per min (RPM): "
+        f"Limit {limit}. Please try again in {wait:.2f}s.",
+        code="rate_limit_exceeded",
+        retry_after_s=wait,
+        headers=headers,
+        kind="requests",
+    )
+
+
+def tpm_refusal(
+    tenant: str, limit: int, tokens: int, wait: float, headers: dict[str, str]
+) -> RateLimited:
+    return RateLimited(
+        f"Rate limit reached for tenant {tenant!r} on tokens per min (TPM): "
+        f"Limit {limit}, Requested {tokens}. "
+        + (
+            f"Please try again in {wait:.2f}s."
+            if math.isfinite(wait)
+            else "The request is larger than the limit."
+        ),
+        code="rate_limit_exceeded",
+        retry_after_s=wait,
+        headers=headers,
+        kind="tokens",
+    )
+
+
+def budget_refusal(
+    tenant: str, limit: BudgetLimit, window: Window, left: int, bound: int, now: float
+) -> BudgetExceeded:
+    scope = f"{limit.model} budget" if limit.model else "budget"
+    wait = window.resets_at.timestamp() - now
+    return BudgetExceeded(
+        f"Tenant {tenant!r} has {usd(max(left, 0))} left of its "
+        f"{'daily' if limit.window == 'day' else 'monthly'} {scope} of {usd(limit.nanos)} "
+        f"({window.key}); this call may cost up to {usd(bound)}. "
+        f"The budget resets at {window.resets_at.isoformat()}.",
+        retry_after_s=wait,
+    )

@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from gateway.config.runtime import BudgetLimit, Policy
-from gateway.pricing import NANOS_PER_USD
-from gateway.quota.bucket import TokenBucket
-from gateway.quota.errors import BudgetExceeded, RateLimited
+from gateway.config.runtime import Policy
+from gateway.quota.bucket import TokenBucket, rate_headers
+from gateway.quota.errors import (
+    budget_refusal,
+    concurrency_refusal,
+    rpm_refusal,
+    tpm_refusal,
+    usd,
+)
 from gateway.quota.orphans import CounterKey, LedgerLink, SpendSource
 from gateway.quota.windows import Window, WindowKind, current_windows
 
@@ -83,10 +87,6 @@ class BudgetStatus:
 def holds_nothing(policy: Policy) -> bool:
     """No limits and no budgets: nothing to count or hold (and no store to ask)."""
     return not (policy.rpm or policy.tpm or policy.concurrent or policy.budgets)
-
-
-def usd(nanos: int) -> str:
-    return f"${nanos / NANOS_PER_USD:,.4f}"
 
 
 class MemoryQuota:
@@ -165,40 +165,14 @@ class MemoryQuota:
         if force:
             counters, over = self._reserve_budgets(tenant, model, policy, bound, now, soft=True)
             return self._hold(state, rpm, tpm, counters, over, tenant, model, bound, tokens, now)
-        headers: dict[str, str] = {}
         if policy.concurrent is not None and state.in_flight >= policy.concurrent:
-            raise RateLimited(
-                f"Tenant {tenant!r} already has {state.in_flight} requests in flight "
-                f"(limit {policy.concurrent}).",
-                code="concurrency_limit_exceeded",
-                retry_after_s=1,
-                headers=headers,
-                kind="requests",
-            )
-        if rpm is not None and rpm.remaining(now) < 1:
-            raise RateLimited(
-                f"Rate limit reached for tenant {tenant!r} on requests per min (RPM): "
-                f"Limit {policy.rpm}. Please try again in {rpm.seconds_until(1, now):.2f}s.",
-                code="rate_limit_exceeded",
-                retry_after_s=rpm.seconds_until(1, now),
-                headers=_rate_headers(rpm, tpm, now),
-                kind="requests",
-            )
-        if tpm is not None and tpm.remaining(now) < tokens:
+            raise concurrency_refusal(tenant, state.in_flight, policy.concurrent)
+        if rpm is not None and policy.rpm is not None and rpm.remaining(now) < 1:
+            wait = rpm.seconds_until(1, now)
+            raise rpm_refusal(tenant, policy.rpm, wait, _rate_headers(rpm, tpm, now))
+        if tpm is not None and policy.tpm is not None and tpm.remaining(now) < tokens:
             wait = tpm.seconds_until(tokens, now)
-            raise RateLimited(
-                f"Rate limit reached for tenant {tenant!r} on tokens per min (TPM): "
-                f"Limit {policy.tpm}, Requested {tokens}. "
-                + (
-                    f"Please try again in {wait:.2f}s."
-                    if math.isfinite(wait)
-                    else "The request is larger than the limit."
-                ),
-                code="rate_limit_exceeded",
-                retry_after_s=wait,
-                headers=_rate_headers(rpm, tpm, now),
-                kind="tokens",
-            )
+            raise tpm_refusal(tenant, policy.tpm, tokens, wait, _rate_headers(rpm, tpm, now))
         counters, over = self._reserve_budgets(tenant, model, policy, bound, now)
         return self._hold(state, rpm, tpm, counters, over, tenant, model, bound, tokens, now)
 
@@ -332,34 +306,8 @@ def _bucket(state: _TenantState, kind: str, limit: int | None, now: float) -> To
 
 
 def _rate_headers(rpm: TokenBucket | None, tpm: TokenBucket | None, now: float) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, bucket in (("requests", rpm), ("tokens", tpm)):
-        if bucket is not None:
-            headers[f"x-ratelimit-limit-{name}"] = str(int(bucket.capacity))
-            headers[f"x-ratelimit-remaining-{name}"] = str(bucket.remaining(now))
-            headers[f"x-ratelimit-reset-{name}"] = go_duration(bucket.seconds_until_full(now))
-    return headers
-
-
-def go_duration(seconds: float) -> str:
-    """OpenAI's reset format: a Go duration such as ``1s``, ``12ms`` or ``6m0s``."""
-    if seconds < 1:
-        return f"{math.ceil(seconds * 1000)}ms"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 1:
-        return f"{secs:.3g}s"
-    return f"{int(minutes)}m{secs:.0f}s"
-
-
-def budget_refusal(
-    tenant: str, limit: BudgetLimit, window: Window, left: int, bound: int, now: float
-) -> BudgetExceeded:
-    scope = f"{limit.model} budget" if limit.model else "budget"
-    wait = window.resets_at.timestamp() - now
-    return BudgetExceeded(
-        f"Tenant {tenant!r} has {usd(max(left, 0))} left of its "
-        f"{'daily' if limit.window == 'day' else 'monthly'} {scope} of {usd(limit.nanos)} "
-        f"({window.key}); this call may cost up to {usd(bound)}. "
-        f"The budget resets at {window.resets_at.isoformat()}.",
-        retry_after_s=wait,
-    )
+    return rate_headers(*(
+        (name, int(b.capacity), b.level_at(now))
+        for name, b in (("requests", rpm), ("tokens", tpm))
+        if b is not None
+    ))  # fmt: skip

@@ -51,15 +51,14 @@ from redis.exceptions import NoScriptError, RedisError
 from gateway.config.runtime import BudgetLimit, Policy
 from gateway.errors import ServiceUnavailable
 from gateway.quota import scripts
-from gateway.quota.errors import RateLimited
-from gateway.quota.memory import (
-    BudgetStatus,
-    MemoryQuota,
-    Ticket,
+from gateway.quota.bucket import rate_headers
+from gateway.quota.errors import (
     budget_refusal,
-    go_duration,
-    holds_nothing,
+    concurrency_refusal,
+    rpm_refusal,
+    tpm_refusal,
 )
+from gateway.quota.memory import BudgetStatus, MemoryQuota, Ticket, holds_nothing
 from gateway.quota.orphans import CounterKey, LedgerLink, Orphan, SpendSource
 from gateway.quota.windows import Window, WindowKind
 
@@ -204,8 +203,7 @@ class RedisQuota:
             tokens, bound, int(policy.budget_mode == "strict"), int(force), record, BUDGET_TTL_S,
             tenant, *limits,
         ]  # fmt: skip
-        windows = self.windows(now)
-        budget_keys = tuple((tenant, b.model, windows[b.window].key) for b, _ in counters)
+        budget_keys = tuple(self._parts[key] for _, key in counters)
         ticket = Ticket(
             tenant, model, bound, tokens, budget_keys, {}, False, False, id=ticket_id, ref=ref,
             epoch=self._epoch,
@@ -226,7 +224,9 @@ class RedisQuota:
             self._snapshot.setdefault(key, (0, 0))
         code = int(reply[0])
         if code == 0:
-            ticket.headers = _headers(policy, _float(reply[2]), _float(reply[3]))
+            ticket.headers = rate_headers(
+                ("requests", policy.rpm, _float(reply[2])), ("tokens", policy.tpm, _float(reply[3]))
+            )
             ticket.over_budget = bool(int(reply[1]))
             if ticket.over_budget:
                 log.warning("tenant %s admitted over a budget (soft mode)", tenant)
@@ -277,42 +277,20 @@ class RedisQuota:
         counters: list[tuple[BudgetLimit, str]],
         now: float,
     ) -> Exception:
+        level = _float(reply[1]) if code in (2, 3) else 0.0
         if code == 1:
-            return RateLimited(
-                f"Tenant {tenant!r} already has {int(reply[1])} requests in flight "
-                f"(limit {policy.concurrent}), across all replicas.",
-                code="concurrency_limit_exceeded",
-                retry_after_s=1,
-                headers={},
-                kind="requests",
+            in_flight = int(reply[1])
+            return concurrency_refusal(
+                tenant, in_flight, cast(int, policy.concurrent), ", across all replicas"
             )
         if code == 2:
             rpm = cast(int, policy.rpm)
-            wait = (1 - _float(reply[1])) * 60 / rpm
-            return RateLimited(
-                f"Rate limit reached for tenant {tenant!r} on requests per min (RPM): "
-                f"Limit {rpm}. Please try again in {wait:.2f}s.",
-                code="rate_limit_exceeded",
-                retry_after_s=wait,
-                headers=_headers(policy, _float(reply[1]), None),
-                kind="requests",
-            )
+            wait = (1 - level) * 60 / rpm
+            return rpm_refusal(tenant, rpm, wait, rate_headers(("requests", rpm, level)))
         if code == 3:
             tpm = cast(int, policy.tpm)
-            wait = (tokens - _float(reply[1])) * 60 / tpm if tokens <= tpm else math.inf
-            return RateLimited(
-                f"Rate limit reached for tenant {tenant!r} on tokens per min (TPM): "
-                f"Limit {tpm}, Requested {tokens}. "
-                + (
-                    f"Please try again in {wait:.2f}s."
-                    if math.isfinite(wait)
-                    else "The request is larger than the limit."
-                ),
-                code="rate_limit_exceeded",
-                retry_after_s=wait,
-                headers=_headers(policy, None, _float(reply[1])),
-                kind="tokens",
-            )
+            wait = (tokens - level) * 60 / tpm if tokens <= tpm else math.inf
+            return tpm_refusal(tenant, tpm, tokens, wait, rate_headers(("tokens", tpm, level)))
         limit, _ = counters[int(reply[1]) - 1]
         window = self.windows(now)[limit.window]
         return budget_refusal(tenant, limit, window, int(float(reply[2])), bound, now)
@@ -828,16 +806,6 @@ def _opt(value: int | None) -> str:
 def _float(raw: Any) -> float:
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
     return float(text) if text else 0.0
-
-
-def _headers(policy: Policy, rl: float | None, tl: float | None) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, limit, level in (("requests", policy.rpm, rl), ("tokens", policy.tpm, tl)):
-        if limit is not None and level is not None:
-            headers[f"x-ratelimit-limit-{name}"] = str(limit)
-            headers[f"x-ratelimit-remaining-{name}"] = str(max(0, math.floor(level)))
-            headers[f"x-ratelimit-reset-{name}"] = go_duration((limit - level) * 60 / limit)
-    return headers
 
 
 def _safe(url: str) -> str:

@@ -96,10 +96,13 @@ class ResponsesSocketSession:
         last = next(reversed(self._last.values()), None)
         if last is None:
             raise BadRequest("Nothing to steer on this socket yet.", code="response_not_found")
-        old = last.ticket
+        return await self._readmit(last.ticket, force=False)
+
+    async def _readmit(self, old: Ticket, *, force: bool) -> Ticket:
+        """Another response like ``old``'s: the same model, bound and token estimate."""
         ticket: Ticket = await self.services.quota.admit(
             self.tenant, old.model, self.caller.policy, bound=old.bound, tokens=old.tokens,
-            now=time.time(),
+            now=time.time(), force=force,
         )  # fmt: skip
         return ticket
 
@@ -185,11 +188,7 @@ class ResponsesSocketSession:
         if self._steers:
             ticket = self._steers.popleft()
         else:  # started without a steer of ours (cannot be refused now): billed anyway
-            old = previous.ticket
-            ticket = await self.services.quota.admit(
-                self.tenant, old.model, self.caller.policy, bound=old.bound, tokens=old.tokens,
-                now=time.time(), force=True,
-            )  # fmt: skip
+            ticket = await self._readmit(previous.ticket, force=True)
         ctx = self._context(previous.ctx.model)
         return _Call(ticket, ctx, previous.model, previous.request_bytes)
 

@@ -185,7 +185,7 @@ class RealtimeSession:
     # ------------------------------------------------------------------ upstream → client
 
     async def server_event(self, text: str) -> Decision:
-        # Audio deltas are most of the traffic: count them without parsing the JSON.
+        # Audio deltas are most of the traffic: recognised without the general dispatch.
         if '"response.output_audio.delta"' in text[:256]:
             self._count_audio(text)
             return Decision(forward=text)

@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.config.runtime import BudgetLimit, Policy
+from gateway.quota.bucket import go_duration
 from gateway.quota.errors import BudgetExceeded, RateLimited
-from gateway.quota.memory import MemoryQuota, go_duration
+from gateway.quota.memory import MemoryQuota
 from gateway.quota.windows import current_windows
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC).timestamp()
