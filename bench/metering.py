@@ -45,13 +45,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 from upstream import responses_json  # noqa: E402
 
 from gateway.auth import Principal  # noqa: E402
+from gateway.auth.callers import Caller  # noqa: E402
 from gateway.config.runtime import load_runtime  # noqa: E402
 from gateway.db import make_engine  # noqa: E402
 from gateway.metering.outcome import Outcome, measure  # noqa: E402
+from gateway.pipeline.context import RequestContext  # noqa: E402
+from gateway.pipeline.prepare import Prepared, for_model  # noqa: E402
 from gateway.policy import resolve_tenant  # noqa: E402
-from gateway.services import Caller, Services  # noqa: E402
-from gateway.shapes.adapters import RESPONSES  # noqa: E402
-from gateway.telemetry.access_log import RequestContext  # noqa: E402
+from gateway.routing import NO_FEATURES, plan  # noqa: E402
+from gateway.services import Services  # noqa: E402
+from gateway.shapes.responses import RESPONSES  # noqa: E402
 
 SECTION = "## Admission and metering, in-process"
 CORE_REV = "feccd52"  # the core gateway: issue 2's last revision, before cost control
@@ -77,8 +80,9 @@ async def _run(services: Services, tenant: str, requests: int) -> float:
     cpu = 0.0
     for i in range(requests):
         body = dict(REQUEST)
-        applied = RESPONSES.apply_policy(body, caller.policy, model, tenant, False)
-        raw = orjson.dumps(body)
+        request = RESPONSES.parse(body)
+        route_plan = plan(config, request.model, NO_FEATURES, "bench")
+        prepared = Prepared(config, RESPONSES, caller, request, body, b"", route_plan)
         outcome = Outcome(status=200, body=orjson.loads(answer))  # the relay parses it anyway
         ctx = RequestContext(
             request_id=f"req_bench{i:012x}", method="POST", path="/v1/responses",
@@ -86,11 +90,9 @@ async def _run(services: Services, tenant: str, requests: int) -> float:
         )  # fmt: skip
         ctx.endpoint, ctx.model = "responses", "gpt-5-nano"
         start = time.process_time()
-        ticket = await services.admit(config, caller, model, raw, body, applied)
-        measured = measure(RESPONSES, outcome, len(raw))
-        services.recorder.finish(
-            ctx, ticket, measured, config=config, upstream_model=model.upstream_model, status=200
-        )
+        attempt = for_model(prepared, model, first=True)
+        call = await services.pipeline.admit(ctx, prepared, attempt)
+        call.settle(measure(RESPONSES, outcome, len(attempt.raw)), 200)
         if ledger.pending >= 400:  # about one 0.2 s batch at the gateway's throughput
             await ledger.flush()
         cpu += time.process_time() - start

@@ -16,7 +16,9 @@ from gateway.ledger import nanos_to_usd
 from gateway.policy import check_requested, resolve_tenant
 from gateway.quota.bound import admission_bound
 from gateway.routing import features_of, plan
-from gateway.shapes.adapters import CHAT, RESPONSES, parse_json_object
+from gateway.shapes.chat import CHAT
+from gateway.shapes.endpoint import parse_json_object
+from gateway.shapes.responses import RESPONSES
 
 
 def explain(
@@ -32,7 +34,7 @@ def explain(
         features = features_of(tenant, body, raw, hint)
         decision = plan(config, req.model, features, split_key)
         lines += [
-            f"endpoint:     {shape.endpoint}",
+            f"endpoint:     {shape.name}",
             f"tenant:       {tenant}" + ("" if tenant in config.tenants else " (defaults)"),
             f"requested:    {req.model}",
             f"decision:     {decision.why}",

@@ -9,12 +9,13 @@ from types import FrameType
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from gateway.errors import error_body
+from gateway.errors import BadRequest
+from gateway.errors.wire import json_body
 from gateway.services import Services
 
 
 def _closing_response(status: bytes, message: str, code: str) -> bytes:
-    body = error_body(message, "invalid_request_error", code)
+    body = json_body(BadRequest(message, code=code))
     return (
         b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\ncontent-length: "
         + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body

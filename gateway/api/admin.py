@@ -28,7 +28,7 @@ async def reload_config(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
 ) -> Response[dict[str, Any]]:
     """Reload the config from disk; 422 with the problems when it is rejected."""
-    await services.authenticate_admin(request.headers.get("authorization"))
+    await services.auth.admin(request.headers.get("authorization"))
     if services.reloader is None:
         raise NotFound("This gateway was started without a config file to reload.")
     result = await services.reloader.reload("admin")
@@ -40,7 +40,7 @@ async def config_status(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
 ) -> dict[str, Any]:
     """The config in force and the outcome of the last reload."""
-    await services.authenticate_admin(request.headers.get("authorization"))
+    await services.auth.admin(request.headers.get("authorization"))
     config = services.config
     reloader = services.reloader
     return {

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from gateway.errors import BadRequest, GatewayError, PayloadTooLarge, RequestTimeout
+from gateway.errors.wire import http_headers, json_body
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -94,5 +95,4 @@ async def send_response(
 
 
 async def send_error(send: Any, err: GatewayError, headers: Headers) -> None:
-    extra = [(k.encode(), v.encode()) for k, v in err.headers.items()]
-    await send_response(send, err.status, err.body(), headers + extra)
+    await send_response(send, err.status, json_body(err), headers + http_headers(err))

@@ -8,11 +8,10 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
 from sqlalchemy import text
 
 from gateway.api.openapi import document
-from gateway.errors import GatewayError, InternalError, error_body
+from gateway.errors.wire import as_gateway_error, json_body
 from gateway.services import Services
 
 _STARTED = int(time.time())
@@ -23,7 +22,7 @@ async def list_models(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
 ) -> dict[str, Any]:
     """The models the caller's tenant may use, in OpenAI's list shape."""
-    caller = await services.authenticate(request.headers.get("authorization"))
+    caller = await services.auth.caller(request.headers.get("authorization"))
     allowed = sorted(caller.policy.allowed_models)
     return {
         "object": "list",
@@ -73,20 +72,8 @@ def _ping(services: Services) -> None:
 
 
 def gateway_error_response(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """The one mapping from exceptions to OpenAI-shaped error responses for Litestar routes."""
-    if isinstance(exc, GatewayError):
-        status, body, headers = exc.status, exc.body(), exc.headers
-    elif isinstance(exc, HTTPException) and exc.status_code < 500:
-        status = exc.status_code
-        code = {404: "not_found", 405: "method_not_allowed"}.get(status)
-        message = {
-            404: "Unknown request URL. Please check the URL and method.",
-            405: "Method not allowed for this URL.",
-        }.get(status, str(exc.detail))
-        # Litestar's own headers (a 405's Allow) go out with our body.
-        headers = dict(exc.headers or {})
-        body = error_body(message, "invalid_request_error", code)
-    else:
-        err = InternalError("The gateway failed to handle this request.", code="internal_error")
-        status, body, headers = err.status, err.body(), {}
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+    """Litestar routes' errors, rendered by the one error renderer."""
+    err = as_gateway_error(exc)
+    return Response(
+        json_body(err), status_code=err.status, media_type="application/json", headers=err.headers
+    )

@@ -21,16 +21,20 @@ from urllib.parse import parse_qs, urlencode
 import aiohttp
 
 from gateway.api.asgi import header
-from gateway.api.proxy import new_request_id, tenant_label
+from gateway.auth.callers import Caller
+from gateway.config.model import RealtimePolicy
 from gateway.config.runtime import Model
-from gateway.errors import BadRequest, GatewayError
+from gateway.errors import BadRequest, GatewayError, RateLimited
+from gateway.errors.wire import http_headers, json_body, realtime_event
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.prepare import require_price
 from gateway.policy import check_requested
 from gateway.pricing import ModelPrice
-from gateway.quota.errors import RateLimited
+from gateway.realtime.decision import Decision
 from gateway.realtime.responses_socket import ResponsesSocketSession
-from gateway.realtime.session import Decision, RealtimeSession, refusal_event
-from gateway.services import Caller, Services
-from gateway.telemetry.access_log import RequestContext
+from gateway.realtime.session import RealtimeSession
+from gateway.services import Services
+from gateway.telemetry.labels import tenant_label
 
 log = logging.getLogger(__name__)
 
@@ -99,25 +103,19 @@ async def _serve(
 ) -> None:
     if (await receive())["type"] != "websocket.connect":
         return
-    ctx = RequestContext(
-        request_id=new_request_id(),
-        method="GET",
-        path=scope["path"],
-        started=time.perf_counter(),
-        wall_started=time.time(),
-        endpoint=endpoint,
-        stream=True,
-    )
+    ctx = RequestContext.start("GET", scope["path"], endpoint)
+    ctx.stream = True
     try:
         caller, session, upstream = await opener(services, scope, ctx)
     except GatewayError as err:
         ctx.status, ctx.error_code = err.status, err.code
-        services.metrics.rejections(tenant_label(services, ctx), err.code or err.type).inc()
+        label = tenant_label(services.config, ctx.tenant)
+        services.metrics.rejections(label, err.code or err.type).inc()
         await _refuse(scope, send, err, ctx.request_id)
         services.access_log.write(ctx)
         return
     protocols = scope.get("subprotocols") or []
-    label = tenant_label(services, ctx)
+    label = tenant_label(services.config, ctx.tenant)
     metrics = services.metrics
     if is_session:
         metrics.realtime_sessions(label).inc()
@@ -139,7 +137,7 @@ async def _serve(
         with contextlib.suppress(Exception):
             await upstream.close()
         if is_session:
-            _session_ended(services, caller.principal.tenant, label, ctx.started, reason)
+            _session_ended(services, caller.tenant, label, ctx.started, reason)
         ctx.cost_nanos, ctx.response_id = session.spent_nanos, session.session_id
         ctx.error_code = None if reason in ("client_closed", "upstream_closed") else reason
         services.access_log.write(ctx)
@@ -149,19 +147,21 @@ async def _open_responses(
     services: Services, scope: dict[str, Any], ctx: RequestContext
 ) -> tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse]:
     auth = header(scope, b"authorization")
-    caller = await services.authenticate(auth.decode("latin-1") if auth else None)
-    ctx.tenant, ctx.subject = caller.principal.tenant, caller.principal.subject
+    caller = await services.auth.caller(auth.decode("latin-1") if auth else None)
+    ctx.tenant, ctx.subject = caller.tenant, caller.principal.subject
     # One socket, one upstream: the first configured (where stored responses live too).
-    upstream_name = next(iter(services.config.upstreams))
+    config = services.config
+    upstream_name = next(iter(config.upstreams))
     upstream = await services.pool.get(upstream_name).ws_connect("/responses", "")
-    return caller, ResponsesSocketSession(services, caller, new_request_id, upstream_name), upstream
+    session = ResponsesSocketSession(services.pipeline, config, caller, upstream_name)
+    return caller, session, upstream
 
 
 async def _open(
     services: Services, scope: dict[str, Any], ctx: RequestContext
 ) -> tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse]:
-    caller, fixed_session = await services.authenticate_session(_credential(scope))
-    tenant = caller.principal.tenant
+    caller, fixed_session = await services.auth.session_caller(_credential(scope))
+    tenant = caller.tenant
     ctx.tenant, ctx.subject = tenant, caller.principal.subject
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if "call_id" in query:
@@ -197,16 +197,7 @@ def _session(
     services: Services, caller: Caller, model: Model, price: ModelPrice | None, **options: Any
 ) -> RealtimeSession:
     return RealtimeSession(
-        config=services.config,
-        quota=services.quota,
-        recorder=services.recorder,
-        tenant=caller.principal.tenant,
-        subject=caller.principal.subject,
-        policy=caller.policy,
-        model=model,
-        price=price,
-        new_request_id=new_request_id,
-        **options,
+        services.pipeline.meter, services.config, caller, model, price, **options
     )
 
 
@@ -219,12 +210,12 @@ def resolve_model(services: Services, caller: Caller, name: str) -> tuple[Model,
         raise BadRequest(
             f"`{name}` is a route; Realtime sessions need a model.", param="model", code=None
         )
-    return model, services.price_for(model, config)
+    return model, require_price(config, model)
 
 
 async def open_session_slot(services: Services, caller: Caller) -> None:
     """Count a session against the tenant's limit (``quota.close_session`` gives it back)."""
-    tenant, limit = caller.principal.tenant, caller.policy.realtime_sessions
+    tenant, limit = caller.tenant, caller.policy.realtime_sessions
     if not await services.quota.open_session(tenant, limit):
         raise RateLimited(
             f"Tenant {tenant!r} already has {limit} Realtime sessions open.",
@@ -252,8 +243,8 @@ async def watch_call(
     Only the call's own end and a gateway shutdown leave it be. The call holds a
     session slot (taken before it was created); this gives it back.
     """
-    tenant = caller.principal.tenant
-    label = tenant if tenant in services.config.tenants else "_default"
+    tenant = caller.tenant
+    label = tenant_label(services.config, tenant)
     session = _session(services, caller, model, price, fixed_session=fixed_session, observer=True)
     services.metrics.realtime_sessions(label).inc()
     started = time.perf_counter()
@@ -348,7 +339,7 @@ async def _relay(
         code, text = _ENDED_MESSAGES[reason]
         err = BadRequest(text.format(idle=rules.idle_timeout_s, max=rules.max_session_s), code=code)
         with contextlib.suppress(Exception):  # the client may be gone already
-            await _to_client(send, [refusal_event(err, None)])
+            await _to_client(send, [realtime_event(err, None)])
     if reason != "client_closed":
         close_code = _CLOSE_CODES.get(reason, 1000)
         if reason == "upstream_closed":  # 1001: the API's 60-minute limit; the SDK reconnects
@@ -363,7 +354,7 @@ async def _from_client(
     upstream: aiohttp.ClientWebSocketResponse,
     receive: Any,
     send: Any,
-    rules: Any,
+    rules: RealtimePolicy,
 ) -> str:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + rules.max_session_s
@@ -437,7 +428,7 @@ async def _refuse(scope: dict[str, Any], send: Any, err: GatewayError, request_i
     headers = [
         (b"content-type", b"application/json"),
         (b"x-request-id", request_id.encode()),
-        *((k.encode(), v.encode()) for k, v in err.headers.items()),
+        *http_headers(err),
     ]
     await send({"type": "websocket.http.response.start", "status": err.status, "headers": headers})
-    await send({"type": "websocket.http.response.body", "body": err.body()})
+    await send({"type": "websocket.http.response.body", "body": json_body(err)})

@@ -23,16 +23,19 @@ from urllib.parse import parse_qs, urlencode
 
 import orjson
 
-from gateway.api.asgi import header, read_body
-from gateway.api.proxy import Exchange, Handler, caller_of, require_method
+from gateway.api.asgi import header
+from gateway.api.proxy import Exchange, Handler, body_of, caller_of, require_method
 from gateway.api.realtime import hang_up, open_session_slot, resolve_model, watch_call
-from gateway.api.relay import deliver, read_answer
+from gateway.auth.callers import Caller
+from gateway.config.runtime import Model
 from gateway.errors import BadRequest, GatewayError, UpstreamError
 from gateway.metering.outcome import Outcome
+from gateway.pipeline.relay import deliver, read_answer
 from gateway.pricing import ModelPrice
-from gateway.realtime.session import apply_cap, realtime_cap
-from gateway.services import Caller, Services
-from gateway.shapes.adapters import parse_json_object
+from gateway.realtime.session import apply_cap
+from gateway.services import Services
+from gateway.shapes.endpoint import parse_json_object
+from gateway.shapes.realtime import realtime_cap
 from gateway.upstream.headers import upstream_request_headers
 
 _SECRET_TTL_S = (10, 7200, 600)  # min, max, default: the upstream's own range
@@ -44,13 +47,7 @@ def client_secrets() -> Handler:
         ctx.endpoint = "realtime.client_secrets"
         require_method(ex, "POST")
         caller = await caller_of(ex)
-        raw = await read_body(
-            ex.scope,
-            ex.receive,
-            services.config.server.max_body_bytes,
-            services.config.server.body_timeout_s,
-        )
-        body = parse_json_object(raw)
+        body = parse_json_object(await body_of(ex))
         session = body.get("session", {})
         if not isinstance(session, dict):
             raise BadRequest("'session' must be an object.", param="session", code=None)
@@ -82,7 +79,7 @@ def client_secrets() -> Handler:
             expires_at = min(expires_at, float(upstream_expiry))
         fixed = {**upstream_session, "model": model.name}
         secret = await services.client_secrets.mint(
-            caller.principal.tenant,
+            caller.tenant,
             caller.principal.subject,
             expires_at=expires_at,
             session=fixed,
@@ -105,16 +102,9 @@ def calls() -> Handler:
         ctx.endpoint = "realtime.calls"
         require_method(ex, "POST")
         auth = header(ex.scope, b"authorization")
-        caller, fixed = await services.authenticate_session(
-            auth.decode("latin-1") if auth else None
-        )
-        ctx.tenant, ctx.subject = caller.principal.tenant, caller.principal.subject
-        raw = await read_body(
-            ex.scope,
-            ex.receive,
-            services.config.server.max_body_bytes,
-            services.config.server.body_timeout_s,
-        )
+        caller, fixed = await services.auth.session_caller(auth.decode("latin-1") if auth else None)
+        ctx.tenant, ctx.subject = caller.tenant, caller.principal.subject
+        raw = await body_of(ex)
         content_type = (header(ex.scope, b"content-type") or b"").decode("latin-1")
         sdp, session = _offer(raw, content_type)
         if fixed.get("model") not in (None, session.get("model", fixed.get("model"))):
@@ -174,14 +164,14 @@ def calls() -> Handler:
             await deliver(ctx, answer, ex.send, ex.headers)
         finally:
             if not released:
-                services.quota.close_session(caller.principal.tenant)
+                services.quota.close_session(caller.tenant)
 
     return handle
 
 
 def _capped_session(
     services: Services, caller: Caller, session: dict[str, Any], name: Any
-) -> tuple[Any, ModelPrice | None, dict[str, Any]]:
+) -> tuple[Model, ModelPrice | None, dict[str, Any]]:
     """The model the session may use, its price, and its config with the tenant's caps."""
     if session.get("type", "realtime") != "realtime":
         raise BadRequest(

@@ -13,11 +13,12 @@ from typing import Any
 from gateway.api import proxy, realtime_http
 from gateway.api.realtime import realtime, responses_socket
 from gateway.services import Services
-from gateway.shapes.adapters import CHAT, RESPONSES
+from gateway.shapes.chat import CHAT
+from gateway.shapes.responses import RESPONSES
 
 _EXACT: dict[str, proxy.Handler] = {
-    "/v1/responses": proxy.create(RESPONSES, "/responses"),
-    "/v1/chat/completions": proxy.create(CHAT, "/chat/completions"),
+    "/v1/responses": proxy.create(RESPONSES),
+    "/v1/chat/completions": proxy.create(CHAT),
     "/v1/realtime/client_secrets": realtime_http.client_secrets(),
     "/v1/realtime/calls": realtime_http.calls(),
 }

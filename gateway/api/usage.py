@@ -99,7 +99,7 @@ async def tenant_usage(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
 ) -> dict[str, Any]:
     """The caller's tenant: spend and tokens by day and model, and what each budget has left."""
-    caller = await services.authenticate(request.headers.get("authorization"))
+    caller = await services.auth.caller(request.headers.get("authorization"))
     tenant = caller.principal.tenant
     budgets = [
         {
@@ -122,7 +122,7 @@ async def admin_usage(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
 ) -> dict[str, Any]:
     """Every tenant (admins only), filterable by tenant, model and time, grouped at will."""
-    await services.authenticate_admin(request.headers.get("authorization"))
+    await services.auth.admin(request.headers.get("authorization"))
     data = await _report(
         services,
         request,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.metering.usage import Usage
-from gateway.shapes.adapters import Shape
+from gateway.shapes.endpoint import Endpoint
 from gateway.shapes.sse import StreamFacts
 
 
@@ -37,22 +37,14 @@ class Measured:
     estimated: bool
 
 
-def measure(shape: Shape, outcome: Outcome, request_bytes: int) -> Measured:
+def measure(endpoint: Endpoint, outcome: Outcome, request_bytes: int) -> Measured:
     body, facts = outcome.body, outcome.facts
     if body is not None:
-        usage = body.get("usage")
-        return Measured(
-            shape.usage(usage, body) if isinstance(usage, dict) else Usage(),
-            _str(body.get("model")),
-            _str(body.get("service_tier")),
-            _str(body.get("id")),
-            _str(body.get("status")) or "completed",
-            False,
-        )
+        return from_answer(endpoint, body, "completed")
     if facts is not None:
         label = _stream_label(facts, outcome)
         if facts.usage is not None:
-            usage = shape.usage(facts.usage, facts.response)
+            usage = endpoint.usage(facts.usage, facts.response)
             estimated = False
         elif facts.events and outcome.status < 400:
             usage = Usage(input_tokens=math.ceil(request_bytes / 4), output_tokens=facts.events)
@@ -64,6 +56,27 @@ def measure(shape: Shape, outcome: Outcome, request_bytes: int) -> Measured:
         "client_gone" if outcome.client_gone else ("upstream_error" if outcome.status else "error")
     )
     return Measured(Usage(), None, None, None, label, False)
+
+
+def from_answer(endpoint: Endpoint, answer: dict[str, Any], status: str) -> Measured:
+    """A whole answer (a JSON body, a socket's terminal event): usage as reported.
+
+    ``status`` is the outcome when the answer does not say its own.
+    """
+    usage = answer.get("usage")
+    return Measured(
+        endpoint.usage(usage, answer) if isinstance(usage, dict) else Usage(),
+        _str(answer.get("model")),
+        _str(answer.get("service_tier")),
+        _str(answer.get("id")),
+        _str(answer.get("status")) or status,
+        False,
+    )
+
+
+def estimated(usage: Usage, response_id: str | None) -> Measured:
+    """A call cut before its usage came: what it likely used, marked as estimated."""
+    return Measured(usage, None, None, response_id, "cut", True)
 
 
 def _stream_label(facts: StreamFacts, outcome: Outcome) -> str:

@@ -17,11 +17,11 @@ from gateway.ledger import Ledger, LedgerRecord
 from gateway.ledger.queries import recorded_costs
 from gateway.metering.outcome import Measured
 from gateway.metering.usage import Usage
+from gateway.pipeline.context import RequestContext
 from gateway.pricing import NANOS_PER_USD, cost_of
 from gateway.quota.memory import Ticket
 from gateway.quota.orphans import Orphan
 from gateway.quota.store import Quota
-from gateway.telemetry.access_log import RequestContext
 from gateway.telemetry.metrics import TOKEN_KINDS, Metrics
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,10 @@ class Recorder:
         ctx.input_tokens, ctx.output_tokens = usage.total_input, usage.total_output
         self._observe(config, ticket, usage, cost, realtime=ctx.endpoint == "realtime")
         return cost
+
+    def release(self, ticket: Ticket) -> None:
+        """A reservation that started nothing upstream: given back, no ledger row."""
+        self._quota.settle(ticket, 0, 0, time.time())
 
     @property
     def position(self) -> int:

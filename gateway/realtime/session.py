@@ -6,11 +6,11 @@ the very bytes that arrived; only ``session.update`` and ``response.create``
 may be rewritten (the output cap), and only when they ask for more than the
 tenant may have.
 
-Money: each ``response.create`` reserves the response's cost bound before it
-is forwarded (the whole context window at the dearest input price plus the
-output cap at the dearest output price), so a strict budget holds for voice
-too. A response the server starts by itself (voice activity detection) is
-reserved when ``response.created`` announces it; if it does not fit, the
+Money: each response is one call of the pipeline (`gateway.pipeline.meter`):
+``response.create`` reserves its cost bound before it is forwarded (the
+`gateway.shapes.realtime` bound), so a strict budget holds for voice too. A
+response the server starts by itself (voice activity detection) is reserved
+when ``response.created`` announces it; if it does not fit, the
 gateway cancels it upstream. Every ``response.done``, whatever its status, is
 priced from its usage and written to the ledger at once. Responses still open
 when the session ends are charged an estimate (the session's last known input,
@@ -23,25 +23,24 @@ import math
 import secrets
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from gateway.auth.callers import Caller
 from gateway.config.runtime import Model, Policy, RuntimeConfig
 from gateway.errors import BadRequest, GatewayError
+from gateway.errors.wire import realtime_event
 from gateway.metering.outcome import Measured
-from gateway.metering.recorder import Recorder
-from gateway.metering.usage import Usage, from_realtime
+from gateway.metering.usage import Usage
+from gateway.pipeline.context import RequestContext, new_request_id
+from gateway.pipeline.meter import Call, Meter
 from gateway.policy.request import hosted_tools
 from gateway.pricing import NANOS_PER_USD, ModelPrice
-from gateway.quota.bound import cost_bound
-from gateway.quota.memory import Ticket
-from gateway.quota.store import Quota
-from gateway.telemetry.access_log import RequestContext
+from gateway.realtime.decision import Decision
+from gateway.shapes.realtime import REALTIME, realtime_cap
 
-# The API accepts 1..4096 or "inf" (the default: no cap at all).
-REALTIME_MAX_OUTPUT = 4096
 # Estimates for a response cut before its usage came: PCM16 mono 24 kHz, and the
 # audio token rates the per-minute audio prices imply (10 in, 20 out per second).
 PCM_BYTES_PER_S = 48_000
@@ -50,72 +49,40 @@ CAP_EVENT_ID = "gw_output_cap"  # + a per-session suffix: a client cannot collid
 
 
 @dataclass(slots=True)
-class Decision:
-    """What to do with one frame."""
-
-    forward: str | None = None  # text to pass on (the original when unchanged)
-    to_client: list[str] = field(default_factory=list)  # events the gateway sends the client
-    to_upstream: list[str] = field(default_factory=list)  # events the gateway sends upstream
-    close: str | None = None  # end the session, for this reason
-
-
-@dataclass(slots=True)
 class _Response:
-    ticket: Ticket
-    ctx: RequestContext
+    call: Call
     event_id: str | None = None
     text_deltas: int = 0
     audio_bytes: int = 0
 
 
-def refusal_event(err: GatewayError, client_event_id: str | None) -> str:
-    """A Realtime ``error`` event carrying a gateway refusal."""
-    return orjson.dumps(
-        {
-            "type": "error",
-            "event_id": f"gw_evt_{time.monotonic_ns():x}",
-            "error": {
-                "type": err.type,
-                "code": err.code,
-                "message": err.message,
-                "param": err.param,
-                "event_id": client_event_id,
-            },
-        }
-    ).decode()
-
-
 class RealtimeSession:
     def __init__(
         self,
-        *,
+        meter: Meter,
         config: RuntimeConfig,
-        quota: Quota,
-        recorder: Recorder,
-        tenant: str,
-        subject: str | None,
-        policy: Policy,
+        caller: Caller,
         model: Model,
         price: ModelPrice | None,
-        new_request_id: Any,
+        *,
         report_spend: bool = False,
         fixed_session: dict[str, Any] | None = None,
         observer: bool = False,
     ) -> None:
+        self.meter = meter
         self.config = config
-        self.quota = quota
-        self.recorder = recorder
-        self.tenant = tenant
-        self.subject = subject
-        self.policy = policy
+        self.caller = caller
+        self.policy = caller.policy
         self.model = model
-        self.price = price
-        self._new_id = new_request_id
         self.report_spend = report_spend
         self._fixed_session = fixed_session or {}
         # A watched WebRTC call has no client to tell: out of budget ends it.
-        self._close_on_budget = observer or policy.realtime.over_budget == "close"
-        self.cap = realtime_cap(policy, model)
+        self._close_on_budget = observer or self.policy.realtime.over_budget == "close"
+        self.cap = realtime_cap(self.policy, model)
+        applied = REALTIME.apply_policy({}, self.policy, model, caller.tenant, True)
+        self._bound = (
+            0 if price is None else REALTIME.bound(b"", {}, model, price, applied, config.pricing)
+        )
         self.session_id: str | None = None
         self.spent_nanos = 0
         self.responses = 0
@@ -163,20 +130,20 @@ class RealtimeSession:
         try:
             changed = self._apply_cap(body) if body is not None else False
         except GatewayError as err:
-            return Decision(to_client=[refusal_event(err, client_event_id)])
+            return Decision(to_client=[realtime_event(err, client_event_id)])
         if kind == "session.update":
             return Decision(forward=orjson.dumps(event).decode() if changed else text)
         try:
-            ticket = await self._reserve(force=False)
+            call = await self._reserve(force=False)
         except GatewayError as err:
-            decision = Decision(to_client=[refusal_event(err, client_event_id)])
+            decision = Decision(to_client=[realtime_event(err, client_event_id)])
             if err.code == "budget_exceeded" and self._close_on_budget:
                 decision.close = "budget_exceeded"
             return decision
         if client_event_id is None:  # to match an error event to this reservation
-            client_event_id = event["event_id"] = f"gw_{self._new_id()}"
+            client_event_id = event["event_id"] = f"gw_{new_request_id()}"
             changed = True
-        self._pending.append(self._response(ticket, client_event_id))
+        self._pending.append(_Response(call, client_event_id))
         return Decision(forward=orjson.dumps(event).decode() if changed else text)
 
     def _apply_cap(self, body: dict[str, Any]) -> bool:
@@ -237,11 +204,11 @@ class RealtimeSession:
             # cancelled; it still ran until the cancel landed, so it is metered, and in strict
             # mode the session ends (each new utterance would start another).
             try:
-                resp = self._response(await self._reserve(force=False), None)
+                resp = _Response(await self._reserve(force=False))
             except GatewayError as err:
-                resp = self._response(await self._reserve(force=True), None)
+                resp = _Response(await self._reserve(force=True))
                 decision.to_upstream.append(_cancel(rid))
-                decision.to_client.append(refusal_event(err, None))
+                decision.to_client.append(realtime_event(err, None))
                 strict = self.policy.budget_mode == "strict"
                 if err.code == "budget_exceeded" and (self._close_on_budget or strict):
                     decision.close = "budget_exceeded"
@@ -249,8 +216,8 @@ class RealtimeSession:
             decision.to_upstream
         ):  # created above the cap (a browser's own response.create): its bound does not hold
             decision.to_upstream.append(_cancel(rid))
-            decision.to_client.append(refusal_event(_cap_error(self.cap), None))
-        resp.ctx.response_id = rid
+            decision.to_client.append(realtime_event(_cap_error(self.cap), None))
+        resp.call.ctx.response_id = rid
         self._active[rid] = resp
         return decision
 
@@ -261,7 +228,7 @@ class RealtimeSession:
                 "The gateway could not apply the tenant's output cap to this session.",
                 code="output_cap_failed",
             )
-            return Decision(to_client=[refusal_event(err, None)], close="output_cap_failed")
+            return Decision(to_client=[realtime_event(err, None)], close="output_cap_failed")
         for resp in self._pending:
             if resp.event_id is not None and resp.event_id == event_id:
                 self._pending.remove(resp)  # refused upstream: nothing ran
@@ -289,10 +256,10 @@ class RealtimeSession:
         rid = response.get("id")
         resp = self._active.pop(rid, None) if isinstance(rid, str) else None
         if resp is None:  # never announced: still billed
-            resp = self._response(await self._reserve(force=True), None)
-            resp.ctx.response_id = rid if isinstance(rid, str) else None
+            resp = _Response(await self._reserve(force=True))
+            resp.call.ctx.response_id = rid if isinstance(rid, str) else None
         raw_usage = response.get("usage")
-        usage = from_realtime(raw_usage) if isinstance(raw_usage, dict) else Usage()
+        usage = REALTIME.usage(raw_usage, response) if isinstance(raw_usage, dict) else Usage()
         self._last_input = usage
         status = response.get("status")
         return self._settle(
@@ -323,55 +290,26 @@ class RealtimeSession:
 
     # ------------------------------------------------------------------ money
 
-    async def _reserve(self, *, force: bool) -> Ticket:
-        bound = 0
-        if self.price is not None:
-            bound = cost_bound(
-                self.price,
-                input_tokens=self.model.context_window,
-                output_tokens=self.cap,
-                tool_calls={},
-                tool_prices={},
-            )
-        return await self.quota.admit(
-            self.tenant,
-            self.model.name,
-            self.policy,
-            bound=bound,
+    async def _reserve(self, *, force: bool) -> Call:
+        ctx = RequestContext.start("GET", "/v1/realtime", "realtime")
+        ctx.tenant, ctx.subject = self.caller.tenant, self.caller.principal.subject
+        ctx.model, ctx.stream = self.model.name, True
+        return await self.meter.admit(
+            ctx,
+            self.caller,
+            self.config,
+            self.model,
+            bound=self._bound,
             tokens=self.cap,
-            now=time.time(),
             force=force,
-            ref=(self._new_id(), 1),  # its ledger row's key, should its replica die
         )
-
-    def _response(self, ticket: Ticket, event_id: str | None) -> _Response:
-        ctx = RequestContext(
-            request_id=ticket.ref[0] if ticket.ref else self._new_id(),
-            method="GET",
-            path="/v1/realtime",
-            started=time.perf_counter(),
-            wall_started=time.time(),
-            endpoint="realtime",
-            tenant=self.tenant,
-            subject=self.subject,
-            model=self.model.name,
-            stream=True,
-        )
-        return _Response(ticket, ctx, event_id)
 
     def _settle(
         self, resp: _Response, usage: Usage, *, status: int, outcome: str, estimated: bool
     ) -> int:
-        measured = Measured(usage, None, None, resp.ctx.response_id, outcome, estimated)
-        cost = self.recorder.finish(
-            resp.ctx,
-            resp.ticket,
-            measured,
-            config=self.config,
-            upstream_model=self.model.upstream_model,
-            status=status,
-            session_id=self.session_id,
-        )
+        call = resp.call
+        measured = Measured(usage, None, None, call.ctx.response_id, outcome, estimated)
+        cost = call.settle(measured, status, session_id=self.session_id)
         self.spent_nanos += cost
         self.responses += 1
         return cost
@@ -396,10 +334,6 @@ def _parse(text: str) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return event if isinstance(event, dict) else None
-
-
-def realtime_cap(policy: Policy, model: Model) -> int:
-    return min(policy.output_cap(model), REALTIME_MAX_OUTPUT)
 
 
 def apply_cap(body: dict[str, Any], cap: int, policy: Policy) -> bool:

@@ -9,15 +9,18 @@ failure found is returned; the route decides which ones escalate.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 
 from gateway.metering.outcome import Outcome
 
+Judge = Callable[[dict[str, Any], dict[str, Any]], Iterator[str]]
 
-def classify(endpoint: str, outcome: Outcome, request: dict[str, Any]) -> list[str]:
+
+def classify(judge: Judge | None, outcome: Outcome, request: dict[str, Any]) -> list[str]:
+    """Why this attempt is not good enough ([] if it is); ``judge`` reads the endpoint's answers."""
     status = outcome.status
     if status == 0:
         return ["timeout" if outcome.error_code == "upstream_timeout" else "upstream_error"]
@@ -30,14 +33,12 @@ def classify(endpoint: str, outcome: Outcome, request: dict[str, Any]) -> list[s
     answer = outcome.body
     if answer is None and outcome.facts is not None:
         answer = outcome.facts.response  # a buffered Responses stream
-    if answer is None:
+    if answer is None or judge is None:
         return []
-    if endpoint == "chat.completions":
-        return list(_chat(answer, request))
-    return list(_responses(answer, request))
+    return list(judge(answer, request))
 
 
-def _responses(resp: dict[str, Any], request: dict[str, Any]) -> Iterator[str]:
+def judge_responses(resp: dict[str, Any], request: dict[str, Any]) -> Iterator[str]:
     if resp.get("status") == "failed":
         yield "upstream_error"
     details = resp.get("incomplete_details")
@@ -69,7 +70,7 @@ def _responses(resp: dict[str, Any], request: dict[str, Any]) -> Iterator[str]:
     yield from _tool_calls(calls, tools)
 
 
-def _chat(resp: dict[str, Any], request: dict[str, Any]) -> Iterator[str]:
+def judge_chat(resp: dict[str, Any], request: dict[str, Any]) -> Iterator[str]:
     choices = _list(resp.get("choices"))
     if not choices:
         return

@@ -1,1 +1,1 @@
-"""API-shape adapters: where each API keeps its model, stream flag and usage, and its SSE tap."""
+"""Endpoint descriptions: what each API family keeps where (`gateway.shapes.endpoint`)."""

@@ -4,40 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import orjson
 
 from gateway.batching import BatchWriter
+from gateway.pipeline.context import RequestContext
 
 log = logging.getLogger("gateway.access")
-
-
-@dataclass(slots=True)
-class RequestContext:
-    """Per-request state, gathered as the request moves through the pipeline."""
-
-    request_id: str
-    method: str
-    path: str
-    started: float  # perf_counter
-    wall_started: float = 0.0  # unix time
-    endpoint: str = ""
-    tenant: str | None = None
-    subject: str | None = None
-    model: str | None = None
-    served_model: str | None = None
-    route: str | None = None
-    stream: bool = False
-    status: int = 0
-    error_code: str | None = None
-    upstream_s: float | None = None
-    response_id: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cost_nanos: int | None = None
-    ttft_s: float | None = None
-    client_gone: bool = False
 
 
 class AccessLog:

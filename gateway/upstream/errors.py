@@ -11,28 +11,31 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.errors import error_body
+from gateway.errors import UpstreamError
+from gateway.errors.wire import json_body
 
 
 def client_error_from_upstream(
     status: int, body: bytes, api_key: str | None, upstream: str
 ) -> tuple[int, bytes]:
     if status == 401:
-        return 502, error_body(
-            f"The upstream {upstream!r} refused the gateway's credentials; "
-            "tell the gateway's operators.",
-            "upstream_error",
-            "upstream_auth_failed",
+        return 502, json_body(
+            UpstreamError(
+                f"The upstream {upstream!r} refused the gateway's credentials; "
+                "tell the gateway's operators.",
+                code="upstream_auth_failed",
+            )
         )
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         data = None
     if not (isinstance(data, dict) and isinstance(data.get("error"), dict)):
-        return 502, error_body(
-            f"The upstream {upstream!r} answered HTTP {status} without an OpenAI error body.",
-            "upstream_error",
-            "upstream_bad_response",
+        return 502, json_body(
+            UpstreamError(
+                f"The upstream {upstream!r} answered HTTP {status} without an OpenAI error body.",
+                code="upstream_bad_response",
+            )
         )
     if api_key and api_key.encode() in body:
         body = body.replace(api_key.encode(), b"[redacted]")

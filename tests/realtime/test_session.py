@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -12,6 +11,8 @@ from typing import Any, TypeVar, cast
 import pytest
 from sqlalchemy import text
 
+from gateway.auth import Principal
+from gateway.auth.callers import Caller
 from gateway.config import compile_config, parse_config
 from gateway.db import make_engine
 from gateway.pricing.table import load_pricing
@@ -50,22 +51,11 @@ def services(tmp_path: Path) -> Iterator[Services]:
 
 
 def session(services: Services, tenant: str = "team", **kw: Any) -> RealtimeSession:
-    ids = itertools.count(1)
     config = services.config
     model = config.models["gpt-realtime"]
-    policy = config.tenants[tenant]
-    return RealtimeSession(
-        config=config,
-        quota=services.quota,
-        recorder=services.recorder,
-        tenant=tenant,
-        subject="svc",
-        policy=policy,
-        model=model,
-        price=config.pricing.price_for("gpt-realtime"),
-        new_request_id=lambda: f"req_{next(ids)}",
-        **kw,
-    )
+    caller = Caller(Principal(tenant, "svc", False, 0.0), config.tenants[tenant])
+    price = config.pricing.price_for("gpt-realtime")
+    return RealtimeSession(services.pipeline.meter, config, caller, model, price, **kw)
 
 
 def run(step: Coroutine[Any, Any, T]) -> T:

@@ -9,6 +9,7 @@ import pytest
 
 from gateway.metering.outcome import Outcome
 from gateway.routing import classify
+from gateway.routing.classify import judge_chat, judge_responses
 
 SCHEMA = {
     "type": "object",
@@ -56,7 +57,7 @@ def text(t: str) -> dict[str, Any]:
     ],
 )  # fmt: skip
 def test_responses(outcome: Outcome, request_body: dict[str, Any], reasons: list[str]) -> None:
-    assert classify("responses", outcome, request_body) == reasons
+    assert classify(judge_responses, outcome, request_body) == reasons
 
 
 def chat(message: dict[str, Any], finish: str = "stop") -> Outcome:
@@ -69,13 +70,13 @@ def test_chat_checks() -> None:
     }
     tools = {"tools": [{"type": "function", "function": {"name": "lookup", "parameters": SCHEMA}}]}
     call = {"tool_calls": [{"function": {"name": "lookup", "arguments": json.dumps({"city": 1})}}]}
-    assert classify("chat.completions", chat({"content": "x"}, "length"), {}) == ["incomplete"]
-    assert classify("chat.completions", chat({"refusal": "no", "content": None}), {}) == ["refusal"]
-    assert classify("chat.completions", chat({"content": '{"city": "Rome"}'}), fmt) == []
-    assert classify("chat.completions", chat({"content": "{}"}), fmt) == ["schema_mismatch"]
-    assert classify("chat.completions", chat(call), tools) == ["invalid_tool_arguments"]
+    assert classify(judge_chat, chat({"content": "x"}, "length"), {}) == ["incomplete"]
+    assert classify(judge_chat, chat({"refusal": "no", "content": None}), {}) == ["refusal"]
+    assert classify(judge_chat, chat({"content": '{"city": "Rome"}'}), fmt) == []
+    assert classify(judge_chat, chat({"content": "{}"}), fmt) == ["schema_mismatch"]
+    assert classify(judge_chat, chat(call), tools) == ["invalid_tool_arguments"]
 
 
 def test_an_unusable_schema_does_not_fail_the_answer() -> None:
     bad = {"text": {"format": {"type": "json_schema", "schema": {"type": "not-a-type"}}}}
-    assert classify("responses", responses(text("{}")), bad) == []
+    assert classify(judge_responses, responses(text("{}")), bad) == []

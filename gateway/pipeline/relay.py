@@ -20,10 +20,11 @@ from typing import Any
 import orjson
 
 from gateway.api.asgi import Headers
-from gateway.errors import GatewayError, InternalError, UpstreamError, error_body
+from gateway.errors import GatewayError, InternalError, UpstreamError
+from gateway.errors.wire import json_body
 from gateway.metering.outcome import Outcome
-from gateway.shapes.adapters import Shape
-from gateway.telemetry.access_log import RequestContext
+from gateway.pipeline.context import RequestContext
+from gateway.shapes.endpoint import Endpoint, Tap
 from gateway.upstream import UpstreamResponse, client_response_headers
 from gateway.upstream.errors import client_error_from_upstream
 
@@ -67,10 +68,11 @@ async def read_answer(
     if outcome.body is None and content_type.startswith("application/json"):
         # A broken answer is the upstream's fault: a clean 502, not a 200 no client can parse.
         outcome.error_code = "upstream_invalid_response"
-        body = error_body(
-            "The upstream answered with a body that is not a JSON object.",
-            "upstream_error",
-            "upstream_invalid_response",
+        body = json_body(
+            UpstreamError(
+                "The upstream answered with a body that is not a JSON object.",
+                code="upstream_invalid_response",
+            )
         )
         return Answer(502, [h for h in headers if h[0] != b"content-type"], body)
     return Answer(resp.status, [h for h in headers if h[0] != b"content-type"], body,
@@ -78,11 +80,15 @@ async def read_answer(
 
 
 async def buffer_stream(
-    ctx: RequestContext, outcome: Outcome, resp: UpstreamResponse, shape: Shape, strip_usage: bool
+    ctx: RequestContext,
+    outcome: Outcome,
+    resp: UpstreamResponse,
+    endpoint: Endpoint,
+    strip_usage: bool,
 ) -> Answer:
     """Read a whole stream (routes that check quality before the client sees anything)."""
     outcome.status = resp.status
-    tap = shape.new_tap(strip_usage)
+    tap = _tap(endpoint, strip_usage)
     outcome.facts = tap.facts
     chunks = []
     async for chunk in resp.chunks():
@@ -135,7 +141,7 @@ async def relay(
     send: Any,
     receive: Any,
     *,
-    shape: Shape,
+    endpoint: Endpoint,
     api_key: str | None,
     upstream: str,
     headers: Headers,
@@ -146,7 +152,7 @@ async def relay(
     if resp.status < 400 and resp.content_type == "text/event-stream":
         headers = headers + client_response_headers(resp.headers)
         await relay_stream(
-            ctx, outcome, resp, send, receive, shape, headers, on_response_id, strip_usage
+            ctx, outcome, resp, send, receive, endpoint, headers, on_response_id, strip_usage
         )
         return
     answer = await read_answer(ctx, outcome, resp, api_key=api_key, upstream=upstream)
@@ -173,14 +179,18 @@ async def relay_stream(
     resp: UpstreamResponse,
     send: Any,
     receive: Any,
-    shape: Shape,
+    endpoint: Endpoint,
     headers: Headers,
     on_response_id: OnResponseId | None,
     strip_usage: bool,
 ) -> None:
+    try:
+        tap = _tap(endpoint, strip_usage)
+    except GatewayError:
+        resp.release()
+        raise
     ctx.status = outcome.status = resp.status
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
-    tap = shape.new_tap(strip_usage)
     facts = outcome.facts = tap.facts
     tapped = tap.filter if strip_usage else tap.feed
     gone = False
@@ -228,6 +238,20 @@ async def relay_stream(
         return
     if failure is not None:
         ctx.error_code = outcome.error_code = failure.code
-        error_event = shape.stream_error(failure)
+        error_event = _stream_error(endpoint, failure)
         await send({"type": "http.response.body", "body": error_event, "more_body": True})
     await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _tap(endpoint: Endpoint, strip_usage: bool) -> Tap:
+    if endpoint.new_tap is None:
+        raise UpstreamError(
+            f"The upstream streamed an answer {endpoint.name} does not stream.",
+            code="upstream_bad_response",
+        )
+    return endpoint.new_tap(strip_usage)
+
+
+def _stream_error(endpoint: Endpoint, failure: GatewayError) -> bytes:
+    assert endpoint.stream_error is not None  # a stream started: the endpoint has a tap
+    return endpoint.stream_error(failure)

@@ -1,4 +1,4 @@
-"""Services.budget_levels: what the budget gauges show at scrape time."""
+"""budget_levels: what the budget gauges show at scrape time."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from gateway.config import compile_config, parse_config
 from gateway.db import make_engine
 from gateway.services import Services
+from gateway.telemetry.budgets import budget_levels
 from gateway.telemetry.metrics import BudgetLevel
 
 CONFIG = """
@@ -26,7 +27,7 @@ def services() -> Services:
 def levels(s: Services) -> dict[tuple[str, str, str], tuple[float, float]]:
     return {
         (lv.tenant, lv.window, lv.model): (lv.limit_usd, lv.remaining_usd)
-        for lv in s.budget_levels()
+        for lv in budget_levels(s.config, s.quota)
     }
 
 
@@ -66,4 +67,4 @@ def test_the_gauges_are_exported_from_the_levels() -> None:
     text = s.metrics.exposition().decode()
     assert 'gateway_budget_limit_usd{model="n",tenant="team",window="day"} 1.0' in text
     assert 'gateway_budget_remaining_usd{model="_all",tenant="team",window="month"} 100.0' in text
-    assert isinstance(s.budget_levels()[0], BudgetLevel)
+    assert isinstance(budget_levels(s.config, s.quota)[0], BudgetLevel)

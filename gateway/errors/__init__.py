@@ -1,9 +1,9 @@
-"""One error hierarchy, mapped to OpenAI's error shape in one place.
+"""One error hierarchy: every rejection a client sees is a :class:`GatewayError`.
 
-Every rejection a client sees is a :class:`GatewayError`: it carries the HTTP
-status OpenAI would use, OpenAI's ``type``/``code``/``param`` and any headers
-(``Retry-After`` on 429). :meth:`GatewayError.body` is the single place the wire
-shape is produced, so handlers never build error JSON by hand.
+It carries the HTTP status OpenAI would use, OpenAI's ``type``/``code``/``param``
+and any headers (``Retry-After`` on 429). How an error is written on each
+transport (JSON body, SSE event per API, WebSocket event per API) is
+`gateway.errors.wire`, the one place the wire shape is produced.
 
     GatewayError
     ├── BadRequest            400 invalid_request_error
@@ -11,15 +11,20 @@ shape is produced, so handlers never build error JSON by hand.
     ├── PermissionDenied      403 permission_error
     ├── NotFound              404 invalid_request_error
     ├── MethodNotAllowed      405 invalid_request_error
+    ├── RequestTimeout        408 invalid_request_error (a body that trickles in)
     ├── PayloadTooLarge       413 invalid_request_error
+    ├── RateLimited           429 requests|tokens|...  (a tenant's limits; Retry-After)
+    ├── BudgetExceeded        429 insufficient_quota   (x-should-retry: false)
+    ├── InternalError         500 server_error
     ├── UpstreamError         502 upstream_error   (connect failure, bad upstream answer)
     ├── UpstreamUnavailable   503 upstream_error   (circuit open)
+    ├── ServiceUnavailable    503 server_error     (the gateway's shared state is down)
     └── UpstreamTimeout       504 timeout_error
 """
 
 from __future__ import annotations
 
-import orjson
+import math
 
 
 class GatewayError(Exception):
@@ -39,15 +44,6 @@ class GatewayError(Exception):
         self.code = code
         self.param = param
         self.headers = headers or {}
-
-    def body(self) -> bytes:
-        return error_body(self.message, self.type, self.code, self.param)
-
-
-def error_body(message: str, type_: str, code: str | None, param: str | None = None) -> bytes:
-    return orjson.dumps(
-        {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    )
 
 
 class BadRequest(GatewayError):
@@ -113,3 +109,40 @@ class UpstreamTimeout(GatewayError):
 class InternalError(GatewayError):
     status = 500
     type = "server_error"
+
+
+class RateLimited(GatewayError):
+    """A tenant's rate, token or concurrency limit; ``kind`` is OpenAI's error type for it."""
+
+    status = 429
+    type = "requests"
+
+    def __init__(
+        self, message: str, *, code: str, retry_after_s: float, headers: dict[str, str], kind: str
+    ) -> None:
+        retry = max(1, math.ceil(retry_after_s)) if math.isfinite(retry_after_s) else 60
+        super().__init__(
+            message,
+            code=code,
+            headers={**headers, "retry-after": str(retry), "retry-after-ms": str(retry * 1000)},
+        )
+        self.type = kind
+        if not math.isfinite(retry_after_s):
+            self.headers["x-should-retry"] = "false"
+
+
+class BudgetExceeded(GatewayError):
+    """Not retryable soon: the SDK would retry a 429, so ``x-should-retry: false`` says not to."""
+
+    status = 429
+    type = "insufficient_quota"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(
+            message,
+            code="budget_exceeded",
+            headers={
+                "retry-after": str(max(1, math.ceil(retry_after_s))),
+                "x-should-retry": "false",
+            },
+        )

@@ -1,0 +1,66 @@
+"""Who is calling: a verified credential and the tenant policy it is served under.
+
+The one place a request's ``Authorization`` becomes a :class:`Caller`: a team's
+JWT, or (for Realtime) a client secret this gateway minted for a browser,
+which also carries the session config fixed when it was minted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.auth.principal import Principal
+from gateway.auth.verifier import TokenVerifier, bearer_token
+from gateway.config.runtime import Policy, RuntimeConfig
+from gateway.errors import AuthenticationFailed, PermissionDenied
+from gateway.policy import resolve_tenant
+from gateway.realtime.secrets import PREFIX as SECRET_PREFIX
+from gateway.realtime.secrets import SecretStore
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    principal: Principal
+    policy: Policy
+
+    @property
+    def tenant(self) -> str:
+        return self.principal.tenant
+
+
+class Authenticator:
+    def __init__(
+        self, verifier: TokenVerifier, secrets: SecretStore, config: Callable[[], RuntimeConfig]
+    ) -> None:
+        self._verifier = verifier
+        self._secrets = secrets
+        self._config = config  # the config in force now (it hot-reloads)
+
+    async def caller(self, authorization: str | None) -> Caller:
+        principal = await self._verifier.verify(bearer_token(authorization))
+        return Caller(principal, resolve_tenant(self._config(), principal))
+
+    async def session_caller(self, authorization: str | None) -> tuple[Caller, dict[str, Any]]:
+        """A team's JWT, or a client secret this gateway minted (with the session it fixed)."""
+        token = bearer_token(authorization)
+        if not token.startswith(SECRET_PREFIX):
+            return await self.caller(authorization), {}
+        secret = await self._secrets.take(token, time.time())
+        if secret is None:
+            raise AuthenticationFailed(
+                "The client secret is invalid, expired or already used.",
+                code="invalid_client_secret",
+            )
+        principal = Principal(secret.tenant, secret.subject, False, secret.expires_at)
+        return Caller(principal, resolve_tenant(self._config(), principal)), secret.session
+
+    async def admin(self, authorization: str | None) -> Caller:
+        caller = await self.caller(authorization)
+        if not caller.principal.is_admin:
+            raise PermissionDenied(
+                "This endpoint needs the gateway admin role.", code="admin_required"
+            )
+        return caller

@@ -1,0 +1,57 @@
+"""Per-request state, gathered as a request moves through the pipeline, and request ids."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from dataclasses import dataclass
+
+_ID_PREFIX = "req_" + os.urandom(6).hex()
+_ids = itertools.count(1)
+
+
+def new_request_id() -> str:
+    """Unique across processes (random prefix per process) and cheap (a counter)."""
+    return f"{_ID_PREFIX}{next(_ids):012x}"
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Per-request state, gathered as the request moves through the pipeline."""
+
+    request_id: str
+    method: str
+    path: str
+    started: float  # perf_counter
+    wall_started: float = 0.0  # unix time
+    endpoint: str = ""
+    tenant: str | None = None
+    subject: str | None = None
+    model: str | None = None
+    served_model: str | None = None
+    route: str | None = None
+    stream: bool = False
+    status: int = 0
+    error_code: str | None = None
+    upstream_s: float | None = None
+    response_id: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_nanos: int | None = None
+    ttft_s: float | None = None
+    client_gone: bool = False
+
+    @classmethod
+    def start(
+        cls, method: str, path: str, endpoint: str = "", request_id: str | None = None
+    ) -> RequestContext:
+        """A context timed from now."""
+        return cls(
+            request_id or new_request_id(),
+            method,
+            path,
+            time.perf_counter(),
+            time.time(),
+            endpoint,
+        )

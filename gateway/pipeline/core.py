@@ -1,0 +1,72 @@
+"""The pipeline's dependencies in one object, and its steps as methods (see the package doc)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.auth.callers import Caller
+from gateway.config.runtime import RuntimeConfig
+from gateway.ownership import OwnershipStore
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.http import Downstream, serve
+from gateway.pipeline.meter import Call, Meter
+from gateway.pipeline.prepare import AttemptRequest, Prepared, prepare
+from gateway.shapes.endpoint import Endpoint
+from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.tracing import Tracing
+from gateway.upstream import UpstreamPool
+
+
+class Pipeline:
+    """What the pipeline's steps run on; built once by `gateway.services.Services`."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        pool: UpstreamPool,
+        ownership: OwnershipStore,
+        metrics: Metrics,
+        tracing: Tracing,
+    ) -> None:
+        self.meter = meter
+        self.pool = pool
+        self.ownership = ownership
+        self.metrics = metrics
+        self.tracing = tracing
+
+    async def prepare(
+        self,
+        config: RuntimeConfig,
+        caller: Caller,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        raw: bytes,
+        *,
+        split_key: str,
+        hint: str | None = None,
+    ) -> Prepared:
+        return await prepare(
+            config,
+            caller,
+            endpoint,
+            body,
+            raw,
+            owners=self.ownership,
+            split_key=split_key,
+            hint=hint,
+        )
+
+    async def serve(self, down: Downstream, prepared: Prepared) -> None:
+        """Attempts over HTTP until one answer (JSON or a stream) has gone to the client."""
+        await serve(self, down, prepared)
+
+    async def admit(self, ctx: RequestContext, prepared: Prepared, request: AttemptRequest) -> Call:
+        """One call on a socket: admitted like an HTTP attempt, settled by its session."""
+        return await self.meter.admit(
+            ctx,
+            prepared.caller,
+            prepared.config,
+            request.model,
+            bound=request.bound,
+            tokens=request.tokens,
+        )

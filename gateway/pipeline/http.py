@@ -1,0 +1,201 @@
+"""A prepared call over HTTP: attempts along the ladder until one answer goes to the client.
+
+Each attempt is an :class:`~gateway.pipeline.attempt.Attempt` (admitted,
+metered, settled once); what follows it is :func:`~gateway.pipeline.decide.decide`'s
+call. An answer is read whole before it is judged, so the client sees
+exactly one clean answer; a stream is the client's from its first byte,
+unless the route buffers streams to judge them first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gateway.api.asgi import Headers, Scope
+from gateway.errors import GatewayError
+from gateway.metering.outcome import Outcome
+from gateway.pipeline.attempt import Attempt
+from gateway.pipeline.context import RequestContext
+from gateway.pipeline.decide import Next, Tried, backoff, decide
+from gateway.pipeline.prepare import Prepared, for_model
+from gateway.pipeline.relay import (
+    Answer,
+    OnResponseId,
+    buffer_stream,
+    deliver,
+    read_answer,
+    relay_stream,
+)
+from gateway.routing import classify
+from gateway.upstream import UpstreamClient, client_response_headers, upstream_request_headers
+
+if TYPE_CHECKING:
+    from gateway.pipeline.core import Pipeline
+
+
+class Downstream(Protocol):
+    """The client's side of one HTTP exchange."""
+
+    ctx: RequestContext
+    scope: Scope
+    receive: Any
+    send: Any
+    headers: Headers  # response headers the gateway adds (x-request-id)
+    span: Any  # the request's trace span, when tracing is on
+
+
+@dataclass(slots=True)
+class Trail:
+    """What the attempts of one request did, for the ``x-gateway-*`` headers."""
+
+    route: str | None
+    attempts: int = 0
+    escalations: list[str] = field(default_factory=list)
+    served: str | None = None
+
+    def headers(self) -> Headers:
+        out = [
+            (b"x-gateway-route", (self.route or "-").encode()),
+            (b"x-gateway-attempts", str(self.attempts).encode()),
+        ]
+        if self.served:
+            out.append((b"x-gateway-model", self.served.encode()))
+        if self.escalations:
+            out.append((b"x-gateway-escalations", ",".join(self.escalations).encode()))
+        return out
+
+
+@dataclass(slots=True)
+class _Last:
+    """The latest real answer: it beats an error if nothing better comes."""
+
+    answer: Answer
+    outcome: Outcome
+    headers: Headers
+
+
+async def serve(pipeline: Pipeline, down: Downstream, prepared: Prepared) -> None:
+    ctx, route_plan = down.ctx, prepared.plan
+    trail = Trail(route_plan.route)
+    ctx.route = route_plan.route
+    on_id = _owner(pipeline, prepared)
+    last: _Last | None = None
+    rung = retries = 0
+    while True:
+        model = route_plan.ladder[rung]
+        client = pipeline.pool.get(model.upstream)
+        answer: Answer | None = None
+        try:
+            request = for_model(prepared, model, first=trail.attempts == 0)
+            up_headers = upstream_request_headers(down.scope["headers"], client.upstream.api_key)
+            attempt = Attempt(
+                pipeline, ctx, prepared, request, trail.attempts + 1, up_headers, down.span
+            )
+            async with attempt:
+                trail.attempts += 1
+                trail.served = model.upstream_model
+                answer = await _forward(attempt, client, down, trail, on_id)
+                if answer is None:
+                    return  # streamed to the client as it came
+                last = _Last(answer, attempt.outcome, _admission_headers(attempt))
+        except GatewayError:  # refused before it was sent: no budget to go on with
+            if last is None:
+                raise
+            return await _deliver(down, trail, last, on_id)
+        assert attempt.measured is not None
+        trail.served = attempt.measured.served_model or trail.served
+        ctx.served_model = trail.served
+        reasons = tuple(classify(prepared.endpoint.judge, attempt.outcome, request.body))
+        circuit_open = bool(reasons) and client.circuit_open()
+        max_retries = client.upstream.max_retries
+        tried = Tried(rung, retries, reasons, last is not None, max_retries, circuit_open)
+        step = decide(route_plan, tried)
+        if step.next is Next.DELIVER:
+            assert last is not None
+            return await _deliver(down, trail, last, on_id)
+        if step.next is Next.RETRY:
+            retries += 1
+            retry_after = _header(answer.headers, b"retry-after") if answer else None
+            wait = backoff(client.upstream, retries, retry_after, route_plan, random.uniform)
+            await asyncio.sleep(wait)
+            continue
+        if step.next is Next.ESCALATE:
+            nxt = route_plan.ladder[rung + 1]
+            reason = step.reason or "-"
+            trail.escalations.append(f"{model.name}>{nxt.name}:{reason}")
+            route = route_plan.route or "-"
+            pipeline.metrics.escalations(route, model.name, nxt.name, reason).inc()
+            rung, retries = rung + 1, 0
+            continue
+        assert attempt.failure is not None
+        down.headers.extend(trail.headers())
+        raise attempt.failure
+
+
+async def _forward(
+    attempt: Attempt,
+    client: UpstreamClient,
+    down: Downstream,
+    trail: Trail,
+    on_id: OnResponseId | None,
+) -> Answer | None:
+    """Send the attempt; stream it to the client (None), or read the answer to judge it."""
+    prepared, request, ctx, outcome = (
+        attempt.prepared,
+        attempt.request,
+        attempt.ctx,
+        attempt.outcome,
+    )
+    endpoint = prepared.endpoint
+    query = down.scope["query_string"]
+    resp = await client.send("POST", endpoint.upstream_path, query, attempt.headers, request.raw)
+    injected = request.applied.injected_usage
+    if resp.status < 400 and resp.content_type == "text/event-stream":
+        if not prepared.plan.buffer_streams:
+            out = down.headers + _admission_headers(attempt) + trail.headers()
+            out += client_response_headers(resp.headers)
+            await relay_stream(
+                ctx, outcome, resp, down.send, down.receive, endpoint, out, on_id, injected
+            )
+            return None
+        return await buffer_stream(ctx, outcome, resp, endpoint, injected)
+    key, name = client.upstream.api_key, client.upstream.name
+    return await read_answer(ctx, outcome, resp, api_key=key, upstream=name)
+
+
+def _admission_headers(attempt: Attempt) -> Headers:
+    """What admission says about the call: rate-limit state and the output cap in force."""
+    ticket = attempt.call.ticket
+    return [
+        *((k.encode(), v.encode()) for k, v in ticket.headers.items()),
+        (b"x-gateway-output-cap", attempt.request.applied.cap_header.encode()),
+    ]
+
+
+async def _deliver(down: Downstream, trail: Trail, last: _Last, on_id: OnResponseId | None) -> None:
+    outcome = last.outcome
+    rid = outcome.body.get("id") if outcome.body is not None else None
+    if rid is None and outcome.facts is not None:
+        rid = outcome.facts.response_id
+    out = down.headers + last.headers + trail.headers()
+    rid = rid if isinstance(rid, str) else None
+    await deliver(down.ctx, last.answer, down.send, out, on_id, rid)
+
+
+def _owner(pipeline: Pipeline, prepared: Prepared) -> OnResponseId | None:
+    """Records the ids an endpoint's answers create as the caller's."""
+    if not prepared.endpoint.owns_created:
+        return None
+    record, tenant = pipeline.ownership.record, prepared.caller.tenant
+
+    def owned(object_id: str) -> None:
+        record(object_id, tenant)
+
+    return owned
+
+
+def _header(headers: Headers, name: bytes) -> bytes | None:
+    return next((v for k, v in headers if k == name), None)

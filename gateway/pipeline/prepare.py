@@ -1,0 +1,121 @@
+"""Prepare a call: from the caller, the endpoint and the request, everything decided before money.
+
+Two steps, both plain functions of data (the one I/O is the ownership lookup
+of ids the request names):
+
+- :func:`prepare` — once per request: parse it by its endpoint's rules, check
+  the model (or route) is the tenant's to use and every id it names is the
+  tenant's own, and plan the ladder of models to try.
+- :func:`for_model` — once per attempt: the tenant's policy rewrites the body
+  for that model, and the call's price and cost bound follow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.auth.callers import Caller
+from gateway.config.runtime import Model, RuntimeConfig
+from gateway.errors import BadRequest, PermissionDenied
+from gateway.policy import check_requested
+from gateway.policy.request import Applied
+from gateway.pricing import ModelPrice
+from gateway.quota.bound import token_estimate
+from gateway.routing import NO_FEATURES, Plan, features_of, plan
+from gateway.shapes.endpoint import CreateRequest, Endpoint
+
+
+class Owners(Protocol):
+    """Who owns the objects a request names (`gateway.ownership.OwnershipStore`)."""
+
+    async def owned_by(self, object_id: str, tenant: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request decided: who asks, through which endpoint, for what, along which ladder."""
+
+    config: RuntimeConfig  # the request runs on the config it started with
+    endpoint: Endpoint
+    caller: Caller
+    request: CreateRequest
+    body: dict[str, Any]  # as the client sent it, parsed
+    raw: bytes
+    plan: Plan
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRequest:
+    """One attempt's request: the body as the model gets it, and what it may cost."""
+
+    model: Model
+    body: dict[str, Any]
+    raw: bytes
+    applied: Applied
+    bound: int  # nano-USD reserved before it goes upstream
+    tokens: int  # charged to a TPM limit at admission
+
+
+async def prepare(
+    config: RuntimeConfig,
+    caller: Caller,
+    endpoint: Endpoint,
+    body: dict[str, Any],
+    raw: bytes,
+    *,
+    owners: Owners,
+    split_key: str,
+    hint: str | None = None,
+) -> Prepared:
+    request = endpoint.parse(body)
+    check_requested(config, caller.policy, request.model)
+    prev = request.previous_response_id
+    if prev is not None and not await owners.owned_by(prev, caller.tenant):
+        raise BadRequest(  # exactly what a response that never existed gets
+            f"Previous response with id '{prev}' not found.",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    features = (
+        features_of(caller.tenant, body, raw, hint)
+        if request.model in config.routes
+        else NO_FEATURES
+    )
+    route_plan = plan(config, request.model, features, split_key)
+    return Prepared(config, endpoint, caller, request, body, raw, route_plan)
+
+
+def for_model(prepared: Prepared, model: Model, *, first: bool) -> AttemptRequest:
+    """The attempt's body (policy applied), price and bound; refuses an unpriced model.
+
+    The first attempt rewrites the parsed body in place; a later one starts
+    again from the client's bytes, since policy rewrites depend on the model.
+    """
+    endpoint, caller, config = prepared.endpoint, prepared.caller, prepared.config
+    body = prepared.body if first else orjson.loads(prepared.raw)
+    applied = endpoint.apply_policy(
+        body, caller.policy, model, caller.tenant, prepared.request.stream
+    )
+    body["model"] = model.upstream_model
+    raw = orjson.dumps(body)
+    price = require_price(config, model)
+    bound = 0 if price is None else endpoint.bound(raw, body, model, price, applied, config.pricing)
+    return AttemptRequest(
+        model, body, raw, applied, bound, token_estimate(raw, applied.cap * applied.choices)
+    )
+
+
+def require_price(config: RuntimeConfig, model: Model) -> ModelPrice | None:
+    """The model's price; an unpriced model is refused unless the operator allows it."""
+    price = config.pricing.price_for(model.upstream_model)
+    if price is None and not config.accounting.allow_unpriced:
+        raise PermissionDenied(
+            f"The model `{model.name}` has no price in the gateway's price table, so its "
+            "cost cannot be controlled; ask the gateway's operators to add one.",
+            param="model",
+            code="model_not_priced",
+        )
+    return price
