@@ -28,9 +28,10 @@ from gateway.policy.request import Applied
 from gateway.pricing import NANOS_PER_USD, ModelPrice
 from gateway.quota.bound import admission_bound, token_estimate
 from gateway.quota.guard import SingleInstance
-from gateway.quota.memory import MemoryQuota, Ticket
+from gateway.quota.memory import MemoryQuota
 from gateway.quota.orphans import CounterKey
 from gateway.quota.store import Quota, make_quota
+from gateway.quota.ticket import Ticket
 from gateway.realtime.secrets import PREFIX as SECRET_PREFIX
 from gateway.realtime.secrets import ClientSecrets, RedisClientSecrets, SecretStore
 from gateway.telemetry.access_log import AccessLog

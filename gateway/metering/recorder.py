@@ -18,9 +18,9 @@ from gateway.ledger.queries import recorded_costs
 from gateway.metering.outcome import Measured
 from gateway.metering.usage import Usage
 from gateway.pricing import NANOS_PER_USD, cost_of
-from gateway.quota.memory import Ticket
 from gateway.quota.orphans import Orphan
 from gateway.quota.store import Quota
+from gateway.quota.ticket import Ticket
 from gateway.telemetry.access_log import RequestContext
 from gateway.telemetry.metrics import TOKEN_KINDS, Metrics
 

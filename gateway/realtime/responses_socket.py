@@ -26,7 +26,7 @@ from gateway.errors import BadRequest, GatewayError
 from gateway.metering.outcome import Measured
 from gateway.metering.usage import Usage
 from gateway.policy import check_requested
-from gateway.quota.memory import Ticket
+from gateway.quota.ticket import Ticket
 from gateway.realtime.session import Decision
 from gateway.routing import NO_FEATURES, plan
 from gateway.shapes.adapters import RESPONSES

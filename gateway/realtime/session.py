@@ -36,8 +36,8 @@ from gateway.metering.usage import Usage, from_realtime
 from gateway.policy.request import hosted_tools
 from gateway.pricing import NANOS_PER_USD, ModelPrice
 from gateway.quota.bound import cost_bound
-from gateway.quota.memory import Ticket
 from gateway.quota.store import Quota
+from gateway.quota.ticket import Ticket
 from gateway.telemetry.access_log import RequestContext
 
 # The API accepts 1..4096 or "inf" (the default: no cap at all).

@@ -238,7 +238,7 @@ async def fall_open(redis: RedisServer, a: RedisQuota, *, keep_data: bool) -> Po
     spent = await a.admit("o", "m", opened, bound=USD // 2, tokens=1, now=time.time())
     a.settle(spent, USD // 2, 1, time.time())
     await settled(a)
-    await a._refresh(list(a._snapshot))  # what the heartbeat does every 2 s
+    await a._levels.refresh()  # what the heartbeat does every 2 s
     redis.stop(save=keep_data)
     with pytest.raises(ServiceUnavailable) as refused:
         await a.admit("c", "m", closed, bound=1, tokens=1, now=time.time())
@@ -261,7 +261,7 @@ async def fall_open(redis: RedisServer, a: RedisQuota, *, keep_data: bool) -> Po
 async def back_up(redis: RedisServer, a: RedisQuota) -> None:
     redis.start()
     for _ in range(100):  # the next heartbeats: re-seed if need be, then the fail-open spend
-        if a.up and not a._spend_backlog:
+        if a.up and not a._seeding.backlog:
             break
         await asyncio.sleep(0.05)
     await settled(a)
@@ -388,20 +388,20 @@ def test_a_call_in_flight_when_redis_restarts_empty_is_still_counted(redis: Redi
         ledger = Ledger()
         async with replica(redis, ledger, heartbeat_s=0.1) as a:
             ticket = await a.admit("t", "m", p, bound=USD // 2, tokens=1, now=time.time())
-            before = a._epoch
+            before = a._seeding.epoch
             redis.stop()
             redis.start()  # empty: the reservation, the spend and the seeding mark are gone
             for _ in range(100):  # a maintenance round re-seeds it
-                if a._epoch not in (None, before):
+                if a._seeding.epoch not in (None, before):
                     break
                 await asyncio.sleep(0.05)
-            assert a._epoch not in (None, before)
+            assert a._seeding.epoch not in (None, before)
             ledger.position += 1  # the call ends after the ledger was read: not in the seed
             a.settle(ticket, USD // 5, 1, time.time())
             ledger.commit()
             await settled(a)
             for _ in range(100):  # its settle found no reservation: the next round adds it
-                if not a._spend_backlog:
+                if not a._seeding.backlog:
                     break
                 await asyncio.sleep(0.05)
             [s] = await a.budget_status("t", p, time.time())
