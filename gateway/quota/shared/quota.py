@@ -5,12 +5,8 @@ the `courier` sends what requests queue, one pipeline per round trip;
 `scripts` builds each Lua script's call and decodes its reply; `liveness`
 keeps this replica's alive key and reclaims what dead replicas held;
 `reseed` seeds budgets from the ledger and adds spend Redis missed; `levels`
-keeps the budget levels last read.
-
-While Redis is unreachable each tenant gets what its ``when_store_down``
-says: ``closed`` refuses with 503, ``open`` admits against this replica's
-own limits, with budgets starting from the last levels read from Redis.
-Spend admitted that way is added to Redis when it is back (`reseed`).
+keeps the budget levels last read; `outage` admits as each tenant's
+``when_store_down`` says while Redis is unreachable.
 """
 
 from __future__ import annotations
@@ -27,7 +23,6 @@ from redis.exceptions import RedisError
 
 from gateway.config.runtime import Policy
 from gateway.quota.budgets import holds_nothing
-from gateway.quota.errors import store_unavailable
 from gateway.quota.memory import MemoryQuota
 from gateway.quota.orphans import LedgerLink, SpendSource
 from gateway.quota.shared import scripts
@@ -35,6 +30,7 @@ from gateway.quota.shared.courier import Courier, Op, connect
 from gateway.quota.shared.keys import Keys, new_replica_id
 from gateway.quota.shared.levels import BudgetLevels
 from gateway.quota.shared.liveness import Health, Liveness
+from gateway.quota.shared.outage import FailOpen
 from gateway.quota.shared.reseed import Seeding, Spend
 from gateway.quota.shared.scripts import AdmitReply, Scripts, Verdict
 from gateway.quota.ticket import BudgetStatus, Ticket, unlimited_ticket
@@ -72,15 +68,18 @@ class RedisQuota:
             redis, keys, run, self._health, alive_ttl_s=alive_ttl_s, heartbeat_s=heartbeat_s
         )
         self._levels = BudgetLevels(redis, keys, self._local.windows)
+        self._outage = FailOpen(self._local, self._health, self._levels, self._seeding)
         self._tpm_caps: dict[str, str] = {}  # tenant -> the TPM its last admit used
-        self._local_sessions: dict[str, int] = {}  # sessions counted here while Redis was away
         self._ledger: LedgerLink | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.fail_open_admits = 0
 
     @property
     def up(self) -> bool:
         return self._health.up
+
+    @property
+    def fail_open_admits(self) -> int:
+        return self._outage.admits
 
     @property
     def reclaimed(self) -> int:
@@ -164,7 +163,7 @@ class RedisQuota:
         if holds_nothing(policy):
             return unlimited_ticket(tenant, model, bound, tokens)
         if not self._health.asking(now):
-            return self._fallback(tenant, model, policy, bound, tokens, now, force, None)
+            return self._outage.admit(tenant, model, policy, bound, tokens, now, force, None)
         counted = self._levels.counted(tenant, model, policy, now)
         counters = tuple(self._levels.counter(key) for _, key in counted)
         ticket = Ticket(
@@ -177,7 +176,7 @@ class RedisQuota:
         except RedisError as exc:
             self._health.went_down(exc)
             self._undo(op, ticket)  # it may have been applied before the connection broke
-            return self._fallback(tenant, model, policy, bound, tokens, now, force, exc)
+            return self._outage.admit(tenant, model, policy, bound, tokens, now, force, exc)
         except asyncio.CancelledError:  # the caller left; Redis may have held it all the same
             self._undo(op, ticket)
             raise
@@ -191,7 +190,7 @@ class RedisQuota:
             return ticket
         if reply.verdict is Verdict.UNSEEDED:
             self._reseed.set()
-            return self._fallback(tenant, model, policy, bound, tokens, now, force, None)
+            return self._outage.admit(tenant, model, policy, bound, tokens, now, force, None)
         raise reply.refusal(ticket, policy, counted, self.windows(now), now)
 
     def _undo(self, op: Op, ticket: Ticket) -> None:
@@ -204,38 +203,13 @@ class RedisQuota:
         if ticket.counters:
             self._courier.send(scripts.settle(self._keys, ticket, 0))
 
-    def _fallback(
-        self,
-        tenant: str,
-        model: str,
-        policy: Policy,
-        bound: int,
-        tokens: int,
-        now: float,
-        force: bool,
-        exc: Exception | None,
-    ) -> Ticket:
-        """Redis is unreachable: refuse (closed) or admit against this replica's limits (open)."""
-        if policy.when_store_down == "closed" and not force:
-            raise store_unavailable(exc)
-        if self._health.first_fallback():  # budgets start from the last levels Redis gave
-            self._local.set_spent(self._levels.last())
-        self.fail_open_admits += 1
-        return self._local.admit_now(
-            tenant, model, policy, bound=bound, tokens=tokens, now=now, force=force
-        )
-
     # ------------------------------------------------------------------ settling
 
     def settle(self, ticket: Ticket, cost: int, tokens: int, now: float) -> None:
         if ticket.settled:
             return
         if not ticket.id:  # unlimited, or admitted locally while Redis was down
-            self._local.settle(ticket, cost, tokens, now)
-            if ticket.counters and self._ledger is not None:
-                position = self._ledger.position
-                spend = Spend(position, ticket.counters, cost, epoch=self._seeding.epoch)
-                self._seeding.backlog.append(spend)
+            self._outage.settle(ticket, cost, tokens, now, self._ledger)
             return
         ticket.settled = True
         if cost > ticket.bound:
@@ -265,17 +239,11 @@ class RedisQuota:
                 return scripts.applied(await self._courier.answer(self._courier.call(call)))
             except RedisError as exc:
                 self._health.went_down(exc)
-        if not self._local.open_session_now(tenant, limit):
-            return False
-        self._local_sessions[tenant] = self._local_sessions.get(tenant, 0) + 1
-        return True
+        return self._outage.open_session(tenant, limit)
 
     def close_session(self, tenant: str) -> None:
-        if self._local_sessions.get(tenant):  # counted here while Redis was away
-            self._local_sessions[tenant] -= 1
-            self._local.close_session(tenant)
-            return
-        self._courier.send(scripts.close_session(self._keys, tenant))
+        if not self._outage.close_session(tenant):  # counted in Redis
+            self._courier.send(scripts.close_session(self._keys, tenant))
 
     # ------------------------------------------------------------------ status
 
