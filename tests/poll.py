@@ -18,9 +18,12 @@ async def eventually(
     timeout: float = 5.0,  # noqa: ASYNC109 - a deadline for the whole poll, not one await
     interval: float = 0.05,
     *,
-    what: str = "",
+    what: str | Callable[[], str] = "",
 ) -> None:
-    """Return once ``check()`` is true (awaiting it if it is a coroutine); fail after ``timeout``."""
+    """Return once ``check()`` is true (awaiting it if it is a coroutine); fail after ``timeout``.
+
+    ``what`` says what was awaited, or (a function) the state it got to.
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -29,20 +32,26 @@ async def eventually(
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {what or _name(check)}")
+            raise AssertionError(_failure(check, timeout, what))
         await asyncio.sleep(interval)
 
 
 def eventually_sync(
-    check: Callable[[], bool], timeout: float = 5.0, interval: float = 0.05, *, what: str = ""
+    check: Callable[[], bool],
+    timeout: float = 5.0,
+    interval: float = 0.05,
+    *,
+    what: str | Callable[[], str] = "",
 ) -> None:
     """`eventually` outside an event loop."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout} s: {what or _name(check)}")
+            raise AssertionError(_failure(check, timeout, what))
         time.sleep(interval)
 
 
-def _name(check: Callable[..., object]) -> str:
-    return getattr(check, "__qualname__", repr(check))
+def _failure(check: Callable[..., object], timeout: float, what: str | Callable[[], str]) -> str:
+    """``what`` may be a function: the state at the deadline, said when it is needed."""
+    said = what() if callable(what) else what
+    return f"not true within {timeout} s: {said or getattr(check, '__qualname__', repr(check))}"

@@ -80,7 +80,7 @@ async def settle(
     await q.drain()
 
 
-async def day_level(q: Quota, tenant: str, p: Policy, now: float = NOW) -> tuple[int, int]:
+async def level(q: Quota, tenant: str, p: Policy, now: float = NOW) -> tuple[int, int]:
     """(spent, reserved) of the tenant's first budget, read now."""
     status = (await q.budget_status(tenant, p, now))[0]
     return status.spent_nanos, status.reserved_nanos
@@ -203,7 +203,7 @@ def test_settling_twice_changes_nothing(backend: Backend) -> None:
         t = await admit(q, "a", p, bound=100)
         await settle(q, t, 50)
         await settle(q, t, 50)
-        assert await day_level(q, "a", p) == (50, 0)
+        assert await level(q, "a", p) == (50, 0)
 
     backend.run(spec)
 
@@ -223,7 +223,7 @@ def test_soft_budget_admits_and_flags(backend: Backend) -> None:
         p = daily(100, budget_mode="soft")
         assert not (await admit(q, "a", p, bound=100)).over_budget
         assert (await admit(q, "a", p, bound=1000)).over_budget
-        assert await day_level(q, "a", p) == (0, 1100), "both are held"
+        assert await level(q, "a", p) == (0, 1100), "both are held"
 
     backend.run(spec)
 
@@ -268,7 +268,7 @@ def test_budget_status_reports_each_window_and_model(backend: Backend) -> None:
         assert q.status("a", p, NOW) == [day, month], "status answers from the last reading"
         assert q.windows(NOW)["day"].key == "2026-11-25"
         await settle(q, t, 300)
-        assert await day_level(q, "a", p) == (420, 0)
+        assert await level(q, "a", p) == (420, 0)
         assert "a" in q.tenants()
 
     backend.run(spec)
@@ -289,7 +289,7 @@ def test_a_forced_admit_passes_every_limit_and_is_settled_like_any_other(backend
         assert err.value.code == "concurrency_limit_exceeded", "both calls are in flight"
         await settle(q, first, 100)
         await settle(q, forced, 50)
-        assert await day_level(q, "a", p) == (150, 0)
+        assert await level(q, "a", p) == (150, 0)
 
     backend.run(spec)
 
@@ -299,11 +299,11 @@ def test_a_refused_admit_holds_nothing(backend: Backend) -> None:
         p = daily(100, concurrent=1)
         with pytest.raises(BudgetExceeded):
             await admit(q, "a", p, bound=101)
-        assert await day_level(q, "a", p) == (0, 0)
+        assert await level(q, "a", p) == (0, 0)
         held = await admit(q, "a", p, bound=100)  # the refused call took no concurrency share
         with pytest.raises(RateLimited):
             await admit(q, "a", p, bound=0)
-        assert await day_level(q, "a", p) == (0, 100), "the refused call reserved nothing"
+        assert await level(q, "a", p) == (0, 100), "the refused call reserved nothing"
         await settle(q, held, 0)
         await admit(q, "a", p, bound=100)
 
@@ -323,7 +323,7 @@ def test_an_admit_whose_caller_leaves_holds_nothing_once_settled(backend: Backen
                 if isinstance(result, Ticket):  # admitted before the cancel: the caller settles
                     await settle(q, result)
         await q.drain()
-        assert await day_level(q, "t", p) == (0, 0)
+        assert await level(q, "t", p) == (0, 0)
         held = [await admit(q, "t", p, bound=USD // 100) for _ in range(5)]
         assert len(held) == 5, "every concurrency share is free again"
 
