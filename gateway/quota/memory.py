@@ -249,7 +249,7 @@ class MemoryQuota:
         out = []
         for limit in policy.budgets:
             window = windows[limit.window]
-            c = self._counters.get((tenant, limit.model, window.key), _Counter())
+            c = self._counters.get(counter_key(tenant, limit, windows), _Counter())
             out.append(
                 BudgetStatus(
                     limit.window, limit.model, limit.nanos, c.spent, c.reserved, window.resets_at

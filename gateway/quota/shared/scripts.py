@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import NoScriptError
 
 from gateway.config.runtime import BudgetLimit, Policy
@@ -73,7 +74,7 @@ class Scripts:
         for script, source in _SOURCES.items():
             self._shas[script] = await self._redis.script_load(source)
 
-    def add_to(self, pipe: Any, call: Call) -> None:
+    def add_to(self, pipe: Pipeline, call: Call) -> None:
         pipe.evalsha(self._shas[call.script], len(call.keys), *call.keys, *call.args)
 
     async def run(self, call: Call) -> object:
