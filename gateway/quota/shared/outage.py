@@ -54,7 +54,7 @@ class FailOpen:
         self._local.settle(ticket, cost, tokens, now)
         if ticket.counters and ledger is not None:
             spend = Spend(ledger.position, ticket.counters, cost, epoch=self._seeding.epoch)
-            self._seeding.backlog.append(spend)
+            self._seeding.owe(spend)
 
     def open_session(self, tenant: str, limit: int | None) -> bool:
         if not self._local.open_session_now(tenant, limit):

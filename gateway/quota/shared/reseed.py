@@ -53,6 +53,10 @@ class Seeding:
         self.backlog: list[Spend] = []
         self.source: SpendSource | None = None
 
+    def owe(self, spend: Spend) -> None:
+        """Spend Redis does not have (admitted fail-open): added when Redis answers."""
+        self.backlog.append(spend)
+
     def missed(self, spend: Spend) -> None:
         """A settle found no reservation: Redis lost it, unless it was settled already."""
         if spend.epoch != self.epoch:
