@@ -27,6 +27,7 @@ import pytest
 import redis as redis_client
 from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, base_config, ledger_rows
 from pg import PostgresServer
+from poll import eventually_sync
 from redis_server import RedisServer
 
 from gateway.auth import mint_token
@@ -97,16 +98,14 @@ class Cluster:
             self.wait_ready(i)
 
     def wait_ready(self, i: int) -> None:
-        deadline = time.monotonic() + 20
-        while True:
+        def ready() -> bool:
             assert self.procs[i].poll() is None, self.log(i)
             try:
-                if httpx.get(f"{self.root(i)}/readyz").status_code == 200:
-                    return
+                return httpx.get(f"{self.root(i)}/readyz").status_code == 200
             except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"replica {i} did not start: {self.log(i)}"
-            time.sleep(0.1)
+                return False
+
+        eventually_sync(ready, 20, 0.1, what=lambda: f"replica {i} did not start: {self.log(i)}")
 
     def log(self, i: int) -> str:
         return (self.tmp / f"replica{i}.log").read_text(errors="replace")
@@ -163,13 +162,8 @@ async def call(client: openai.AsyncOpenAI, *, stream: bool = False) -> tuple[int
         return err.status_code, err.response.headers.get("x-request-id", ""), err.code
 
 
-def rows_of(c: Cluster, tenant: str, at_least: int = 0) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 10
-    while True:
-        rows = [r for r in ledger_rows(c.database_url) if r["tenant"] == tenant]
-        if len(rows) >= at_least or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
+def rows_of(c: Cluster, tenant: str) -> list[dict[str, Any]]:
+    return [r for r in ledger_rows(c.database_url) if r["tenant"] == tenant]
 
 
 def budget_counter(r: RedisServer, tenant: str) -> tuple[int, int]:
@@ -185,14 +179,21 @@ def budget_counter(r: RedisServer, tenant: str) -> tuple[int, int]:
 
 def settle_down(r: RedisServer, c: Cluster, tenant: str) -> tuple[int, int, list[dict[str, Any]]]:
     """Wait until Redis and the ledger agree on the tenant's spend (settles follow commits)."""
-    deadline = time.monotonic() + 15
-    while True:
-        rows = rows_of(c, tenant)
-        spent, reserved = budget_counter(r, tenant)
+    last = (0, 0, list[dict[str, Any]]())
+
+    def agree() -> bool:
+        nonlocal last
+        last = (*budget_counter(r, tenant), rows_of(c, tenant))
+        spent, reserved, rows = last
+        return reserved == 0 and spent == sum(int(row["cost_nanos"]) for row in rows)
+
+    def disagreement() -> str:
+        spent, reserved, rows = last
         total = sum(int(row["cost_nanos"]) for row in rows)
-        if (reserved == 0 and spent == total) or time.monotonic() > deadline:
-            return spent, reserved, rows
-        time.sleep(0.2)
+        return f"Redis spent {spent}, reserved {reserved}; the ledger {total} in {len(rows)} rows"
+
+    eventually_sync(agree, 15, 0.2, what=disagreement)
+    return last
 
 
 def test_budget_rpm_and_the_ledger_hold_across_three_replicas(
@@ -297,10 +298,7 @@ def test_redis_stopped_mid_run_fails_closed_or_open_per_tenant(
     )
     time.sleep(1.5)  # an outage, not a blip: the fail-open row is committed well before...
     r.start()  # ...Redis comes back empty and budgets are re-seeded from the ledger
-    deadline = time.monotonic() + 15
-    while asyncio.run(both())[0][0] != 200:
-        assert time.monotonic() < deadline, "fenced never recovered"
-        time.sleep(0.2)
+    eventually_sync(lambda: asyncio.run(both())[0][0] == 200, 15, 0.2, what="fenced recovered")
     assert "gateway_quota_store_up 1.0" in httpx.get(f"{c.root(1)}/metrics").text
     spent, reserved, rows = settle_down(r, c, "lenient")
     assert (spent, reserved) == (sum(int(row["cost_nanos"]) for row in rows), 0), (

@@ -19,9 +19,9 @@ from gateway.metering.outcome import Measured
 from gateway.metering.usage import Usage
 from gateway.pipeline.context import RequestContext
 from gateway.pricing import NANOS_PER_USD, cost_of
-from gateway.quota.memory import Ticket
 from gateway.quota.orphans import Orphan
 from gateway.quota.store import Quota
+from gateway.quota.ticket import Ticket
 from gateway.telemetry.metrics import TOKEN_KINDS, Metrics
 
 log = logging.getLogger(__name__)

@@ -1,11 +1,12 @@
-"""Admission refusals worded once for both quota backends (the classes: `gateway.errors`)."""
+"""Admission refusals: 429s in OpenAI's shape, with ``Retry-After`` and the reason spelt out,
+and the 503 of a tenant whose shared store is unreachable."""
 
 from __future__ import annotations
 
 import math
 
 from gateway.config.runtime import BudgetLimit
-from gateway.errors import BudgetExceeded, RateLimited
+from gateway.errors import BudgetExceeded, RateLimited, ServiceUnavailable
 from gateway.pricing import NANOS_PER_USD
 from gateway.quota.windows import Window
 
@@ -66,4 +67,15 @@ def budget_refusal(
         f"({window.key}); this call may cost up to {usd(bound)}. "
         f"The budget resets at {window.resets_at.isoformat()}.",
         retry_after_s=wait,
+    )
+
+
+def store_unavailable(exc: Exception | None) -> ServiceUnavailable:
+    """Redis is unreachable (``exc``) or not re-seeded yet, and the tenant's policy is closed."""
+    return ServiceUnavailable(
+        "The gateway's shared rate-limit and budget store is unreachable, and this "
+        f"tenant's policy is to refuse calls then (when_store_down: closed). Try again "
+        f"in a few seconds.{f' ({type(exc).__name__})' if exc else ''}",
+        code="quota_store_unavailable",
+        headers={"retry-after": "5"},
     )

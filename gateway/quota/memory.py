@@ -3,7 +3,7 @@
 Every check and its update happen in one synchronous call on the event loop,
 so no other request can interleave between "does it fit?" and "reserve it":
 that is what makes strict budgets hold under any concurrency here. Several
-processes share `gateway.quota.redis.RedisQuota` instead, which keeps this
+processes share `gateway.quota.shared.RedisQuota` instead, which keeps this
 class for its fail-open fallback; `gateway.quota.guard` stops two processes
 from each running one of these over the same ledger.
 
@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from gateway.config.runtime import Policy
 from gateway.quota.bucket import TokenBucket, rate_headers
+from gateway.quota.budgets import applicable, counter_key, holds_nothing
 from gateway.quota.errors import (
     budget_refusal,
     concurrency_refusal,
@@ -31,6 +32,7 @@ from gateway.quota.errors import (
     usd,
 )
 from gateway.quota.orphans import CounterKey, LedgerLink, SpendSource
+from gateway.quota.ticket import BudgetStatus, Ticket, unlimited_ticket
 from gateway.quota.windows import Window, WindowKind, current_windows
 
 log = logging.getLogger(__name__)
@@ -50,43 +52,6 @@ class _TenantState:
     tpm: TokenBucket | None = None
     in_flight: int = 0
     sessions: int = 0  # realtime sessions open
-
-
-@dataclass(slots=True)
-class Ticket:
-    """An admitted call: what it holds, to be settled exactly once."""
-
-    tenant: str
-    model: str
-    bound: int
-    tokens: int
-    counters: tuple[CounterKey, ...]
-    headers: dict[str, str] = field(default_factory=dict)
-    over_budget: bool = False  # soft mode admitted it past a budget
-    settled: bool = False
-    unlimited: bool = False  # the tenant has no limits or budgets: nothing is held
-    id: str = ""  # the shared store's reservation id ("" when held in this process)
-    ref: tuple[str, int] | None = None  # ledger (request_id, attempt), to reconcile an orphan
-    epoch: bytes | None = None  # the shared store's seeding it was admitted under
-
-
-@dataclass(frozen=True, slots=True)
-class BudgetStatus:
-    window: str
-    model: str | None
-    limit_nanos: int
-    spent_nanos: int
-    reserved_nanos: int
-    resets_at: datetime
-
-    @property
-    def remaining_nanos(self) -> int:
-        return max(0, self.limit_nanos - self.spent_nanos - self.reserved_nanos)
-
-
-def holds_nothing(policy: Policy) -> bool:
-    """No limits and no budgets: nothing to count or hold (and no store to ask)."""
-    return not (policy.rpm or policy.tpm or policy.concurrent or policy.budgets)
 
 
 class MemoryQuota:
@@ -158,7 +123,7 @@ class MemoryQuota:
         flagged as in soft mode, and the call is settled like any other.
         """
         if holds_nothing(policy):
-            return Ticket(tenant, model, bound, tokens, (), {}, False, False, unlimited=True)
+            return unlimited_ticket(tenant, model, bound, tokens)
         state = self._state(tenant)
         rpm = _bucket(state, "rpm", policy.rpm, now)
         tpm = _bucket(state, "tpm", policy.tpm, now)
@@ -226,11 +191,9 @@ class MemoryQuota:
         windows = self.windows(now)
         keys: list[CounterKey] = []
         over = False
-        for limit in policy.budgets:
-            if limit.model is not None and limit.model != model:
-                continue
+        for limit in applicable(policy, model):
             window = windows[limit.window]
-            key = (tenant, limit.model, window.key)
+            key = counter_key(tenant, limit, windows)
             counter = self._counters.setdefault(key, _Counter())
             counter.limit, counter.window = limit.nanos, limit.window
             left = limit.nanos - counter.spent - counter.reserved
@@ -286,7 +249,7 @@ class MemoryQuota:
         out = []
         for limit in policy.budgets:
             window = windows[limit.window]
-            c = self._counters.get((tenant, limit.model, window.key), _Counter())
+            c = self._counters.get(counter_key(tenant, limit, windows), _Counter())
             out.append(
                 BudgetStatus(
                     limit.window, limit.model, limit.nanos, c.spent, c.reserved, window.resets_at

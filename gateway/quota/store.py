@@ -12,8 +12,9 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from gateway.config.runtime import Policy
-from gateway.quota.memory import BudgetStatus, MemoryQuota, Ticket
+from gateway.quota.memory import MemoryQuota
 from gateway.quota.orphans import LedgerLink, SpendSource
+from gateway.quota.ticket import BudgetStatus, Ticket
 from gateway.quota.windows import Window, WindowKind
 
 

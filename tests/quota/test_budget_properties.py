@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from gateway.config.runtime import BudgetLimit, Policy
 from gateway.quota.errors import BudgetExceeded
-from gateway.quota.memory import MemoryQuota, Ticket
+from gateway.quota.memory import MemoryQuota
+from gateway.quota.ticket import Ticket
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC).timestamp()
 LIMIT = 1_000_000

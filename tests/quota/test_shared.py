@@ -1,7 +1,11 @@
-"""RedisQuota on a real Redis: the same guarantees as one process, across replicas.
+"""RedisQuota on a real Redis: what only a shared store does.
 
-Each test runs several `RedisQuota` instances ("replicas") against one
-Redis server; a replica that "dies" simply stops its heartbeat.
+The guarantees both stores give are specified once, in `test_contract.py`.
+Here: several `RedisQuota` instances ("replicas") against one Redis server
+(a replica that "dies" simply stops its heartbeat), the courier, reclaiming,
+re-seeding and failing open. Where a test needs time to pass on this side it
+moves the replica's clock; what takes Redis's own time (a TTL, a heartbeat's
+next round) is waited for with `poll.eventually`.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis as redis_sync
+from poll import eventually
+from quota.fakes import Clock, Ledger
 from redis_server import RedisServer
 
 from gateway.config.runtime import BudgetLimit, Policy
 from gateway.errors import ServiceUnavailable
 from gateway.quota.errors import BudgetExceeded, RateLimited
-from gateway.quota.orphans import CounterKey, Orphan
 from gateway.quota.shared import RedisQuota
 
 USD = 1_000_000_000
@@ -36,37 +41,13 @@ def daily(usd: float, **kw: Any) -> Policy:
     return policy(budgets=(BudgetLimit("day", None, int(usd * USD)),), **kw)
 
 
-class Ledger:
-    """The reconciling side: what the ledger has, and the orphan rows written to it."""
-
-    def __init__(self, recorded: dict[tuple[str, int], int] | None = None) -> None:
-        self.recorded = recorded or {}
-        self.orphans: list[Orphan] = []
-        self.spend: dict[CounterKey, int] = {}
-        self.position = self.committed = 0  # rows queued / committed
-        self._wake: Callable[[], None] = lambda: None
-
-    def on_commit(self, callback: Callable[[], None]) -> None:
-        self._wake = callback
-
-    def commit(self) -> None:
-        self.committed = self.position
-        self._wake()
-
-    def recorded_cost(self, refs: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        return {r: self.recorded[r] for r in refs if r in self.recorded}
-
-    def record_orphan(self, orphan: Orphan) -> None:
-        self.orphans.append(orphan)
-
-
 @asynccontextmanager
 async def replica(
     redis: RedisServer, ledger: Ledger | None = None, **kw: Any
 ) -> AsyncIterator[RedisQuota]:
     ledger = ledger or Ledger()
     q = RedisQuota(redis.url, UTC, **kw)
-    await q.start(lambda: dict(ledger.spend), ledger)
+    await q.start(ledger.read, ledger)
     try:
         yield q
     finally:
@@ -133,8 +114,8 @@ def test_spend_counts_once_its_ledger_row_is_committed(redis: RedisServer) -> No
             ticket = await a.admit("t", "m", p, bound=USD // 2, tokens=1, now=time.time())
             ledger.position += 1  # the Recorder queues the row, then settles
             a.settle(ticket, USD // 10, 1, time.time())
-            await asyncio.sleep(0.1)
-            # The concurrency share is back at once; the budget still holds the bound.
+            # The concurrency share is back at once (the release goes in the admit's own
+            # round trip, or earlier); the budget still holds the bound.
             other = await a.admit("t", "m", p, bound=0, tokens=1, now=time.time())
             [s] = await a.budget_status("t", p, time.time())
             assert (s.spent_nanos, s.reserved_nanos) == (0, USD // 2)
@@ -171,27 +152,11 @@ def test_rpm_and_concurrency_are_global(redis: RedisServer) -> None:
     run(test)
 
 
-def test_tpm_refusal_says_when_and_settle_gives_unused_tokens_back(redis: RedisServer) -> None:
-    async def test() -> None:
-        async with replica(redis) as a:
-            p = policy(tpm=600)
-            ticket = await a.admit("t", "m", p, bound=0, tokens=500, now=time.time())
-            with pytest.raises(RateLimited, match="Limit 600, Requested 200"):
-                await a.admit("t", "m", p, bound=0, tokens=200, now=time.time())
-            a.settle(ticket, 0, 100, time.time())  # used 100 of the 500 estimated
-            await settled(a)
-            await a.admit("t", "m", p, bound=0, tokens=400, now=time.time())
-            with pytest.raises(RateLimited, match="larger than the limit"):
-                await a.admit("t", "m", p, bound=0, tokens=601, now=time.time())
-
-    run(test)
-
-
 def test_a_dead_replicas_reservations_are_reclaimed_and_reconciled(redis: RedisServer) -> None:
     async def test() -> None:
         p = daily(1.00, concurrent=3)
         ledger = Ledger({("req_written", 1): USD // 20})
-        fast = {"alive_ttl_s": 0.3, "heartbeat_s": 0.1}
+        fast: dict[str, Any] = {"alive_ttl_s": 0.3, "heartbeat_s": 0.1}
         dead = RedisQuota(redis.url, UTC, **fast)
         await dead.start(dict, ledger)
         written = await dead.admit(
@@ -206,11 +171,8 @@ def test_a_dead_replicas_reservations_are_reclaimed_and_reconciled(redis: RedisS
             await alive.admit("t", "m", p, bound=0, tokens=1, now=time.time())
             with pytest.raises(RateLimited):  # the dead one's two calls still count...
                 await alive.admit("t", "m", p, bound=0, tokens=1, now=time.time())
-            for _ in range(100):  # ...until its alive key expires and a heartbeat reclaims
-                if alive.reclaimed == 2:
-                    break
-                await asyncio.sleep(0.05)
-            assert alive.reclaimed == 2
+            # ...until its alive key expires and a maintenance round reclaims them.
+            await eventually(lambda: alive.reclaimed == 2)
             [s] = await alive.budget_status("t", p, time.time())
             # The ledger had one call: its recorded cost. The other: its whole bound.
             assert s.spent_nanos == USD // 20 + USD // 4
@@ -238,7 +200,7 @@ async def fall_open(redis: RedisServer, a: RedisQuota, *, keep_data: bool) -> Po
     spent = await a.admit("o", "m", opened, bound=USD // 2, tokens=1, now=time.time())
     a.settle(spent, USD // 2, 1, time.time())
     await settled(a)
-    await a._refresh(list(a._snapshot))  # what the heartbeat does every 2 s
+    await a._levels.refresh()  # what the heartbeat does every 2 s
     redis.stop(save=keep_data)
     with pytest.raises(ServiceUnavailable) as refused:
         await a.admit("c", "m", closed, bound=1, tokens=1, now=time.time())
@@ -260,10 +222,8 @@ async def fall_open(redis: RedisServer, a: RedisQuota, *, keep_data: bool) -> Po
 
 async def back_up(redis: RedisServer, a: RedisQuota) -> None:
     redis.start()
-    for _ in range(100):  # the next heartbeats: re-seed if need be, then the fail-open spend
-        if a.up and not a._spend_backlog:
-            break
-        await asyncio.sleep(0.05)
+    # The next heartbeats: re-seed if need be, then the fail-open spend.
+    await eventually(lambda: a.up and not a._seeding.backlog)
     await settled(a)
 
 
@@ -282,11 +242,11 @@ def test_redis_back_empty_is_reseeded_from_the_ledger_not_counted_twice(
     redis: RedisServer,
 ) -> None:
     async def test() -> None:
-        ledger = Ledger()
-        async with replica(redis, ledger, heartbeat_s=0.1) as a:
+        ledger, clock = Ledger(), Clock()
+        async with replica(redis, ledger, heartbeat_s=0.1, clock=clock) as a:
             opened = await fall_open(redis, a, keep_data=False)
             ledger.commit()  # the fail-open call's row...
-            await asyncio.sleep(0.6)  # ...is committed well before the re-seeding reads
+            clock.advance(0.6)  # ...is committed well before the re-seeding reads
             window = a.windows(time.time())["day"].key
             ledger.spend = {("o", None, window): USD // 2 + USD // 10}  # the ledger has both
             await back_up(redis, a)
@@ -388,22 +348,16 @@ def test_a_call_in_flight_when_redis_restarts_empty_is_still_counted(redis: Redi
         ledger = Ledger()
         async with replica(redis, ledger, heartbeat_s=0.1) as a:
             ticket = await a.admit("t", "m", p, bound=USD // 2, tokens=1, now=time.time())
-            before = a._epoch
+            before = a._seeding.epoch
             redis.stop()
             redis.start()  # empty: the reservation, the spend and the seeding mark are gone
-            for _ in range(100):  # a maintenance round re-seeds it
-                if a._epoch not in (None, before):
-                    break
-                await asyncio.sleep(0.05)
-            assert a._epoch not in (None, before)
+            await eventually(lambda: a._seeding.epoch not in (None, before))  # re-seeded
             ledger.position += 1  # the call ends after the ledger was read: not in the seed
             a.settle(ticket, USD // 5, 1, time.time())
             ledger.commit()
             await settled(a)
-            for _ in range(100):  # its settle found no reservation: the next round adds it
-                if not a._spend_backlog:
-                    break
-                await asyncio.sleep(0.05)
+            # Its settle found no reservation: the next maintenance round adds it.
+            await eventually(lambda: not a._seeding.backlog)
             [s] = await a.budget_status("t", p, time.time())
             assert (s.spent_nanos, s.reserved_nanos) == (USD // 5, 0)
 
@@ -421,10 +375,11 @@ def test_budgets_wait_for_the_reseeding_after_redis_loses_its_data(redis: RedisS
             assert a.up, "Redis answers; what it lacks is the ledger's spend"
             ticket = await a.admit("t", "m", policy(rpm=5), bound=1, tokens=1, now=time.time())
             assert ticket.id, "limits without budgets need no seeding"
-            for _ in range(100):  # the maintenance round re-seeds (every 2 s, or when asked)
-                if await a._redis.exists("gw:seeded"):
-                    break
-                await asyncio.sleep(0.05)
+
+            async def seeded() -> bool:
+                return bool(await a._redis.exists("gw:seeded"))
+
+            await eventually(seeded)  # a maintenance round re-seeds (every 2 s, or when asked)
             assert (await a.admit("t", "m", p, bound=1, tokens=1, now=time.time())).id
 
     run(test)
@@ -434,7 +389,8 @@ def test_session_counts_survive_an_outage_and_a_restart_without_going_negative(
     redis: RedisServer,
 ) -> None:
     async def test() -> None:
-        async with replica(redis, heartbeat_s=0.1) as a:
+        clock = Clock()
+        async with replica(redis, heartbeat_s=0.1, clock=clock) as a:
             assert await a.open_session("t", 2)  # counted in Redis
             redis.stop(save=True)
             assert await a.open_session("t", 2), "fail-open: counted on this replica"
@@ -444,7 +400,8 @@ def test_session_counts_survive_an_outage_and_a_restart_without_going_negative(
             await settled(a)
             client = redis_sync.Redis(port=redis.port)
             assert sum(int(v) for v in client.hvals("gw:sess:t")) == 0
-            await asyncio.sleep(1.1)  # past the second in which nothing waits on Redis
+            await eventually(lambda: a.up)  # a heartbeat got through since the restart
+            clock.advance(1.1)  # past the second in which nothing waits on Redis
             assert await a.open_session("t", 1)
             assert [int(v) for v in client.hvals("gw:sess:t")] == [1], "counted in Redis"
             redis.stop()
@@ -454,7 +411,8 @@ def test_session_counts_survive_an_outage_and_a_restart_without_going_negative(
             a.close_session("t")
             await settled(a)
             assert [int(v) for v in client.hvals("gw:sess:t")] == [0], "0, not -1"
-            await asyncio.sleep(1.1)  # past the second in which nothing waits on Redis
+            await eventually(lambda: a.up)  # a heartbeat got through since the restart
+            clock.advance(1.1)  # past the second in which nothing waits on Redis
             assert await a.open_session("t", 1)
             assert [int(v) for v in client.hvals("gw:sess:t")] == [1], "counted in Redis"
             assert not await a.open_session("t", 1), "the limit holds"

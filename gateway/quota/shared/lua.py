@@ -36,6 +36,7 @@ from __future__ import annotations
 #       budget-key ttl, tenant, then one limit per budget key.
 # Returns {0, over, rpm level, tpm level} or a refusal: {1, in flight}, {2, rpm level},
 # {3, tpm level}, {4, budget index, nanos left}, {5} (budgets not seeded: Redis lost its data).
+# The first element is a `scripts.Verdict`; `scripts.AdmitReply` decodes the rest.
 ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000

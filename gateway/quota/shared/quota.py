@@ -1,0 +1,270 @@
+"""Admission shared by every replica: rate limits, concurrency and budgets held in Redis.
+
+`RedisQuota` implements `gateway.quota.store.Quota` by composing its parts:
+the `courier` sends what requests queue, one pipeline per round trip;
+`scripts` builds each Lua script's call and decodes its reply; `liveness`
+keeps this replica's alive key and reclaims what dead replicas held;
+`reseed` seeds budgets from the ledger and adds spend Redis missed; `levels`
+keeps the budget levels last read; `outage` admits as each tenant's
+``when_store_down`` says while Redis is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from zoneinfo import ZoneInfo
+
+from redis.exceptions import RedisError
+
+from gateway.config.runtime import Policy
+from gateway.quota.budgets import holds_nothing
+from gateway.quota.memory import MemoryQuota
+from gateway.quota.orphans import LedgerLink, SpendSource
+from gateway.quota.shared import scripts
+from gateway.quota.shared.courier import Courier, Op, connect
+from gateway.quota.shared.keys import Keys, new_replica_id
+from gateway.quota.shared.levels import BudgetLevels
+from gateway.quota.shared.liveness import Health, Liveness
+from gateway.quota.shared.outage import FailOpen
+from gateway.quota.shared.reseed import Seeding, Spend
+from gateway.quota.shared.scripts import AdmitReply, Scripts, Verdict
+from gateway.quota.ticket import BudgetStatus, Ticket, unlimited_ticket
+from gateway.quota.windows import Window, WindowKind
+
+log = logging.getLogger(__name__)
+
+ALIVE_TTL_S = 10  # a replica silent this long is dead: its reservations are reclaimed
+HEARTBEAT_S = 2.0
+
+
+class RedisQuota:
+    def __init__(
+        self,
+        url: str,
+        tz: ZoneInfo,
+        *,
+        prefix: str = "gw:",
+        alive_ttl_s: float = ALIVE_TTL_S,
+        heartbeat_s: float = HEARTBEAT_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._url, self._clock = url, clock
+        self.replica = new_replica_id()
+        self._keys = keys = Keys(prefix, self.replica)
+        self._redis = redis = connect(url)
+        self._local = MemoryQuota(tz)  # the fail-open fallback, and the window cache
+        self._scripts = run = Scripts(redis)
+        self._health = Health(clock)
+        self._gone = asyncio.Event()
+        self._reseed = asyncio.Event()  # an admit found Redis unseeded
+        self._seeding = Seeding(redis, keys, run, clock)
+        self._courier = Courier(redis, run, self._health, self._seeding.missed, self._gone, clock)
+        self._liveness = Liveness(
+            redis, keys, run, self._health, alive_ttl_s=alive_ttl_s, heartbeat_s=heartbeat_s
+        )
+        self._levels = BudgetLevels(redis, keys, self._local.windows)
+        self._outage = FailOpen(self._local, self._health, self._levels, self._seeding)
+        self._tpm_caps: dict[str, str] = {}  # tenant -> the TPM its last admit used
+        self._ledger: LedgerLink | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def up(self) -> bool:
+        return self._health.up
+
+    @property
+    def fail_open_admits(self) -> int:
+        return self._outage.admits
+
+    @property
+    def reclaimed(self) -> int:
+        return self._liveness.reclaimed
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, spend: SpendSource, ledger: LedgerLink) -> None:
+        """Connect (refusing to start without Redis), seed this window, begin heartbeats."""
+        self._seeding.source, self._ledger = spend, ledger
+        ledger.on_commit(self._ledger_committed)
+        try:
+            await self._scripts.load()
+            await self._liveness.beat()
+            await self._seeding.check()
+        except RedisError as exc:
+            raise RuntimeError(f"Redis at {_safe(self._url)} is unreachable: {exc}") from exc
+        self._tasks = [
+            asyncio.create_task(self._courier.run(ledger), name="quota-courier"),
+            asyncio.create_task(self._liveness.heartbeat(self._gone), name="quota-heartbeat"),
+            asyncio.create_task(self._maintain(ledger), name="quota-maintenance"),
+        ]
+        log.info("shared quota on Redis %s as replica %s", _safe(self._url), self.replica)
+
+    async def aclose(self) -> None:
+        """Send every queued settle, then leave (the alive key goes: nothing is left held)."""
+        self._gone.set()
+        self._courier.wake()
+        self._reseed.set()  # wakes the maintenance loop to see it is over
+        if self._tasks:  # the ledger was flushed first: its settles can all go now
+            _, late = await asyncio.wait(self._tasks, timeout=10)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._liveness.leave()
+        left = self._courier.unsent()
+        if left or self._seeding.backlog:
+            log.error("Redis unreachable at shutdown: %d settles not sent", left)
+        await self._redis.aclose()
+
+    def _ledger_committed(self) -> None:
+        self._courier.wake()  # settles waiting for their rows can go
+        if self._ledger is not None:
+            self._seeding.committed(self._ledger)
+
+    async def _maintain(self, ledger: LedgerLink) -> None:
+        """Re-seed after data loss, hand over fail-open spend, refresh levels, reclaim the dead."""
+        rounds = 0
+        while not self._gone.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reseed.wait(), self._liveness.heartbeat_s)
+            self._reseed.clear()
+            if self._gone.is_set():
+                return
+            rounds += 1
+            try:
+                await self._seeding.check()
+                self._levels.prune(self._clock())
+                await self._levels.refresh()
+                if rounds % 2 == 0 and self._liveness.may_reclaim(self._clock()):
+                    await self._liveness.reclaim(ledger)
+            except RedisError as exc:
+                self._health.went_down(exc)
+            except Exception:
+                log.exception("quota maintenance failed")
+
+    # ------------------------------------------------------------------ admission
+
+    async def admit(
+        self,
+        tenant: str,
+        model: str,
+        policy: Policy,
+        *,
+        bound: int,
+        tokens: int,
+        now: float,
+        force: bool = False,
+        ref: tuple[str, int] | None = None,
+    ) -> Ticket:
+        if holds_nothing(policy):
+            return unlimited_ticket(tenant, model, bound, tokens)
+        if not self._health.asking(now):
+            return self._outage.admit(tenant, model, policy, bound, tokens, now, force, None)
+        counted = self._levels.counted(tenant, model, policy, now)
+        counters = tuple(self._levels.counter(key) for _, key in counted)
+        ticket = Ticket(
+            tenant, model, bound, tokens, counters, {}, False, False, id=uuid.uuid4().hex,
+            ref=ref, epoch=self._seeding.epoch,
+        )  # fmt: skip
+        op = self._courier.call(scripts.admit(self._keys, ticket, policy, counted, force, now))
+        try:
+            reply = AdmitReply.decode(await self._courier.answer(op))
+        except RedisError as exc:
+            self._health.went_down(exc)
+            self._undo(op, ticket)  # it may have been applied before the connection broke
+            return self._outage.admit(tenant, model, policy, bound, tokens, now, force, exc)
+        except asyncio.CancelledError:  # the caller left; Redis may have held it all the same
+            self._undo(op, ticket)
+            raise
+        self._levels.admitted(tenant, counted)
+        self._tpm_caps[tenant] = scripts.opt(policy.tpm)
+        if reply.verdict is Verdict.ADMITTED:
+            ticket.headers = reply.headers(policy)
+            ticket.over_budget = reply.over_budget
+            if ticket.over_budget:
+                log.warning("tenant %s admitted over a budget (soft mode)", tenant)
+            return ticket
+        if reply.verdict is Verdict.UNSEEDED:
+            self._reseed.set()
+            return self._outage.admit(tenant, model, policy, bound, tokens, now, force, None)
+        raise reply.refusal(ticket, policy, counted, self.windows(now), now)
+
+    def _undo(self, op: Op, ticket: Ticket) -> None:
+        """Give back whatever an admit of uncertain outcome may hold (idempotent per id)."""
+        ticket.settled = True
+        if not op.sent:  # still queued: it never will be
+            op.skip = True
+            return
+        self._release(ticket, ticket.tokens)  # queued: sent after the admit's own pipeline
+        if ticket.counters:
+            self._courier.send(scripts.settle(self._keys, ticket, 0))
+
+    # ------------------------------------------------------------------ settling
+
+    def settle(self, ticket: Ticket, cost: int, tokens: int, now: float) -> None:
+        if ticket.settled:
+            return
+        if not ticket.id:  # unlimited, or admitted locally while Redis was down
+            self._outage.settle(ticket, cost, tokens, now, self._ledger)
+            return
+        ticket.settled = True
+        if cost > ticket.bound:
+            log.error(
+                "cost %s exceeded its reservation %s (tenant %s, model %s): the bound is wrong",
+                cost, ticket.bound, ticket.tenant, ticket.model,
+            )  # fmt: skip
+        self._release(ticket, tokens)
+        if ticket.counters:
+            assert self._ledger is not None
+            # If Redis loses the reservation (it restarted empty), this spend is what it was.
+            spend = Spend(self._ledger.position, ticket.counters, cost, epoch=ticket.epoch)
+            self._courier.after_row(scripts.settle(self._keys, ticket, cost), spend)
+
+    def _release(self, ticket: Ticket, tokens: int) -> None:
+        tpm = self._tpm_caps.get(ticket.tenant, "")
+        self._courier.send(scripts.release(self._keys, ticket, tokens, tpm))
+
+    async def drain(self) -> None:
+        """Wait until every queued settle has reached Redis (after its ledger row)."""
+        await self._courier.drain()
+
+    async def open_session(self, tenant: str, limit: int | None) -> bool:
+        if self._health.asking(self._clock()):
+            call = scripts.open_session(self._keys, tenant, limit)
+            try:
+                return scripts.applied(await self._courier.answer(self._courier.call(call)))
+            except RedisError as exc:
+                self._health.went_down(exc)
+        return self._outage.open_session(tenant, limit)
+
+    def close_session(self, tenant: str) -> None:
+        if not self._outage.close_session(tenant):  # counted in Redis
+            self._courier.send(scripts.close_session(self._keys, tenant))
+
+    # ------------------------------------------------------------------ status
+
+    def status(self, tenant: str, policy: Policy, now: float) -> list[BudgetStatus]:
+        return self._levels.status(tenant, policy, now)
+
+    async def budget_status(self, tenant: str, policy: Policy, now: float) -> list[BudgetStatus]:
+        with contextlib.suppress(RedisError):
+            await self._levels.read(tenant, policy, now)
+        return self.status(tenant, policy, now)
+
+    def tenants(self) -> list[str]:
+        return self._levels.tenants()
+
+    def windows(self, now: float) -> dict[WindowKind, Window]:
+        return self._local.windows(now)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for logs."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
