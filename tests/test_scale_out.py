@@ -29,9 +29,9 @@ from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, base_config, ledger_rows
 from pg import PostgresServer
 from redis_server import RedisServer
 
+from fake_openai import FakeOpenAIServer
 from gateway.auth import mint_token
 from gateway.config import compile_config, parse_config
-from gateway.fake_upstream import FakeOpenAIServer
 
 pytestmark = pytest.mark.slow
 

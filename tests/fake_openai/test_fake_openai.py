@@ -18,9 +18,10 @@ import openai
 import orjson
 import pytest
 
-from gateway.fake_upstream import MODELS, FakeOpenAIServer, Fault
-from gateway.fake_upstream.server import REASONING_TOKENS as REASONING
-from gateway.fake_upstream.server import go_duration, mask_key, split_deltas
+from fake_openai import MODELS, FakeOpenAIServer, Fault
+from fake_openai.generation import REASONING_TOKENS as REASONING
+from fake_openai.generation import split_deltas
+from fake_openai.wire import go_duration, mask_key
 
 API_KEY = "sk-fake-test-0123456789abcdef"
 GO_DURATION = re.compile(r"^(\d+m)?\d+(\.\d+)?(ms|s)$")
@@ -984,7 +985,7 @@ def test_mask_key_never_reveals_short_keys() -> None:
 
 def test_cli_serves_and_prints_base_url() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.fake_upstream", "--port", "0", "--api-key", "k" * 12],
+        [sys.executable, "-m", "fake_openai", "--port", "0", "--api-key", "k" * 12],
         stdout=subprocess.PIPE,
         text=True,
     )

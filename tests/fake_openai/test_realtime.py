@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault, pcm16_silence
+from fake_openai import FakeOpenAIServer, Fault, pcm16_silence
 
 API_KEY = "sk-fake-realtime-0123456789abcdef"
 MODEL = "gpt-realtime"
@@ -83,7 +83,7 @@ def _classes_by_type(union: Any) -> dict[str, type[BaseModel]]:
 REALTIME_TYPES = _classes_by_type(RealtimeServerEvent)
 RESPONSES_TYPES = _classes_by_type(ResponsesServerEvent)
 
-# Fields the wire carries that the 3.57 types leave undeclared (OPENAI-WIRE.md §3, §4, §7).
+# Fields the wire carries that the SDK's 3.57 types leave undeclared.
 KNOWN_EXTRAS = {".session.id", ".session.object", ".session.expires_at"}
 KNOWN_RESPONSES_EXTRAS = {".response.store", ".obfuscation"}
 
