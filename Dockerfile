@@ -11,6 +11,7 @@ WORKDIR /app
 COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project
 COPY gateway ./gateway
+COPY fake_openai ./fake_openai
 RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:3.11-slim-bookworm

@@ -34,9 +34,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from fake_openai import FakeOpenAIServer  # noqa: E402
 from gateway.auth import mint_token  # noqa: E402
 from gateway.config import compile_config, parse_config  # noqa: E402
-from gateway.fake_upstream import FakeOpenAIServer  # noqa: E402
 
 UPSTREAM_KEY = "sk-soak-upstream-key"
 JWT_SECRET = "soak-jwt-secret-with-enough-entropy-0123456789"

@@ -19,7 +19,7 @@ from gateway.pricing import PriceTable
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
-    from gateway.fake_upstream import FakeOpenAI
+    from fake_openai import FakeOpenAI
 
 log = logging.getLogger("gateway")
 
@@ -266,7 +266,7 @@ async def _run(
     fake: FakeOpenAI | None = None
     override: tuple[str, str] | None = None
     if force_fake or runtime.missing_upstream_keys():
-        from gateway.fake_upstream import FakeOpenAI
+        from fake_openai import FakeOpenAI
 
         fake_key = "sk-fake-" + secrets.token_hex(8)
         fake = FakeOpenAI(api_key=fake_key)

@@ -11,7 +11,7 @@ from harness import UPSTREAM_KEY, GatewayServer, base_config
 from pg import PostgresServer
 from redis_server import RedisServer
 
-from gateway.fake_upstream import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,9 @@ from harness import GatewayServer, base_config, env_for_tests, ledger_rows, metr
 from pg import PostgresServer
 from sqlmodel import SQLModel
 
+from fake_openai import FakeOpenAIServer
 from gateway.config import compile_config, parse_config
 from gateway.db import current_revision, head_revision, make_engine, upgrade
-from gateway.fake_upstream import FakeOpenAIServer
 from gateway.services import Services
 
 pytestmark = pytest.mark.slow

@@ -30,9 +30,9 @@ from pg import PostgresServer
 from poll import eventually_sync
 from redis_server import RedisServer
 
+from fake_openai import FakeOpenAIServer
 from gateway.auth import mint_token
 from gateway.config import compile_config, parse_config
-from gateway.fake_upstream import FakeOpenAIServer
 
 pytestmark = pytest.mark.slow
 

@@ -21,9 +21,9 @@ import pytest
 from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, base_config, ledger_rows
 from websockets.exceptions import ConnectionClosed
 
+from fake_openai import FakeOpenAIServer
 from gateway.auth import mint_token
 from gateway.config import compile_config, parse_config
-from gateway.fake_upstream import FakeOpenAIServer
 
 pytestmark = pytest.mark.slow
 STREAMS = 4

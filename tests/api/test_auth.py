@@ -12,7 +12,7 @@ import pytest
 from fakes.jwks import JwksServer
 from harness import AUDIENCE, ISSUER, JWT_SECRET, GatewayServer, base_config
 
-from gateway.fake_upstream import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer
 
 
 def token(**over: Any) -> str:

@@ -11,7 +11,7 @@ import openai
 import pytest
 from harness import GatewayServer, base_config, ledger_rows
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault
+from fake_openai import FakeOpenAIServer, Fault
 
 BUDGET_USD = "0.002"
 BUDGET_NANOS = 2_000_000

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import openai
 
-from gateway.fake_upstream import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer
 
 
 def test_chat_create(alpha: openai.OpenAI, fake: FakeOpenAIServer) -> None:

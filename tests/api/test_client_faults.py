@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from harness import GatewayServer, base_config
 
-from gateway.fake_upstream import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer
 
 SERVER = "server:\n  header_timeout_s: 0.5\n  body_timeout_s: 0.5\n"
 

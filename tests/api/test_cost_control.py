@@ -11,7 +11,7 @@ import openai
 import pytest
 from harness import GatewayServer, base_config, ledger_row
 
-from gateway.fake_upstream import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer
 from gateway.pricing import load_pricing
 
 PRICES = load_pricing(Path(__file__).resolve().parents[2] / "config" / "pricing.yaml")
@@ -212,7 +212,7 @@ def test_chat_stream_usage_is_metered_without_the_client_seeing_the_extra_chunk(
 def test_failed_attempts_are_in_the_ledger_at_no_cost(
     gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:
-    from gateway.fake_upstream import Fault
+    from fake_openai import Fault
 
     fake.inject(Fault(path="/v1/responses", status=500))
     with pytest.raises(openai.InternalServerError) as err:

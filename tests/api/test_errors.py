@@ -13,7 +13,7 @@ import openai
 import pytest
 from harness import GatewayServer, base_config
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault
+from fake_openai import FakeOpenAIServer, Fault
 
 
 def post(gateway: GatewayServer, path: str, content: bytes, **headers: str) -> httpx.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from harness import UPSTREAM_KEY, GatewayServer, base_config, env_for_tests
 
-from gateway.fake_upstream import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer
 
 
 def test_client_credentials_and_org_headers_never_reach_the_upstream(

@@ -28,7 +28,7 @@ import pytest
 from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_rows
 from openai.types.chat import ChatCompletionMessageParam
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault
+from fake_openai import FakeOpenAIServer, Fault
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import openai
 import pytest
 from harness import GatewayServer
 
-from gateway.fake_upstream import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_row, ledger_rows, metric_value
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault
+from fake_openai import FakeOpenAIServer, Fault
 
 TENANTS = """
   rt: {models: ["*"], max_output_tokens: 1000}

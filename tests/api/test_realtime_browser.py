@@ -15,7 +15,7 @@ import websockets
 from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_rows
 from websockets.exceptions import InvalidStatus
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault
+from fake_openai import FakeOpenAIServer, Fault
 
 TENANTS = """
   web: {models: ["*"], max_output_tokens: 800}

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import openai
 import pytest
 
-from gateway.fake_upstream import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer
 
 
 def test_create_returns_the_upstream_response_and_usage(
@@ -118,7 +118,7 @@ def test_model_alias_is_rewritten_for_the_upstream(
 def test_upstream_openai_error_passes_through_with_status(
     alpha: openai.OpenAI, fake: FakeOpenAIServer
 ) -> None:
-    from gateway.fake_upstream import Fault
+    from fake_openai import Fault
 
     fake.inject(Fault(path="/v1/responses", status=429, headers={"retry-after": "3"}))
     with pytest.raises(openai.RateLimitError) as err:

@@ -11,7 +11,7 @@ import openai
 import pytest
 from harness import GatewayServer, base_config, ledger_row, ledger_rows
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault
+from fake_openai import FakeOpenAIServer, Fault
 
 TENANTS = """
   ws: {models: ["*"], max_output_tokens: 300}

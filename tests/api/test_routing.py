@@ -8,7 +8,7 @@ import openai
 import pytest
 from harness import GatewayServer, base_config, ledger_row, ledger_rows, metric_value
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault
+from fake_openai import FakeOpenAIServer, Fault
 
 ROUTES = """
 routes:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from harness import UPSTREAM_KEY, GatewayServer
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault
+from fake_openai import FakeOpenAIServer, Fault
 
 FAULTS = [
     Fault(path="/v1/responses", status=500),

@@ -12,7 +12,7 @@ import openai
 import pytest
 from harness import UPSTREAM_KEY, GatewayServer, base_config, metric_value
 
-from gateway.fake_upstream import FakeOpenAIServer
+from fake_openai import FakeOpenAIServer
 
 GAMMA = "  gamma: {models: [gpt-5-nano]}\n"
 

@@ -9,7 +9,7 @@ import openai
 import pytest
 from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_row, metric_value
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault
+from fake_openai import FakeOpenAIServer, Fault
 
 TENANTS = '  spender: {models: ["*"], budgets: {daily_usd: 5}}\n'
 

@@ -27,7 +27,7 @@ import yaml
 from harness import GatewayServer, base_config
 from needs import missing
 
-from gateway.fake_upstream import FakeOpenAIServer, Fault, pcm16_silence
+from fake_openai import FakeOpenAIServer, Fault, pcm16_silence
 from gateway.telemetry.metrics import BudgetLevel, Metrics
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"

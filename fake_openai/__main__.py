@@ -1,4 +1,4 @@
-"""``python -m gateway.fake_upstream``: serve the fake OpenAI API until interrupted.
+"""``python -m fake_openai``: serve the fake OpenAI API until interrupted.
 
 Used by the gateway's demo mode and for poking at the gateway by hand without an OpenAI key.
 """
@@ -10,12 +10,12 @@ import asyncio
 import contextlib
 import sys
 
-from gateway.fake_upstream.server import FakeOpenAI
+from fake_openai.app import FakeOpenAI
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m gateway.fake_upstream", description="Serve a fake OpenAI API."
+        prog="python -m fake_openai", description="Serve a fake OpenAI API."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)

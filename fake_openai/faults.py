@@ -32,7 +32,7 @@ class Fault:
     ``status`` becomes an ``error`` event, ``body`` one raw text message, and the
     ``*_after_events`` limits count that response's events. ``drop_after_events`` then closes
     the TCP connection without a close frame. On the Realtime socket a ``response.cancel``
-    ends a ``stall_after_events`` stall. See ``gateway/fake_upstream/realtime.py``.
+    ends a ``stall_after_events`` stall. See ``fake_openai/README.md``.
     At most one of ``output_text``, ``refusal`` and ``function_call`` may be set. Whatever they
     produce is counted as output tokens by the fake's usual rule (one token per word, a word
     carrying the whitespace before it), on top of a reasoning model's reasoning tokens, and it

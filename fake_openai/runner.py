@@ -14,8 +14,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from gateway.fake_upstream.faults import Fault
-from gateway.fake_upstream.server import FakeOpenAI, RecordedRequest
+from fake_openai.app import FakeOpenAI
+from fake_openai.faults import Fault
+from fake_openai.state import RecordedRequest
 
 _T = TypeVar("_T")
 

@@ -1,0 +1,66 @@
+"""Request-body fields that Responses and Chat read alike, validated with OpenAI's messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fake_openai.wire import ApiError, JsonObject
+
+
+def require_model(payload: JsonObject) -> str:
+    """The body's ``model``, or the 400 for a missing one."""
+    model = payload.get("model")
+    if not isinstance(model, str) or not model:
+        raise ApiError(
+            400,
+            "Missing required parameter: 'model'.",
+            param="model",
+            code="missing_required_parameter",
+        )
+    return model
+
+
+def optional_int(payload: JsonObject, name: str, *, minimum: int) -> int | None:
+    """The integer field ``name`` if present, at least ``minimum``."""
+    value = payload.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(
+            400,
+            f"Invalid type for '{name}': expected an integer, but got "
+            f"{type(value).__name__} instead.",
+            param=name,
+            code="invalid_type",
+        )
+    if value < minimum:
+        raise ApiError(
+            400,
+            f"Invalid '{name}': integer below minimum value. Expected a value >= {minimum}, "
+            f"but got {value} instead.",
+            param=name,
+            code="integer_below_min_value",
+        )
+    return value
+
+
+def echo_service_tier(requested: Any) -> str:
+    """The tier an answer reports: the one actually used, not the one asked for."""
+    # "auto" resolves to "default", "fast" is "priority".
+    if requested in (None, "auto", "default"):
+        return "default"
+    if requested == "fast":
+        return "priority"
+    return str(requested)
+
+
+def message_parts_text(content: Any) -> list[str]:
+    """Pull the text out of a message ``content`` (string, or list of text-bearing parts)."""
+    if isinstance(content, str):
+        return [content]
+    texts: list[str] = []
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                texts.append(part["text"])
+    return texts

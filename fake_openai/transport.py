@@ -1,0 +1,120 @@
+"""Sending an HTTP answer the way a fault wants it: whole, streamed as SSE, paced, cut midway
+or stalled; and reading a JSON body with OpenAI's complaints when it is not one."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from fake_openai.faults import Fault
+from fake_openai.state import FakeState
+from fake_openai.wire import ApiError, JsonObject
+
+START_KEY = web.RequestKey("fake_openai_start", float)
+FAULT_KEY = web.RequestKey("fake_openai_fault", Fault)
+BODY_TOKENS_KEY = web.RequestKey("fake_openai_body_tokens", int)
+
+
+def request_fault(request: web.Request) -> Fault | None:
+    """The fault this request took on arrival, if any."""
+    return request.get(FAULT_KEY)
+
+
+def carried_fault(request: web.Request) -> Fault | None:
+    """The fault a WebSocket upgrade took, minus what the upgrade itself already used."""
+    fault = request_fault(request)
+    if fault is None:
+        return None
+    return dataclasses.replace(fault, delay_s=0.0, headers={})
+
+
+def drop(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Close the connection under ``response``, so the client sees the body end early."""
+    # close() (FIN) rather than abort() (RST): bytes already written must still arrive,
+    # and the client must then see the body end early. aiohttp's later attempt to write
+    # to the closed transport is a ConnectionError it swallows, so no 500 goes out.
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return response
+
+
+async def read_payload(request: web.Request) -> JsonObject:
+    """The JSON object in the request body, or the 400 OpenAI answers to anything else."""
+    body = await request.read()
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(
+            400,
+            "We could not parse the JSON body of your request. (HINT: This likely means "
+            "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "
+            "payload, but what was sent was not valid JSON. If you have trouble figuring "
+            "out how to fix this, please contact us through our help center at "
+            "help.openai.com.)",
+        ) from None
+    if not isinstance(payload, dict):
+        raise ApiError(
+            400,
+            f"Invalid type for request body: expected an object, but got "
+            f"{type(payload).__name__} instead.",
+            code="invalid_type",
+        )
+    return payload
+
+
+async def reply_json(
+    state: FakeState, request: web.Request, obj: Any, *, status: int = 200
+) -> web.StreamResponse:
+    """Answer with ``obj`` as JSON; a stream fault on a JSON answer cuts or stalls it whole."""
+    fault = request_fault(request)
+    if fault is not None:
+        if fault.stall_after_events is not None:
+            await state.stall()
+            return drop(request, web.Response())
+        if fault.drop_after_events is not None:
+            return drop(request, web.Response())
+    return web.Response(status=status, body=orjson.dumps(obj), content_type="application/json")
+
+
+async def reply_stream(
+    state: FakeState, request: web.Request, events: list[bytes]
+) -> web.StreamResponse:
+    """Stream SSE frames one write each, paced, and cut or stalled where the fault says."""
+    fault = request_fault(request)
+    drop_after = fault.drop_after_events if fault is not None else None
+    stall_after = fault.stall_after_events if fault is not None else None
+    response = web.StreamResponse(
+        status=200,
+        headers={
+            "Content-Type": "text/event-stream; charset=utf-8",
+            "Cache-Control": "no-cache",
+        },
+    )
+    await response.prepare(request)
+    for index, event in enumerate(events):
+        if drop_after is not None and index >= drop_after:
+            return drop(request, response)
+        if stall_after is not None and index >= stall_after:
+            await state.stall()
+            return drop(request, response)
+        if index and state.event_delay_s:
+            await asyncio.sleep(state.event_delay_s)
+        try:
+            # One write per event, so each one is flushed to the client on its own.
+            await response.write(event)
+        except ConnectionError:
+            # The client hung up mid-stream (a case gateway tests provoke on purpose);
+            # that is not a server error worth a logged traceback.
+            return response
+    if drop_after is not None:
+        return drop(request, response)
+    if stall_after is not None:
+        await state.stall()
+        return drop(request, response)
+    await response.write_eof()
+    return response
