@@ -489,9 +489,10 @@ def finish_tracing(
     if otel.service is not None:
         if otel.service.alive():
             # On the metrics port; a baseline from before it existed serves /metrics publicly.
-            result["gateway_requests_answered"] = _requests_answered(
-                otel.metrics_port
-            ) or _requests_answered(otel.port)
+            answered = _requests_answered(otel.metrics_port)
+            if answered is None:
+                answered = _requests_answered(otel.port)
+            result["gateway_requests_answered"] = answered
         sup.stop(otel.service, timeout=15)
         result["gateway_exit_code"] = otel.service.proc.returncode
         # BatchSpanProcessor logs "Queue full, dropping span." for every span it drops.

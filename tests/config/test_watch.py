@@ -7,6 +7,7 @@ hundreds of times a minute). These run the real watcher (watchfiles) on real fol
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 from collections.abc import Callable
@@ -57,11 +58,11 @@ async def until(condition: Callable[[], bool], timeout_s: float) -> bool:
     return True
 
 
-async def seen_after_writes(write: Callable[[int], None], seen: Callable[[int], bool]) -> int:
+async def seen_after_writes(write: Callable[[int], object], seen: Callable[[int], bool]) -> int:
     """Write version 1, 2, ... until the watch has picked one up (it starts asynchronously)."""
     for version in range(1, 40):
         write(version)
-        if await until(lambda v=version: seen(v), 0.5):
+        if await until(functools.partial(seen, version), 0.5):
             return version
     raise AssertionError("no write was ever picked up by the watch")
 
