@@ -3,6 +3,7 @@
 #   docker build -t ai-gateway .
 #   docker run -p 8080:8080 -e OPENAI_API_KEY -e GATEWAY_JWT_SECRET ai-gateway
 # Config comes from /app/config (mount your own over it); secrets only from the environment.
+# Without OPENAI_API_KEY the container exits at start; Prometheus scrapes port 9464.
 
 FROM python:3.11-slim-bookworm AS build
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
@@ -29,7 +30,7 @@ ENV PATH=/app/.venv/bin:$PATH \
 RUN mkdir /data && chown gateway /data
 VOLUME ["/data"]
 USER 10001
-EXPOSE 8080
+EXPOSE 8080 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
 ENTRYPOINT ["gateway"]

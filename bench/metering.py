@@ -12,7 +12,7 @@ real config, and times it per request with the process CPU clock:
   settle the reservation, queue the ledger row, token/spend/budget metrics) and the
   row's share of the batched SQLite insert, written as the gateway writes it.
 
-Two tenants from `config/gateway.yaml`: `bench` (unlisted, the defaults policy, as in
+Two tenants from `config/demo.yaml`: `bench` (unlisted, the defaults policy, as in
 `bench/run`) and `search` (RPM, TPM and concurrency limits, daily, monthly and
 per-model budgets: every counter admission has; its rates are raised so that the loop
 is not refused).
@@ -118,9 +118,9 @@ async def main() -> None:
     parser.add_argument("--core-ms", type=float, default=None)
     parser.add_argument("--results", default=None, help="also write the section into this file")
     args = parser.parse_args()
-    env = {"GATEWAY_JWT_SECRET": "bench-secret"}
+    env = {"GATEWAY_JWT_SECRET": "bench-secret-long-enough-for-hs256-0123456789"}
     with tempfile.TemporaryDirectory() as tmp:
-        config = load_runtime(ROOT / "config/gateway.yaml", env)
+        config = load_runtime(ROOT / "config/demo.yaml", env)
         services = Services(config, make_engine(f"sqlite:///{tmp}/ledger.db"))
         await services.ledger.start()
         results = {}

@@ -516,7 +516,8 @@ def render(data: dict[str, Any]) -> str:
         f" `{base}` is the gateway as it was at revision {data['baseline']['short']}: a "
         "temporary detached git worktree of that commit, run as `python -m gateway.cli serve` "
         "with this venv's python, the worktree on `PYTHONPATH`, its own "
-        "`config/gateway.yaml` and the same environment (a separate SQLite file), called "
+        "`config/demo.yaml` (`config/gateway.yaml` before there was one) and the same "
+        "environment (a separate SQLite file), called "
         "with a token it minted itself."
         if base
         else ""
@@ -560,7 +561,7 @@ See `bench/README.md` for how to read this.
   `passthrough-litestar` is the aiohttp one written as Litestar route handlers
   (`request: Request`, `await request.body()`, a `Stream` response; OpenAPI and logging
   config off), so its difference from `passthrough-aiohttp` is Litestar's per-request cost;
-  `gateway` is `gateway serve --config config/gateway.yaml` (no `OTEL_*` variables, so
+  `gateway` is `gateway serve --config config/demo.yaml` (no `OTEL_*` variables, so
   tracing is off).{tracing_method}{baseline_method} The Python
   targets run under uvicorn, 1 worker, uvloop, httptools, no access log.
 - **Load**: `wrk -t1 -c{cfg["connections"]}` per target: {cfg["warmup_s"]} s warm-up, then

@@ -60,8 +60,11 @@ TARGET_ALIASES = {
     "gateway": GATEWAY,
 }
 
-GATEWAY_CONFIG = "config/gateway.yaml"  # relative to the repository (or the baseline worktree)
-GATEWAY_JWT_SECRET = "bench-secret"
+# Relative to the repository (or the baseline worktree, which may predate demo.yaml and then
+# uses its gateway.yaml, the same permissive config): the shipped gateway.yaml is production's,
+# whose unlisted tenants get a small strict budget and a low rate limit.
+GATEWAY_CONFIG = "config/demo.yaml"
+GATEWAY_JWT_SECRET = "bench-secret-long-enough-for-hs256-0123456789"  # >= 32 bytes
 FALLBACK_CLIENT_TOKEN = "bench-client-token"  # the passthroughs ignore it
 OTEL_SERVICE_NAME = "ai-gateway-bench"
 PROMPT = "Say hello in one short sentence."
@@ -135,6 +138,7 @@ DEFAULT_SCENARIOS = ["responses", "responses-stream"]
 class Target:
     name: str
     port: int = 0
+    metrics_port: int = 0  # a gateway's /metrics
     service: Service | None = None  # the process tree whose CPU/RSS is measured
     authorization: str = ""
     startup_s: float | None = None
@@ -326,6 +330,7 @@ def _gateway_env(upstream_port: int, db_path: Path) -> dict[str, str]:
         "OPENAI_API_KEY": UPSTREAM_API_KEY,
         "GATEWAY_JWT_SECRET": GATEWAY_JWT_SECRET,
         "GATEWAY_DATABASE_URL": f"sqlite:///{db_path}",
+        "GATEWAY_METRICS_PORT": str(free_port()),  # /metrics has its own port
     }
 
 
@@ -353,6 +358,7 @@ def _start_gateway(
     tenant: str = "bench",
 ) -> Target:
     """``command serve`` / ``command token`` with the given config file, env and cwd."""
+    target.metrics_port = int(env.get("GATEWAY_METRICS_PORT", 0))
     config_args = ["--config", str(config)]
     token_argv = [*command, "token", "--tenant", tenant, *config_args]
     # The token first (it may set up the tenant the server loads); again once the server
@@ -482,7 +488,11 @@ def finish_tracing(
     }
     if otel.service is not None:
         if otel.service.alive():
-            result["gateway_requests_answered"] = _requests_answered(otel.port)
+            # On the metrics port; a baseline from before it existed serves /metrics publicly.
+            answered = _requests_answered(otel.metrics_port)
+            if answered is None:
+                answered = _requests_answered(otel.port)
+            result["gateway_requests_answered"] = answered
         sup.stop(otel.service, timeout=15)
         result["gateway_exit_code"] = otel.service.proc.returncode
         # BatchSpanProcessor logs "Queue full, dropping span." for every span it drops.
@@ -579,7 +589,10 @@ def start_baseline(
             check=False,
         )
     command = [sys.executable, "-m", "gateway.cli"]
-    return _start_gateway(sup, target, command, worktree / GATEWAY_CONFIG, env, worktree)
+    config = worktree / GATEWAY_CONFIG
+    if not config.exists():  # a baseline from before demo.yaml: its gateway.yaml was as open
+        config = worktree / "config/gateway.yaml"
+    return _start_gateway(sup, target, command, config, env, worktree)
 
 
 def preflight(target: Target, scenario: Scenario) -> str | None:

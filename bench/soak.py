@@ -152,6 +152,7 @@ def soak(requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
             "SOAK_UPSTREAM_KEY": UPSTREAM_KEY,
             "GATEWAY_DATABASE_URL": f"sqlite:///{work / 'ledger.db'}",
             "GATEWAY_LOG_LEVEL": "warning",
+            "GATEWAY_METRICS_PORT": "off",  # not scraped here; 9464 may be taken
         }
         port = _free_port()
         proc = subprocess.Popen(

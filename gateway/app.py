@@ -20,7 +20,6 @@ from gateway.api.meta import (
     gateway_error_response,
     healthz,
     list_models,
-    metrics,
     openapi,
     readyz,
 )
@@ -31,6 +30,7 @@ from gateway.config.runtime import RuntimeConfig
 from gateway.db import make_engine
 from gateway.services import Services
 from gateway.settings import Settings
+from gateway.telemetry.metrics_listener import metrics_port, serve_metrics
 from gateway.telemetry.tracing import Tracing
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,6 @@ def create_app(
             openapi,
             healthz,
             readyz,
-            metrics,
             tenant_usage,
             admin_usage,
             reload_config,
@@ -111,7 +110,12 @@ def create_app(
         ],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers={Exception: gateway_error_response},
-        lifespan=[lifespan],
+        lifespan=[
+            serve_metrics(
+                services.metrics.exposition, settings.host, metrics_port(settings, config.server)
+            ),
+            lifespan,
+        ],
         openapi_config=None,
         logging_config=None,
     )

@@ -1,27 +1,23 @@
-"""The ``gateway`` command: serve, demo, token, config check / schema."""
+"""The ``gateway`` command: serve, demo, token, usage, route explain, config and db tools.
+
+An operator's mistake (a bad flag, a missing setting, an unreachable database) is
+told in one line on stderr with a non-zero exit, never as a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
-import logging
-import math
 import os
 import re
-import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import NoReturn
 
-from gateway.config import ConfigError, RuntimeConfig, compile_config, load_files, load_runtime
-from gateway.config.model import GatewayConfig
-from gateway.pricing import PriceTable
+from gateway.config import ConfigError, RuntimeConfig, load_runtime
+from gateway.launch import EXIT_FAILED, EXIT_REFUSED, report_config_error
 from gateway.settings import Settings
-
-if TYPE_CHECKING:
-    from fake_openai import FakeOpenAI
-
-log = logging.getLogger("gateway")
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 
@@ -33,20 +29,44 @@ def parse_duration(text: str) -> float:
     return int(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gateway", description=__doc__)
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag told in one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_REFUSED, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _version() -> str:
+    try:
+        return version("gateway")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gateway", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gateway {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     for name, help_ in (
-        ("serve", "run the gateway (built-in fake upstream when no OPENAI_API_KEY is set)"),
+        ("serve", "run the gateway (needs the upstream key; --fake-upstream for local work)"),
         ("demo", "run the gateway with the built-in fake upstream and print a token"),
     ):
         p = sub.add_parser(name, help=help_)
         p.add_argument(
-            "--config", help="config file (default: $GATEWAY_CONFIG or config/gateway.yaml)"
+            "--config",
+            help="config file (default: $GATEWAY_CONFIG or config/gateway.yaml; "
+            "with the fake upstream config/demo.yaml)",
         )
         p.add_argument("--host")
         p.add_argument("--port", type=int)
+        p.set_defaults(fake_upstream=name == "demo")
+    serve = sub.choices["serve"]
+    serve.add_argument(
+        "--fake-upstream",
+        action="store_true",
+        help="local work only: answer from the built-in fake upstream, never OpenAI",
+    )
 
     p = sub.add_parser("token", help="mint a development token with the configured HS* secret")
     p.add_argument("--tenant", required=True)
@@ -88,25 +108,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     db_sub = p.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="migrate the database to this release's schema")
     db_sub.add_parser("status", help="the database's schema revision and this release's")
+    return parser
 
-    args = parser.parse_args(argv)
-    settings = Settings.from_env()
-    if args.command == "db":
-        return _db(args.db_command, settings)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     if args.command in ("serve", "demo"):
-        return _serve(args, settings, force_fake=args.command == "demo")
-    if args.command == "token":
-        return _token(args, settings)
-    if args.command == "usage":
-        return _usage(args, settings)
-    if args.command == "route":
-        return _route_explain(args, settings)
-    if args.config_command == "check":
-        return _config_check(args.path or settings.config_path)
-    return _config_schema(args.write)
+        from gateway.launch import serve
+
+        return serve(args, settings, demo=args.command == "demo")
+    if args.command == "config":
+        if args.config_command == "check":
+            return _config_check(args.path or settings.config_path)
+        return _config_schema(args.write)
+    commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+        "db": _db,
+        "token": _token,
+        "usage": _usage,
+        "route": _route_explain,
+    }
+    return _with_database_errors(commands[args.command], args, settings)
 
 
-def _db(command: str, settings: Settings) -> int:
+def _with_database_errors(
+    command: Callable[[argparse.Namespace, Settings], int],
+    args: argparse.Namespace,
+    settings: Settings,
+) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gateway.launch import database_problem
+
+    try:
+        return command(args, settings)
+    except SQLAlchemyError as exc:
+        print(f"gateway: {database_problem(settings.database_url, exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.db import current_revision, head_revision, make_engine, upgrade
 
     engine = make_engine(settings.database_url)
@@ -114,7 +159,7 @@ def _db(command: str, settings: Settings) -> int:
         print("database: SQLite, whose tables the gateway creates on start; nothing to migrate")
         return 0
     try:
-        if command == "upgrade":
+        if args.db_command == "upgrade":
             before, after = upgrade(engine)
             print(f"database schema: {before or 'empty'} -> {after}")
             return 0
@@ -130,9 +175,7 @@ def _load(path: str) -> RuntimeConfig | None:
     try:
         return load_runtime(path, os.environ)
     except ConfigError as exc:
-        print(f"config {path} is invalid:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        report_config_error(path, exc)
         return None
 
 
@@ -195,7 +238,7 @@ def _usage(args: argparse.Namespace, settings: Settings) -> int:
         group_by = parse_group_by(args.group_by, ())
     except GatewayError as exc:
         print(exc.message, file=sys.stderr)
-        return 2
+        return EXIT_REFUSED
     rows = usage_report(
         make_engine(settings.database_url),
         tenant=args.tenant,
@@ -215,135 +258,14 @@ def _route_explain(args: argparse.Namespace, settings: Settings) -> int:
     runtime = _load(args.config or settings.config_path)
     if runtime is None:
         return 1
-    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"gateway: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_REFUSED
     text, ok = explain(runtime, args.tenant, raw, hint=args.hint, split_key=args.split_key)
     print(text)
     return 0 if ok else 1
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    access = logging.getLogger("gateway.access")
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access.addHandler(handler)
-    access.propagate = False
-
-
-def _serve(args: argparse.Namespace, settings: Settings, *, force_fake: bool) -> int:
-    import uvloop
-
-    _configure_logging(settings.log_level)
-    path = args.config or settings.config_path
-    try:
-        cfg, pricing = load_files(path)
-    except ConfigError as exc:
-        print(f"config {path} is invalid:\n{exc}", file=sys.stderr)
-        return 1
-    host = args.host or settings.host
-    port = args.port or settings.port
-    return uvloop.run(_run(settings, path, cfg, pricing, host, port, force_fake))
-
-
-async def _run(
-    settings: Settings,
-    path: str,
-    cfg: GatewayConfig,
-    pricing: PriceTable,
-    host: str,
-    port: int,
-    force_fake: bool,
-) -> int:
-    import uvicorn
-
-    from gateway.app import create_app
-    from gateway.serving import DrainingServer, http_protocol
-
-    env = dict(os.environ)
-    runtime = compile_config(cfg, env, pricing=pricing)
-    fake: FakeOpenAI | None = None
-    override: tuple[str, str] | None = None
-    if force_fake or runtime.missing_upstream_keys():
-        from fake_openai import FakeOpenAI
-
-        fake_key = "sk-fake-" + secrets.token_hex(8)
-        fake = FakeOpenAI(api_key=fake_key)
-        override = (await fake.start("127.0.0.1", 0), fake_key)
-        if force_fake:
-            env = {k: v for k, v in env.items() if not _is_upstream_key_env(cfg, k)}
-        runtime = compile_config(cfg, env, pricing=pricing, upstream_override=override)
-        _announce_fake(override[0])
-    token_hint = None
-    if runtime.hs_secret is None and runtime.auth.hs256_secret_env:
-        if fake is None:
-            print(f"refusing to start: {runtime.auth.hs256_secret_env} is not set", file=sys.stderr)
-            return 1
-        env[runtime.auth.hs256_secret_env] = secrets.token_urlsafe(24)
-        runtime = compile_config(cfg, env, pricing=pricing, upstream_override=override)
-        token_hint = runtime.hs_secret
-    app = create_app(settings, runtime, config_path=Path(path), env=env, upstream_override=override)
-    if fake is not None:
-        _print_quickstart(runtime, host, port, token_hint)
-    server = DrainingServer(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            http=http_protocol(runtime.server.header_timeout_s, runtime.server.max_header_bytes),
-            lifespan="on",
-            access_log=False,
-            log_config=None,
-            timeout_graceful_shutdown=math.ceil(runtime.server.shutdown_timeout_s),
-        ),
-        app.services,
-        runtime.server.drain_s,
-    )
-    try:
-        await server.serve()
-    finally:
-        if fake is not None:
-            await fake.stop()
-    return 0
-
-
-def _is_upstream_key_env(cfg: GatewayConfig, name: str) -> bool:
-    return any(u.api_key_env == name for u in cfg.upstreams.values())
-
-
-def _announce_fake(url: str) -> None:
-    bar = "=" * 72
-    log.warning(
-        "\n%s\n  NO OPENAI_API_KEY: serving from the BUILT-IN FAKE UPSTREAM at %s\n"
-        "  Answers are canned test data, not a model's. Set OPENAI_API_KEY to use OpenAI.\n%s",
-        bar,
-        url,
-        bar,
-    )
-
-
-def _print_quickstart(runtime: RuntimeConfig, host: str, port: int, secret: bytes | None) -> None:
-    from gateway.auth import mint_token
-
-    if runtime.hs_secret is None:
-        return
-    tenant = next(iter(runtime.tenants), "demo")
-    model = next(iter(runtime.models))
-    token = mint_token(runtime.auth, runtime.hs_secret, tenant, admin=False, ttl_s=86400,
-                       subject="demo")  # fmt: skip
-    base = f"http://{host}:{port}/v1"
-    note = "  (signed with a secret generated for this run)" if secret else ""
-    print(
-        f"\nGateway on {base}; a token for tenant {tenant!r}, valid 24h{note}:\n\n"
-        f"  export OPENAI_BASE_URL={base}\n  export OPENAI_API_KEY={token}\n\n"
-        f'  curl -s {base}/responses -H "Authorization: Bearer $OPENAI_API_KEY" \\\n'
-        f"    -H 'Content-Type: application/json' \\\n"
-        f'    -d \'{{"model": "{model}", "input": "Say hello"}}\'\n\n'
-        f"  python -c 'from openai import OpenAI; "
-        f'print(OpenAI().responses.create(model="{model}", input="Say hello").output_text)\'\n',
-        flush=True,
-    )
 
 
 if __name__ == "__main__":

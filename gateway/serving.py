@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
+from uvicorn.lifespan.on import LifespanOn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.errors import BadRequest
@@ -124,13 +127,38 @@ class DrainingServer(uvicorn.Server):
     are told to reconnect elsewhere, then uvicorn's own graceful shutdown closes
     the listener and lets requests and streams in flight finish (up to
     ``server.shutdown_timeout_s``). A second signal stops at once.
+
+    A start-up failure that ``explain`` can put in one line (another gateway holds
+    the ledger, a port is taken) is kept in ``startup_failure`` instead of being
+    logged as a traceback; anything else keeps its traceback.
     """
 
-    def __init__(self, config: uvicorn.Config, services: Services, drain_s: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        services: Services,
+        drain_s: float,
+        explain: Callable[[BaseException], str | None] = lambda _: None,
+    ) -> None:
         super().__init__(config)
         self._services = services
         self._drain_s = drain_s
         self._draining = False
+        self.startup_failure: str | None = None
+        config.load()
+        server = self
+
+        class ExplainedLifespan(LifespanOn):
+            async def send(self, message: dict[str, object]) -> None:  # type: ignore[override]
+                # Litestar reports a failed start from inside its ``except`` block.
+                failure = sys.exc_info()[1]
+                told = explain(failure) if failure is not None else None
+                if message["type"] == "lifespan.startup.failed" and told is not None:
+                    server.startup_failure = told
+                    message = {"type": message["type"], "message": ""}
+                await super().send(message)  # type: ignore[arg-type]
+
+        config.lifespan_class = ExplainedLifespan
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining or self.should_exit:

@@ -20,15 +20,40 @@ class Settings:
     log_level: str = "info"
     redis_url: str | None = None  # shared limits and budgets; None: this process alone
     redis_alive_s: float = 10.0  # a replica silent this long is dead: its holds are reclaimed
+    metrics_port: int | None = None  # None: the config's server.metrics_port; 0: no listener
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """Raises ValueError naming the variable whose value is not a number."""
         return cls(
             config_path=env.get("GATEWAY_CONFIG", cls.config_path),
             database_url=env.get("GATEWAY_DATABASE_URL", cls.database_url),
             host=env.get("GATEWAY_HOST", cls.host),
-            port=int(env.get("GATEWAY_PORT", cls.port)),
+            port=int(_number(env, "GATEWAY_PORT", cls.port)),
             log_level=env.get("GATEWAY_LOG_LEVEL", cls.log_level).lower(),
             redis_url=env.get("GATEWAY_REDIS_URL") or None,
-            redis_alive_s=float(env.get("GATEWAY_REDIS_ALIVE_S", cls.redis_alive_s)),
+            redis_alive_s=_number(env, "GATEWAY_REDIS_ALIVE_S", cls.redis_alive_s),
+            metrics_port=_metrics_port(env),
         )
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return int(text) if text.isdigit() else float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number") from None
+
+
+def _metrics_port(env: Mapping[str, str]) -> int | None:
+    """``GATEWAY_METRICS_PORT``: a port, ``off`` (or 0) for none, unset for the config's."""
+    text = env.get("GATEWAY_METRICS_PORT", "").strip().lower()
+    if not text:
+        return None
+    if text == "off":
+        return 0
+    if not text.isdigit() or int(text) > 65535:
+        raise ValueError(f"GATEWAY_METRICS_PORT={text!r} is not a port (or off)")
+    return int(text)

@@ -7,6 +7,7 @@ or raw sockets, pointed at ``base_url``.
 from __future__ import annotations
 
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -67,6 +68,12 @@ tenants:
     return text + extra
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def env_for_tests() -> dict[str, str]:
     return {"TEST_JWT_SECRET": JWT_SECRET, "TEST_UPSTREAM_KEY": UPSTREAM_KEY}
 
@@ -95,8 +102,11 @@ class GatewayServer:
         self.runtime: RuntimeConfig = compile_config(
             parse_config(config_yaml, "test.yaml"), env, pricing=load_pricing(PRICING)
         )
+        self.metrics_port = free_port()
         self.app = create_app(
-            Settings(database_url=database_url, redis_url=redis_url),
+            Settings(
+                database_url=database_url, redis_url=redis_url, metrics_port=self.metrics_port
+            ),
             self.runtime,
             config_path=self.config_file,
             env=env,
@@ -142,6 +152,11 @@ class GatewayServer:
     @property
     def root(self) -> str:
         return self.base_url.removesuffix("/v1")
+
+    @property
+    def metrics_url(self) -> str:
+        """Prometheus's scrape URL: a port of its own, not the public one."""
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def token(self, tenant: str = "alpha", *, admin: bool = False, ttl_s: float = 600) -> str:
         assert self.runtime.hs_secret is not None
@@ -190,7 +205,7 @@ def metric_value(gw: GatewayServer, name: str, **labels: str) -> float:
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
-    text = httpx.get(f"{gw.root}/metrics").text
+    text = httpx.get(gw.metrics_url).text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):

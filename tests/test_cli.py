@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -67,20 +68,25 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("command", "upstream_key"),
-    [("serve", None), ("demo", "sk-a-real-key-that-demo-must-not-use")],
-    ids=["serve-without-key", "demo-even-with-key"],
+    ("argv", "upstream_key", "tenant"),
+    [
+        (["serve", "--fake-upstream", "--config", CONFIG], None, "search"),
+        (["demo"], "sk-a-real-key-that-demo-must-not-use", "demo"),
+    ],
+    ids=["serve-fake-upstream", "demo-even-with-key"],
 )
 def test_fake_upstream_is_announced_and_serves(
-    command: str, upstream_key: str | None, tmp_path: Path
+    argv: list[str], upstream_key: str | None, tenant: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "GATEWAY_JWT_SECRET")}
     env["GATEWAY_DATABASE_URL"] = f"sqlite:///{tmp_path / 'g.db'}"
+    env["GATEWAY_CONFIG"] = CONFIG  # demo loads demo.yaml beside it
+    env["GATEWAY_METRICS_PORT"] = str(metrics_port)
     if upstream_key:
         env["OPENAI_API_KEY"] = upstream_key
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", command, "--config", CONFIG, "--port", str(port)],
+        [sys.executable, "-m", "gateway.cli", *argv, "--port", str(port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -97,6 +103,7 @@ def test_fake_upstream_is_announced_and_serves(
                 break
             output += line
         assert "BUILT-IN FAKE UPSTREAM" in output
+        assert f"a token for tenant {tenant!r}" in output
         token = re.search(r"export OPENAI_API_KEY=(\S+)", output)
         assert token is not None, output
         client = openai.OpenAI(
@@ -106,11 +113,152 @@ def test_fake_upstream_is_announced_and_serves(
             "Fake answer"
         )
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").json() == {"status": "ready"}
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert scraped.status_code == 200
+        assert f'tenant="{tenant}"' in scraped.text
+        public = httpx.get(f"http://127.0.0.1:{port}/metrics")
+        unknown = httpx.get(f"http://127.0.0.1:{port}/no-such-path")
+        assert (public.status_code, public.json()) == (404, unknown.json())
     finally:
         proc.terminate()
         rest, _ = proc.communicate(timeout=20)
     # uvicorn re-raises the SIGTERM after a clean shutdown, so the exit status is -15.
     assert "Application shutdown complete" in rest
+
+
+def one_line(text: str) -> str:
+    """The text, asserted to be exactly one line and no traceback."""
+    assert "Traceback" not in text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+def test_serve_without_an_upstream_key_refuses_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", "s" * 32)
+    assert main(["serve", "--config", CONFIG]) == 2
+    err = one_line(capsys.readouterr().err)
+    assert "OPENAI_API_KEY is not set" in err
+    assert "gateway serve --fake-upstream" in err
+
+
+def test_a_short_hs_secret_is_refused_at_start_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-looking")
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", "123456789")
+    assert main(["serve", "--config", CONFIG]) == 2
+    err = one_line(capsys.readouterr().err)
+    assert "GATEWAY_JWT_SECRET is 9 bytes; HS256 needs a secret of at least 32 bytes" in err
+    assert "123456789" not in err
+
+
+UNREACHABLE = "postgresql://gateway:hunter2@127.0.0.1:1/gateway"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["serve", "--config", CONFIG], ["usage", "--config", CONFIG], ["db", "status"]],
+    ids=["serve", "usage", "db-status"],
+)
+def test_an_unreachable_database_is_one_line(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-looking")
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", "s" * 32)
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", UNREACHABLE)
+    assert main(argv) == 1
+    err = one_line(capsys.readouterr().err)
+    assert "cannot reach the database at postgresql://gateway:***@127.0.0.1:1/gateway" in err
+    assert "hunter2" not in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["serve", "--no-such-flag"], ["serve", "--port", "eighty"], ["token"], ["launch"], []],
+    ids=["unknown-flag", "bad-value", "missing-required", "unknown-command", "nothing"],
+)
+def test_bad_flags_are_one_short_error_and_exit_2(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    err = one_line(capsys.readouterr().err)
+    assert re.fullmatch(r"gateway( \w+)?: .+ \(see `gateway( \w+)? --help`\)", err), err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gateway {version('gateway')}"
+
+
+@pytest.mark.parametrize("command", ["serve", "check", "usage"])
+def test_a_missing_config_is_one_line(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-real-looking")
+    missing = str(tmp_path / "nope.yaml")
+    argv = {"serve": ["serve", "--config", missing], "check": ["config", "check", missing],
+            "usage": ["usage", "--config", missing]}[command]  # fmt: skip
+    assert main(argv) == 1
+    err = one_line(capsys.readouterr().err)
+    assert err.startswith(f"config {missing} is invalid: ")
+    assert "No such file or directory" in err
+
+
+@pytest.mark.slow
+def test_a_second_gateway_on_the_same_ledger_is_refused_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_REDIS_URL"}
+    env |= {
+        "OPENAI_API_KEY": "sk-real-looking",
+        "GATEWAY_JWT_SECRET": "s" * 32,
+        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}",
+    }
+
+    def serve(port: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--config", CONFIG,
+             "--port", str(port)],
+            cwd=tmp_path, env={**env, "GATEWAY_METRICS_PORT": str(_free_port())},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    port = _free_port()
+    first = serve(port)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert first.poll() is None, first.communicate()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the first gateway did not start"
+            time.sleep(0.1)
+        second = serve(_free_port())
+        out, err = second.communicate(timeout=30)
+        assert second.returncode == 1
+        told = [line for line in err.splitlines() if line.startswith("gateway:")]
+        assert told == [
+            f"gateway: cannot start: Another gateway is already running on the SQLite file "
+            f"{tmp_path / 'shared.db'} with in-process limits and budgets. Two would each admit "
+            "a tenant's whole budget. To run several gateways, set GATEWAY_REDIS_URL (shared "
+            "limits and budgets) on all of them; to run one, stop the other."
+        ]
+        assert "Traceback" not in out + err
+    finally:
+        first.terminate()
+        first.communicate(timeout=20)
 
 
 @pytest.mark.slow
@@ -121,8 +269,8 @@ def test_serve_with_a_real_key_but_no_secret_refuses_to_start(tmp_path: Path) ->
         [sys.executable, "-m", "gateway.cli", "serve", "--config", CONFIG, "--port", str(_free_port())],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30,
     )  # fmt: skip
-    assert done.returncode == 1
-    assert "GATEWAY_JWT_SECRET is not set" in done.stderr
+    assert done.returncode == 2
+    assert "GATEWAY_JWT_SECRET is not set" in one_line(done.stderr)
 
 
 def test_usage_prints_the_ledger_as_csv(
@@ -195,10 +343,12 @@ def test_sighup_reloads_the_config(tmp_path: Path) -> None:
     import signal
 
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env = dict(os.environ)
     env |= {
         "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
         "GATEWAY_JWT_SECRET": "s" * 32,
+        "OPENAI_API_KEY": "sk-real-looking",  # never called: no request is made
+        "GATEWAY_METRICS_PORT": str(_free_port()),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--config", CONFIG, "--port", str(port)],

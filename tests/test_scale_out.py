@@ -79,6 +79,7 @@ class Cluster:
         assert runtime.hs_secret is not None
         self._auth, self._secret = runtime.auth, runtime.hs_secret
         self.ports = [free_port() for _ in range(3)]
+        self.metrics_ports = [free_port() for _ in range(3)]
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
@@ -89,7 +90,7 @@ class Cluster:
                 subprocess.Popen(
                     [*argv, "--port", str(port)],
                     cwd=self.tmp,
-                    env=self.env,
+                    env={**self.env, "GATEWAY_METRICS_PORT": str(self.metrics_ports[i])},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                 )
@@ -112,6 +113,9 @@ class Cluster:
 
     def root(self, i: int) -> str:
         return f"http://127.0.0.1:{self.ports[i]}"
+
+    def metrics_url(self, i: int) -> str:
+        return f"http://127.0.0.1:{self.metrics_ports[i]}/metrics"
 
     def token(self, tenant: str) -> str:
         return mint_token(self._auth, self._secret, tenant, admin=False, ttl_s=600, subject="svc")
@@ -291,7 +295,7 @@ def test_redis_stopped_mid_run_fails_closed_or_open_per_tenant(
     (f_status, _, f_code), (l_status, _, _) = asyncio.run(both())
     assert (f_status, f_code) == (503, "quota_store_unavailable"), "closed: a clear 503"
     assert l_status == 200, "open: admitted on this replica's own limits"
-    metrics = httpx.get(f"{c.root(1)}/metrics").text
+    metrics = httpx.get(c.metrics_url(1)).text
     assert "gateway_quota_store_up 0.0" in metrics
     assert httpx.get(f"{c.root(1)}/readyz").status_code == 200, (
         "a Redis outage does not take every replica out of the Service"
@@ -299,7 +303,7 @@ def test_redis_stopped_mid_run_fails_closed_or_open_per_tenant(
     time.sleep(1.5)  # an outage, not a blip: the fail-open row is committed well before...
     r.start()  # ...Redis comes back empty and budgets are re-seeded from the ledger
     eventually_sync(lambda: asyncio.run(both())[0][0] == 200, 15, 0.2, what="fenced recovered")
-    assert "gateway_quota_store_up 1.0" in httpx.get(f"{c.root(1)}/metrics").text
+    assert "gateway_quota_store_up 1.0" in httpx.get(c.metrics_url(1)).text
     spent, reserved, rows = settle_down(r, c, "lenient")
     assert (spent, reserved) == (sum(int(row["cost_nanos"]) for row in rows), 0), (
         "the fail-open spend is in the budget once"

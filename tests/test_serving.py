@@ -56,6 +56,7 @@ def test_sigterm_drains_then_lets_streams_finish_and_everything_is_in_the_ledger
         "TEST_JWT_SECRET": JWT_SECRET,
         "TEST_UPSTREAM_KEY": UPSTREAM_KEY,
         "GATEWAY_DATABASE_URL": f"sqlite:///{db}",
+        "GATEWAY_METRICS_PORT": str(free_port()),
     }
     env.pop("OPENAI_API_KEY", None)
     proc = subprocess.Popen(

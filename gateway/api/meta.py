@@ -48,12 +48,6 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/metrics", media_type="text/plain; version=0.0.4; charset=utf-8")
-async def metrics(services: NamedDependency[Services]) -> bytes:
-    """Prometheus exposition (unauthenticated, like /healthz: expose it to your scraper only)."""
-    return services.metrics.exposition()
-
-
 @get("/readyz")
 async def readyz(services: NamedDependency[Services]) -> Response[dict[str, str]]:
     """Readiness: not shutting down, and the database answers (ownership checks need it)."""

@@ -171,13 +171,6 @@ def document() -> dict[str, Any]:
             "/admin/config/reload": {"post": _operation("Reload the config (admins)", ok)},
             "/healthz": {"get": _operation("Liveness", ok, public=True)},
             "/readyz": {"get": _operation("Readiness", ok, public=True)},
-            "/metrics": {
-                "get": _operation(
-                    "Prometheus exposition",
-                    {"description": "OK", "content": {"text/plain": {"schema": _TEXT}}},
-                    public=True,
-                )
-            },
             "/openapi.json": {"get": _operation("This document", ok, public=True)},
         },
     }

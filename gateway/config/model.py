@@ -297,6 +297,13 @@ class ServerConfig(Strict):
         description="Then requests and streams in flight get this long to finish; Realtime "
         "sessions are told to reconnect (error event gateway_shutdown, close 1012).",
     )
+    metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="Prometheus /metrics on this port of its own (same host as the gateway), "
+        "never on the public one; 0 turns it off. GATEWAY_METRICS_PORT overrides it.",
+    )
 
 
 class GatewayConfig(Strict):

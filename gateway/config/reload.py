@@ -88,17 +88,48 @@ class ConfigReloader:
         log.info("config reloaded (%s): prices %s", trigger, new.pricing.version)
         return ReloadResult(True, trigger, now)
 
-    def _watched_dirs(self) -> set[Path]:
+    def watched_files(self) -> frozenset[Path]:
+        """The files this config was loaded from: the config file and its price table."""
         pricing = self.path.parent / self._current().accounting.pricing_file
-        return {self.path.absolute().parent, pricing.absolute().parent}
+        return frozenset({self.path.absolute(), pricing.absolute()})
 
     async def watch(self) -> None:
-        """Reload whenever something changes beside the config file or its price table.
+        """Reload when a loaded file changes, or when a ConfigMap swaps its files in.
 
-        Whole directories are watched because a Kubernetes ConfigMap update swaps a
-        symlink rather than writing the file; a reload that changes nothing is harmless.
+        Their folders are watched, since an editor or Kubernetes replaces a file rather
+        than writing it, but only events naming a loaded file or the ConfigMap's ``..data``
+        symlink count: a log file or database beside the config changes nothing. When a
+        reload moves the price table elsewhere, the watch follows it.
         """
         import watchfiles
 
-        async for _ in watchfiles.awatch(*self._watched_dirs(), debounce=300):
-            await self.reload("file change")
+        while True:
+            files = self.watched_files()
+            async for changes in watchfiles.awatch(
+                *{f.parent for f in files},
+                watch_filter=ReloadFilter(files),
+                debounce=300,
+                recursive=False,
+            ):
+                names = sorted({Path(path).name for _, path in changes})
+                await self.reload(f"file change: {', '.join(names)}")
+                if self.watched_files() != files:
+                    break
+
+
+class ReloadFilter:
+    """watchfiles filter: a change to one of ``files``, or a ConfigMap's ``..data`` swap.
+
+    Kubernetes mounts a ConfigMap as ``name -> ..data/name`` and updates it by pointing
+    ``..data`` at a new folder in one rename, which is the only event such a mount sees.
+    """
+
+    def __init__(self, files: frozenset[Path]) -> None:
+        self._files = {str(f) for f in files}
+        self._folders = {str(f.parent) for f in files}
+
+    def __call__(self, _change: object, path: str) -> bool:
+        if path in self._files:
+            return True
+        folder, _, name = path.rpartition("/")
+        return name == "..data" and folder in self._folders

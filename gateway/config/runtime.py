@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from gateway.config.load import load_config
+from gateway.config.load import ConfigError, Problem, load_config
 from gateway.config.model import (
     AccountingConfig,
     AuthConfig,
@@ -181,14 +181,12 @@ def compile_config(
     }
     routes = {name: _compile_route(name, r, models) for name, r in cfg.routes.items()}
     names = frozenset(models) | frozenset(routes)
-    secret_env = cfg.auth.hs256_secret_env
-    secret = env.get(secret_env) if secret_env else None
     return RuntimeConfig(
         source=cfg,
         auth=cfg.auth,
         server=cfg.server,
         accounting=cfg.accounting,
-        hs_secret=secret.encode() if secret else None,
+        hs_secret=hs_secret(cfg.auth, env),
         upstreams=upstreams,
         models=models,
         tenants={t: _compile_policy(p, names) for t, p in cfg.tenants.items()},
@@ -197,6 +195,34 @@ def compile_config(
         routes=routes,
         routes_for_models={m: routes[n] for n, r in cfg.routes.items() for m in r.also_for},
     )
+
+
+# RFC 7518 3.2: an HMAC key at least as long as the hash's output.
+_HS_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
+
+
+def hs_secret(auth: AuthConfig, env: Mapping[str, str]) -> bytes | None:
+    """The HS* secret from the environment, refused when short enough to brute-force.
+
+    Anyone who recovers the secret from one token mints tokens for every tenant, and
+    PyJWT only warns about a short key; so a secret shorter than the longest hash of
+    the allowed HS* algorithms is a config error at start.
+    """
+    name = auth.hs256_secret_env
+    value = env.get(name) if name else None
+    if not value:
+        return None
+    secret = value.encode()
+    hs = [a for a in auth.algorithms if a in _HS_MIN_BYTES]
+    need = max((_HS_MIN_BYTES[a] for a in hs), default=0)
+    if len(secret) < need:
+        alg = max(hs, key=_HS_MIN_BYTES.__getitem__)
+        message = (
+            f"{name} is {len(secret)} bytes; {alg} needs a secret of at least {need} bytes "
+            f"(e.g. `openssl rand -base64 {need}`)"
+        )
+        raise ConfigError([Problem("environment", "auth.hs256_secret_env", None, message)])
+    return secret
 
 
 def _compile_route(name: str, r: RouteConfig, models: Mapping[str, Model]) -> Route:

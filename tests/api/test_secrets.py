@@ -52,7 +52,7 @@ def test_every_error_path_keeps_secrets_out_of_bodies_headers_logs_and_metrics(
     call("POST", "/responses", headers=auth, json={"model": "gpt-4.1", "input": "x" * 100_000})
     call("GET", "/responses/resp_nobody", headers=auth)
     call("GET", "/gateway/usage", headers=auth)
-    seen.append(httpx.get(f"{gateway.root}/metrics").text)
+    seen.append(httpx.get(gateway.metrics_url).text)
     seen.extend(record.getMessage() for record in caplog.records)
     seen.extend(str(record.exc_info) for record in caplog.records if record.exc_info)
     everything = "\n".join(seen)

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, compile_config, load_config, parse_config
+from gateway.config import ConfigError, GatewayConfig, compile_config, load_config, parse_config
 from gateway.config.schema import config_schema_json
 
 ROOT = Path(__file__).resolve().parents[2]
+SECRET = "s" * 32
 
 
 def problems(text: str) -> list[str]:
@@ -23,13 +24,13 @@ def test_shipped_config_is_valid_and_reads_the_documented_env_vars() -> None:
     env = {
         "OPENAI_BASE_URL": "http://127.0.0.1:9100/v1/",
         "OPENAI_API_KEY": "sk-x",
-        "GATEWAY_JWT_SECRET": "s",
+        "GATEWAY_JWT_SECRET": SECRET,
     }
     runtime = compile_config(cfg, env)
     openai = runtime.upstreams["openai"]
     assert openai.base_url == "http://127.0.0.1:9100/v1"
     assert openai.api_key == "sk-x"
-    assert runtime.hs_secret == b"s"
+    assert runtime.hs_secret == SECRET.encode()
     assert runtime.policy_for("someone-unlisted") is not None
 
 
@@ -89,3 +90,63 @@ def test_checked_in_schema_is_current() -> None:
     assert checked_in == config_schema_json(), (
         "regenerate with: gateway config schema --write config/gateway.schema.json"
     )
+
+
+def hs_config(*algorithms: str) -> GatewayConfig:
+    return parse_config(f"auth: {{algorithms: [{', '.join(algorithms)}]}}\nmodels: {{m: {{}}}}\n")
+
+
+@pytest.mark.parametrize(
+    ("algorithms", "shortest"),
+    [(("HS256",), 32), (("HS256", "HS384"), 48), (("HS512",), 64)],
+)
+def test_an_hs_secret_shorter_than_its_hash_is_refused(
+    algorithms: tuple[str, ...], shortest: int
+) -> None:
+    cfg = hs_config(*algorithms)
+    assert compile_config(cfg, {"GATEWAY_JWT_SECRET": "k" * shortest}).hs_secret == (
+        b"k" * shortest
+    )
+    with pytest.raises(ConfigError) as err:
+        compile_config(cfg, {"GATEWAY_JWT_SECRET": "k" * (shortest - 1)})
+    (problem,) = err.value.problems
+    assert problem.path == "auth.hs256_secret_env"
+    assert f"GATEWAY_JWT_SECRET is {shortest - 1} bytes" in problem.message
+    assert f"at least {shortest} bytes" in problem.message
+    assert "k" * 8 not in str(problem), "the secret itself is never echoed"
+
+
+def test_a_nine_byte_secret_is_refused_and_no_secret_is_not_a_short_one() -> None:
+    with pytest.raises(ConfigError):
+        compile_config(hs_config("HS256"), {"GATEWAY_JWT_SECRET": "123456789"})
+    assert compile_config(hs_config("HS256"), {}).hs_secret is None
+
+
+def test_shipped_config_is_a_safe_production_starting_point() -> None:
+    cfg = load_config(ROOT / "config" / "gateway.yaml")
+    policies = {f"tenants.{name}": p for name, p in cfg.tenants.items()}
+    assert cfg.defaults is not None
+    policies["defaults"] = cfg.defaults
+    for where, policy in policies.items():
+        assert "*" not in policy.models, f"{where} may use every model"
+        assert policy.budgets.mode == "strict", where
+        assert policy.budgets.daily_usd is not None or policy.budgets.monthly_usd is not None, (
+            f"{where} has no budget"
+        )
+    narrow = cfg.defaults
+    assert narrow.models == ["gpt-5-nano"], "unlisted tenants: one cheap model, no routes"
+    assert narrow.budgets.daily_usd is not None
+    assert narrow.budgets.daily_usd <= 1
+    assert narrow.limits.rpm is not None
+    assert narrow.limits.concurrent is not None
+    assert narrow.tools == [], "no fee-charging hosted tools for unlisted tenants"
+    assert cfg.server.metrics_port not in (0, 8080)
+
+
+def test_demo_config_is_valid_and_permissive_for_the_fake_upstream() -> None:
+    cfg = load_config(ROOT / "config" / "demo.yaml")
+    runtime = compile_config(cfg, {})
+    demo = runtime.policy_for("demo")
+    assert demo is not None
+    assert demo.allowed_models >= set(runtime.models)
+    assert demo.budgets == ()

@@ -210,11 +210,19 @@ def test_rollouts_add_a_ready_pod_before_removing_one(docs: tuple[Doc, ...]) -> 
     assert rolling["maxSurge"] >= 1
 
 
-def test_http_port_is_where_the_image_listens(docs: tuple[Doc, ...]) -> None:
+def shipped_metrics_port() -> int:
+    port: int = yaml.safe_load((CONFIG / "gateway.yaml").read_text())["server"]["metrics_port"]
+    return port
+
+
+def test_http_and_metrics_ports_are_where_the_image_listens(docs: tuple[Doc, ...]) -> None:
     image_port = int(dockerfile(r"GATEWAY_PORT=(\d+)"))
-    assert port_names(docs) == {"http": image_port}
+    metrics_port = shipped_metrics_port()
+    assert port_names(docs) == {"http": image_port, "metrics": metrics_port}
     assert env(docs)["GATEWAY_PORT"]["value"] == str(image_port)
     assert env(docs)["GATEWAY_HOST"]["value"] == "0.0.0.0"
+    assert "GATEWAY_METRICS_PORT" not in env(docs), "the config's server.metrics_port holds"
+    assert dockerfile(r"^EXPOSE (.+)$").split() == [str(image_port), str(metrics_port)]
 
 
 def test_service_links_are_off_so_no_service_can_shadow_gateway_port(
@@ -321,8 +329,9 @@ def test_secrets_come_from_one_secret_by_reference(docs: tuple[Doc, ...]) -> Non
 def test_upstream_key_and_shared_state_are_required_so_no_pod_starts_without_them(
     docs: tuple[Doc, ...],
 ) -> None:
-    # Without OPENAI_API_KEY the gateway would serve its fake upstream; without Redis and
-    # PostgreSQL each replica would keep limits, budgets and ledger to itself.
+    # Without OPENAI_API_KEY the gateway refuses to start (it never falls back to a fake
+    # upstream); without Redis and PostgreSQL each replica would keep limits, budgets and
+    # ledger to itself.
     for name in REQUIRED_SECRET_ENV:
         assert env(docs)[name]["valueFrom"]["secretKeyRef"].get("optional") is not True, name
 
@@ -363,9 +372,10 @@ def test_service_selects_the_pods_and_targets_the_container_port_by_name(
     assert service["spec"]["type"] == "ClusterIP"
     assert selects({"matchLabels": service["spec"]["selector"]}, pod_labels(docs))
     assert service["spec"]["ports"] == [
-        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+        {"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP"},
     ]
-    assert "http" in port_names(docs)
+    assert {"http", "metrics"} <= set(port_names(docs))
 
 
 def test_network_policy_selects_the_pods(docs: tuple[Doc, ...]) -> None:
@@ -374,9 +384,21 @@ def test_network_policy_selects_the_pods(docs: tuple[Doc, ...]) -> None:
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
 
 
-def test_network_policy_admits_only_the_http_port(docs: tuple[Doc, ...]) -> None:
+def test_network_policy_admits_the_http_port_and_only_prometheus_to_the_metrics_port(
+    docs: tuple[Doc, ...],
+) -> None:
     ingress = only(docs, "NetworkPolicy")["spec"]["ingress"]
-    assert [rule["ports"] for rule in ingress] == [[{"port": "http", "protocol": "TCP"}]]
+    assert [rule["ports"] for rule in ingress] == [
+        [{"port": "http", "protocol": "TCP"}],
+        [{"port": "metrics", "protocol": "TCP"}],
+    ]
+    assert "from" not in ingress[0], "clients come from anywhere the Service is reachable"
+    assert ingress[1]["from"] == [
+        {
+            "namespaceSelector": {},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ], "every tenant's spend is for the Prometheus Operator's pods only"
 
 
 def test_network_policy_lets_out_only_dns_https_redis_and_postgres(
@@ -424,16 +446,16 @@ def test_pdb_lets_drains_proceed_one_pod_at_a_time(docs: tuple[Doc, ...]) -> Non
 # --------------------------------------------------------------------------- monitoring
 
 
-def test_service_monitor_selects_the_service_and_scrapes_metrics_on_http(
+def test_service_monitor_selects_the_service_and_scrapes_the_metrics_port(
     docs: tuple[Doc, ...],
 ) -> None:
     monitor = only(docs, "ServiceMonitor")["spec"]
     service = only(docs, "Service")
     assert selects(monitor["selector"], service["metadata"]["labels"])
     assert "namespaceSelector" not in monitor, "the monitor looks in its own namespace"
-    service_ports = {port["name"] for port in service["spec"]["ports"]}
-    assert [(e["port"], e["path"]) for e in monitor["endpoints"]] == [("http", "/metrics")]
-    assert "http" in service_ports
+    service_ports = {port["name"]: port["port"] for port in service["spec"]["ports"]}
+    assert [(e["port"], e["path"]) for e in monitor["endpoints"]] == [("metrics", "/metrics")]
+    assert service_ports["metrics"] == port_names(docs)["metrics"] == shipped_metrics_port()
 
 
 def test_dashboards_config_map_holds_every_dashboard_for_the_grafana_sidecar(

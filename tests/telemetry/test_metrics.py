@@ -66,7 +66,7 @@ def test_rejections_upstream_errors_and_bounded_tenant_labels(
     with pytest.raises(openai.InternalServerError):
         stranger.responses.create(model="gpt-5-nano", input="x")
     assert metric_value(gw, "gateway_upstream_errors_total", kind="status_5xx") == 1
-    text = httpx.get(f"{gw.root}/metrics").text
+    text = httpx.get(gw.metrics_url).text
     assert "some-team-123" not in text, "unlisted tenants share one label"
     assert UPSTREAM_KEY not in text
     assert gw.token("spender") not in text

@@ -323,7 +323,7 @@ def test_dashboards_and_alerts_run_on_a_real_prometheus(
     config = base_config(fake.base_url, tenants=TENANTS, extra=ROUTES)
     with GatewayServer(config, database_url=db_url) as gw:
         traffic(gw, fake)  # every series exists before the first scrape
-        target = gw.root.removeprefix("http://")
+        target = f"127.0.0.1:{gw.metrics_port}"  # the metrics port, not the public one
         prom = Prometheus(prometheus_bin, tmp_path, target)
         try:
             check = subprocess.run(
