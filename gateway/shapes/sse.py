@@ -9,6 +9,7 @@ skipped with a prefix check.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,12 +37,10 @@ class SseSplitter:
         rest = self._rest
         data = rest + chunk if rest else chunk
         if not self._sep:
-            newline = data.find(b"\n")
-            if newline == -1:
+            self._sep = _separator(data)
+            if not self._sep:
                 self._rest = data
                 return []
-            crlf = newline > 0 and data[newline - 1] == 0x0D
-            self._sep = b"\r\n\r\n" if crlf else b"\n\n"
         sep = self._sep
         if data.find(sep, max(0, len(rest) - len(sep) + 1)) == -1:
             self._rest = data
@@ -62,8 +61,60 @@ class SseSplitter:
         return self._sep
 
 
+def _separator(data: bytes) -> bytes:
+    """The blank line that ends events, fixed by the first line ending (b"" before one)."""
+    newline = data.find(b"\n")
+    if newline == -1:
+        return b""
+    return b"\r\n\r\n" if newline > 0 and data[newline - 1] == 0x0D else b"\n\n"
+
+
+_DIGITS = re.compile(rb" ?(\d+)")
+
+
+def _tail(data: bytes, end: int, sep: bytes) -> tuple[list[bytes], int]:
+    """The wanted blocks among the newest complete ones (oldest first), and where the look
+    stopped: at the first ordinary event from the end (comments and blank blocks are passed)."""
+    found: list[bytes] = []
+    stop = end
+    while True:
+        start = data.rfind(sep, 0, stop)
+        start = 0 if start == -1 else start + len(sep)
+        block = data[start:stop]
+        if block.startswith(_RESPONSES_WANTED):
+            found.append(block)
+        elif block and not block.startswith(b":"):
+            break
+        if start == 0:
+            break
+        stop = start - len(sep)
+    found.reverse()
+    return found, start
+
+
+def _head(data: bytes, reached: int, sep: bytes) -> bytes | None:
+    """The stream's first event, if wanted and not already in the tail (which began at
+    ``reached``): comments and blank blocks before it are passed."""
+    start = 0
+    while start < reached:
+        stop = data.find(sep, start)
+        block = data[start:stop]
+        if block and not block.startswith(b":"):
+            return block if block.startswith(_RESPONSES_WANTED) else None
+        start = stop + len(sep)
+    return None
+
+
 def event_data(block: bytes) -> bytes:
     """The joined ``data:`` payload of one event block."""
+    at = block.find(b"data:")
+    if (
+        at != -1
+        and (at == 0 or block[at - 1] == 0x0A)
+        and block.find(b"\n", at) == -1  # one data line, and the last: the usual event
+        and not block.endswith(b"\r")
+    ):
+        return block[at + 5 :].lstrip(b" ")
     parts = [
         line[5:].lstrip(b" ")
         for line in block.replace(b"\r\n", b"\n").split(b"\n")
@@ -87,6 +138,7 @@ class StreamFacts:
     response: dict[str, Any] | None = None  # the terminal event's full response (Responses)
 
 
+# The events the Responses tap decodes (their ``event:`` line starts the block).
 _RESPONSES_WANTED = tuple(
     prefix + name
     for prefix in (b"event: ", b"event:")
@@ -98,6 +150,7 @@ _RESPONSES_WANTED = tuple(
         b"error",
     )
 )
+_SEQUENCE = b'"sequence_number":'
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
@@ -107,7 +160,11 @@ class ResponsesTap:
     strip_usage = False
 
     def __init__(self) -> None:
-        self._split = SseSplitter()
+        self._rest = b""
+        self._sep = b""
+        self._counted = 0  # events, counted by separators while no sequence numbers were seen
+        self._sequenced = False
+        self._started = False  # the stream's first complete event was looked at
         self.facts = StreamFacts()
 
     def filter(self, chunk: bytes) -> bytes:
@@ -115,13 +172,48 @@ class ResponsesTap:
         return chunk
 
     def feed(self, chunk: bytes) -> None:
-        for block in self._split.feed(chunk, _RESPONSES_WANTED):
-            self._decode(block)
-        self.facts.events = self._split.count
+        """Decode the events that matter, found without splitting the stream into events.
 
-    def _decode(self, block: bytes) -> None:
+        Those are the first event (``response.created``) and the last ones
+        (the terminal event, or ``error``): a Responses stream starts with the
+        one and ends with the other. So each chunk costs a look at the first
+        complete event of the stream and at the newest complete events, and the
+        number of events so far is the newest one's ``sequence_number`` + 1
+        (separators are counted only for an upstream without them).
+        """
+        data = self._rest + chunk if self._rest else chunk
+        sep = self._sep or _separator(data)
+        end = data.rfind(sep) if sep else -1
+        if end == -1:
+            self._rest = data
+            return
+        self._sep = sep
+        self._rest = data[end + len(sep) :]
+        tail, reached = _tail(data, end, sep)
+        if not self._started:
+            self._started = True
+            head = _head(data, reached, sep)
+            if head is not None:
+                tail.insert(0, head)
+        for block in tail:
+            self._decode(event_data(block))
+        self._count(data, end, sep)
+
+    def _count(self, data: bytes, end: int, sep: bytes) -> None:
+        at = data.rfind(_SEQUENCE, 0, end)
+        if at != -1:
+            digits = _DIGITS.match(data, at + len(_SEQUENCE))
+            if digits is not None:
+                self._sequenced = True
+                self.facts.events = int(digits[1]) + 1
+                return
+        if not self._sequenced:
+            self._counted += data.count(sep, 0, end + len(sep))
+            self.facts.events = self._counted
+
+    def _decode(self, payload: bytes) -> None:
         try:
-            data = orjson.loads(event_data(block))
+            data = orjson.loads(payload)
         except orjson.JSONDecodeError:
             return
         if not isinstance(data, dict):
