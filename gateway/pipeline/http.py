@@ -108,7 +108,9 @@ async def serve(pipeline: Pipeline, down: Downstream, prepared: Prepared) -> Non
         assert attempt.measured is not None
         trail.served = attempt.measured.served_model or trail.served
         ctx.served_model = trail.served
-        reasons = tuple(classify(prepared.endpoint.judge, attempt.outcome, request.body))
+        # Quality only matters where a next rung could do better.
+        judge = prepared.endpoint.judge if rung + 1 < len(route_plan.ladder) else None
+        reasons = tuple(classify(judge, attempt.outcome, request.body))
         circuit_open = bool(reasons) and client.circuit_open()
         max_retries = client.upstream.max_retries
         tried = Tried(rung, retries, reasons, last is not None, max_retries, circuit_open)

@@ -44,7 +44,8 @@ def cost_bound(
     tokens = input_tokens * price.max_input + output_tokens * max(
         price.output, price.audio_output or 0
     )
-    nanos = math.ceil(tokens * tier) if tier > 1 else tokens  # Fraction math only when needed
+    # Fraction math only when needed (comparing Fractions costs more than the rest).
+    nanos = math.ceil(tokens * tier) if tier.numerator > tier.denominator else tokens
     if tool_calls:
         nanos += sum(calls * tool_prices.get(tool, 0) for tool, calls in tool_calls.items())
     return nanos

@@ -32,6 +32,8 @@ _DROP_UP = frozenset(
     }
 )
 
+_DROP_UP_RAW = frozenset(name.encode() for name in _DROP_UP)
+
 _PASS_DOWN = frozenset(
     {
         "content-type",
@@ -50,14 +52,14 @@ def upstream_request_headers(
 ) -> dict[str, str]:
     """Headers to send upstream for a client request (ASGI raw header pairs)."""
     out: dict[str, str] = {}
-    extra_drop: set[str] = set()
+    extra_drop: list[str] = []
     for raw_name, raw_value in client_headers:
-        name = raw_name.decode("latin-1").lower()
-        if name == "connection":
-            extra_drop.update(t.strip().lower() for t in raw_value.decode("latin-1").split(","))
-        if name in _DROP_UP or name.startswith("proxy-"):
+        raw_name = raw_name.lower()  # ASGI servers lowercase names; a credential must not slip
+        if raw_name in _DROP_UP_RAW or raw_name.startswith(b"proxy-"):
+            if raw_name == b"connection":
+                extra_drop += (t.strip().lower() for t in raw_value.decode("latin-1").split(","))
             continue
-        out[name] = raw_value.decode("latin-1")
+        out[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
     for name in extra_drop:
         out.pop(name, None)
     if api_key:
