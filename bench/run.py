@@ -262,7 +262,7 @@ def start_nginx(sup: Supervisor, nginx: str, workdir: Path) -> Target:
     port = free_port()
     config = write_nginx_config(workdir, port)
     service = sup.spawn("nginx", [nginx, "-p", str(workdir), "-c", str(config)])
-    target = Target(DIRECT, port, service, f"Bearer {UPSTREAM_API_KEY}")
+    target = Target(DIRECT, port, service=service, authorization=f"Bearer {UPSTREAM_API_KEY}")
     target.startup_s = wait_http_ok(service, port, "/healthz", timeout=10)
     return target
 

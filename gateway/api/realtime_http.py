@@ -7,13 +7,14 @@ upstream's ``ek_`` key for one of its own (`gateway.realtime.secrets`).
 Calls: the SDP offer goes upstream with the gateway's key and the session
 config (caps applied); the answer and ``Location`` come back to the client,
 and audio flows between the browser and OpenAI directly. The gateway then
-watches the call over the sideband socket (`gateway.api.realtime.watch_call`),
-which meters it and hangs up when the tenant is out of budget or time.
+watches the call over the sideband socket (`watch_call`), which meters it and hangs up when the tenant is out of budget or time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import time
 from email.parser import BytesParser
@@ -21,23 +22,27 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+import aiohttp
 import orjson
 
 from gateway.api.asgi import header
 from gateway.api.proxy import Exchange, Handler, body_of, caller_of, require_method
-from gateway.api.realtime import hang_up, open_session_slot, resolve_model, watch_call
+from gateway.api.realtime import open_session_slot, resolve_model, session_ended, session_for
 from gateway.auth.callers import Caller
 from gateway.config.runtime import Model
 from gateway.errors import BadRequest, GatewayError, UpstreamError
 from gateway.metering.outcome import Outcome
 from gateway.pipeline.relay import deliver, read_answer
 from gateway.pricing import ModelPrice
+from gateway.realtime.pump import from_upstream, nobody
 from gateway.realtime.session import apply_cap
 from gateway.services import Services
 from gateway.shapes.endpoint import parse_json_object
 from gateway.shapes.realtime import realtime_cap
+from gateway.telemetry.labels import tenant_label
 from gateway.upstream.headers import upstream_request_headers
 
+log = logging.getLogger(__name__)
 _SECRET_TTL_S = (10, 7200, 600)  # min, max, default: the upstream's own range
 
 
@@ -248,3 +253,65 @@ def _multipart(boundary: str, sdp: bytes, session: dict[str, Any]) -> bytes:
 def _query_model(scope: dict[str, Any]) -> str | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("model")
     return values[0] if values else None
+
+
+async def watch_call(
+    services: Services,
+    caller: Caller,
+    model: Model,
+    price: ModelPrice | None,
+    call_id: str,
+    upstream: aiohttp.ClientWebSocketResponse,
+    *,
+    fixed_session: dict[str, Any],
+) -> None:
+    """Meter a WebRTC call from its (open) sideband socket; hang up when it cannot be.
+
+    Fails closed: out of budget, out of time, the cap lost, the sideband lost or
+    broken all end the call, since the gateway would stop seeing what it costs.
+    Only the call's own end and a gateway shutdown leave it be. The call holds a
+    session slot (taken before it was created); this gives it back.
+    """
+    tenant = caller.tenant
+    label = tenant_label(services.config, tenant)
+    session = session_for(
+        services, caller, model, price, fixed_session=fixed_session, observer=True
+    )
+    services.metrics.realtime_sessions(label).inc()
+    started = time.perf_counter()
+    reason = "error"
+    try:
+        for event in session.opening_events():
+            await upstream.send_str(event)
+        async with asyncio.timeout(caller.policy.realtime.max_session_s):
+            reason = await from_upstream(session, upstream, nobody)  # observe, relay nothing
+        if reason == "upstream_closed" and upstream.close_code != 1000:
+            reason = "sideband_lost"  # the call may go on: unmetered, so it ends
+    except TimeoutError:
+        reason = "max_duration"
+    except asyncio.CancelledError:
+        reason = "gateway_shutdown"
+        raise
+    except Exception:
+        log.exception("call %s: watching it failed", call_id)
+    finally:
+        with contextlib.suppress(Exception):
+            await upstream.close()
+        session.close()
+        session_ended(services, tenant, label, started, reason)
+        if reason not in ("upstream_closed", "gateway_shutdown"):
+            await hang_up(services, model, call_id)
+
+
+async def hang_up(services: Services, model: Model, call_id: str) -> None:
+    client = services.pool.get(model.upstream)
+    headers = {"content-type": "application/json"}
+    if client.upstream.api_key:
+        headers["authorization"] = f"Bearer {client.upstream.api_key}"
+    try:
+        resp = await client.send("POST", f"/realtime/calls/{call_id}/hangup", b"", headers, b"{}")
+        await resp.read()
+        if resp.status >= 400:
+            log.error("call %s: hangup refused (HTTP %d)", call_id, resp.status)
+    except GatewayError as err:
+        log.error("call %s: hangup failed (%s)", call_id, err.code)
