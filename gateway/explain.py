@@ -7,15 +7,14 @@ would be, and why — all without calling an upstream.
 
 from __future__ import annotations
 
-import copy
-
+from gateway.auth.callers import Caller
 from gateway.auth.principal import Principal
 from gateway.config.runtime import RuntimeConfig
 from gateway.errors import GatewayError
 from gateway.ledger import nanos_to_usd
-from gateway.policy import check_requested, resolve_tenant
-from gateway.quota.bound import admission_bound
-from gateway.routing import features_of, plan
+from gateway.pipeline.prepare import decide, for_model
+from gateway.policy import resolve_tenant
+from gateway.routing import features_of
 from gateway.shapes.chat import CHAT
 from gateway.shapes.endpoint import parse_json_object
 from gateway.shapes.responses import RESPONSES
@@ -24,19 +23,19 @@ from gateway.shapes.responses import RESPONSES
 def explain(
     config: RuntimeConfig, tenant: str, raw: bytes, *, hint: str | None, split_key: str
 ) -> tuple[str, bool]:
+    """What the pipeline would decide for this body (`gateway.pipeline.prepare`), in words."""
     lines: list[str] = []
     try:
         body = parse_json_object(raw)
-        shape = CHAT if "messages" in body else RESPONSES
-        req = shape.parse(body)
-        policy = resolve_tenant(config, Principal(tenant, None, False, 0.0))
-        check_requested(config, policy, req.model)
-        features = features_of(tenant, body, raw, hint)
-        decision = plan(config, req.model, features, split_key)
+        endpoint = CHAT if "messages" in body else RESPONSES
+        principal = Principal(tenant, None, False, 0.0)
+        caller = Caller(principal, resolve_tenant(config, principal))
+        prepared = decide(config, caller, endpoint, body, raw, split_key=split_key, hint=hint)
+        decision, features = prepared.plan, features_of(tenant, body, raw, hint)
         lines += [
-            f"endpoint:     {shape.name}",
+            f"endpoint:     {endpoint.name}",
             f"tenant:       {tenant}" + ("" if tenant in config.tenants else " (defaults)"),
-            f"requested:    {req.model}",
+            f"requested:    {prepared.request.model}",
             f"decision:     {decision.why}",
             f"features:     input {features.input_bytes} bytes, tools={features.tools}, "
             f"structured={features.structured_output}, effort={features.reasoning_effort}, "
@@ -47,16 +46,14 @@ def explain(
         if decision.buffer_streams:
             lines.append("streams:      buffered, so quality checks apply")
         for rung, model in enumerate(decision.ladder, 1):
-            attempt = copy.deepcopy(body)
-            applied = shape.apply_policy(attempt, policy, model, tenant, req.stream)
-            price = config.pricing.price_for(model.upstream_model)
-            if price is not None:
-                nanos = admission_bound(raw, attempt, model, price, applied, config.pricing)
-                bound = f"reserves up to ${nanos_to_usd(nanos)}"
-            elif config.accounting.allow_unpriced:
-                bound = "no price: served as unpriced"
+            if config.pricing.price_for(model.upstream_model) is None:
+                allowed = config.accounting.allow_unpriced
+                bound = "no price: served as unpriced" if allowed else "no price: refused"
+                stream = prepared.request.stream
+                applied = endpoint.apply_policy(body, caller.policy, model, tenant, stream)
             else:
-                bound = "no price: refused"
+                attempt = for_model(prepared, model, first=False)
+                bound, applied = f"reserves up to ${nanos_to_usd(attempt.bound)}", attempt.applied
             lines.append(
                 f"  {rung}. {model.name} (upstream {model.upstream}: {model.upstream_model}): "
                 f"output cap {applied.cap} ({applied.cap_action}), {bound}"

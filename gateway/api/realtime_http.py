@@ -7,7 +7,8 @@ upstream's ``ek_`` key for one of its own (`gateway.realtime.secrets`).
 Calls: the SDP offer goes upstream with the gateway's key and the session
 config (caps applied); the answer and ``Location`` come back to the client,
 and audio flows between the browser and OpenAI directly. The gateway then
-watches the call over the sideband socket (`watch_call`), which meters it and hangs up when the tenant is out of budget or time.
+watches the call over the sideband socket (`watch_call`), which meters it
+and hangs up when the tenant is out of budget or time.
 """
 
 from __future__ import annotations

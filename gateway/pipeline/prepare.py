@@ -4,8 +4,9 @@ Two steps, both plain functions of data (the one I/O is the ownership lookup
 of ids the request names):
 
 - :func:`prepare` — once per request: parse it by its endpoint's rules, check
-  the model (or route) is the tenant's to use and every id it names is the
-  tenant's own, and plan the ladder of models to try.
+  the model (or route) is the tenant's to use, plan the ladder of models to
+  try (:func:`decide`, pure: `gateway route explain` runs it too), and check
+  every id it names is the tenant's own.
 - :func:`for_model` — once per attempt: the tenant's policy rewrites the body
   for that model, and the call's price and cost bound follow.
 """
@@ -70,20 +71,32 @@ async def prepare(
     split_key: str,
     hint: str | None = None,
 ) -> Prepared:
-    request = endpoint.parse(body)
-    check_requested(config, caller.policy, request.model)
-    prev = request.previous_response_id
+    prepared = decide(config, caller, endpoint, body, raw, split_key=split_key, hint=hint)
+    prev = prepared.request.previous_response_id
     if prev is not None and not await owners.owned_by(prev, caller.tenant):
         raise BadRequest(  # exactly what a response that never existed gets
             f"Previous response with id '{prev}' not found.",
             param="previous_response_id",
             code="previous_response_not_found",
         )
-    features = (
-        features_of(caller.tenant, body, raw, hint)
-        if request.model in config.routes
-        else NO_FEATURES
-    )
+    return prepared
+
+
+def decide(
+    config: RuntimeConfig,
+    caller: Caller,
+    endpoint: Endpoint,
+    body: dict[str, Any],
+    raw: bytes,
+    *,
+    split_key: str,
+    hint: str | None = None,
+) -> Prepared:
+    """Parse, check the model is the caller's to use, and plan the ladder (no I/O)."""
+    request = endpoint.parse(body)
+    check_requested(config, caller.policy, request.model)
+    routed = request.model in config.routes
+    features = features_of(caller.tenant, body, raw, hint) if routed else NO_FEATURES
     route_plan = plan(config, request.model, features, split_key)
     return Prepared(config, endpoint, caller, request, body, raw, route_plan)
 
