@@ -20,6 +20,7 @@ from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.errors.wire import INTERNAL
 from gateway.metering.outcome import Outcome
 from gateway.pipeline.context import RequestContext
+from gateway.pipeline.prepare import prepare
 from gateway.pipeline.relay import relay
 from gateway.services import Services
 from gateway.shapes.endpoint import Endpoint, parse_json_object
@@ -150,12 +151,13 @@ def create(endpoint: Endpoint) -> Handler:
         body = parse_json_object(raw)
         hint = header(ex.scope, b"x-gateway-route")
         split_key = header(ex.scope, b"x-request-id")
-        prepared = await services.pipeline.prepare(
+        prepared = await prepare(
             config,
             caller,
             endpoint,
             body,
             raw,
+            owners=services.ownership,
             split_key=split_key.decode("latin-1") if split_key else ctx.request_id,
             hint=hint.decode("latin-1") if hint else None,
         )

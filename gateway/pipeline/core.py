@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from gateway.auth.callers import Caller
-from gateway.config.runtime import RuntimeConfig
 from gateway.ownership import OwnershipStore
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.http import Downstream, serve
 from gateway.pipeline.meter import Call, Meter
-from gateway.pipeline.prepare import AttemptRequest, Prepared, prepare
-from gateway.shapes.endpoint import Endpoint
+from gateway.pipeline.prepare import AttemptRequest, Prepared
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.tracing import Tracing
 from gateway.upstream import UpstreamPool
@@ -33,28 +28,6 @@ class Pipeline:
         self.ownership = ownership
         self.metrics = metrics
         self.tracing = tracing
-
-    async def prepare(
-        self,
-        config: RuntimeConfig,
-        caller: Caller,
-        endpoint: Endpoint,
-        body: dict[str, Any],
-        raw: bytes,
-        *,
-        split_key: str,
-        hint: str | None = None,
-    ) -> Prepared:
-        return await prepare(
-            config,
-            caller,
-            endpoint,
-            body,
-            raw,
-            owners=self.ownership,
-            split_key=split_key,
-            hint=hint,
-        )
 
     async def serve(self, down: Downstream, prepared: Prepared) -> None:
         """Attempts over HTTP until one answer (JSON or a stream) has gone to the client."""

@@ -145,19 +145,15 @@ async def relay(
     api_key: str | None,
     upstream: str,
     headers: Headers,
-    on_response_id: OnResponseId | None = None,
-    strip_usage: bool = False,
 ) -> None:
-    """Forward an answer as it comes: streams chunk by chunk, the rest whole."""
+    """Forward an unmetered answer as it comes: streams chunk by chunk, the rest whole."""
     if resp.status < 400 and resp.content_type == "text/event-stream":
         headers = headers + client_response_headers(resp.headers)
-        await relay_stream(
-            ctx, outcome, resp, send, receive, endpoint, headers, on_response_id, strip_usage
-        )
+        await relay_stream(ctx, outcome, resp, send, receive, endpoint, headers, None, False)
         return
     answer = await read_answer(ctx, outcome, resp, api_key=api_key, upstream=upstream)
     rid = outcome.body.get("id") if outcome.body else None
-    await deliver(ctx, answer, send, headers, on_response_id, rid if isinstance(rid, str) else None)
+    await deliver(ctx, answer, send, headers, None, rid if isinstance(rid, str) else None)
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

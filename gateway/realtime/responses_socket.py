@@ -31,7 +31,7 @@ from gateway.metering.usage import Usage
 from gateway.pipeline.context import RequestContext, new_request_id
 from gateway.pipeline.core import Pipeline
 from gateway.pipeline.meter import Call
-from gateway.pipeline.prepare import for_model
+from gateway.pipeline.prepare import for_model, prepare
 from gateway.realtime.decision import Decision
 from gateway.shapes.responses import RESPONSES_SOCKET
 
@@ -104,8 +104,15 @@ class ResponsesSocketSession:
     async def _admit(self, event: dict[str, Any], text: str, lane: str | None) -> tuple[_Call, str]:
         body = {k: v for k, v in event.items() if k != "type"}
         request_id = new_request_id()
-        prepared = await self.pipeline.prepare(
-            self.config, self.caller, RESPONSES_SOCKET, body, text.encode(), split_key=request_id
+        owners, raw = self.pipeline.ownership, text.encode()
+        prepared = await prepare(
+            self.config,
+            self.caller,
+            RESPONSES_SOCKET,
+            body,
+            raw,
+            owners=owners,
+            split_key=request_id,
         )
         model = prepared.plan.ladder[0]
         if model.upstream != self.upstream:
