@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from gateway.errors import BadRequest, GatewayError, PayloadTooLarge, RequestTimeout
@@ -10,6 +11,8 @@ from gateway.errors.wire import http_headers, json_body
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 JSON = b"application/json"
@@ -22,7 +25,7 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def read_body(scope: Scope, receive: Any, limit: int, timeout_s: float = 30) -> bytes:
+async def read_body(scope: Scope, receive: Receive, limit: int, timeout_s: float = 30) -> bytes:
     """The whole request body, within ``limit`` bytes and (past its first part) ``timeout_s``.
 
     Most bodies arrive in one message and pay for no timer; a body that trickles in
@@ -78,7 +81,7 @@ class ClientGone(Exception):
 
 
 async def send_response(
-    send: Any, status: int, body: bytes, headers: Headers, content_type: bytes = JSON
+    send: Send, status: int, body: bytes, headers: Headers, content_type: bytes = JSON
 ) -> None:
     await send(
         {
@@ -94,5 +97,5 @@ async def send_response(
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Any, err: GatewayError, headers: Headers) -> None:
+async def send_error(send: Send, err: GatewayError, headers: Headers) -> None:
     await send_response(send, err.status, json_body(err), headers + http_headers(err))

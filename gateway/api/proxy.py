@@ -14,7 +14,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.api.asgi import ClientGone, Headers, Scope, header, read_body, send_error
+from gateway.api.asgi import (
+    ClientGone,
+    Headers,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    send_error,
+)
 from gateway.auth.callers import Caller
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.errors.wire import INTERNAL
@@ -39,8 +48,8 @@ class Exchange:
     services: Services
     ctx: RequestContext
     scope: Scope
-    receive: Any
-    send: Any
+    receive: Receive
+    send: Send
     headers: Headers  # response headers the gateway adds (x-request-id)
     span: Any = None  # the request's trace span, when tracing is on
 
@@ -48,7 +57,9 @@ class Exchange:
 Handler = Callable[[Exchange], Awaitable[None]]
 
 
-async def run(services: Services, handler: Handler, scope: Scope, receive: Any, send: Any) -> None:
+async def run(
+    services: Services, handler: Handler, scope: Scope, receive: Receive, send: Send
+) -> None:
     """Run one handler with the per-request context, error mapping and access log."""
     ctx = RequestContext.start(scope["method"], scope["path"])
     headers: Headers = [(b"x-request-id", ctx.request_id.encode())]

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode
 
 import aiohttp
 
-from gateway.api.asgi import header
+from gateway.api.asgi import Receive, Scope, Send, header
 from gateway.auth.callers import Caller
 from gateway.config.runtime import Model
 from gateway.errors import BadRequest, GatewayError, RateLimited
@@ -45,14 +45,12 @@ Opener = Callable[
 ]
 
 
-async def realtime(services: Services, scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def realtime(services: Services, scope: Scope, receive: Receive, send: Send) -> None:
     """``GET /v1/realtime``: a Realtime session, counted against the tenant's session limit."""
     await _serve(services, scope, receive, send, "realtime.session", _open, is_session=True)
 
 
-async def responses_socket(
-    services: Services, scope: dict[str, Any], receive: Any, send: Any
-) -> None:
+async def responses_socket(services: Services, scope: Scope, receive: Receive, send: Send) -> None:
     """``GET /v1/responses``: the Responses WebSocket mode."""
     await _serve(
         services, scope, receive, send, "responses.websocket", _open_responses, is_session=False
@@ -61,9 +59,9 @@ async def responses_socket(
 
 async def _serve(
     services: Services,
-    scope: dict[str, Any],
-    receive: Any,
-    send: Any,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
     endpoint: str,
     opener: Opener,
     *,
@@ -113,7 +111,7 @@ async def _serve(
 
 
 async def _open_responses(
-    services: Services, scope: dict[str, Any], ctx: RequestContext
+    services: Services, scope: Scope, ctx: RequestContext
 ) -> tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse]:
     auth = header(scope, b"authorization")
     caller = await services.auth.caller(auth.decode("latin-1") if auth else None)
@@ -127,7 +125,7 @@ async def _open_responses(
 
 
 async def _open(
-    services: Services, scope: dict[str, Any], ctx: RequestContext
+    services: Services, scope: Scope, ctx: RequestContext
 ) -> tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse]:
     caller, fixed_session = await services.auth.session_caller(_credential(scope))
     tenant = caller.tenant
@@ -204,7 +202,7 @@ def session_ended(services: Services, tenant: str, label: str, started: float, r
     metrics.realtime_sessions_ended(label, reason).inc()
 
 
-def _credential(scope: dict[str, Any]) -> str | None:
+def _credential(scope: Scope) -> str | None:
     auth = header(scope, b"authorization")
     if auth is not None:
         return auth.decode("latin-1")
@@ -214,7 +212,7 @@ def _credential(scope: dict[str, Any]) -> str | None:
     return None
 
 
-async def _refuse(scope: dict[str, Any], send: Any, err: GatewayError, request_id: str) -> None:
+async def _refuse(scope: Scope, send: Send, err: GatewayError, request_id: str) -> None:
     """Refuse the upgrade with an HTTP error in OpenAI's shape (the SDK raises it)."""
     if "websocket.http.response" not in scope.get("extensions", {}):
         await send({"type": "websocket.close", "code": 1008, "reason": err.code or err.type})

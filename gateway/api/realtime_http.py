@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlencode
 import aiohttp
 import orjson
 
-from gateway.api.asgi import header
+from gateway.api.asgi import Scope, header
 from gateway.api.proxy import Exchange, Handler, body_of, caller_of, require_method
 from gateway.api.realtime import open_session_slot, resolve_model, session_ended, session_for
 from gateway.auth.callers import Caller
@@ -251,7 +251,7 @@ def _multipart(boundary: str, sdp: bytes, session: dict[str, Any]) -> bytes:
     )
 
 
-def _query_model(scope: dict[str, Any]) -> str | None:
+def _query_model(scope: Scope) -> str | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("model")
     return values[0] if values else None
 

@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from gateway.api import proxy, realtime_http
+from gateway.api.asgi import Receive, Scope, Send
 from gateway.api.realtime import realtime, responses_socket
 from gateway.services import Services
 from gateway.shapes.chat import CHAT
@@ -38,7 +39,7 @@ class GatewayRouter:
         self.services = services
         self.fallback = fallback
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
             if len(path) > 1 and path.endswith("/"):

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gateway.api.asgi import Headers, Scope
+from gateway.api.asgi import Headers, Receive, Scope, Send
 from gateway.errors import GatewayError
 from gateway.metering.outcome import Outcome
 from gateway.pipeline.attempt import Attempt
@@ -39,12 +39,23 @@ if TYPE_CHECKING:
 class Downstream(Protocol):
     """The client's side of one HTTP exchange."""
 
-    ctx: RequestContext
-    scope: Scope
-    receive: Any
-    send: Any
-    headers: Headers  # response headers the gateway adds (x-request-id)
-    span: Any  # the request's trace span, when tracing is on
+    @property
+    def ctx(self) -> RequestContext: ...
+    @property
+    def scope(self) -> Scope: ...
+    @property
+    def receive(self) -> Receive: ...
+    @property
+    def send(self) -> Send: ...
+    @property
+    def headers(self) -> Headers:
+        """Response headers the gateway adds (x-request-id)."""
+        ...
+
+    @property
+    def span(self) -> Any:
+        """The request's trace span, when tracing is on."""
+        ...
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from gateway.api.asgi import Headers
+from gateway.api.asgi import Headers, Receive, Send
 from gateway.errors import GatewayError, InternalError, UpstreamError
 from gateway.errors.wire import json_body
 from gateway.metering.outcome import Outcome
@@ -109,7 +109,7 @@ async def buffer_stream(
 async def deliver(
     ctx: RequestContext,
     answer: Answer,
-    send: Any,
+    send: Send,
     headers: Headers,
     on_response_id: OnResponseId | None = None,
     response_id: str | None = None,
@@ -138,8 +138,8 @@ async def relay(
     ctx: RequestContext,
     outcome: Outcome,
     resp: UpstreamResponse,
-    send: Any,
-    receive: Any,
+    send: Send,
+    receive: Receive,
     *,
     endpoint: Endpoint,
     api_key: str | None,
@@ -164,7 +164,7 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-async def _wait_for_disconnect(receive: Any) -> None:
+async def _wait_for_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
 
@@ -173,8 +173,8 @@ async def relay_stream(
     ctx: RequestContext,
     outcome: Outcome,
     resp: UpstreamResponse,
-    send: Any,
-    receive: Any,
+    send: Send,
+    receive: Receive,
     endpoint: Endpoint,
     headers: Headers,
     on_response_id: OnResponseId | None,

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import aiohttp
 
+from gateway.api.asgi import Receive, Send
 from gateway.config.model import RealtimePolicy
 from gateway.errors import BadRequest
 from gateway.errors.wire import realtime_event
 from gateway.realtime.decision import Decision
-
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # Close codes: 1000 normal, 1008 policy (limits, budget), 1011 upstream failure.
 _CLOSE_CODES = {
@@ -57,8 +55,8 @@ class SocketSession(Protocol):
 async def pump(
     session: SocketSession,
     upstream: aiohttp.ClientWebSocketResponse,
-    receive: Any,
-    send: Any,
+    receive: Receive,
+    send: Send,
     rules: RealtimePolicy,
     stopping: asyncio.Event,
 ) -> str:
@@ -94,8 +92,8 @@ async def pump(
 async def _from_client(
     session: SocketSession,
     upstream: aiohttp.ClientWebSocketResponse,
-    receive: Any,
-    send: Any,
+    receive: Receive,
+    send: Send,
     rules: RealtimePolicy,
 ) -> str:
     loop = asyncio.get_running_loop()
@@ -126,7 +124,7 @@ async def _from_client(
 
 
 async def from_upstream(
-    session: SocketSession, upstream: aiohttp.ClientWebSocketResponse, send: Any
+    session: SocketSession, upstream: aiohttp.ClientWebSocketResponse, send: Send
 ) -> str:
     try:
         async for message in upstream:
@@ -154,7 +152,7 @@ class _ClientGone(Exception):
     """Sending to the client failed: it has left."""
 
 
-async def _to_client(send: Any, events: list[str]) -> None:
+async def _to_client(send: Send, events: list[str]) -> None:
     try:
         for event in events:
             await send({"type": "websocket.send", "text": event})

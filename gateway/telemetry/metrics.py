@@ -82,6 +82,11 @@ class Metrics:
         r.register(self._budgets)
         self._store = _StoreCollector()
         r.register(self._store)
+        self._declare_outcomes(r)
+        self._declare_realtime(r)
+        self._declare_backlog(r)
+
+    def _declare_outcomes(self, r: CollectorRegistry) -> None:
         self.rejections = _Cached(Counter(
             "gateway_rejections_total", "Requests refused before any upstream call, by reason "
             "(budget_exceeded, rate_limit_exceeded, model_not_allowed, invalid_api_key, ...).",
@@ -103,6 +108,8 @@ class Metrics:
             "gateway_in_flight_requests", "Proxied requests being served.", registry=r
         )
         self.in_flight_gauge.set_function(lambda: self.in_flight)
+
+    def _declare_realtime(self, r: CollectorRegistry) -> None:
         self.realtime_sessions = _Cached(Gauge(
             "gateway_realtime_sessions", "Realtime sessions open.", ["tenant"], registry=r
         ))  # fmt: skip
@@ -120,6 +127,8 @@ class Metrics:
             "(client_closed, upstream_closed, idle_timeout, max_duration, budget_exceeded, ...).",
             ["tenant", "reason"], registry=r,
         ))  # fmt: skip
+
+    def _declare_backlog(self, r: CollectorRegistry) -> None:
         self.config_reloads = _Cached(Counter(
             "gateway_config_reloads_total", "Config reloads by result (ok, rejected).",
             ["result"], registry=r,
