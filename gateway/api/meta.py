@@ -1,62 +1,90 @@
-"""Litestar handlers for what is not proxied: models list, health and readiness."""
+"""Litestar handlers for what is not proxied: models list, health, readiness, the API document."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Literal, TypedDict
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency
-from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy import text
 
-from gateway.api.openapi import document
-from gateway.errors import GatewayError, InternalError, error_body
-from gateway.services import Services
+from gateway.services import Caller, Services
 
 _STARTED = int(time.time())
+PUBLIC: list[dict[str, list[str]]] = [{}]  # OpenAPI: no credentials needed
 
 
-@get("/v1/models")
-async def list_models(
-    request: Request[Any, Any, Any], services: NamedDependency[Services]
-) -> dict[str, Any]:
+class ModelCard(TypedDict):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(TypedDict):
+    object: Literal["list"]
+    data: list[ModelCard]
+
+
+class Health(TypedDict):
+    status: Literal["ok"]
+
+
+class _Reason(TypedDict, total=False):  # not NotRequired: see gateway.api.usage._GroupKeys
+    reason: str  # why the database check failed (an exception's class name)
+
+
+class Readiness(_Reason):
+    status: Literal["ready", "draining", "unavailable"]
+
+
+@get("/v1/models", summary="The models the caller's tenant may use")
+async def list_models(caller: NamedDependency[Caller]) -> ModelList:
     """The models the caller's tenant may use, in OpenAI's list shape."""
-    caller = await services.authenticate(request.headers.get("authorization"))
-    allowed = sorted(caller.policy.allowed_models)
     return {
         "object": "list",
         "data": [
             {"id": m, "object": "model", "created": _STARTED, "owned_by": "gateway"}
-            for m in allowed
+            for m in sorted(caller.policy.allowed_models)
         ],
     }
 
 
-_DOCUMENT = document()
-
-
-@get("/openapi.json")
-async def openapi() -> dict[str, Any]:
+@get("/openapi.json", summary="This document", security=PUBLIC)
+async def openapi(state: State) -> dict[str, Any]:
     """This gateway's OpenAPI document (public: it names endpoints, nothing about tenants)."""
-    return _DOCUMENT
+    document: dict[str, Any] = state["openapi"]
+    return document
 
 
-@get("/healthz")
-async def healthz() -> dict[str, str]:
+@get("/healthz", summary="Liveness", security=PUBLIC)
+async def healthz() -> Health:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@get("/metrics", media_type="text/plain; version=0.0.4; charset=utf-8")
+@get(
+    "/metrics",
+    summary="Prometheus exposition",
+    media_type="text/plain; version=0.0.4; charset=utf-8",
+    security=PUBLIC,
+)
 async def metrics(services: NamedDependency[Services]) -> bytes:
     """Prometheus exposition (unauthenticated, like /healthz: expose it to your scraper only)."""
     return services.metrics.exposition()
 
 
-@get("/readyz")
-async def readyz(services: NamedDependency[Services]) -> Response[dict[str, str]]:
+@get(
+    "/readyz",
+    summary="Readiness",
+    security=PUBLIC,
+    responses={503: ResponseSpec(Readiness, description="Draining, or the database is down")},
+)
+async def readyz(services: NamedDependency[Services]) -> Response[Readiness]:
     """Readiness: not shutting down, and the database answers (ownership checks need it)."""
     if services.draining:
         return Response({"status": "draining"}, status_code=503)
@@ -70,23 +98,3 @@ async def readyz(services: NamedDependency[Services]) -> Response[dict[str, str]
 def _ping(services: Services) -> None:
     with services.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-
-
-def gateway_error_response(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """The one mapping from exceptions to OpenAI-shaped error responses for Litestar routes."""
-    if isinstance(exc, GatewayError):
-        status, body, headers = exc.status, exc.body(), exc.headers
-    elif isinstance(exc, HTTPException) and exc.status_code < 500:
-        status = exc.status_code
-        code = {404: "not_found", 405: "method_not_allowed"}.get(status)
-        message = {
-            404: "Unknown request URL. Please check the URL and method.",
-            405: "Method not allowed for this URL.",
-        }.get(status, str(exc.detail))
-        # Litestar's own headers (a 405's Allow) go out with our body.
-        headers = dict(exc.headers or {})
-        body = error_body(message, "invalid_request_error", code)
-    else:
-        err = InternalError("The gateway failed to handle this request.", code="internal_error")
-        status, body, headers = err.status, err.body(), {}
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
