@@ -110,7 +110,7 @@ def create_app(
         exception_handlers={Exception: error_response},
         lifespan=[lifespan],
         state=State({"services": services, "openapi": api_document()}),
-        openapi_config=None,  # see api_document
+        openapi_config=None,  # its document is part of api_document's
         logging_config=None,
     )
     return GatewayRouter(services, ControlPlane(services, litestar))

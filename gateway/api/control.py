@@ -13,14 +13,14 @@ import logging
 import time
 from typing import Any
 
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 
 from gateway.api.asgi import Scope
 from gateway.api.proxy import new_request_id, tenant_label
-from gateway.errors import BadRequest, GatewayError, InternalError
+from gateway.errors import BadRequest, GatewayError, InternalError, PermissionDenied
 from gateway.services import Caller, Services
 from gateway.telemetry.access_log import RequestContext
 from gateway.telemetry.metrics import status_class
@@ -37,13 +37,14 @@ _MESSAGES = {
 class ControlPlane:
     """ASGI wrapper around the Litestar app: one request context, metrics and log line each."""
 
-    def __init__(self, services: Services, litestar: Any) -> None:
+    def __init__(self, services: Services, litestar: Litestar) -> None:
         self.services = services
         self.litestar = litestar
+        self._app: Any = litestar  # called with plain-dict scopes, not Litestar's typed ones
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            await self.litestar(scope, receive, send)
+            await self._app(scope, receive, send)
             return
         ctx = RequestContext(
             request_id=new_request_id(),
@@ -63,7 +64,7 @@ class ControlPlane:
             await send(message)
 
         try:
-            await self.litestar(scope, receive, send_with_id)
+            await self._app(scope, receive, send_with_id)
         finally:
             ctx.endpoint = _endpoint(scope)
             self._observe(ctx)
@@ -116,9 +117,12 @@ async def authenticate(
 async def authenticate_admin(
     request: Request[Any, Any, Any], services: NamedDependency[Services]
 ) -> Caller:
-    """The ``admin`` dependency: as ``caller``, and 403 without the gateway admin role."""
-    caller = await services.authenticate_admin(request.headers.get("authorization"))
-    return _identify(request, caller)
+    """The ``admin`` dependency: as ``caller`` (so a refusal is logged with its tenant),
+    and 403 without the gateway admin role."""
+    caller = await authenticate(request, services)
+    if not caller.principal.is_admin:
+        raise PermissionDenied("This endpoint needs the gateway admin role.", code="admin_required")
+    return caller
 
 
 def as_gateway_error(exc: Exception) -> GatewayError:

@@ -92,6 +92,9 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {JSON: {"schema": schema}}}
 
 
+_DEFAULT_ERROR = {"description": "An error", **_json(_ERROR)}
+
+
 def _operation(
     summary: str,
     ok: dict[str, Any],
@@ -115,7 +118,6 @@ _ANSWER = {
     "description": "The upstream's answer, or its event stream with `stream: true`",
     "content": {JSON: {"schema": _OBJECT}, "text/event-stream": {"schema": _TEXT}},
 }
-_DEFAULT_ERROR = {"description": "An error", **_json(_ERROR)}
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -123,7 +125,9 @@ def document(control_plane: Mapping[str, Any]) -> dict[str, Any]:
     """The whole document: the proxied routes, and Litestar's document of the control plane.
 
     Litestar's operations keep their schemas; their errors become OpenAI's shape
-    (Litestar's generic 400 is dropped: ours is the ``default`` response).
+    (Litestar's generic 400 is dropped: ours is the ``default`` response), and an
+    optional parameter (``T | None`` in the handler) is absent, never null: its
+    schema is T's (a query string has no null, and fuzzers would send one).
     """
     doc = proxied()
     generated = copy.deepcopy(dict(control_plane))
@@ -137,11 +141,21 @@ def document(control_plane: Mapping[str, Any]) -> dict[str, Any]:
             responses["default"] = _DEFAULT_ERROR
             if op.get("security") == [{}]:
                 op["security"] = []  # public: no credentials
+            for param in op.get("parameters", ()):
+                param["schema"] = _without_null(param["schema"])
         doc["paths"][path] = item
     schemas = generated.get("components", {}).get("schemas", {})
     if schemas:
         doc["components"]["schemas"] = schemas
     return doc
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    choices = [c for c in schema.get("oneOf", ()) if c != {"type": "null"}]
+    if len(choices) != 1 or len(schema["oneOf"]) != 2:
+        return schema
+    rest = {k: v for k, v in schema.items() if k != "oneOf"}
+    return {**choices[0], **rest}
 
 
 def control_plane(

@@ -172,4 +172,4 @@ def test_the_row_layout_names_every_column_of_the_table_once() -> None:
     table_columns = [c.name for c in LedgerEntry.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
     assert sorted(COLUMNS) == sorted(table_columns)
     assert len(set(COLUMNS)) == len(COLUMNS)
-    assert list(LedgerRecord.__dataclass_fields__) == list(COLUMNS)  # type: ignore[attr-defined]
+    assert list(LedgerRecord.__dataclass_fields__) == list(COLUMNS)
