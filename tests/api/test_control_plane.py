@@ -108,14 +108,17 @@ def test_an_unexpected_failure_is_a_logged_500_in_openai_shape(
 ) -> None:
     caplog.set_level(logging.INFO)
 
-    async def broken(authorization: str | None) -> None:
-        raise RuntimeError("verifier failed")
+    async def broken() -> None:
+        raise RuntimeError("ledger flush failed")
 
-    monkeypatch.setattr(gateway.app.services, "authenticate", broken)
-    answer = httpx.get(f"{gateway.root}/v1/models")
+    monkeypatch.setattr(gateway.app.services.ledger, "flush", broken)
+    answer = httpx.get(
+        f"{gateway.root}/v1/gateway/usage",
+        headers={"Authorization": f"Bearer {gateway.token('alpha')}"},
+    )
     assert answer.status_code == 500
     assert answer.json()["error"]["code"] == "internal_error"
-    assert "verifier failed" not in answer.text
-    assert any("verifier failed" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+    assert "ledger flush failed" not in answer.text
+    assert any("ledger flush failed" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
     [line] = access_lines(caplog, answer.headers["x-request-id"])
-    assert (line["status"], line["error_code"]) == (500, "internal_error")
+    assert (line["status"], line["error_code"], line["tenant"]) == (500, "internal_error", "alpha")
