@@ -10,19 +10,17 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from litestar import Litestar
-from litestar.di import Provide
+from litestar.datastructures import State
 from sqlalchemy.engine import Engine
 
+from gateway.api import openapi
 from gateway.api.admin import config_status, reload_config
-from gateway.api.meta import (
-    gateway_error_response,
-    healthz,
-    list_models,
-    openapi,
-    readyz,
-)
+from gateway.api.control import DEPENDENCIES, ControlPlane, error_response
+from gateway.api.meta import healthz, list_models, readyz
+from gateway.api.meta import openapi as openapi_document
 from gateway.api.router import GatewayRouter
 from gateway.api.usage import admin_usage, tenant_usage
 from gateway.config.reload import ConfigReloader, ReloadResult
@@ -34,6 +32,18 @@ from gateway.telemetry.metrics_listener import metrics_port, serve_metrics
 from gateway.telemetry.tracing import Tracing
 
 log = logging.getLogger(__name__)
+
+# The control plane, served by Litestar; the proxied routes are in gateway.api.router.
+CONTROL_ROUTES = [
+    list_models,
+    openapi_document,
+    healthz,
+    readyz,
+    tenant_usage,
+    admin_usage,
+    reload_config,
+    config_status,
+]
 
 
 def create_app(
@@ -94,29 +104,23 @@ def create_app(
                     await watcher
             await services.aclose()
 
-    def provide_services() -> Services:
-        return services
-
     litestar = Litestar(
-        route_handlers=[
-            list_models,
-            openapi,
-            healthz,
-            readyz,
-            tenant_usage,
-            admin_usage,
-            reload_config,
-            config_status,
-        ],
-        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
-        exception_handlers={Exception: gateway_error_response},
+        route_handlers=CONTROL_ROUTES,
+        dependencies=DEPENDENCIES,
+        exception_handlers={Exception: error_response},
         lifespan=[
             serve_metrics(
                 services.metrics.exposition, settings.host, metrics_port(settings, config.server)
             ),
             lifespan,
         ],
-        openapi_config=None,
+        state=State({"services": services, "openapi": api_document()}),
+        openapi_config=None,  # its document is part of api_document's
         logging_config=None,
     )
-    return GatewayRouter(services, litestar)
+    return GatewayRouter(services, ControlPlane(services, litestar))
+
+
+def api_document() -> dict[str, Any]:
+    """The document served at /openapi.json: the proxied routes' and Litestar's, merged."""
+    return openapi.document(openapi.control_plane(CONTROL_ROUTES, DEPENDENCIES))

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal, TypedDict
 
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 
+from gateway.auth.callers import Caller
 from gateway.config.reload import ReloadResult
 from gateway.errors import NotFound
 from gateway.services import Services
 
 
-def _result(result: ReloadResult | None) -> dict[str, Any] | None:
-    if result is None:
-        return None
+class Reload(TypedDict):
+    status: Literal["ok", "rejected"]
+    trigger: str  # admin, SIGHUP, file watch, ...
+    at: float  # unix time
+    problems: list[str]
+
+
+class ConfigStatus(TypedDict):
+    tenants: list[str]
+    models: list[str]
+    routes: list[str]
+    pricing_version: str
+    last_reload: Reload | None
+    reloads: dict[str, int]  # reloads so far by result
+
+
+def _result(result: ReloadResult) -> Reload:
     return {
         "status": "ok" if result.ok else "rejected",
         "trigger": result.trigger,
@@ -23,31 +39,35 @@ def _result(result: ReloadResult | None) -> dict[str, Any] | None:
     }
 
 
-@post("/admin/config/reload", status_code=200)
+@post(
+    "/admin/config/reload",
+    summary="Reload the config (admins)",
+    status_code=200,
+    responses={422: ResponseSpec(Reload, description="Rejected: the config in force stays")},
+)
 async def reload_config(
-    request: Request[Any, Any, Any], services: NamedDependency[Services]
-) -> Response[dict[str, Any]]:
+    services: NamedDependency[Services], admin: NamedDependency[Caller]
+) -> Response[Reload]:
     """Reload the config from disk; 422 with the problems when it is rejected."""
-    await services.auth.admin(request.headers.get("authorization"))
     if services.reloader is None:
         raise NotFound("This gateway was started without a config file to reload.")
     result = await services.reloader.reload("admin")
-    return Response(_result(result) or {}, status_code=200 if result.ok else 422)
+    return Response(_result(result), status_code=200 if result.ok else 422)
 
 
-@get("/admin/config")
+@get("/admin/config", summary="The config in force (admins)")
 async def config_status(
-    request: Request[Any, Any, Any], services: NamedDependency[Services]
-) -> dict[str, Any]:
+    services: NamedDependency[Services], admin: NamedDependency[Caller]
+) -> ConfigStatus:
     """The config in force and the outcome of the last reload."""
-    await services.auth.admin(request.headers.get("authorization"))
     config = services.config
     reloader = services.reloader
+    last = reloader.last if reloader else None
     return {
         "tenants": sorted(config.tenants),
         "models": sorted(config.models),
         "routes": sorted(config.routes),
         "pricing_version": config.pricing.version,
-        "last_reload": _result(reloader.last if reloader else None),
+        "last_reload": _result(last) if last is not None else None,
         "reloads": dict(reloader.counts) if reloader else {},
     }

@@ -1,55 +1,80 @@
-"""Litestar handlers for what is not proxied: models list, health and readiness."""
+"""Litestar handlers for what is not proxied: models list, health, readiness, the API document."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, Literal, TypedDict
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy import text
 
-from gateway.api.openapi import document
-from gateway.errors.wire import as_gateway_error, json_body
+from gateway.auth.callers import Caller
 from gateway.services import Services
 
 _STARTED = int(time.time())
+PUBLIC: list[dict[str, list[str]]] = [{}]  # OpenAPI: no credentials needed
 
 
-@get("/v1/models")
-async def list_models(
-    request: Request[Any, Any, Any], services: NamedDependency[Services]
-) -> dict[str, Any]:
+class ModelCard(TypedDict):
+    id: str
+    object: Literal["model"]
+    created: int
+    owned_by: str
+
+
+class ModelList(TypedDict):
+    object: Literal["list"]
+    data: list[ModelCard]
+
+
+class Health(TypedDict):
+    status: Literal["ok"]
+
+
+class _Reason(TypedDict, total=False):  # not NotRequired: see gateway.api.usage._GroupKeys
+    reason: str  # why the database check failed (an exception's class name)
+
+
+class Readiness(_Reason):
+    status: Literal["ready", "draining", "unavailable"]
+
+
+@get("/v1/models", summary="The models the caller's tenant may use")
+async def list_models(caller: NamedDependency[Caller]) -> ModelList:
     """The models the caller's tenant may use, in OpenAI's list shape."""
-    caller = await services.auth.caller(request.headers.get("authorization"))
-    allowed = sorted(caller.policy.allowed_models)
     return {
         "object": "list",
         "data": [
             {"id": m, "object": "model", "created": _STARTED, "owned_by": "gateway"}
-            for m in allowed
+            for m in sorted(caller.policy.allowed_models)
         ],
     }
 
 
-_DOCUMENT = document()
-
-
-@get("/openapi.json")
-async def openapi() -> dict[str, Any]:
+@get("/openapi.json", summary="This document", security=PUBLIC)
+async def openapi(state: State) -> dict[str, Any]:
     """This gateway's OpenAPI document (public: it names endpoints, nothing about tenants)."""
-    return _DOCUMENT
+    document: dict[str, Any] = state["openapi"]
+    return document
 
 
-@get("/healthz")
-async def healthz() -> dict[str, str]:
+@get("/healthz", summary="Liveness", security=PUBLIC)
+async def healthz() -> Health:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@get("/readyz")
-async def readyz(services: NamedDependency[Services]) -> Response[dict[str, str]]:
+@get(
+    "/readyz",
+    summary="Readiness",
+    security=PUBLIC,
+    responses={503: ResponseSpec(Readiness, description="Draining, or the database is down")},
+)
+async def readyz(services: NamedDependency[Services]) -> Response[Readiness]:
     """Readiness: not shutting down, and the database answers (ownership checks need it)."""
     if services.draining:
         return Response({"status": "draining"}, status_code=503)
@@ -63,11 +88,3 @@ async def readyz(services: NamedDependency[Services]) -> Response[dict[str, str]
 def _ping(services: Services) -> None:
     with services.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
-
-
-def gateway_error_response(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """Litestar routes' errors, rendered by the one error renderer."""
-    err = as_gateway_error(exc)
-    return Response(
-        json_body(err), status_code=err.status, media_type="application/json", headers=err.headers
-    )

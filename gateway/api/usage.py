@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from datetime import date, datetime
 from datetime import time as dtime
-from typing import Any
+from typing import Annotated, Any, Literal, TypedDict, cast
 from zoneinfo import ZoneInfo
 
 from litestar import Request, get
 from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 
+from gateway.auth.callers import Caller
 from gateway.errors import BadRequest
 from gateway.ledger import GROUP_KEYS, TOKEN_FIELDS, UsageRow, nanos_to_usd, usage_report
 from gateway.services import Services
@@ -47,9 +50,64 @@ def parse_group_by(text: str | None, default: tuple[str, ...]) -> tuple[str, ...
 
 
 _QUERY = ("from", "to", "group_by", "model")
+_FROM = QueryParameter(
+    name="from", description="Start (inclusive): YYYY-MM-DD or ISO 8601; naive is accounting time"
+)
+_TO = QueryParameter(description="End (exclusive), in the same forms as `from`")
+_GROUP_BY = QueryParameter(description=f"Comma-separated keys among {', '.join(GROUP_KEYS)}")
+_MODEL = QueryParameter(description="Only this requested model")
 
 
-def row_json(row: UsageRow) -> dict[str, Any]:
+# total=False rather than NotRequired: with postponed annotations, Python 3.11's
+# TypedDict cannot see NotRequired, and the schema would call these keys required.
+class _GroupKeys(TypedDict, total=False):
+    day: str  # YYYY-MM-DD in the accounting time zone
+    month: str  # YYYY-MM
+    tenant: str
+    model: str  # the requested model
+    endpoint: str
+
+
+class UsageGroup(_GroupKeys):
+    """One group of the report; the keys not grouped by are absent."""
+
+    requests: int
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    audio_input_tokens: int
+    cached_audio_input_tokens: int
+    audio_output_tokens: int
+    image_input_tokens: int
+    estimated_requests: int
+    unpriced_requests: int
+    cost_usd: str  # decimal USD, 6 places, exact
+
+
+class Budget(TypedDict):
+    window: str
+    model: str | None  # None: the tenant's total
+    limit_usd: str
+    spent_usd: str
+    reserved_usd: str
+    remaining_usd: str
+    resets_at: str
+
+
+class TenantUsage(TypedDict):
+    object: Literal["gateway.usage"]
+    tenant: str
+    budgets: list[Budget]
+    data: list[UsageGroup]
+
+
+class AdminUsage(TypedDict):
+    object: Literal["gateway.usage"]
+    data: list[UsageGroup]
+
+
+def row_json(row: UsageRow) -> UsageGroup:
     out: dict[str, Any] = {
         k: getattr(row, k) for k in ("day", "month", "tenant", "model", "endpoint")
         if getattr(row, k) is not None
@@ -57,19 +115,27 @@ def row_json(row: UsageRow) -> dict[str, Any]:
     for field in ("requests", *TOKEN_FIELDS, "estimated_requests", "unpriced_requests"):
         out[field] = getattr(row, field)
     out["cost_usd"] = str(row.cost_usd)
-    return out
+    return cast(UsageGroup, out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    start: str | None
+    end: str | None
+    group_by: str | None
+    model: str | None
+    tenant: str | None = None
 
 
 async def _report(
     services: Services,
     request: Request[Any, Any, Any],
+    filters: _Filters,
     *,
-    tenant: str | None,
     default_group: tuple[str, ...],
     known: tuple[str, ...] = _QUERY,
-) -> list[dict[str, Any]]:
-    q = request.query_params
-    unknown = sorted(set(q) - set(known))
+) -> list[UsageGroup]:
+    unknown = sorted(set(request.query_params) - set(known))
     if unknown:  # a misspelt filter must not silently widen the report
         raise BadRequest(
             f"Unknown query parameter {unknown[0]!r}; known: {', '.join(known)}.",
@@ -77,15 +143,15 @@ async def _report(
             code="unknown_parameter",
         )
     tz = ZoneInfo(services.config.accounting.timezone)
-    start = parse_when(q["from"], tz, "from") if q.get("from") else None
-    end = parse_when(q["to"], tz, "to") if q.get("to") else None
-    group_by = parse_group_by(q.get("group_by"), default_group)
+    start = parse_when(filters.start, tz, "from") if filters.start else None
+    end = parse_when(filters.end, tz, "to") if filters.end else None
+    group_by = parse_group_by(filters.group_by, default_group)
     await services.ledger.flush()  # a caller sees its own calls that just finished
     rows = await asyncio.to_thread(
         usage_report,
         services.engine,
-        tenant=tenant,
-        model=q.get("model"),
+        tenant=filters.tenant,
+        model=filters.model,
         start=start,
         end=end,
         group_by=group_by,
@@ -94,14 +160,19 @@ async def _report(
     return [row_json(r) for r in rows]
 
 
-@get("/v1/gateway/usage")
+@get("/v1/gateway/usage", summary="The tenant's usage and budgets")
 async def tenant_usage(
-    request: Request[Any, Any, Any], services: NamedDependency[Services]
-) -> dict[str, Any]:
+    request: Request[Any, Any, Any],
+    services: NamedDependency[Services],
+    caller: NamedDependency[Caller],
+    from_: Annotated[str | None, _FROM] = None,
+    to: Annotated[str | None, _TO] = None,
+    group_by: Annotated[str | None, _GROUP_BY] = None,
+    model: Annotated[str | None, _MODEL] = None,
+) -> TenantUsage:
     """The caller's tenant: spend and tokens by day and model, and what each budget has left."""
-    caller = await services.auth.caller(request.headers.get("authorization"))
     tenant = caller.principal.tenant
-    budgets = [
+    budgets: list[Budget] = [
         {
             "window": s.window,
             "model": s.model,
@@ -113,20 +184,27 @@ async def tenant_usage(
         }
         for s in await services.quota.budget_status(tenant, caller.policy, time.time())
     ]
-    data = await _report(services, request, tenant=tenant, default_group=("day", "model"))
+    filters = _Filters(from_, to, group_by, model, tenant=tenant)
+    data = await _report(services, request, filters, default_group=("day", "model"))
     return {"object": "gateway.usage", "tenant": tenant, "budgets": budgets, "data": data}
 
 
-@get("/admin/usage")
+@get("/admin/usage", summary="Every tenant's usage (admins)")
 async def admin_usage(
-    request: Request[Any, Any, Any], services: NamedDependency[Services]
-) -> dict[str, Any]:
+    request: Request[Any, Any, Any],
+    services: NamedDependency[Services],
+    admin: NamedDependency[Caller],
+    from_: Annotated[str | None, _FROM] = None,
+    to: Annotated[str | None, _TO] = None,
+    group_by: Annotated[str | None, _GROUP_BY] = None,
+    model: Annotated[str | None, _MODEL] = None,
+    tenant: Annotated[str | None, QueryParameter(description="Only this tenant")] = None,
+) -> AdminUsage:
     """Every tenant (admins only), filterable by tenant, model and time, grouped at will."""
-    await services.auth.admin(request.headers.get("authorization"))
     data = await _report(
         services,
         request,
-        tenant=request.query_params.get("tenant"),
+        _Filters(from_, to, group_by, model, tenant=tenant),
         default_group=("day", "tenant", "model"),
         known=(*_QUERY, "tenant"),
     )

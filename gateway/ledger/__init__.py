@@ -10,7 +10,7 @@ from gateway.ledger.queries import (
     spend_by_tenant_model,
     usage_report,
 )
-from gateway.ledger.record import COLUMNS, LedgerRecord, record_values
+from gateway.ledger.record import COLUMNS, LedgerRecord, RowLayout, row_layout
 from gateway.ledger.table import LedgerEntry
 from gateway.ledger.writer import Ledger
 
@@ -21,11 +21,12 @@ __all__ = [
     "Ledger",
     "LedgerEntry",
     "LedgerRecord",
+    "RowLayout",
     "UsageRow",
     "format_usage",
     "nanos_to_usd",
-    "record_values",
     "recorded_costs",
+    "row_layout",
     "spend_by_tenant_model",
     "usage_report",
 ]

@@ -28,7 +28,6 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
-    Table,
     case,
     cast,
     extract,
@@ -38,10 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from gateway.ledger.record import TABLE as _TABLE
 from gateway.ledger.record import as_utc
-from gateway.ledger.table import LedgerEntry
-
-_TABLE: Table = LedgerEntry.__table__  # type: ignore[attr-defined]
 
 GROUP_KEYS = ("day", "month", "tenant", "model", "endpoint")
 """What `usage_report` can group by ("model" is the requested model)."""

@@ -1,5 +1,10 @@
 """The metering ledger: one row per upstream attempt (invariant 2: metered exactly once).
 
+`LedgerEntry` is the one description of a ledger row: its columns, types,
+limits and defaults. The hot path builds rows with `gateway.ledger.record`'s
+`LedgerRecord`, a plain dataclass generated from this class, and the writer
+derives its INSERT and parameter tuples from this table's columns.
+
 Idempotency lives in the schema: (request_id, attempt) is unique and every
 insert ignores a duplicate, so recording an attempt twice (a retried batch,
 a replica replaying) keeps one row.
@@ -11,14 +16,33 @@ nanos is about 9.2 billion USD. Timestamps are UTC; PostgreSQL stores them as
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Dialect, Index, Integer, UniqueConstraint
+from sqlalchemy.types import String, TypeDecorator
 from sqlmodel import Field, SQLModel
 
 # BIGINT on PostgreSQL (a busy gateway passes 2**31 rows within months); plain
 # INTEGER on SQLite, where only "INTEGER PRIMARY KEY" is the autoincrementing rowid.
 _ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class JSONCounts(TypeDecorator[Mapping[str, int]]):
+    """A small ``{name: count}`` map stored as compact JSON text, keys sorted (stable rows)."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: Mapping[str, int] | None, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(dict(sorted(value.items())), separators=(",", ":")) if value else "{}"
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Mapping[str, int] | None:
+        return None if value is None else dict(json.loads(value))
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -31,9 +55,11 @@ class LedgerEntry(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=_ID_TYPE)
+    # Strings with a max_length are cut to it on write: a longer value would make
+    # PostgreSQL reject the whole batch, over and over.
     request_id: str = Field(max_length=64)
     attempt: int
-    ts: datetime = Field(sa_type=DateTime(timezone=True), index=True)
+    ts: datetime = Field(sa_type=DateTime(timezone=True), index=True)  # attempt start; naive = UTC
     tenant: str = Field(max_length=128)
     subject: str | None = None
     endpoint: str  # "responses", "chat.completions", "realtime", ...
@@ -50,9 +76,10 @@ class LedgerEntry(SQLModel, table=True):
     cached_audio_input_tokens: int = 0
     audio_output_tokens: int = 0
     image_input_tokens: int = 0
-    tool_calls: str = "{}"  # JSON object: tool type -> calls, e.g. {"web_search": 2}
+    # Hosted tool type -> calls, e.g. {"web_search": 2}.
+    tool_calls: Mapping[str, int] = Field(default_factory=dict, sa_type=JSONCounts)
     cost_nanos: int = Field(default=0, sa_type=BigInteger)
-    latency_ms: float
+    latency_ms: float = 0.0
     ttft_ms: float | None = None
     response_id: str | None = None
     estimated: bool = False

@@ -1,21 +1,20 @@
-"""Ledger fixtures: an engine on a fresh database, and a record builder.
+"""Ledger fixtures: an engine on a fresh database of each dialect, and a record builder.
 
-SQLite files by default. With ``GATEWAY_TEST_POSTGRES_URL`` set (a server URL
-such as ``postgresql+psycopg://postgres@/postgres?host=/tmp``), every test
-gets a fresh PostgreSQL database instead: the same tests, the other dialect.
+Every test that takes ``engine`` or ``ledger_db_url`` runs twice: on a SQLite file
+and on a fresh database of the session's real PostgreSQL server (`pg.PostgresServer`),
+migrated the way ``gateway db upgrade`` does it. Without PostgreSQL installed the
+second run skips, and fails in CI (`needs.missing`).
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from pg import PostgresServer
+from sqlalchemy.engine import Engine
 
 import gateway.ledger.table  # noqa: F401  (registers the table before make_engine creates tables)
 from gateway.db import make_engine
@@ -24,22 +23,12 @@ from gateway.ledger import LedgerRecord
 MakeRecord = Callable[..., LedgerRecord]
 
 
-@pytest.fixture
-def ledger_db_url(db_url: str) -> Iterator[str]:
-    server = os.environ.get("GATEWAY_TEST_POSTGRES_URL")
-    if not server:
-        yield db_url
-        return
-    name = f"ledger_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    try:
-        yield make_url(server).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-        admin.dispose()
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def ledger_db_url(request: pytest.FixtureRequest, db_url: str) -> str:
+    if request.param == "sqlite":
+        return db_url
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    return postgres.migrated_database()
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import Engine
 
 from gateway.db import make_engine
-from gateway.ledger import COLUMNS, Ledger, LedgerEntry, LedgerRecord, record_values
+from gateway.ledger import COLUMNS, Ledger, LedgerEntry, LedgerRecord, row_layout
 from gateway.ledger.record import as_utc
 
 T = LedgerEntry.__table__  # type: ignore[attr-defined]
@@ -65,8 +66,11 @@ def test_rows_are_written_after_flush(engine: Engine, make_record: MakeRecord) -
     assert row["attempt"] == 1
     assert isinstance(row["ts"], datetime)
     assert as_utc(row["ts"]) == datetime(2025, 3, 1, 12, 30, tzinfo=UTC)  # SQLite: naive UTC
-    assert json.loads(str(row["tool_calls"])) == {"web_search": 2, "file_search": 1}
-    expected = dict(zip(COLUMNS, record_values(rec, sqlite=True), strict=True))
+    assert row["tool_calls"] == {"web_search": 2, "file_search": 1}
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT tool_calls FROM ledger").scalar_one()
+    assert json.loads(stored) == {"web_search": 2, "file_search": 1}  # JSON text in the table
+    expected = dict(zip(COLUMNS, row_layout(engine.dialect).values(rec), strict=True))
     for key in expected.keys() - {"ts", "tool_calls"}:
         assert row[key] == expected[key], key
 
@@ -156,7 +160,7 @@ def test_naive_timestamps_are_utc_and_defaults_fill_in() -> None:
         status=0,
         outcome="client_gone",
     )
-    row = dict(zip(COLUMNS, record_values(rec, sqlite=False), strict=True))
+    row = dict(zip(COLUMNS, row_layout(PGDialect_psycopg()).values(rec), strict=True))
     assert row["ts"] == datetime(2025, 1, 1, tzinfo=UTC)
     assert row["tenant"] == "t" * 128  # the column's limit: PostgreSQL would refuse the batch
     assert row["tool_calls"] == "{}"
@@ -168,3 +172,4 @@ def test_the_row_layout_names_every_column_of_the_table_once() -> None:
     table_columns = [c.name for c in LedgerEntry.__table__.columns if c.name != "id"]  # type: ignore[attr-defined]
     assert sorted(COLUMNS) == sorted(table_columns)
     assert len(set(COLUMNS)) == len(COLUMNS)
+    assert list(LedgerRecord.__dataclass_fields__) == list(COLUMNS)
