@@ -28,6 +28,9 @@ def _closing_response(status: bytes, message: str, code: str) -> bytes:
 _TIMEOUT_RESPONSE = _closing_response(
     b"408 Request Timeout", "The request's headers did not arrive in time.", "request_timeout"
 )
+_MALFORMED_RESPONSE = _closing_response(
+    b"400 Bad Request", "The request is not valid HTTP/1.1.", "invalid_http_request"
+)
 _TOO_LARGE_RESPONSE = _closing_response(
     b"431 Request Header Fields Too Large",
     "The request line and headers are too large.",
@@ -76,6 +79,13 @@ def http_protocol(
                 if self.transport.can_write_eof():
                     self.transport.write_eof()
                 self.loop.call_later(2.0, self.transport.close)
+
+        def send_400_response(self, msg: str) -> None:
+            """A request the HTTP parser rejects gets OpenAI's error shape like any other."""
+            self._disarm()
+            if not self.transport.is_closing():
+                self.transport.write(_MALFORMED_RESPONSE)
+                self.transport.close()
 
         def on_message_complete(self) -> None:
             super().on_message_complete()

@@ -224,3 +224,23 @@ def test_huge_headers_get_431_and_the_connection_closed(
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 431 ")
     assert json.loads(body)["error"]["code"] == "request_headers_too_large"
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [b"content-length: u\r\n", b"content-length: 5\r\ncontent-length: 7\r\n", b"bad header\r\n"],
+    ids=["non-numeric-length", "two-lengths", "no-colon"],
+)
+def test_requests_the_http_parser_rejects_get_openais_error_shape(
+    request_head: bytes, gateway: GatewayServer
+) -> None:
+    port = int(gateway.root.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/responses HTTP/1.1\r\nhost: gw\r\n" + request_head + b"\r\n{}")
+        answer = b""
+        while chunk := sock.recv(65536):  # the gateway closes: recv returns b""
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/json" in head
+    assert json.loads(body)["error"]["code"] == "invalid_http_request"
