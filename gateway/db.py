@@ -93,4 +93,5 @@ def db_timestamp(at: datetime, sqlite: bool) -> datetime | str:
     """A UTC datetime as a raw DBAPI parameter: SQLite gets SQLAlchemy's storage text."""
     if not sqlite:
         return at
-    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    utc = at if at.tzinfo is UTC else at.astimezone(UTC)
+    return utc.replace(tzinfo=None).isoformat(" ", "microseconds")

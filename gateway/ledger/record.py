@@ -67,6 +67,8 @@ else:
 
 def as_utc(ts: datetime) -> datetime:
     """An aware UTC datetime; a naive one is taken to be UTC already."""
+    if ts.tzinfo is UTC:  # the recorder's own timestamps: nothing to convert
+        return ts
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
