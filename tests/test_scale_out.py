@@ -25,7 +25,7 @@ import httpx
 import openai
 import pytest
 import redis as redis_client
-from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, base_config, ledger_rows
+from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, config_dict, ledger_rows, to_yaml
 from pg import PostgresServer
 from poll import eventually_sync
 from redis_server import RedisServer
@@ -37,17 +37,18 @@ from gateway.config import compile_config, parse_config
 pytestmark = pytest.mark.slow
 
 BUDGET_NANOS = 300_000  # $0.0003: a call's bound is 85,200 nanos, its real cost 3,350
-TENANTS = """
-  team: {models: ["*"], max_output_tokens: 200, budgets: {daily_usd: 0.0003}}
-  paced: {models: ["*"], max_output_tokens: 200, limits: {rpm: 30}}
-  roomy: {models: ["*"], max_output_tokens: 200, budgets: {daily_usd: 100}}
-  fenced: {models: ["*"], max_output_tokens: 200, budgets: {daily_usd: 100}}
-  lenient:
-    models: ["*"]
-    max_output_tokens: 200
-    budgets: {daily_usd: 100}
-    limits: {when_store_down: open}
-"""
+TENANTS = {
+    "team": {"models": ["*"], "max_output_tokens": 200, "budgets": {"daily_usd": 0.0003}},
+    "paced": {"models": ["*"], "max_output_tokens": 200, "limits": {"rpm": 30}},
+    "roomy": {"models": ["*"], "max_output_tokens": 200, "budgets": {"daily_usd": 100}},
+    "fenced": {"models": ["*"], "max_output_tokens": 200, "budgets": {"daily_usd": 100}},
+    "lenient": {
+        "models": ["*"],
+        "max_output_tokens": 200,
+        "budgets": {"daily_usd": 100},
+        "limits": {"when_store_down": "open"},
+    },
+}
 STREAM_BOUND = 85_950  # that call streamed: "stream": true is in its input estimate
 ALIVE_S = 1.5  # GATEWAY_REDIS_ALIVE_S: how soon a killed replica's holds are reclaimed
 
@@ -60,7 +61,7 @@ def free_port() -> int:
 
 class Cluster:
     def __init__(self, tmp: Path, upstream: str, database_url: str, redis_url: str) -> None:
-        self.yaml = base_config(upstream, tenants=TENANTS)
+        self.yaml = to_yaml(config_dict(upstream, tenants=TENANTS))
         self.config = tmp / "gateway.yaml"
         self.config.write_text(self.yaml)
         shutil.copy(PRICING, tmp / "pricing.yaml")

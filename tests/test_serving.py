@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, base_config, ledger_rows
+from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, config_dict, ledger_rows, merged, to_yaml
 from websockets.exceptions import ConnectionClosed
 
 from fake_openai import FakeOpenAIServer
@@ -27,7 +27,7 @@ from gateway.config import compile_config, parse_config
 
 pytestmark = pytest.mark.slow
 STREAMS = 4
-SERVER = "server:\n  drain_s: 1.0\n  shutdown_timeout_s: 20\n"
+SERVER = {"drain_s": 1.0, "shutdown_timeout_s": 20}
 
 
 def free_port() -> int:
@@ -45,7 +45,7 @@ def slow_fake() -> Any:
 def test_sigterm_drains_then_lets_streams_finish_and_everything_is_in_the_ledger(
     slow_fake: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    yaml = base_config(slow_fake.base_url).replace("server:\n", SERVER, 1)
+    yaml = to_yaml(merged(config_dict(slow_fake.base_url), {"server": SERVER}))
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml)
     shutil.copy(PRICING, tmp_path / "pricing.yaml")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import GatewayServer, base_config, ledger_rows
+from harness import GatewayServer, config_dict, ledger_rows
 
 
 def _max_buffer(kind: str) -> int:
@@ -106,7 +106,7 @@ def setup(tmp_path: Path) -> Iterator[tuple[EndlessUpstream, GatewayServer, str]
     db = f"sqlite:///{tmp_path / 'gateway.db'}"
     with EndlessUpstream() as upstream:
         url = f"http://127.0.0.1:{upstream.port}/v1"
-        with GatewayServer(base_config(url), database_url=db) as gw:
+        with GatewayServer(config_dict(url), database_url=db) as gw:
             yield upstream, gw, db
 
 

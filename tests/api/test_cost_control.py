@@ -9,26 +9,27 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from harness import GatewayServer, base_config, ledger_row
+from harness import GatewayServer, config_dict, ledger_row, merged
 
 from fake_openai import FakeOpenAIServer
 from gateway.pricing import load_pricing
 
 PRICES = load_pricing(Path(__file__).resolve().parents[2] / "config" / "pricing.yaml")
 
-TENANTS = """\
-  capped:
-    max_output_tokens: 64
-    max_output_tokens_by_model: {gpt-4.1: 32}
-    store: false
-    tools: [file_search]
-    service_tiers: [auto, default, flex]
-  rejecter: {output_cap_mode: reject, max_output_tokens: 64}
-  limited: {limits: {rpm: 600, tpm: 1000000}}
-  tiny: {limits: {rpm: 2}}
-  nocache: {prompt_cache_key: "off"}
-"""
-EXTRA = "  mystery: {}\n"
+TENANTS = {
+    "capped": {
+        "max_output_tokens": 64,
+        "max_output_tokens_by_model": {"gpt-4.1": 32},
+        "store": False,
+        "tools": ["file_search"],
+        "service_tiers": ["auto", "default", "flex"],
+    },
+    "rejecter": {"output_cap_mode": "reject", "max_output_tokens": 64},
+    "limited": {"limits": {"rpm": 600, "tpm": 1000000}},
+    "tiny": {"limits": {"rpm": 2}},
+    "nocache": {"prompt_cache_key": "off"},
+}
+EXTRA_MODELS = {"mystery": {}}  # a model the price table does not know
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +37,7 @@ def gw(
     fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayServer]:
     db = tmp_path_factory.mktemp("cost") / "gateway.db"
-    config = base_config(fake_server.base_url, tenants=TENANTS).replace(
-        "  small: {upstream_model: gpt-4.1-mini}\n",
-        "  small: {upstream_model: gpt-4.1-mini}\n" + EXTRA,
-    )
+    config = merged(config_dict(fake_server.base_url, tenants=TENANTS), {"models": EXTRA_MODELS})
     with GatewayServer(config, database_url=f"sqlite:///{db}") as server:
         server.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
         yield server

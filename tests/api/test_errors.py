@@ -11,7 +11,7 @@ from collections.abc import Callable
 import httpx
 import openai
 import pytest
-from harness import GatewayServer, base_config
+from harness import GatewayServer, config_dict
 
 from fake_openai import FakeOpenAIServer, Fault
 
@@ -94,7 +94,7 @@ def _closed_port() -> int:
     ids=["connection-refused", "dns-failure"],  # .invalid never resolves (RFC 2606)
 )
 def test_unreachable_upstream_is_502(where: Callable[[], str], db_url: str) -> None:
-    with GatewayServer(base_config(where()), database_url=db_url) as gw:
+    with GatewayServer(config_dict(where()), database_url=db_url) as gw:
         client = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("alpha"), max_retries=0)
         with pytest.raises(openai.InternalServerError) as err:
             client.responses.create(model="gpt-5-nano", input="hi")

@@ -11,19 +11,19 @@ from typing import Any
 
 import openai
 import pytest
-from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_row, ledger_rows, metric_value
+from harness import UPSTREAM_KEY, GatewayServer, config_dict, ledger_row, ledger_rows, metric_value
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from fake_openai import FakeOpenAIServer, Fault
 
-TENANTS = """
-  rt: {models: ["*"], max_output_tokens: 1000}
-  rt-poor: {models: ["*"], max_output_tokens: 100, budgets: {daily_usd: 0.075}}
-  rt-one: {models: ["*"], limits: {realtime_sessions: 1}}
-  rt-brief: {models: ["*"], realtime: {max_session_s: 0.6, idle_timeout_s: 30}}
-  rt-idle: {models: ["*"], realtime: {max_session_s: 30, idle_timeout_s: 0.4}}
-  rt-text-only: {models: [gpt-5-nano]}
-"""
+TENANTS = {
+    "rt": {"models": ["*"], "max_output_tokens": 1000},
+    "rt-poor": {"models": ["*"], "max_output_tokens": 100, "budgets": {"daily_usd": 0.075}},
+    "rt-one": {"models": ["*"], "limits": {"realtime_sessions": 1}},
+    "rt-brief": {"models": ["*"], "realtime": {"max_session_s": 0.6, "idle_timeout_s": 30}},
+    "rt-idle": {"models": ["*"], "realtime": {"max_session_s": 30, "idle_timeout_s": 0.4}},
+    "rt-text-only": {"models": ["gpt-5-nano"]},
+}
 # gpt-realtime in config/pricing.yaml, nano-USD per token.
 PRICE = {
     "text_in": 4_000,
@@ -43,7 +43,7 @@ def gw(
 ) -> Iterator[GatewayServer]:
     db = tmp_path_factory.mktemp("rt") / "gateway.db"
     with GatewayServer(
-        base_config(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
+        config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
     ) as g:
         g.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
         yield g

@@ -12,18 +12,18 @@ import httpx
 import openai
 import pytest
 import websockets
-from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_rows
+from harness import UPSTREAM_KEY, GatewayServer, config_dict, ledger_rows
 from websockets.exceptions import InvalidStatus
 
 from fake_openai import FakeOpenAIServer, Fault
 
-TENANTS = """
-  web: {models: ["*"], max_output_tokens: 800}
-  other: {models: ["*"]}
-  once: {models: ["*"], realtime: {single_use_secrets: true}}
-  broke: {models: ["*"], budgets: {daily_usd: 0.01}}
-  calls-one: {models: ["*"], limits: {realtime_sessions: 1}}
-"""
+TENANTS = {
+    "web": {"models": ["*"], "max_output_tokens": 800},
+    "other": {"models": ["*"]},
+    "once": {"models": ["*"], "realtime": {"single_use_secrets": True}},
+    "broke": {"models": ["*"], "budgets": {"daily_usd": 0.01}},
+    "calls-one": {"models": ["*"], "limits": {"realtime_sessions": 1}},
+}
 SDP_OFFER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 
 
@@ -33,7 +33,7 @@ def gw(
 ) -> Iterator[GatewayServer]:
     db = tmp_path_factory.mktemp("rtweb") / "gateway.db"
     with GatewayServer(
-        base_config(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
+        config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
     ) as g:
         g.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
         yield g
@@ -251,7 +251,7 @@ def test_calls_count_against_the_session_limit(gw: GatewayServer, fake: FakeOpen
 def test_with_redis_a_secret_minted_on_one_replica_opens_a_session_on_another(
     fake_server: FakeOpenAIServer, redis: Any, tmp_path: Any
 ) -> None:
-    config = base_config(fake_server.base_url, tenants=TENANTS)
+    config = config_dict(fake_server.base_url, tenants=TENANTS)
     db = f"sqlite:///{tmp_path / 'gateway.db'}"
     with (
         GatewayServer(config, database_url=db, redis_url=redis.url) as one,

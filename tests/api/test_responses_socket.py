@@ -9,15 +9,15 @@ from typing import Any
 
 import openai
 import pytest
-from harness import GatewayServer, base_config, ledger_row, ledger_rows
+from harness import GatewayServer, config_dict, ledger_row, ledger_rows
 
 from fake_openai import FakeOpenAIServer, Fault
 
-TENANTS = """
-  ws: {models: ["*"], max_output_tokens: 300}
-  ws-other: {models: ["*"]}
-  ws-broke: {models: ["*"], budgets: {daily_usd: 0.0001}}
-"""
+TENANTS = {
+    "ws": {"models": ["*"], "max_output_tokens": 300},
+    "ws-other": {"models": ["*"]},
+    "ws-broke": {"models": ["*"], "budgets": {"daily_usd": 0.0001}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def gw(
 ) -> Iterator[GatewayServer]:
     db = tmp_path_factory.mktemp("rws") / "gateway.db"
     with GatewayServer(
-        base_config(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
+        config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
     ) as g:
         g.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
         yield g

@@ -2,35 +2,54 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import openai
 import pytest
-from harness import GatewayServer, base_config, ledger_row, ledger_rows, metric_value
+from harness import (
+    Config,
+    GatewayServer,
+    config_dict,
+    ledger_row,
+    ledger_rows,
+    merged,
+    metric_value,
+    replaced,
+    with_tenants,
+)
 
 from fake_openai import FakeOpenAIServer, Fault
 
-ROUTES = """
-routes:
-  default:
-    ladder: [gpt-5-nano, gpt-5-mini, gpt-4.1]
-    escalate_on: [upstream_error, timeout, rate_limited, incomplete, invalid_json,
-                  schema_mismatch, invalid_tool_arguments, refusal]
-  buffered:
-    ladder: [gpt-5-nano, gpt-5-mini]
-    escalate_on: [incomplete, upstream_error]
-    buffer_streams: true
-"""
+ROUTES = {
+    "default": {
+        "ladder": ["gpt-5-nano", "gpt-5-mini", "gpt-4.1"],
+        "escalate_on": [
+            "upstream_error",
+            "timeout",
+            "rate_limited",
+            "incomplete",
+            "invalid_json",
+            "schema_mismatch",
+            "invalid_tool_arguments",
+            "refusal",
+        ],
+    },
+    "buffered": {
+        "ladder": ["gpt-5-nano", "gpt-5-mini"],
+        "escalate_on": ["incomplete", "upstream_error"],
+        "buffer_streams": True,
+    },
+}
 
 
-def config(fake: FakeOpenAIServer, retries: int = 0, circuit: str = "") -> str:
-    text = base_config(fake.base_url, extra=ROUTES).replace(
-        "retries: {max_retries: 0}",
-        f"retries: {{max_retries: {retries}, base_delay_s: 0.01}}" + circuit,
-    )
-    return text.replace(
-        '  alpha: {models: ["*"]}', '  alpha: {models: ["*"]}\n  solo: {models: [default]}'
-    )
+def config(
+    fake: FakeOpenAIServer, retries: int = 0, circuit: Mapping[str, object] | None = None
+) -> Config:
+    upstream: dict[str, object] = {"retries": {"max_retries": retries, "base_delay_s": 0.01}}
+    if circuit is not None:
+        upstream["circuit"] = circuit
+    base = config_dict(fake.base_url, tenants={"solo": {"models": ["default"]}})
+    return merged(base, {"routes": ROUTES, "upstreams": {"openai": upstream}})
 
 
 @pytest.fixture
@@ -149,7 +168,7 @@ def test_retries_on_the_same_rung_before_escalating(fake: FakeOpenAIServer, db_u
 
 
 def test_the_circuit_opens_after_repeated_failures(fake: FakeOpenAIServer, db_url: str) -> None:
-    circuit = "\n    circuit: {failures: 2, cooldown_s: 60}"
+    circuit = {"failures": 2, "cooldown_s": 60}
     with GatewayServer(config(fake, circuit=circuit), database_url=db_url) as gw:
         for _ in range(2):
             fake.inject(Fault(path="/v1/responses", status=500))
@@ -259,15 +278,13 @@ def test_escalation_stops_when_the_budget_cannot_cover_the_next_rung(
 ) -> None:
     # A budget that fits a gpt-5-nano call but never a gpt-4.1 one: the incomplete nano
     # answer is delivered instead of an error.
-    text = (
-        config(fake)
-        .replace(
-            "  frozen: {enabled: false}",
-            '  frozen: {enabled: false}\n  tight: {models: ["*"], max_output_tokens: 64, budgets: {daily_usd: 0.001}}',
-        )
-        .replace("ladder: [gpt-5-nano, gpt-5-mini, gpt-4.1]", "ladder: [gpt-5-nano, gpt-4.1]")
+    tight = {"models": ["*"], "max_output_tokens": 64, "budgets": {"daily_usd": 0.001}}
+    cfg = replaced(
+        with_tenants(config(fake), {"tight": tight}),
+        "routes.default.ladder",
+        ["gpt-5-nano", "gpt-4.1"],
     )
-    with GatewayServer(text, database_url=db_url) as gw:
+    with GatewayServer(cfg, database_url=db_url) as gw:
         fake.inject(Fault(model="gpt-5-nano", incomplete=True))
         raw = sdk(gw, "tight").responses.with_raw_response.create(model="default", input="x" * 2000)
         assert raw.parse().status == "incomplete"
@@ -275,12 +292,13 @@ def test_escalation_stops_when_the_budget_cannot_cover_the_next_rung(
 
 
 def test_each_rung_gets_its_own_output_cap(fake: FakeOpenAIServer, db_url: str) -> None:
-    text = config(fake).replace(
-        "  frozen: {enabled: false}",
-        "  frozen: {enabled: false}\n"
-        '  capper: {models: ["*"], max_output_tokens: 64, max_output_tokens_by_model: {gpt-5-nano: 16}}',
-    )
-    with GatewayServer(text, database_url=db_url) as gw:
+    capper = {
+        "models": ["*"],
+        "max_output_tokens": 64,
+        "max_output_tokens_by_model": {"gpt-5-nano": 16},
+    }
+    cfg = with_tenants(config(fake), {"capper": capper})
+    with GatewayServer(cfg, database_url=db_url) as gw:
         fake.inject(Fault(model="gpt-5-nano", incomplete=True))
         raw = sdk(gw, "capper").responses.with_raw_response.create(model="default", input="hi")
         assert raw.headers["x-gateway-output-cap"] == "set; limit=64"

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harness import PRICING
+from harness import PRICING, to_yaml
 from watchfiles import Change
 
 from gateway.config import RuntimeConfig, load_runtime
@@ -22,7 +22,7 @@ from gateway.config.reload import ConfigReloader, ReloadFilter, ReloadResult
 
 
 def config_text(tenant: str) -> str:
-    return f"models: {{gpt-5-nano: {{}}}}\ntenants:\n  {tenant}: {{models: [gpt-5-nano]}}\n"
+    return to_yaml({"models": {"gpt-5-nano": {}}, "tenants": {tenant: {"models": ["gpt-5-nano"]}}})
 
 
 class Watched:

@@ -7,17 +7,17 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_row, metric_value
+from harness import UPSTREAM_KEY, GatewayServer, config_dict, ledger_row, metric_value
 
 from fake_openai import FakeOpenAIServer, Fault
 
-TENANTS = '  spender: {models: ["*"], budgets: {daily_usd: 5}}\n'
+TENANTS = {"spender": {"models": ["*"], "budgets": {"daily_usd": 5}}}
 
 
 @pytest.fixture
 def gw(fake_server: FakeOpenAIServer, db_url: str) -> Iterator[GatewayServer]:
     with GatewayServer(
-        base_config(fake_server.base_url, tenants=TENANTS, defaults=True), database_url=db_url
+        config_dict(fake_server.base_url, tenants=TENANTS, defaults=True), database_url=db_url
     ) as g:
         g.db_url = db_url  # type: ignore[attr-defined]
         yield g

@@ -24,7 +24,7 @@ import httpx
 import openai
 import pytest
 import yaml
-from harness import GatewayServer, base_config
+from harness import GatewayServer, config_dict, merged
 from needs import missing
 
 from fake_openai import FakeOpenAIServer, Fault, pcm16_silence
@@ -35,13 +35,13 @@ DASHBOARD_FILES = sorted(DASHBOARDS.glob("*.json"))
 ALERTS = DASHBOARDS / "alerts.yaml"
 ALERT_TESTS = DASHBOARDS / "alerts_test.yaml"
 
-TENANTS = '  spender: {models: ["*"], budgets: {daily_usd: 5}}\n'
-ROUTES = """
-routes:
-  default:
-    ladder: [gpt-5-nano, gpt-5-mini, gpt-4.1]
-    escalate_on: [upstream_error, incomplete]
-"""
+TENANTS = {"spender": {"models": ["*"], "budgets": {"daily_usd": 5}}}
+ROUTES = {
+    "default": {
+        "ladder": ["gpt-5-nano", "gpt-5-mini", "gpt-4.1"],
+        "escalate_on": ["upstream_error", "incomplete"],
+    }
+}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -320,7 +320,7 @@ def test_dashboards_and_alerts_run_on_a_real_prometheus(
         )
         assert unit.returncode == 0, unit.stdout + unit.stderr
 
-    config = base_config(fake.base_url, tenants=TENANTS, extra=ROUTES)
+    config = merged(config_dict(fake.base_url, tenants=TENANTS), {"routes": ROUTES})
     with GatewayServer(config, database_url=db_url) as gw:
         traffic(gw, fake)  # every series exists before the first scrape
         target = f"127.0.0.1:{gw.metrics_port}"  # the metrics port, not the public one

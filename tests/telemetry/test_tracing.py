@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import openai
-from harness import GatewayServer, base_config
+from harness import GatewayServer, config_dict
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -23,7 +23,7 @@ def test_spans_carry_genai_attributes_and_the_trace_reaches_the_upstream(
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     with GatewayServer(
-        base_config(fake.base_url), database_url=db_url, tracing=Tracing(provider)
+        config_dict(fake.base_url), database_url=db_url, tracing=Tracing(provider)
     ) as gw:
         client = openai.OpenAI(
             base_url=gw.base_url,
