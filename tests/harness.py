@@ -10,7 +10,6 @@ import copy
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +17,7 @@ from typing import Any
 
 import uvicorn
 import yaml
+from poll import eventually_sync, latest_sync
 
 from gateway.app import create_app
 from gateway.auth import mint_token
@@ -210,11 +210,13 @@ class GatewayServer:
 
     def __enter__(self) -> GatewayServer:
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not start")
-            time.sleep(0.01)
+
+        def started() -> bool:
+            if not self._thread.is_alive():
+                raise RuntimeError("the gateway did not start: its thread ended")
+            return bool(self._server.started)
+
+        eventually_sync(started, 10, 0.01, what="the gateway to start")
         port = self._server.servers[0].sockets[0].getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}/v1"
         return self
@@ -252,31 +254,30 @@ def ledger_rows(
     from sqlalchemy import create_engine, text
 
     engine = create_engine(database_url)
-    deadline = time.monotonic() + timeout_s
+
+    def read() -> list[dict[str, object]]:
+        with engine.connect() as conn:
+            return [
+                dict(r._mapping) for r in conn.execute(text("SELECT * FROM ledger ORDER BY id"))
+            ]
+
     try:
-        while True:
-            with engine.connect() as conn:
-                rows = [
-                    dict(r._mapping) for r in conn.execute(text("SELECT * FROM ledger ORDER BY id"))
-                ]
-            if len(rows) >= at_least or time.monotonic() > deadline:
-                return rows
-            time.sleep(0.05)
+        return latest_sync(read, lambda rows: len(rows) >= at_least, timeout_s)
     finally:
         engine.dispose()
 
 
 def ledger_row(database_url: str, timeout_s: float = 5.0, **match: object) -> dict[str, object]:
     """The one ledger row whose columns equal ``match``, waiting for the batched writer."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        rows = [
+    rows = latest_sync(
+        lambda: [
             r for r in ledger_rows(database_url) if all(r.get(k) == v for k, v in match.items())
-        ]
-        if rows or time.monotonic() > deadline:
-            assert len(rows) == 1, f"expected one ledger row matching {match}, got {rows}"
-            return rows[0]
-        time.sleep(0.05)
+        ],
+        bool,
+        timeout_s,
+    )
+    assert len(rows) == 1, f"expected one ledger row matching {match}, got {rows}"
+    return rows[0]
 
 
 def metric_value(gw: GatewayServer, name: str, **labels: str) -> float:

@@ -15,6 +15,7 @@ import httpx
 import jwt
 import openai
 import pytest
+from poll import eventually_sync
 
 from gateway.cli import main, parse_duration
 
@@ -237,14 +238,14 @@ def test_a_second_gateway_on_the_same_ledger_is_refused_in_one_line(tmp_path: Pa
     port = _free_port()
     first = serve(port)
     try:
-        deadline = time.monotonic() + 20
-        while True:
+
+        def healthy() -> bool:
             assert first.poll() is None, first.communicate()
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the first gateway did not start"
-            time.sleep(0.1)
+                return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+            return False
+
+        eventually_sync(healthy, 20, 0.1, what="the first gateway to start")
         second = serve(_free_port())
         out, err = second.communicate(timeout=30)
         assert second.returncode == 1

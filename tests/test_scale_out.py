@@ -27,7 +27,7 @@ import pytest
 import redis as redis_client
 from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, config_dict, ledger_rows, to_yaml
 from pg import PostgresServer
-from poll import eventually_sync
+from poll import eventually, eventually_sync
 from redis_server import RedisServer
 
 from fake_openai import FakeOpenAIServer
@@ -167,6 +167,13 @@ async def call(client: openai.AsyncOpenAI, *, stream: bool = False) -> tuple[int
         return err.status_code, err.response.headers.get("x-request-id", ""), err.code
 
 
+def serving_at_least(c: Cluster, replica: int, at_least: int) -> bool:
+    """Whether the replica is serving ``at_least`` requests now (its in-flight gauge)."""
+    text = httpx.get(c.metrics_url(replica)).text
+    [line] = [ln for ln in text.splitlines() if ln.startswith("gateway_in_flight_requests ")]
+    return float(line.split()[1]) >= at_least
+
+
 def rows_of(c: Cluster, tenant: str) -> list[dict[str, Any]]:
     return [r for r in ledger_rows(c.database_url) if r["tenant"] == tenant]
 
@@ -248,7 +255,13 @@ def test_a_replica_killed_mid_load_leaves_nothing_held_or_counted_twice(
     async def load() -> tuple[list[Any], list[Any]]:
         on_victim = [asyncio.create_task(call(doomed, stream=True)) for _ in range(20)]
         on_others = [asyncio.create_task(call(survivors[i % 2], stream=True)) for i in range(40)]
-        await asyncio.sleep(0.5)  # streams are open on every replica
+        for i in range(3):  # streams are open on every replica (each lasts ~1 s)
+            await eventually(
+                lambda i=i: asyncio.to_thread(serving_at_least, c, i, 10),
+                5,
+                0.02,
+                what=f"replica {i}",
+            )
         victim.send_signal(signal.SIGKILL)
         lost = await asyncio.gather(*on_victim, return_exceptions=True)
         served = await asyncio.gather(*on_others, return_exceptions=True)
@@ -301,7 +314,10 @@ def test_redis_stopped_mid_run_fails_closed_or_open_per_tenant(
     assert httpx.get(f"{c.root(1)}/readyz").status_code == 200, (
         "a Redis outage does not take every replica out of the Service"
     )
-    time.sleep(1.5)  # an outage, not a blip: the fail-open row is committed well before...
+    # An outage, not a blip: the fail-open row is committed well before... (real time in
+    # other processes: a row committed just before the re-seed's ledger read would be in the
+    # seed and added back too, so waiting for the row alone is not enough)
+    time.sleep(1.5)
     r.start()  # ...Redis comes back empty and budgets are re-seeded from the ledger
     eventually_sync(lambda: asyncio.run(both())[0][0] == 200, 15, 0.2, what="fenced recovered")
     assert "gateway_quota_store_up 1.0" in httpx.get(c.metrics_url(1)).text

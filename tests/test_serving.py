@@ -19,6 +19,7 @@ import httpx
 import openai
 import pytest
 from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, config_dict, ledger_rows, merged, to_yaml
+from poll import eventually_sync, latest_sync
 from websockets.exceptions import ConnectionClosed
 
 from fake_openai import FakeOpenAIServer
@@ -70,16 +71,15 @@ def test_sigterm_drains_then_lets_streams_finish_and_everything_is_in_the_ledger
         runtime.auth, runtime.hs_secret, "alpha", admin=False, ttl_s=600, subject="svc"
     )
     try:
-        deadline = time.monotonic() + 15
-        while True:
+
+        def healthy() -> bool:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             try:
-                if httpx.get(f"{root}/healthz").status_code == 200:
-                    break
+                return httpx.get(f"{root}/healthz").status_code == 200
             except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.1)
+                return False
+
+        eventually_sync(healthy, 15, 0.1, what="the gateway to start")
 
         started = threading.Barrier(STREAMS + 2)  # the streams, the voice session, this thread
         finished: list[list[str]] = []
@@ -119,8 +119,9 @@ def test_sigterm_drains_then_lets_streams_finish_and_everything_is_in_the_ledger
         started.wait(10)  # every stream has its first event, the session is open
         sent_at = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
-        ready = httpx.get(f"{root}/readyz")
+        ready = latest_sync(
+            lambda: httpx.get(f"{root}/readyz"), lambda r: r.status_code == 503, 5, 0.02
+        )
         assert ready.status_code == 503, "readiness goes false first"
         assert ready.json()["status"] == "draining"
         assert httpx.get(f"{root}/healthz").status_code == 200, "still serving while draining"

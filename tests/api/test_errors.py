@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import time
 from collections.abc import Callable
 
 import httpx
 import openai
 import pytest
 from harness import GatewayServer, config_dict
+from poll import latest_sync
 
 from fake_openai import FakeOpenAIServer, Fault
 
@@ -176,16 +176,16 @@ def test_client_leaving_mid_stream_stops_the_relay(
         first = next(resp.iter_bytes())
         assert first.startswith(b"event: response.created")
     # The client is gone; the relay must notice, not wait out the stalled upstream.
-    deadline = time.monotonic() + 10
-    lines: list[dict[str, object]] = []
-    while time.monotonic() < deadline and not lines:
-        lines = [
+    lines: list[dict[str, object]] = latest_sync(
+        lambda: [
             json.loads(line)
             for r in caplog.records
             if r.name == "gateway.access"
             for line in r.getMessage().splitlines()
-        ]
-        time.sleep(0.05)
+        ],
+        bool,
+        10,
+    )
     assert lines, "no access log line for the abandoned stream"
     assert lines[-1]["client_gone"] is True
     assert lines[-1]["error_code"] is None, "the relay waited for the upstream timeout"

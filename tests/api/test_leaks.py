@@ -27,6 +27,7 @@ import openai
 import pytest
 from harness import UPSTREAM_KEY, Config, GatewayServer, config_dict, ledger_rows, merged
 from openai.types.chat import ChatCompletionMessageParam
+from poll import latest_sync
 
 from fake_openai import FakeOpenAIServer, Fault
 
@@ -364,17 +365,15 @@ def snapshot(gw: GatewayServer) -> Snapshot:
 def settled(gw: GatewayServer, baseline: Snapshot) -> Snapshot:
     """Poll until the counts are back to the baseline (or SETTLE_S passed): the last sockets
     and tasks of a failed call close a moment after the client saw its error."""
-    deadline = time.monotonic() + SETTLE_S
-    while True:
-        now = snapshot(gw)
-        back = (
+
+    def back(now: Snapshot) -> bool:
+        return (
             now.fds <= baseline.fds
             and sum(now.tasks.values()) <= sum(baseline.tasks.values())
             and now.connections <= baseline.connections
         )
-        if back or time.monotonic() > deadline:
-            return now
-        time.sleep(0.1)
+
+    return latest_sync(lambda: snapshot(gw), back, SETTLE_S, 0.1)
 
 
 def test_the_fault_matrix_leaks_no_descriptor_task_or_ledger_row(tmp_path: Path) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 from harness import UPSTREAM_KEY, GatewayServer, config_dict, ledger_row, ledger_rows, metric_value
+from poll import latest_sync
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from fake_openai import FakeOpenAIServer, Fault
@@ -71,12 +71,10 @@ def expected_cost(usage: Any) -> int:
 
 def tenant_rows(gw: GatewayServer, tenant: str, expected: int) -> list[dict[str, object]]:
     """The tenant's ledger rows, once the batched writer has written ``expected`` of them."""
-    deadline = time.monotonic() + 5
-    while True:
-        rows = [r for r in ledger_rows(gw.db_url) if r["tenant"] == tenant]  # type: ignore[attr-defined]
-        if len(rows) >= expected or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
+    return latest_sync(
+        lambda: [r for r in ledger_rows(gw.database_url) if r["tenant"] == tenant],
+        lambda rows: len(rows) >= expected,
+    )
 
 
 async def until(conn: Any, *types: str) -> Any:

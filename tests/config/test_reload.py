@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from harness import (
     with_tenants,
     without,
 )
+from poll import eventually, latest_sync
 
 from fake_openai import FakeOpenAIServer
 
@@ -56,15 +56,21 @@ def test_reload_under_load_loses_no_request_and_a_bad_file_changes_nothing(
                 base_url=gw.base_url, api_key=gw.token("alpha"), max_retries=0
             )
 
+            opened: list[int] = []
+
             async def one(i: int) -> str:
                 stream = await client.responses.create(
                     model="gpt-5-nano", input=f"stream number {i} " * 5, stream=True
                 )
-                kinds = [event.type async for event in stream]
+                kinds: list[str] = []
+                async for event in stream:
+                    if not kinds:
+                        opened.append(i)
+                    kinds.append(event.type)
                 return kinds[-1]
 
             async def reload_midway() -> None:
-                await asyncio.sleep(0.2)  # streams are open now
+                await eventually(lambda: len(opened) == 30, what="every stream open")
                 config_file.write_text(to_yaml(with_tenants(config, GAMMA)))
                 result = await asyncio.to_thread(admin, gw, "POST", "/admin/config/reload")
                 assert result.status_code == 200, result.text
@@ -99,14 +105,15 @@ def test_a_file_change_is_picked_up_and_a_removed_tenant_is_refused(
         beta = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("beta"), max_retries=0)
         assert beta.models.list().data
         gw.config_file.write_text(to_yaml(without(config, "tenants.beta")))
-        deadline = time.monotonic() + 10
-        code = None
-        while code is None and time.monotonic() < deadline:
+
+        def refused() -> str | None:
             try:
                 beta.models.list()
             except openai.PermissionDeniedError as err:
-                code = err.code
-            time.sleep(0.1)
+                return err.code
+            return None
+
+        code = latest_sync(refused, lambda code: code is not None, 10, 0.1)
         assert code == "unknown_tenant", "the edited file was not reloaded"
 
 
