@@ -9,6 +9,7 @@ losing Redis does what each tenant's ``when_store_down`` says.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import shutil
@@ -256,12 +257,8 @@ def test_a_replica_killed_mid_load_leaves_nothing_held_or_counted_twice(
         on_victim = [asyncio.create_task(call(doomed, stream=True)) for _ in range(20)]
         on_others = [asyncio.create_task(call(survivors[i % 2], stream=True)) for i in range(40)]
         for i in range(3):  # streams are open on every replica (each lasts ~1 s)
-            await eventually(
-                lambda i=i: asyncio.to_thread(serving_at_least, c, i, 10),
-                5,
-                0.02,
-                what=f"replica {i}",
-            )
+            serving = functools.partial(asyncio.to_thread, serving_at_least, c, i, 10)
+            await eventually(serving, 5, 0.02, what=f"replica {i} serving")
         victim.send_signal(signal.SIGKILL)
         lost = await asyncio.gather(*on_victim, return_exceptions=True)
         served = await asyncio.gather(*on_others, return_exceptions=True)

@@ -86,7 +86,7 @@ def test_sigterm_drains_then_lets_streams_finish_and_everything_is_in_the_ledger
 
         def stream() -> None:
             client = openai.OpenAI(base_url=f"{root}/v1", api_key=token, max_retries=0)
-            types = []
+            types: list[str] = []
             events = client.responses.create(
                 model="gpt-5-nano", input="one two three four five six seven eight", stream=True
             )

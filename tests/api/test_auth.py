@@ -51,7 +51,7 @@ CASES = {
         "invalid_signature",
     ),
     "alg-none": (
-        "Bearer " + jwt.encode({"tenant": "alpha"}, None, "none"),
+        "Bearer " + jwt.encode({"tenant": "alpha"}, "", "none"),
         401,
         "invalid_algorithm",
     ),

@@ -39,13 +39,12 @@ def gw(slow_fake: FakeOpenAIServer, tmp_path: Path) -> Iterator[GatewayServer]:
     slow_fake.clear()
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     with GatewayServer(config_dict(slow_fake.base_url, tenants=TENANTS), database_url=url) as g:
-        g.db_url = url  # type: ignore[attr-defined]
         yield g
     slow_fake.clear()
 
 
 def _totals(gw: GatewayServer, admitted: int) -> list[dict[str, object]]:
-    rows = [r for r in ledger_rows(gw.db_url, at_least=admitted) if r["tenant"] == "thrifty"]  # type: ignore[attr-defined]
+    rows = [r for r in ledger_rows(gw.database_url, at_least=admitted) if r["tenant"] == "thrifty"]
     assert len(rows) == admitted, "every admitted call is in the ledger, exactly once"
     assert len({r["request_id"] for r in rows}) == admitted
     spent = sum(int(r["cost_nanos"]) for r in rows)  # type: ignore[call-overload]

@@ -10,6 +10,7 @@ import httpx
 import openai
 import pytest
 from harness import GatewayServer, config_dict, ledger_row, merged
+from openai import omit
 
 from fake_openai import FakeOpenAIServer
 from gateway.pricing import load_pricing
@@ -29,7 +30,9 @@ TENANTS = {
     "tiny": {"limits": {"rpm": 2}},
     "nocache": {"prompt_cache_key": "off"},
 }
-EXTRA_MODELS = {"mystery": {}}  # a model the price table does not know
+EXTRA_MODELS: dict[str, dict[str, object]] = {
+    "mystery": {}
+}  # a model the price table does not know
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,6 @@ def gw(
     db = tmp_path_factory.mktemp("cost") / "gateway.db"
     config = merged(config_dict(fake_server.base_url, tenants=TENANTS), {"models": EXTRA_MODELS})
     with GatewayServer(config, database_url=f"sqlite:///{db}") as server:
-        server.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
         yield server
 
 
@@ -59,8 +61,9 @@ def sdk(gw: GatewayServer, tenant: str) -> openai.OpenAI:
 def test_output_cap(
     asked: int | None, model: str, header: str, sent: int, gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:
-    extra = {"max_output_tokens": asked} if asked else {}
-    raw = sdk(gw, "capped").responses.with_raw_response.create(model=model, input="hi", **extra)
+    raw = sdk(gw, "capped").responses.with_raw_response.create(
+        model=model, input="hi", max_output_tokens=asked if asked else omit
+    )
     assert raw.headers["x-gateway-output-cap"] == header
     assert fake.requests[-1].json()["max_output_tokens"] == sent
 
@@ -113,7 +116,8 @@ def test_hosted_tools_allow_list(gw: GatewayServer, fake: FakeOpenAIServer) -> N
         input="x",
         tools=[
             {"type": "file_search", "vector_store_ids": ["vs_1"]},
-            {"type": "function", "name": "f", "parameters": {"type": "object"}},
+            # as a client may send it (the SDK's type also wants "strict")
+            {"type": "function", "name": "f", "parameters": {"type": "object"}},  # type: ignore[list-item]
         ],
     )
     assert fake.requests[-1].json()["max_tool_calls"] == 8
@@ -164,9 +168,9 @@ def _priced(row: dict[str, object], model: str) -> int:
     price = PRICES.price_for(model)
     assert price is not None
     return (
-        int(row["input_tokens"]) * price.input  # type: ignore[call-overload]
-        + int(row["cached_input_tokens"]) * price.cached_input  # type: ignore[call-overload]
-        + int(row["output_tokens"]) * price.output  # type: ignore[call-overload]
+        int(str(row["input_tokens"])) * price.input
+        + int(str(row["cached_input_tokens"])) * price.cached_input
+        + int(str(row["output_tokens"])) * price.output
     )
 
 
@@ -175,7 +179,7 @@ def test_every_call_is_metered_with_the_usage_the_client_saw(gw: GatewayServer) 
     json_resp = client.responses.create(model="gpt-5-mini", input="one two three four five six")
     with client.responses.stream(model="gpt-5-mini", input="one two three four five six") as s:
         streamed = s.get_final_response()
-    rows = [ledger_row(gw.db_url, response_id=r.id) for r in (json_resp, streamed)]  # type: ignore[attr-defined]
+    rows = [ledger_row(gw.database_url, response_id=r.id) for r in (json_resp, streamed)]
     for row, resp in zip(rows, (json_resp, streamed), strict=True):
         assert resp.usage is not None
         assert row["cached_input_tokens"] == resp.usage.input_tokens_details.cached_tokens
@@ -201,7 +205,7 @@ def test_chat_stream_usage_is_metered_without_the_client_seeing_the_extra_chunk(
     )
     assert fake.requests[-1].json()["stream_options"] == {"include_usage": True}
     assert all(c.choices for c in chunks), "the gateway's usage chunk leaked to the client"
-    row = ledger_row(gw.db_url, response_id=chunks[0].id)  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, response_id=chunks[0].id)
     assert int(row["output_tokens"]) > 0  # type: ignore[call-overload]
     assert row["cost_nanos"] == _priced(row, "gpt-4.1")
     assert row["estimated"] in (0, False)
@@ -216,7 +220,7 @@ def test_failed_attempts_are_in_the_ledger_at_no_cost(
     with pytest.raises(openai.InternalServerError) as err:
         sdk(gw, "alpha").responses.create(model="gpt-5-nano", input="x")
     request_id = err.value.response.headers["x-request-id"]
-    row = ledger_row(gw.db_url, request_id=request_id)  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, request_id=request_id)
     assert (row["status"], row["outcome"], row["cost_nanos"]) == (500, "upstream_error", 0)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import openai
@@ -60,7 +60,7 @@ def test_bad_requests(
 
 
 def test_oversized_chunked_body_is_refused_without_content_length(gateway: GatewayServer) -> None:
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for _ in range(100):
             yield b"x" * 1024
 

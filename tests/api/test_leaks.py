@@ -429,9 +429,9 @@ def test_the_fault_matrix_leaks_no_descriptor_task_or_ledger_row(tmp_path: Path)
             assert len(rows) == expected
             attempts = Counter((r["request_id"], r["attempt"]) for r in rows)
             assert max(attempts.values()) == 1, "an attempt recorded twice"
-            by_request: dict[object, list[object]] = {}
+            by_request: dict[object, list[int]] = {}
             for r in rows:
-                by_request.setdefault(r["request_id"], []).append(r["attempt"])
+                by_request.setdefault(r["request_id"], []).append(int(str(r["attempt"])))
             assert all(sorted(a) == list(range(1, len(a) + 1)) for a in by_request.values())
             retried = [a for a in by_request.values() if len(a) == 2]
             assert len(retried) == 2 * (ITERATIONS + 1)

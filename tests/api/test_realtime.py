@@ -45,7 +45,6 @@ def gw(
     with GatewayServer(
         config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
     ) as g:
-        g.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
         yield g
 
 
@@ -57,7 +56,7 @@ def expected_cost(usage: Any) -> int:
     """The price of a Realtime usage object, by hand: each kind at its own price."""
     details, cached = usage.input_token_details, usage.input_token_details.cached_tokens_details
     out = usage.output_token_details
-    return (
+    cost: int = (
         (details.text_tokens - cached.text_tokens) * PRICE["text_in"]
         + cached.text_tokens * PRICE["cached_text_in"]
         + (details.audio_tokens - cached.audio_tokens) * PRICE["audio_in"]
@@ -67,6 +66,7 @@ def expected_cost(usage: Any) -> int:
         + out.text_tokens * PRICE["text_out"]
         + out.audio_tokens * PRICE["audio_out"]
     )
+    return cost
 
 
 def tenant_rows(gw: GatewayServer, tenant: str, expected: int) -> list[dict[str, object]]:
@@ -104,7 +104,7 @@ def test_a_text_turn_is_relayed_and_priced_from_its_usage(
     created, done = asyncio.run(asyncio.wait_for(scenario(), 20))
     usage = done.response.usage
     assert usage.output_token_details.text_tokens > 0
-    row = ledger_row(gw.db_url, response_id=done.response.id)  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, response_id=done.response.id)
     assert row["cost_nanos"] == expected_cost(usage)
     assert row["session_id"] == created.session.id
     assert (row["tenant"], row["endpoint"], row["requested_model"]) == (
@@ -136,7 +136,7 @@ def test_an_audio_turn_prices_audio_and_cached_tokens_at_their_own_prices(
     cached = second.response.usage.input_token_details.cached_tokens_details
     assert cached.audio_tokens > 0
     for done in (first, second):
-        row = ledger_row(gw.db_url, response_id=done.response.id)  # type: ignore[attr-defined]
+        row = ledger_row(gw.database_url, response_id=done.response.id)
         assert row["cost_nanos"] == expected_cost(done.response.usage)
         assert row["audio_output_tokens"] == done.response.usage.output_token_details.audio_tokens
 
@@ -264,7 +264,7 @@ def test_a_client_that_vanishes_mid_response_still_leaves_a_ledger_row(
         return str(created.session.id)
 
     session_id = asyncio.run(asyncio.wait_for(scenario(), 20))
-    row = ledger_row(gw.db_url, session_id=session_id)  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, session_id=session_id)
     assert (row["estimated"], row["outcome"]) == (True, "cut")
     assert int(row["output_tokens"]) >= 1  # type: ignore[call-overload]
 
@@ -285,6 +285,6 @@ def test_an_upstream_that_drops_the_socket_is_metered_and_the_client_told(
             return str(created.session.id)
 
     session_id = asyncio.run(asyncio.wait_for(scenario(), 20))
-    row = ledger_row(gw.db_url, session_id=session_id)  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, session_id=session_id)
     assert row["estimated"]
     assert row["outcome"] == "cut"

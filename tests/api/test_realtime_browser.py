@@ -35,7 +35,6 @@ def gw(
     with GatewayServer(
         config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
     ) as g:
-        g.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
         yield g
 
 
@@ -266,6 +265,12 @@ def redis_secrets(port: int) -> dict[bytes, bytes]:
 
     client = redis_client.Redis(port=port)
     try:
-        return {k: client.get(k) or b"" for k in client.scan_iter("gw:secret*")}
+        secrets: dict[bytes, bytes] = {}
+        for key in client.scan_iter("gw:secret*"):
+            value = client.get(key) or b""
+            assert isinstance(key, bytes)
+            assert isinstance(value, bytes)
+            secrets[key] = value
+        return secrets
     finally:
         client.close()

@@ -27,7 +27,6 @@ def gw(
     with GatewayServer(
         config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
     ) as g:
-        g.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
         yield g
 
 
@@ -58,7 +57,7 @@ def test_two_responses_one_chained_are_both_metered(
     first, second = asyncio.run(asyncio.wait_for(scenario(), 20))
     assert (first.type, second.type) == ("response.completed", "response.completed")
     for event in (first, second):
-        row = ledger_row(gw.db_url, response_id=event.response.id)  # type: ignore[attr-defined]
+        row = ledger_row(gw.database_url, response_id=event.response.id)
         assert (row["tenant"], row["endpoint"]) == ("ws", "responses.websocket")
         assert row["output_tokens"] == event.response.usage.output_tokens
         assert int(row["cost_nanos"]) > 0  # type: ignore[call-overload]
@@ -94,7 +93,7 @@ def test_other_events_are_refused_at_the_gateway_and_calls_stay_metered(
 ) -> None:
     async def scenario() -> tuple[Any, Any]:
         async with sdk(gw, "ws").responses.connect() as conn:
-            await conn.send({"type": "bogus"})  # type: ignore[arg-type, typeddict-item]
+            await conn.send({"type": "bogus"})  # type: ignore[arg-type]
             refused = await finish(conn)
             await conn.response.create(model="gpt-5-nano", input="after the bogus one")
             return refused, await finish(conn)
@@ -102,7 +101,7 @@ def test_other_events_are_refused_at_the_gateway_and_calls_stay_metered(
     refused, done = asyncio.run(asyncio.wait_for(scenario(), 20))
     assert (refused.type, refused.error.code) == ("error", "unknown_event")
     assert [e["type"] for _, e in fake.responses_ws_events] == ["response.create"]
-    row = ledger_row(gw.db_url, response_id=done.response.id)  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, response_id=done.response.id)
     assert int(row["cost_nanos"]) > 0  # type: ignore[call-overload]
 
 

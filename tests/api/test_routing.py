@@ -55,7 +55,6 @@ def config(
 @pytest.fixture
 def gw(fake: FakeOpenAIServer, db_url: str) -> Iterator[GatewayServer]:
     with GatewayServer(config(fake), database_url=db_url) as g:
-        g.db_url = db_url  # type: ignore[attr-defined]
         yield g
 
 
@@ -106,9 +105,11 @@ def test_upstream_failure_escalates_to_the_next_rung_and_every_attempt_is_metere
     fake.inject(fault)
     client = sdk(gw)
     if stream:
-        raw = client.responses.with_raw_response.create(model="default", input="hi", stream=True)
-        headers = raw.headers
-        events = [e.type for e in raw.parse()]
+        streamed = client.responses.with_raw_response.create(
+            model="default", input="hi", stream=True
+        )
+        headers = streamed.headers
+        events = [e.type for e in streamed.parse()]
         assert events[-1] == "response.completed"
     else:
         raw = client.responses.with_raw_response.create(model="default", input="hi")
@@ -119,8 +120,8 @@ def test_upstream_failure_escalates_to_the_next_rung_and_every_attempt_is_metere
     assert headers["x-gateway-escalations"] == f"gpt-5-nano>gpt-5-mini:{reason}"
     assert [r.json()["model"] for r in fake.requests] == ["gpt-5-nano", "gpt-5-mini"]
     request_id = headers["x-request-id"]
-    first = ledger_row(gw.db_url, request_id=request_id, attempt=1)  # type: ignore[attr-defined]
-    second = ledger_row(gw.db_url, request_id=request_id, attempt=2)  # type: ignore[attr-defined]
+    first = ledger_row(gw.database_url, request_id=request_id, attempt=1)
+    second = ledger_row(gw.database_url, request_id=request_id, attempt=2)
     assert (first["status"], first["cost_nanos"], first["route"]) == (status, 0, "default")
     assert (second["status"], second["served_model"]) == (200, "gpt-5-mini")
     assert int(second["cost_nanos"]) > 0  # type: ignore[call-overload]
@@ -232,17 +233,17 @@ def test_quality_failures_escalate_and_the_client_sees_one_good_answer(
         fake.inject(Fault(model="gpt-5-mini", function_call=("lookup", good)))
     else:
         fake.inject(Fault(model="gpt-5-mini", output_text=good))
-    raw = sdk(gw).responses.with_raw_response.create(model="default", input="Where?", **extra)  # type: ignore[arg-type]
+    raw = sdk(gw).responses.with_raw_response.create(model="default", input="Where?", **extra)  # type: ignore[call-overload]
     resp = raw.parse()
     assert raw.headers["x-gateway-escalations"] == f"gpt-5-nano>gpt-5-mini:{reason}"
     assert resp.model == "gpt-5-mini"
     assert resp.status == "completed"
     if "tools" in extra:
-        assert resp.output[-1].arguments == good  # type: ignore[union-attr]
+        assert resp.output[-1].arguments == good
     else:
         assert resp.output_text == good
     request_id = raw.headers["x-request-id"]
-    rows = [ledger_row(gw.db_url, request_id=request_id, attempt=n) for n in (1, 2)]  # type: ignore[attr-defined]
+    rows = [ledger_row(gw.database_url, request_id=request_id, attempt=n) for n in (1, 2)]
     assert [r["served_model"] for r in rows] == ["gpt-5-nano", "gpt-5-mini"]
     assert all(int(r["cost_nanos"]) > 0 for r in rows), "the failed attempt still cost money"  # type: ignore[call-overload]
     labels = {"route": "default", "from_model": "gpt-5-nano", "to_model": "gpt-5-mini"}
@@ -269,7 +270,7 @@ def test_a_buffered_route_checks_streams_before_the_client_sees_them(
     events = list(raw.parse())
     assert raw.headers["x-gateway-escalations"] == "gpt-5-nano>gpt-5-mini:incomplete"
     assert events[-1].type == "response.completed"
-    assert events[-1].response.model == "gpt-5-mini"  # type: ignore[union-attr]
+    assert events[-1].response.model == "gpt-5-mini"
     assert sum(e.type == "response.created" for e in events) == 1, "one clean stream"
 
 

@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fakes.jwks import JwksServer
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from pydantic import HttpUrl
 
 from gateway.auth import JwksCache, Principal, TokenVerifier
 from gateway.config.model import AuthConfig
@@ -76,7 +77,7 @@ def test_admin_role_is_needed_for_admin() -> None:
         (jwt.encode(claims(iss="someone-else"), SECRET, "HS256"), "invalid_issuer"),
         (jwt.encode(claims(aud="other-service"), SECRET, "HS256"), "invalid_audience"),
         (jwt.encode(claims(), b"a-different-secret-000000000000000", "HS256"), "invalid_signature"),
-        (jwt.encode(claims(), None, "none"), "invalid_algorithm"),
+        (jwt.encode(claims(), "", "none"), "invalid_algorithm"),
         (jwt.encode(claims(), SECRET, "HS512"), "invalid_algorithm"),
         (jwt.encode(claims(tenant=None), SECRET, "HS256"), "missing_tenant"),
         (jwt.encode(claims(exp=None), SECRET, "HS256"), "invalid_api_key"),
@@ -140,7 +141,7 @@ def test_rs256_and_es256_via_jwks_and_hs_confusion_is_impossible() -> None:
     rsa_key, rsa_jwk = _rsa_jwk("r1")
     ec_key, ec_jwk = _ec_jwk("e1")
     with JwksServer([rsa_jwk, ec_jwk]) as server:
-        cfg = AuthConfig(jwks_url=server.url, **RS_CFG_ARGS)
+        cfg = AuthConfig(jwks_url=HttpUrl(server.url), **RS_CFG_ARGS)
 
         async def scenario() -> None:
             jwks = JwksCache(server.url, cache_s=3600, min_refetch_s=60)
@@ -199,7 +200,7 @@ def test_unknown_kid_refetch_is_rate_limited_and_a_down_jwks_keeps_cached_keys()
     rsa_key, rsa_jwk = _rsa_jwk("r1")
     other_key, _ = _rsa_jwk("attacker")
     with JwksServer([rsa_jwk]) as server:
-        cfg = AuthConfig(jwks_url=server.url, **RS_CFG_ARGS)
+        cfg = AuthConfig(jwks_url=HttpUrl(server.url), **RS_CFG_ARGS)
 
         async def scenario() -> None:
             jwks = JwksCache(server.url, cache_s=3600, min_refetch_s=60)
@@ -225,7 +226,7 @@ def test_a_rotated_key_is_picked_up_on_unknown_kid() -> None:
     old_key, old_jwk = _rsa_jwk("old")
     new_key, new_jwk = _rsa_jwk("new")
     with JwksServer([old_jwk]) as server:
-        cfg = AuthConfig(jwks_url=server.url, **{**RS_CFG_ARGS, "jwks_min_refetch_s": 0})
+        cfg = AuthConfig(jwks_url=HttpUrl(server.url), **{**RS_CFG_ARGS, "jwks_min_refetch_s": 0})
 
         async def scenario() -> None:
             jwks = JwksCache(server.url, cache_s=3600, min_refetch_s=0)

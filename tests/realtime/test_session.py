@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -43,7 +43,7 @@ BOUND = 32_000 * AUDIO_IN + 1_000 * AUDIO_OUT  # $1.088
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
+def services(tmp_path: Path) -> Services:
     config = compile_config(
         parse_config(CONFIG), {}, pricing=load_pricing(ROOT / "config/pricing.yaml")
     )
