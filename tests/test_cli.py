@@ -343,13 +343,13 @@ def test_route_explain_says_which_ladder_and_why(
 def test_sighup_reloads_the_config(tmp_path: Path) -> None:
     import signal
 
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     env = dict(os.environ)
     env |= {
         "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
         "GATEWAY_JWT_SECRET": "s" * 32,
         "OPENAI_API_KEY": "sk-real-looking",  # never called: no request is made
-        "GATEWAY_METRICS_PORT": str(_free_port()),
+        "GATEWAY_METRICS_PORT": str(metrics_port),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--config", CONFIG, "--port", str(port)],
@@ -361,10 +361,12 @@ def test_sighup_reloads_the_config(tmp_path: Path) -> None:
     while "Uvicorn running" not in output and time.monotonic() < deadline:
         output += proc.stdout.readline()
     proc.send_signal(signal.SIGHUP)
-    for _ in range(50):
-        if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-            break
-    time.sleep(0.5)
+
+    def reloaded() -> bool:
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        return 'gateway_config_reloads_total{result="ok"} 1.0' in scraped
+
+    eventually_sync(reloaded, 10, 0.05, what="a reload counted after SIGHUP")
     proc.terminate()
     rest, _ = proc.communicate(timeout=20)
     assert "config reloaded (SIGHUP)" in output + rest
