@@ -4,25 +4,31 @@ from __future__ import annotations
 
 import time
 
-from gateway.config import compile_config, parse_config
+from gateway.config import GatewayConfig, compile_config
 from gateway.db import make_engine
 from gateway.quota.memory import MemoryQuota
 from gateway.services import Services
 from gateway.telemetry.budgets import budget_levels
 from gateway.telemetry.metrics import BudgetLevel
 
-CONFIG = """
-models: {m: {}, n: {}}
-tenants:
-  team: {models: ["*"], budgets: {daily_usd: 5, monthly_usd: 100, models: {n: {daily_usd: 1}}}}
-  free: {models: ["*"]}
-defaults: {models: ["*"], budgets: {daily_usd: 2}}
-"""
+CONFIG = {
+    "models": {"m": {}, "n": {}},
+    "tenants": {
+        "team": {
+            "models": ["*"],
+            "budgets": {"daily_usd": 5, "monthly_usd": 100, "models": {"n": {"daily_usd": 1}}},
+        },
+        "free": {"models": ["*"]},
+    },
+    "defaults": {"models": ["*"], "budgets": {"daily_usd": 2}},
+}
 USD = 1_000_000_000
 
 
 def services() -> Services:
-    return Services(compile_config(parse_config(CONFIG), {}), make_engine("sqlite://"))
+    return Services(
+        compile_config(GatewayConfig.model_validate(CONFIG), {}), make_engine("sqlite://")
+    )
 
 
 def levels(s: Services) -> dict[tuple[str, str, str], tuple[float, float]]:
