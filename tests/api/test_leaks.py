@@ -396,7 +396,7 @@ def test_the_fault_matrix_leaks_no_descriptor_task_or_ledger_row(tmp_path: Path)
             warm_requests = env.upstream_requests()
             warm_rows = warm_requests + warm.refused
             assert len(ledger_rows(db_url, at_least=warm_rows)) == warm_rows
-            time.sleep(0.5)
+            time.sleep(0.5)  # the warm-up's last sockets close: the baseline is an idle gateway
             baseline = snapshot(gw)
 
             # 2. The matrix, ITERATIONS times.
