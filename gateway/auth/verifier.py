@@ -31,6 +31,14 @@ _REFUSALS: dict[type[jwt.InvalidTokenError], tuple[str, str]] = {
     jwt.InvalidSignatureError: ("The token's signature is invalid.", "invalid_signature"),
 }
 
+# Claims PyJWT judges after the times: a token wrong in both is refused for its times.
+_JUDGED_AFTER_TIMES = (
+    jwt.InvalidIssuerError,
+    jwt.InvalidAudienceError,
+    jwt.exceptions.InvalidSubjectError,
+    jwt.exceptions.InvalidJTIError,
+)
+
 
 class TokenVerifier:
     def __init__(
@@ -110,11 +118,12 @@ class TokenVerifier:
                         "verify_iat": False,
                     },
                 )
-            except (jwt.InvalidIssuerError, jwt.InvalidAudienceError):
-                # The signature held; PyJWT judges the times before issuer and audience.
-                _check_times(jwt.decode(token, options={"verify_signature": False}), self._now())
+            except _JUDGED_AFTER_TIMES:
+                # The signature held; PyJWT judges the times before these claims.
+                unverified = jwt.decode(token, options={"verify_signature": False})
+                _check_times(unverified, self._clock(), cfg.leeway_s)
                 raise
-            _check_times(claims, self._now())
+            _check_times(claims, self._clock(), cfg.leeway_s)
         except jwt.InvalidTokenError as exc:
             for kind, (message, code) in _REFUSALS.items():
                 if isinstance(exc, kind):
@@ -123,9 +132,6 @@ class TokenVerifier:
                 raise AuthenticationFailed(f"The token lacks the {exc.claim!r} claim.") from None
             raise AuthenticationFailed(f"The token is invalid: {type(exc).__name__}.") from None
         return claims
-
-    def _now(self) -> tuple[float, float]:
-        return self._clock(), self._cfg.leeway_s
 
     def _principal(self, claims: dict[str, Any]) -> Principal:
         cfg = self._cfg
@@ -145,9 +151,8 @@ class TokenVerifier:
         )
 
 
-def _check_times(claims: dict[str, Any], at: tuple[float, float]) -> None:
-    """PyJWT's own iat, nbf and exp rules (same order, same errors), on our clock."""
-    now, leeway = at
+def _check_times(claims: dict[str, Any], now: float, leeway: float) -> None:
+    """PyJWT's own iat, nbf and exp rules (same order, same errors), judged at ``now``."""
     if "iat" in claims:
         try:
             iat = int(claims["iat"])
