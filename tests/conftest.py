@@ -7,7 +7,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from harness import UPSTREAM_KEY, GatewayServer, base_config
+from harness import UPSTREAM_KEY, GatewayServer, config_dict
 from pg import PostgresServer
 from redis_server import RedisServer
 
@@ -32,7 +32,7 @@ def gateway(
     fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayServer]:
     db = tmp_path_factory.mktemp("db") / "gateway.db"
-    with GatewayServer(base_config(fake_server.base_url), database_url=f"sqlite:///{db}") as gw:
+    with GatewayServer(config_dict(fake_server.base_url), database_url=f"sqlite:///{db}") as gw:
         yield gw
 
 

@@ -6,15 +6,18 @@ or raw sockets, pointed at ``base_url``.
 
 from __future__ import annotations
 
+import copy
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import uvicorn
+import yaml
+from poll import eventually_sync, latest_sync
 
 from gateway.app import create_app
 from gateway.auth import mint_token
@@ -32,40 +35,113 @@ ISSUER = "https://issuer.test/"
 AUDIENCE = "ai-gateway-test"
 
 
-def base_config(
-    upstream_url: str, *, extra: str = "", defaults: bool = False, tenants: str = ""
-) -> str:
-    """The YAML most tests run against; ``tenants`` adds tenant entries, ``extra`` top-level keys."""
-    text = f"""
-auth:
-  algorithms: [HS256]
-  hs256_secret_env: TEST_JWT_SECRET
-  issuer: {ISSUER}
-  audience: {AUDIENCE}
-  leeway_s: 5
-server:
-  max_body_bytes: 65536
-upstreams:
-  openai:
-    base_url: {upstream_url}
-    api_key_env: TEST_UPSTREAM_KEY
-    read_timeout_s: 2
-    connect_timeout_s: 1
-    retries: {{max_retries: 0}}
-models:
-  gpt-5-nano: {{}}
-  gpt-5-mini: {{}}
-  gpt-4.1: {{}}
-  small: {{upstream_model: gpt-4.1-mini}}
-  gpt-realtime: {{context_window: 2000}}  # small: a session's reservation is ~$0.07
-tenants:
-  alpha: {{models: ["*"]}}
-  beta: {{models: [gpt-5-nano]}}
-  frozen: {{enabled: false}}
-{tenants}"""
+Config = dict[str, Any]
+"""A gateway config as data: what ``gateway.yaml`` parses to. Tests build it with the helpers
+below, so a misspelt key fails (KeyError here, or the config's own validation) instead of a
+text replacement that silently stops matching."""
+
+
+def config_dict(
+    upstream_url: str, *, tenants: Mapping[str, object] | None = None, defaults: bool = False
+) -> Config:
+    """The config most tests run against; ``tenants`` adds tenants beside alpha, beta, frozen."""
+    config: Config = {
+        "auth": {
+            "algorithms": ["HS256"],
+            "hs256_secret_env": "TEST_JWT_SECRET",
+            "issuer": ISSUER,
+            "audience": AUDIENCE,
+            "leeway_s": 5,
+        },
+        "server": {"max_body_bytes": 65536},
+        "upstreams": {
+            "openai": {
+                "base_url": upstream_url,
+                "api_key_env": "TEST_UPSTREAM_KEY",
+                "read_timeout_s": 2,
+                "connect_timeout_s": 1,
+                "retries": {"max_retries": 0},
+            }
+        },
+        "models": {
+            "gpt-5-nano": {},
+            "gpt-5-mini": {},
+            "gpt-4.1": {},
+            "small": {"upstream_model": "gpt-4.1-mini"},
+            "gpt-realtime": {"context_window": 2000},  # small: a session's reservation is ~$0.07
+        },
+        "tenants": {
+            "alpha": {"models": ["*"]},
+            "beta": {"models": ["gpt-5-nano"]},
+            "frozen": {"enabled": False},
+        },
+    }
+    if tenants:
+        config = with_tenants(config, tenants)
     if defaults:
-        text += "defaults: {models: [gpt-5-nano]}\n"
-    return text + extra
+        config["defaults"] = {"models": ["gpt-5-nano"]}
+    return config
+
+
+def merged(base: Mapping[str, Any], patch: Mapping[str, Any]) -> Config:
+    """A deep copy of ``base`` with ``patch`` laid over it: mappings merge key by key, any other
+    value replaces. New keys are allowed (the config's validation refuses unknown ones)."""
+    out: Config = copy.deepcopy(dict(base))
+    for key, value in patch.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def with_tenants(config: Mapping[str, Any], tenants: Mapping[str, object]) -> Config:
+    """``config`` with more tenants; a name it already has is an error, not an overwrite."""
+    taken = set(tenants) & set(config["tenants"])
+    if taken:
+        raise KeyError(f"tenants already in the config: {sorted(taken)}")
+    return merged(config, {"tenants": tenants})
+
+
+def replaced(config: Mapping[str, Any], path: str, value: object) -> Config:
+    """``config`` with the existing value at dotted ``path`` replaced (KeyError if absent)."""
+    out = merged(config, {})
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node[key]
+    if last not in node:
+        raise KeyError(f"{path}: not in the config")
+    node[last] = value
+    return out
+
+
+def without(config: Mapping[str, Any], path: str) -> Config:
+    """``config`` without the value at dotted ``path`` (KeyError if absent)."""
+    out = merged(config, {})
+    *parents, last = path.split(".")
+    node = out
+    for key in parents:
+        node = node[key]
+    del node[last]
+    return out
+
+
+def to_yaml(config: Mapping[str, Any]) -> str:
+    """The config as the text of a ``gateway.yaml``."""
+    return yaml.safe_dump(dict(config), sort_keys=False)
+
+
+def base_config(
+    upstream_url: str, *, tenants: str | Mapping[str, object] = "", defaults: bool = False
+) -> str:
+    """`config_dict` as YAML text. A ``tenants`` string is YAML tenant entries indented under
+    ``tenants:``, parsed (not pasted), for the tests that still pass one (until the ledger
+    branch lands)."""
+    if isinstance(tenants, str):
+        tenants = yaml.safe_load("tenants:\n" + tenants)["tenants"] if tenants.strip() else {}
+    assert isinstance(tenants, Mapping)
+    return to_yaml(config_dict(upstream_url, tenants=tenants, defaults=defaults))
 
 
 def free_port() -> int:
@@ -83,7 +159,7 @@ class GatewayServer:
 
     def __init__(
         self,
-        config_yaml: str,
+        config: str | Mapping[str, Any],
         *,
         env: Mapping[str, str] | None = None,
         database_url: str,
@@ -91,9 +167,11 @@ class GatewayServer:
         tracing: Tracing | None = None,
         redis_url: str | None = None,
     ) -> None:
-        """With ``config_dir`` the config is a real file there (with the price table beside
-        it) and hot-reloads; otherwise it is compiled from the string."""
+        """``config`` is data (`config_dict`) or a file's text. With ``config_dir`` it is a real
+        file there (with the price table beside it) and hot-reloads; otherwise it is compiled
+        from memory."""
         env = env if env is not None else env_for_tests()
+        config_yaml = config if isinstance(config, str) else to_yaml(config)
         self.config_file: Path | None = None
         if config_dir is not None:
             self.config_file = config_dir / "gateway.yaml"
@@ -102,6 +180,7 @@ class GatewayServer:
         self.runtime: RuntimeConfig = compile_config(
             parse_config(config_yaml, "test.yaml"), env, pricing=load_pricing(PRICING)
         )
+        self.database_url = database_url
         self.metrics_port = free_port()
         self.app = create_app(
             Settings(
@@ -131,11 +210,13 @@ class GatewayServer:
 
     def __enter__(self) -> GatewayServer:
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the gateway did not start")
-            time.sleep(0.01)
+
+        def started() -> bool:
+            if not self._thread.is_alive():
+                raise RuntimeError("the gateway did not start: its thread ended")
+            return bool(self._server.started)
+
+        eventually_sync(started, 10, 0.01, what="the gateway to start")
         port = self._server.servers[0].sockets[0].getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}/v1"
         return self
@@ -173,31 +254,30 @@ def ledger_rows(
     from sqlalchemy import create_engine, text
 
     engine = create_engine(database_url)
-    deadline = time.monotonic() + timeout_s
+
+    def read() -> list[dict[str, object]]:
+        with engine.connect() as conn:
+            return [
+                dict(r._mapping) for r in conn.execute(text("SELECT * FROM ledger ORDER BY id"))
+            ]
+
     try:
-        while True:
-            with engine.connect() as conn:
-                rows = [
-                    dict(r._mapping) for r in conn.execute(text("SELECT * FROM ledger ORDER BY id"))
-                ]
-            if len(rows) >= at_least or time.monotonic() > deadline:
-                return rows
-            time.sleep(0.05)
+        return latest_sync(read, lambda rows: len(rows) >= at_least, timeout_s)
     finally:
         engine.dispose()
 
 
 def ledger_row(database_url: str, timeout_s: float = 5.0, **match: object) -> dict[str, object]:
     """The one ledger row whose columns equal ``match``, waiting for the batched writer."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        rows = [
+    rows = latest_sync(
+        lambda: [
             r for r in ledger_rows(database_url) if all(r.get(k) == v for k, v in match.items())
-        ]
-        if rows or time.monotonic() > deadline:
-            assert len(rows) == 1, f"expected one ledger row matching {match}, got {rows}"
-            return rows[0]
-        time.sleep(0.05)
+        ],
+        bool,
+        timeout_s,
+    )
+    assert len(rows) == 1, f"expected one ledger row matching {match}, got {rows}"
+    return rows[0]
 
 
 def metric_value(gw: GatewayServer, name: str, **labels: str) -> float:

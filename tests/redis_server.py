@@ -14,10 +14,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from types import TracebackType
 
 from needs import missing
+from poll import eventually_sync
 
 
 def require_redis() -> str:
@@ -49,13 +49,16 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while True:
+        proc = self._proc
+
+        def accepting() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError("redis-server exited at start")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.02)
+                return True
+            return False
+
+        eventually_sync(accepting, 10, 0.02, what="redis-server to accept connections")
 
     @property
     def running(self) -> bool:

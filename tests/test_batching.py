@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from poll import eventually
 
 from gateway.batching import BatchWriter
 
@@ -33,11 +34,25 @@ class Sink:
         return [i for b in self.batches for i in b]
 
 
-async def until(cond: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.005)
+class Clock:
+    """The writer's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def until(cond: Callable[[], bool]) -> None:
+    """The writer's thread finishes a batch a moment after the loop handed it over."""
+    await eventually(cond, 5.0, 0.005)
+
+
+async def turns(n: int = 20) -> None:
+    """Let every other task on the loop run a few times; no time passes."""
+    for _ in range(n):
+        await asyncio.sleep(0)
 
 
 def test_many_adds_become_few_writes() -> None:
@@ -64,18 +79,22 @@ def test_many_adds_become_few_writes() -> None:
 
 def test_nothing_is_written_before_the_interval() -> None:
     sink = Sink()
+    clock = Clock()
+    start = clock.now
 
     async def scenario() -> None:
-        w = BatchWriter(sink, name="t", flush_interval_s=0.3)
+        # Written on the loop: a write decided too early would happen within the turns below.
+        w = BatchWriter(sink, name="t", flush_interval_s=0.3, in_loop=True, clock=clock)
         await w.start()
         w.add(1)
-        await asyncio.sleep(0.1)
+        await turns()
+        clock.now = start + 0.1
+        await turns()
         assert sink.calls == 0
         assert w.pending == 1
-        age = w.oldest_pending_age_s()
-        assert age is not None
-        assert 0.05 < age < 0.3
-        await until(lambda: sink.written == [1])
+        assert w.oldest_pending_age_s() == pytest.approx(0.1)
+        clock.now = start + 0.3
+        await until(lambda: sink.written == [1])  # at the writer's next look
         await w.aclose()
 
     asyncio.run(scenario())
@@ -89,7 +108,7 @@ def test_close_flushes_what_is_pending() -> None:
         await w.start()
         for i in range(5):
             w.add(i)
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)  # a window for a wrong early write in the writer's thread
         assert sink.calls == 0
         await w.aclose()
         assert w.pending == 0
@@ -122,7 +141,7 @@ def test_a_full_batch_is_written_without_waiting_for_the_interval() -> None:
         for i in range(25):
             w.add(i)
         await until(lambda: len(sink.written) == 20)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # a window for a wrong early write in the writer's thread
         assert sink.written == list(range(20))  # the last 5 wait for the interval
         assert w.pending == 5
         await w.aclose()
@@ -212,7 +231,7 @@ def test_close_waits_for_a_write_in_progress() -> None:
         await until(started.is_set)
         w.add(2)
         closing = asyncio.create_task(w.aclose())
-        await asyncio.sleep(0.05)
+        await turns()
         assert not closing.done()
         release.set()
         await closing

@@ -15,6 +15,7 @@ import httpx
 import jwt
 import openai
 import pytest
+from poll import eventually_sync
 
 from gateway.cli import main, parse_duration
 
@@ -237,14 +238,14 @@ def test_a_second_gateway_on_the_same_ledger_is_refused_in_one_line(tmp_path: Pa
     port = _free_port()
     first = serve(port)
     try:
-        deadline = time.monotonic() + 20
-        while True:
+
+        def healthy() -> bool:
             assert first.poll() is None, first.communicate()
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "the first gateway did not start"
-            time.sleep(0.1)
+                return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+            return False
+
+        eventually_sync(healthy, 20, 0.1, what="the first gateway to start")
         second = serve(_free_port())
         out, err = second.communicate(timeout=30)
         assert second.returncode == 1
@@ -342,13 +343,13 @@ def test_route_explain_says_which_ladder_and_why(
 def test_sighup_reloads_the_config(tmp_path: Path) -> None:
     import signal
 
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     env = dict(os.environ)
     env |= {
         "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
         "GATEWAY_JWT_SECRET": "s" * 32,
         "OPENAI_API_KEY": "sk-real-looking",  # never called: no request is made
-        "GATEWAY_METRICS_PORT": str(_free_port()),
+        "GATEWAY_METRICS_PORT": str(metrics_port),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--config", CONFIG, "--port", str(port)],
@@ -360,10 +361,12 @@ def test_sighup_reloads_the_config(tmp_path: Path) -> None:
     while "Uvicorn running" not in output and time.monotonic() < deadline:
         output += proc.stdout.readline()
     proc.send_signal(signal.SIGHUP)
-    for _ in range(50):
-        if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-            break
-    time.sleep(0.5)
+
+    def reloaded() -> bool:
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        return 'gateway_config_reloads_total{result="ok"} 1.0' in scraped
+
+    eventually_sync(reloaded, 10, 0.05, what="a reload counted after SIGHUP")
     proc.terminate()
     rest, _ = proc.communicate(timeout=20)
     assert "config reloaded (SIGHUP)" in output + rest

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
+from datetime import datetime
 
 import httpx
 import openai
@@ -84,7 +85,9 @@ def test_calls_are_metered_into_postgresql_and_budgets_survive_a_restart(
         spent = sum(int(r["cost_nanos"]) for r in rows)  # type: ignore[call-overload]
         assert spent > 0
         assert rows[0]["request_id"] == raw.headers["x-request-id"]
-        assert rows[0]["ts"].tzinfo is not None, "timestamptz"  # type: ignore[union-attr]
+        ts = rows[0]["ts"]
+        assert isinstance(ts, datetime)
+        assert ts.tzinfo is not None, "timestamptz"
     with GatewayServer(config, database_url=url) as again:
         left = metric_value(
             again, "gateway_budget_remaining_usd", tenant="spender", window="day", model="_all"

@@ -9,6 +9,7 @@ losing Redis does what each tenant's ``when_store_down`` says.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import shutil
@@ -25,9 +26,9 @@ import httpx
 import openai
 import pytest
 import redis as redis_client
-from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, base_config, ledger_rows
+from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, config_dict, ledger_rows, to_yaml
 from pg import PostgresServer
-from poll import eventually_sync
+from poll import eventually, eventually_sync
 from redis_server import RedisServer
 
 from fake_openai import FakeOpenAIServer
@@ -37,17 +38,18 @@ from gateway.config import compile_config, parse_config
 pytestmark = pytest.mark.slow
 
 BUDGET_NANOS = 300_000  # $0.0003: a call's bound is 85,200 nanos, its real cost 3,350
-TENANTS = """
-  team: {models: ["*"], max_output_tokens: 200, budgets: {daily_usd: 0.0003}}
-  paced: {models: ["*"], max_output_tokens: 200, limits: {rpm: 30}}
-  roomy: {models: ["*"], max_output_tokens: 200, budgets: {daily_usd: 100}}
-  fenced: {models: ["*"], max_output_tokens: 200, budgets: {daily_usd: 100}}
-  lenient:
-    models: ["*"]
-    max_output_tokens: 200
-    budgets: {daily_usd: 100}
-    limits: {when_store_down: open}
-"""
+TENANTS = {
+    "team": {"models": ["*"], "max_output_tokens": 200, "budgets": {"daily_usd": 0.0003}},
+    "paced": {"models": ["*"], "max_output_tokens": 200, "limits": {"rpm": 30}},
+    "roomy": {"models": ["*"], "max_output_tokens": 200, "budgets": {"daily_usd": 100}},
+    "fenced": {"models": ["*"], "max_output_tokens": 200, "budgets": {"daily_usd": 100}},
+    "lenient": {
+        "models": ["*"],
+        "max_output_tokens": 200,
+        "budgets": {"daily_usd": 100},
+        "limits": {"when_store_down": "open"},
+    },
+}
 STREAM_BOUND = 85_950  # that call streamed: "stream": true is in its input estimate
 ALIVE_S = 1.5  # GATEWAY_REDIS_ALIVE_S: how soon a killed replica's holds are reclaimed
 
@@ -60,7 +62,7 @@ def free_port() -> int:
 
 class Cluster:
     def __init__(self, tmp: Path, upstream: str, database_url: str, redis_url: str) -> None:
-        self.yaml = base_config(upstream, tenants=TENANTS)
+        self.yaml = to_yaml(config_dict(upstream, tenants=TENANTS))
         self.config = tmp / "gateway.yaml"
         self.config.write_text(self.yaml)
         shutil.copy(PRICING, tmp / "pricing.yaml")
@@ -166,6 +168,13 @@ async def call(client: openai.AsyncOpenAI, *, stream: bool = False) -> tuple[int
         return err.status_code, err.response.headers.get("x-request-id", ""), err.code
 
 
+def serving_at_least(c: Cluster, replica: int, at_least: int) -> bool:
+    """Whether the replica is serving ``at_least`` requests now (its in-flight gauge)."""
+    text = httpx.get(c.metrics_url(replica)).text
+    [line] = [ln for ln in text.splitlines() if ln.startswith("gateway_in_flight_requests ")]
+    return float(line.split()[1]) >= at_least
+
+
 def rows_of(c: Cluster, tenant: str) -> list[dict[str, Any]]:
     return [r for r in ledger_rows(c.database_url) if r["tenant"] == tenant]
 
@@ -247,7 +256,9 @@ def test_a_replica_killed_mid_load_leaves_nothing_held_or_counted_twice(
     async def load() -> tuple[list[Any], list[Any]]:
         on_victim = [asyncio.create_task(call(doomed, stream=True)) for _ in range(20)]
         on_others = [asyncio.create_task(call(survivors[i % 2], stream=True)) for i in range(40)]
-        await asyncio.sleep(0.5)  # streams are open on every replica
+        for i in range(3):  # streams are open on every replica (each lasts ~1 s)
+            serving = functools.partial(asyncio.to_thread, serving_at_least, c, i, 10)
+            await eventually(serving, 5, 0.02, what=f"replica {i} serving")
         victim.send_signal(signal.SIGKILL)
         lost = await asyncio.gather(*on_victim, return_exceptions=True)
         served = await asyncio.gather(*on_others, return_exceptions=True)
@@ -300,7 +311,10 @@ def test_redis_stopped_mid_run_fails_closed_or_open_per_tenant(
     assert httpx.get(f"{c.root(1)}/readyz").status_code == 200, (
         "a Redis outage does not take every replica out of the Service"
     )
-    time.sleep(1.5)  # an outage, not a blip: the fail-open row is committed well before...
+    # An outage, not a blip: the fail-open row is committed well before... (real time in
+    # other processes: a row committed just before the re-seed's ledger read would be in the
+    # seed and added back too, so waiting for the row alone is not enough)
+    time.sleep(1.5)
     r.start()  # ...Redis comes back empty and budgets are re-seeded from the ledger
     eventually_sync(lambda: asyncio.run(both())[0][0] == 200, 15, 0.2, what="fenced recovered")
     assert "gateway_quota_store_up 1.0" in httpx.get(c.metrics_url(1)).text

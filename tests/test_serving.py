@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, base_config, ledger_rows
+from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, config_dict, ledger_rows, merged, to_yaml
+from poll import eventually_sync, latest_sync
 from websockets.exceptions import ConnectionClosed
 
 from fake_openai import FakeOpenAIServer
@@ -27,7 +28,7 @@ from gateway.config import compile_config, parse_config
 
 pytestmark = pytest.mark.slow
 STREAMS = 4
-SERVER = "server:\n  drain_s: 1.0\n  shutdown_timeout_s: 20\n"
+SERVER = {"drain_s": 1.0, "shutdown_timeout_s": 20}
 
 
 def free_port() -> int:
@@ -45,7 +46,7 @@ def slow_fake() -> Any:
 def test_sigterm_drains_then_lets_streams_finish_and_everything_is_in_the_ledger(
     slow_fake: FakeOpenAIServer, tmp_path: Path
 ) -> None:
-    yaml = base_config(slow_fake.base_url).replace("server:\n", SERVER, 1)
+    yaml = to_yaml(merged(config_dict(slow_fake.base_url), {"server": SERVER}))
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml)
     shutil.copy(PRICING, tmp_path / "pricing.yaml")
@@ -70,23 +71,22 @@ def test_sigterm_drains_then_lets_streams_finish_and_everything_is_in_the_ledger
         runtime.auth, runtime.hs_secret, "alpha", admin=False, ttl_s=600, subject="svc"
     )
     try:
-        deadline = time.monotonic() + 15
-        while True:
+
+        def healthy() -> bool:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             try:
-                if httpx.get(f"{root}/healthz").status_code == 200:
-                    break
+                return httpx.get(f"{root}/healthz").status_code == 200
             except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the gateway did not start"
-            time.sleep(0.1)
+                return False
+
+        eventually_sync(healthy, 15, 0.1, what="the gateway to start")
 
         started = threading.Barrier(STREAMS + 2)  # the streams, the voice session, this thread
         finished: list[list[str]] = []
 
         def stream() -> None:
             client = openai.OpenAI(base_url=f"{root}/v1", api_key=token, max_retries=0)
-            types = []
+            types: list[str] = []
             events = client.responses.create(
                 model="gpt-5-nano", input="one two three four five six seven eight", stream=True
             )
@@ -119,8 +119,9 @@ def test_sigterm_drains_then_lets_streams_finish_and_everything_is_in_the_ledger
         started.wait(10)  # every stream has its first event, the session is open
         sent_at = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
-        ready = httpx.get(f"{root}/readyz")
+        ready = latest_sync(
+            lambda: httpx.get(f"{root}/readyz"), lambda r: r.status_code == 503, 5, 0.02
+        )
         assert ready.status_code == 503, "readiness goes false first"
         assert ready.json()["status"] == "draining"
         assert httpx.get(f"{root}/healthz").status_code == 200, "still serving while draining"

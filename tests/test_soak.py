@@ -1,4 +1,8 @@
-"""A bounded soak on a real `gateway serve` (bench/soak.py runs the full 100k-call one)."""
+"""A bounded soak on a real `gateway serve` (bench/soak.py runs the full 100k-call one).
+
+Behaviour only: the RSS growth it measures is a benchmark figure that bench/soak.py reports
+against its budget (bench/README.md, "Soak and slow reader").
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,6 @@ def test_a_mixed_load_loses_nothing_and_leaks_nothing() -> None:
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["statuses"] == {"200": REQUESTS}, "no error under a load below capacity"
     assert figures["ledger_rows"] == REQUESTS, "every call in the ledger, once"
-    assert figures["rss_growth_mb"] < 10, figures
     assert figures["fds_end"] <= figures["fds_after_warmup"] + 2, "no leaked sockets"
     burst = figures["over_limit_burst"]
     assert set(burst) == {"200", "429"}, "above a limit: clean 429s, no timeouts or 5xx"

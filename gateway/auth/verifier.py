@@ -4,11 +4,14 @@ The algorithm decides the key source before any verification: HS* only ever
 uses the configured secret, asymmetric algorithms only ever use a JWKS key, so
 HS/RS confusion is impossible and ``none`` is never accepted. Verified tokens
 are cached until they expire, which keeps signature checks off the hot path.
+Expiry and not-before are judged on an injected clock (wall time by default) in
+the order PyJWT judges them, so tests move time instead of waiting for it.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -28,10 +31,25 @@ _REFUSALS: dict[type[jwt.InvalidTokenError], tuple[str, str]] = {
     jwt.InvalidSignatureError: ("The token's signature is invalid.", "invalid_signature"),
 }
 
+# Claims PyJWT judges after the times: a token wrong in both is refused for its times.
+_JUDGED_AFTER_TIMES = (
+    jwt.InvalidIssuerError,
+    jwt.InvalidAudienceError,
+    jwt.exceptions.InvalidSubjectError,
+    jwt.exceptions.InvalidJTIError,
+)
+
 
 class TokenVerifier:
-    def __init__(self, cfg: AuthConfig, hs_secret: bytes | None, jwks: JwksCache | None) -> None:
+    def __init__(
+        self,
+        cfg: AuthConfig,
+        hs_secret: bytes | None,
+        jwks: JwksCache | None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._cfg = cfg
+        self._clock = clock
         self._secret = hs_secret
         self._jwks = jwks
         self._allowed = frozenset(cfg.algorithms)
@@ -40,7 +58,7 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         cached = self._cache.get(token)
         if cached is not None:
-            if cached.expires_at > time.time():
+            if cached.expires_at > self._clock():
                 return cached
             del self._cache[token]
         principal = await self._verify_uncached(token)
@@ -84,19 +102,28 @@ class TokenVerifier:
     def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
         cfg = self._cfg
         try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key,
-                algorithms=[alg],
-                audience=cfg.audience,
-                issuer=cfg.issuer,
-                leeway=cfg.leeway_s,
-                options={
-                    "require": ["exp"],
-                    "verify_aud": cfg.audience is not None,
-                    "verify_iss": cfg.issuer is not None,
-                },
-            )
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[alg],
+                    audience=cfg.audience,
+                    issuer=cfg.issuer,
+                    options={
+                        "require": ["exp"],
+                        "verify_aud": cfg.audience is not None,
+                        "verify_iss": cfg.issuer is not None,
+                        "verify_exp": False,
+                        "verify_nbf": False,
+                        "verify_iat": False,
+                    },
+                )
+            except _JUDGED_AFTER_TIMES:
+                # The signature held; PyJWT judges the times before these claims.
+                unverified = jwt.decode(token, options={"verify_signature": False})
+                _check_times(unverified, self._clock(), cfg.leeway_s)
+                raise
+            _check_times(claims, self._clock(), cfg.leeway_s)
         except jwt.InvalidTokenError as exc:
             for kind, (message, code) in _REFUSALS.items():
                 if isinstance(exc, kind):
@@ -122,6 +149,31 @@ class TokenVerifier:
             is_admin=cfg.admin_role in role_list,
             expires_at=float(claims["exp"]),
         )
+
+
+def _check_times(claims: dict[str, Any], now: float, leeway: float) -> None:
+    """PyJWT's own iat, nbf and exp rules (same order, same errors), judged at ``now``."""
+    if "iat" in claims:
+        try:
+            iat = int(claims["iat"])
+        except (ValueError, TypeError, OverflowError):
+            raise jwt.InvalidIssuedAtError("Issued At claim (iat) must be an integer.") from None
+        if iat > now + leeway:
+            raise jwt.ImmatureSignatureError("The token is not yet valid (iat)")
+    if "nbf" in claims:
+        try:
+            nbf = int(claims["nbf"])
+        except (ValueError, TypeError, OverflowError):
+            raise jwt.DecodeError("Not Before claim (nbf) must be an integer.") from None
+        if nbf > now + leeway:
+            raise jwt.ImmatureSignatureError("The token is not yet valid (nbf)")
+    if "exp" in claims:
+        try:
+            exp = int(claims["exp"])
+        except (ValueError, TypeError, OverflowError):
+            raise jwt.DecodeError("Expiration Time claim (exp) must be an integer.") from None
+        if exp <= now - leeway:
+            raise jwt.ExpiredSignatureError("Signature has expired")
 
 
 def bearer_token(authorization: str | None) -> str:

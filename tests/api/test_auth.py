@@ -10,7 +10,7 @@ import jwt
 import openai
 import pytest
 from fakes.jwks import JwksServer
-from harness import AUDIENCE, ISSUER, JWT_SECRET, GatewayServer, base_config
+from harness import AUDIENCE, ISSUER, JWT_SECRET, GatewayServer, config_dict, merged
 
 from fake_openai import FakeOpenAIServer
 
@@ -51,7 +51,7 @@ CASES = {
         "invalid_signature",
     ),
     "alg-none": (
-        "Bearer " + jwt.encode({"tenant": "alpha"}, None, "none"),
+        "Bearer " + jwt.encode({"tenant": "alpha"}, "", "none"),
         401,
         "invalid_algorithm",
     ),
@@ -89,7 +89,7 @@ def test_sdk_sees_authentication_and_permission_errors(gateway: GatewayServer) -
 def test_unlisted_tenants_get_defaults_when_configured(
     fake_server: FakeOpenAIServer, db_url: str
 ) -> None:
-    with GatewayServer(base_config(fake_server.base_url, defaults=True), database_url=db_url) as gw:
+    with GatewayServer(config_dict(fake_server.base_url, defaults=True), database_url=db_url) as gw:
         stranger = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("gamma"), max_retries=0)
         assert [m.id for m in stranger.models.list()] == ["gpt-5-nano"]
         assert stranger.responses.create(model="gpt-5-nano", input="hi").status == "completed"
@@ -105,10 +105,8 @@ def test_rs256_gateway_refuses_hs256_tokens(fake_server: FakeOpenAIServer, db_ur
     jwk: dict[str, Any] = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
     jwk.update(kid="k1", alg="RS256")
     with JwksServer([jwk]) as jwks:
-        config = base_config(fake_server.base_url).replace(
-            "  algorithms: [HS256]\n  hs256_secret_env: TEST_JWT_SECRET\n",
-            f"  algorithms: [RS256]\n  hs256_secret_env: null\n  jwks_url: {jwks.url}\n",
-        )
+        auth = {"algorithms": ["RS256"], "hs256_secret_env": None, "jwks_url": jwks.url}
+        config = merged(config_dict(fake_server.base_url), {"auth": auth})
         with GatewayServer(config, database_url=db_url) as gw:
             now = int(time.time())
             claims = {"tenant": "alpha", "iss": ISSUER, "aud": AUDIENCE, "exp": now + 60}

@@ -9,18 +9,19 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from harness import GatewayServer, base_config, ledger_rows
+from harness import GatewayServer, config_dict, ledger_rows
 
 from fake_openai import FakeOpenAIServer, Fault
 
-BUDGET_USD = "0.002"
+BUDGET_USD = 0.002
 BUDGET_NANOS = 2_000_000
-TENANTS = f"""\
-  thrifty:
-    models: [gpt-5-nano]
-    max_output_tokens: 64
-    budgets: {{daily_usd: {BUDGET_USD}}}
-"""
+TENANTS = {
+    "thrifty": {
+        "models": ["gpt-5-nano"],
+        "max_output_tokens": 64,
+        "budgets": {"daily_usd": BUDGET_USD},
+    }
+}
 PROMPT = "Please write a few words about the sea and the wind and the sky " * 3
 
 
@@ -37,14 +38,13 @@ def slow_fake() -> Iterator[FakeOpenAIServer]:
 def gw(slow_fake: FakeOpenAIServer, tmp_path: Path) -> Iterator[GatewayServer]:
     slow_fake.clear()
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    with GatewayServer(base_config(slow_fake.base_url, tenants=TENANTS), database_url=url) as g:
-        g.db_url = url  # type: ignore[attr-defined]
+    with GatewayServer(config_dict(slow_fake.base_url, tenants=TENANTS), database_url=url) as g:
         yield g
     slow_fake.clear()
 
 
 def _totals(gw: GatewayServer, admitted: int) -> list[dict[str, object]]:
-    rows = [r for r in ledger_rows(gw.db_url, at_least=admitted) if r["tenant"] == "thrifty"]  # type: ignore[attr-defined]
+    rows = [r for r in ledger_rows(gw.database_url, at_least=admitted) if r["tenant"] == "thrifty"]
     assert len(rows) == admitted, "every admitted call is in the ledger, exactly once"
     assert len({r["request_id"] for r in rows}) == admitted
     spent = sum(int(r["cost_nanos"]) for r in rows)  # type: ignore[call-overload]
@@ -127,7 +127,7 @@ def test_spend_before_a_restart_still_counts_after_it(
     slow_fake: FakeOpenAIServer, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    config = base_config(slow_fake.base_url, tenants=TENANTS)
+    config = config_dict(slow_fake.base_url, tenants=TENANTS)
     with GatewayServer(config, database_url=url) as first:
         client = openai.OpenAI(
             base_url=first.base_url, api_key=first.token("thrifty"), max_retries=0

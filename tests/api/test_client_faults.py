@@ -8,11 +8,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from harness import GatewayServer, base_config
+from harness import GatewayServer, config_dict, merged
 
 from fake_openai import FakeOpenAIServer
 
-SERVER = "server:\n  header_timeout_s: 0.5\n  body_timeout_s: 0.5\n"
+SERVER = {"header_timeout_s": 0.5, "body_timeout_s": 0.5}
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def gw(
     fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayServer]:
     db = tmp_path_factory.mktemp("slow") / "gateway.db"
-    config = base_config(fake_server.base_url).replace("server:\n", SERVER, 1)
+    config = merged(config_dict(fake_server.base_url), {"server": SERVER})
     with GatewayServer(config, database_url=f"sqlite:///{db}") as g:
         yield g
 

@@ -2,33 +2,37 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-from harness import GatewayServer, base_config, ledger_row
+from harness import GatewayServer, config_dict, ledger_row, merged
+from openai import omit
+from poll import eventually_sync
 
 from fake_openai import FakeOpenAIServer
 from gateway.pricing import load_pricing
 
 PRICES = load_pricing(Path(__file__).resolve().parents[2] / "config" / "pricing.yaml")
 
-TENANTS = """\
-  capped:
-    max_output_tokens: 64
-    max_output_tokens_by_model: {gpt-4.1: 32}
-    store: false
-    tools: [file_search]
-    service_tiers: [auto, default, flex]
-  rejecter: {output_cap_mode: reject, max_output_tokens: 64}
-  limited: {limits: {rpm: 600, tpm: 1000000}}
-  tiny: {limits: {rpm: 2}}
-  nocache: {prompt_cache_key: "off"}
-"""
-EXTRA = "  mystery: {}\n"
+TENANTS = {
+    "capped": {
+        "max_output_tokens": 64,
+        "max_output_tokens_by_model": {"gpt-4.1": 32},
+        "store": False,
+        "tools": ["file_search"],
+        "service_tiers": ["auto", "default", "flex"],
+    },
+    "rejecter": {"output_cap_mode": "reject", "max_output_tokens": 64},
+    "limited": {"limits": {"rpm": 600, "tpm": 1000000}},
+    "tiny": {"limits": {"rpm": 2}},
+    "nocache": {"prompt_cache_key": "off"},
+}
+EXTRA_MODELS: dict[str, dict[str, object]] = {
+    "mystery": {}
+}  # a model the price table does not know
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +40,8 @@ def gw(
     fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[GatewayServer]:
     db = tmp_path_factory.mktemp("cost") / "gateway.db"
-    config = base_config(fake_server.base_url, tenants=TENANTS).replace(
-        "  small: {upstream_model: gpt-4.1-mini}\n",
-        "  small: {upstream_model: gpt-4.1-mini}\n" + EXTRA,
-    )
+    config = merged(config_dict(fake_server.base_url, tenants=TENANTS), {"models": EXTRA_MODELS})
     with GatewayServer(config, database_url=f"sqlite:///{db}") as server:
-        server.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
         yield server
 
 
@@ -61,8 +61,9 @@ def sdk(gw: GatewayServer, tenant: str) -> openai.OpenAI:
 def test_output_cap(
     asked: int | None, model: str, header: str, sent: int, gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:
-    extra = {"max_output_tokens": asked} if asked else {}
-    raw = sdk(gw, "capped").responses.with_raw_response.create(model=model, input="hi", **extra)
+    raw = sdk(gw, "capped").responses.with_raw_response.create(
+        model=model, input="hi", max_output_tokens=asked if asked else omit
+    )
     assert raw.headers["x-gateway-output-cap"] == header
     assert fake.requests[-1].json()["max_output_tokens"] == sent
 
@@ -115,7 +116,8 @@ def test_hosted_tools_allow_list(gw: GatewayServer, fake: FakeOpenAIServer) -> N
         input="x",
         tools=[
             {"type": "file_search", "vector_store_ids": ["vs_1"]},
-            {"type": "function", "name": "f", "parameters": {"type": "object"}},
+            # as a client may send it (the SDK's type also wants "strict")
+            {"type": "function", "name": "f", "parameters": {"type": "object"}},  # type: ignore[list-item]
         ],
     )
     assert fake.requests[-1].json()["max_tool_calls"] == 8
@@ -145,9 +147,12 @@ def test_rate_limit_headers_decrease_and_reset(gw: GatewayServer) -> None:
         assert raw.headers["x-ratelimit-limit-requests"] == "600"
         assert int(raw.headers["x-ratelimit-remaining-tokens"]) < 1_000_000
     assert remaining[0] > remaining[1] > remaining[2]
-    time.sleep(0.5)  # 600 rpm refill 10 per second
-    raw = client.responses.with_raw_response.create(model="gpt-5-nano", input="x")
-    assert int(raw.headers["x-ratelimit-remaining-requests"]) > remaining[2]
+
+    def refilled() -> bool:  # 600 rpm refill 10 per second: the gateway's own clock
+        raw = client.responses.with_raw_response.create(model="gpt-5-nano", input="x")
+        return int(raw.headers["x-ratelimit-remaining-requests"]) > remaining[2]
+
+    eventually_sync(refilled, 5, 0.2, what="the bucket refilled")
 
 
 def test_rpm_exceeded_is_a_429_with_retry_after(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
@@ -166,9 +171,9 @@ def _priced(row: dict[str, object], model: str) -> int:
     price = PRICES.price_for(model)
     assert price is not None
     return (
-        int(row["input_tokens"]) * price.input  # type: ignore[call-overload]
-        + int(row["cached_input_tokens"]) * price.cached_input  # type: ignore[call-overload]
-        + int(row["output_tokens"]) * price.output  # type: ignore[call-overload]
+        int(str(row["input_tokens"])) * price.input
+        + int(str(row["cached_input_tokens"])) * price.cached_input
+        + int(str(row["output_tokens"])) * price.output
     )
 
 
@@ -177,7 +182,7 @@ def test_every_call_is_metered_with_the_usage_the_client_saw(gw: GatewayServer) 
     json_resp = client.responses.create(model="gpt-5-mini", input="one two three four five six")
     with client.responses.stream(model="gpt-5-mini", input="one two three four five six") as s:
         streamed = s.get_final_response()
-    rows = [ledger_row(gw.db_url, response_id=r.id) for r in (json_resp, streamed)]  # type: ignore[attr-defined]
+    rows = [ledger_row(gw.database_url, response_id=r.id) for r in (json_resp, streamed)]
     for row, resp in zip(rows, (json_resp, streamed), strict=True):
         assert resp.usage is not None
         assert row["cached_input_tokens"] == resp.usage.input_tokens_details.cached_tokens
@@ -203,7 +208,7 @@ def test_chat_stream_usage_is_metered_without_the_client_seeing_the_extra_chunk(
     )
     assert fake.requests[-1].json()["stream_options"] == {"include_usage": True}
     assert all(c.choices for c in chunks), "the gateway's usage chunk leaked to the client"
-    row = ledger_row(gw.db_url, response_id=chunks[0].id)  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, response_id=chunks[0].id)
     assert int(row["output_tokens"]) > 0  # type: ignore[call-overload]
     assert row["cost_nanos"] == _priced(row, "gpt-4.1")
     assert row["estimated"] in (0, False)
@@ -218,7 +223,7 @@ def test_failed_attempts_are_in_the_ledger_at_no_cost(
     with pytest.raises(openai.InternalServerError) as err:
         sdk(gw, "alpha").responses.create(model="gpt-5-nano", input="x")
     request_id = err.value.response.headers["x-request-id"]
-    row = ledger_row(gw.db_url, request_id=request_id)  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, request_id=request_id)
     assert (row["status"], row["outcome"], row["cost_nanos"]) == (500, "upstream_error", 0)
 
 

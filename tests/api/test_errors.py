@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import openai
 import pytest
-from harness import GatewayServer, base_config
+from harness import GatewayServer, config_dict
+from poll import latest_sync
 
 from fake_openai import FakeOpenAIServer, Fault
 
@@ -60,7 +60,7 @@ def test_bad_requests(
 
 
 def test_oversized_chunked_body_is_refused_without_content_length(gateway: GatewayServer) -> None:
-    def chunks():  # type: ignore[no-untyped-def]
+    def chunks() -> Iterator[bytes]:
         for _ in range(100):
             yield b"x" * 1024
 
@@ -94,7 +94,7 @@ def _closed_port() -> int:
     ids=["connection-refused", "dns-failure"],  # .invalid never resolves (RFC 2606)
 )
 def test_unreachable_upstream_is_502(where: Callable[[], str], db_url: str) -> None:
-    with GatewayServer(base_config(where()), database_url=db_url) as gw:
+    with GatewayServer(config_dict(where()), database_url=db_url) as gw:
         client = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("alpha"), max_retries=0)
         with pytest.raises(openai.InternalServerError) as err:
             client.responses.create(model="gpt-5-nano", input="hi")
@@ -176,16 +176,16 @@ def test_client_leaving_mid_stream_stops_the_relay(
         first = next(resp.iter_bytes())
         assert first.startswith(b"event: response.created")
     # The client is gone; the relay must notice, not wait out the stalled upstream.
-    deadline = time.monotonic() + 10
-    lines: list[dict[str, object]] = []
-    while time.monotonic() < deadline and not lines:
-        lines = [
+    lines: list[dict[str, object]] = latest_sync(
+        lambda: [
             json.loads(line)
             for r in caplog.records
             if r.name == "gateway.access"
             for line in r.getMessage().splitlines()
-        ]
-        time.sleep(0.05)
+        ],
+        bool,
+        10,
+    )
     assert lines, "no access log line for the abandoned stream"
     assert lines[-1]["client_gone"] is True
     assert lines[-1]["error_code"] is None, "the relay waited for the upstream timeout"

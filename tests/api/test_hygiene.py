@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from harness import UPSTREAM_KEY, GatewayServer, base_config, env_for_tests
+from harness import UPSTREAM_KEY, GatewayServer, config_dict, env_for_tests
 
 from fake_openai import FakeOpenAIServer
 
@@ -56,7 +56,7 @@ def test_upstream_refusing_the_gateway_key_is_a_502_without_the_key(
 ) -> None:
     wrong_key = "sk-wrong-gateway-key-abcdef987654"
     env = env_for_tests() | {"TEST_UPSTREAM_KEY": wrong_key}
-    with GatewayServer(base_config(fake_server.base_url), env=env, database_url=db_url) as gw:
+    with GatewayServer(config_dict(fake_server.base_url), env=env, database_url=db_url) as gw:
         resp = httpx.post(
             f"{gw.base_url}/responses",
             headers={"Authorization": f"Bearer {gw.token('alpha')}"},

@@ -25,19 +25,17 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_rows
+from harness import UPSTREAM_KEY, Config, GatewayServer, config_dict, ledger_rows, merged
 from openai.types.chat import ChatCompletionMessageParam
+from poll import latest_sync
 
 from fake_openai import FakeOpenAIServer, Fault
 
 pytestmark = pytest.mark.slow
 
 ITERATIONS = 3
-CIRCUIT_OFF = "circuit: {failures: 1000000}"  # every call must really reach its upstream
-UPSTREAM_OPTS = (
-    f"api_key_env: TEST_UPSTREAM_KEY, read_timeout_s: 2, connect_timeout_s: 1, {CIRCUIT_OFF}"
-)
-READ_TIMEOUT_S = 2.0  # base_config's read_timeout_s: what ends every stall
+CIRCUIT_OFF = {"failures": 1000000}  # every call must really reach its upstream
+READ_TIMEOUT_S = 2.0  # config_dict's read_timeout_s: what ends every stall
 FAST_S = 2.0  # a fault the gateway can see at once is answered well within this
 SLOW_S = READ_TIMEOUT_S + 1.5  # a stall is cut by the read timeout, not by the fake giving up
 SLOW_HEADERS_S = 4.0  # > READ_TIMEOUT_S, and > SLOW_S: a late answer would be visible
@@ -56,27 +54,33 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _config(main: str, slow_ok: str, slow_body: str, dead: str) -> str:
-    upstreams = (
-        "upstreams:\n"
-        f"  dead: {{base_url: {dead}, {UPSTREAM_OPTS}, retries: {{max_retries: 0}}}}\n"
-        f"  slowok: {{base_url: {slow_ok}, {UPSTREAM_OPTS}, retries: {{max_retries: 0}}}}\n"
-        f"  slowbody: {{base_url: {slow_body}, {UPSTREAM_OPTS}, retries: {{max_retries: 0}}}}\n"
-        f"  retrying: {{base_url: {main}, {UPSTREAM_OPTS},"
-        " retries: {max_retries: 2, base_delay_s: 0.01, max_delay_s: 0.01}}\n"
-    )
-    models = (
-        "models:\n"
-        "  dead: {upstream: dead, upstream_model: gpt-4.1-mini}\n"
-        "  slow-ok: {upstream: slowok, upstream_model: gpt-4.1-mini}\n"
-        "  slow-body: {upstream: slowbody, upstream_model: gpt-4.1-mini}\n"
-        "  retrying: {upstream: retrying, upstream_model: gpt-4.1-nano}\n"
-    )
-    text = base_config(main)
-    original = "    retries: {max_retries: 0}\n"
-    assert text.count(original) == 1
-    text = text.replace(original, f"{original}    {CIRCUIT_OFF}\n")
-    return text.replace("upstreams:\n", upstreams, 1).replace("models:\n", models, 1)
+def _config(main: str, slow_ok: str, slow_body: str, dead: str) -> Config:
+    def upstream(url: str, **retries: float) -> dict[str, object]:
+        return {
+            "base_url": url,
+            "api_key_env": "TEST_UPSTREAM_KEY",
+            "read_timeout_s": READ_TIMEOUT_S,
+            "connect_timeout_s": 1,
+            "circuit": CIRCUIT_OFF,
+            "retries": {"max_retries": 0, **retries},
+        }
+
+    upstreams = {
+        "openai": {"circuit": CIRCUIT_OFF},
+        "dead": upstream(dead),
+        "slowok": upstream(slow_ok),
+        "slowbody": upstream(slow_body),
+        "retrying": upstream(main, max_retries=2, base_delay_s=0.01, max_delay_s=0.01),
+    }
+    models = {
+        "dead": {"upstream": "dead", "upstream_model": "gpt-4.1-mini"},
+        "slow-ok": {"upstream": "slowok", "upstream_model": "gpt-4.1-mini"},
+        "slow-body": {"upstream": "slowbody", "upstream_model": "gpt-4.1-mini"},
+        "retrying": {"upstream": "retrying", "upstream_model": "gpt-4.1-nano"},
+    }
+    config = merged(config_dict(main), {"upstreams": upstreams, "models": models})
+    assert config["upstreams"]["openai"]["read_timeout_s"] == READ_TIMEOUT_S
+    return config
 
 
 @dataclass
@@ -361,17 +365,15 @@ def snapshot(gw: GatewayServer) -> Snapshot:
 def settled(gw: GatewayServer, baseline: Snapshot) -> Snapshot:
     """Poll until the counts are back to the baseline (or SETTLE_S passed): the last sockets
     and tasks of a failed call close a moment after the client saw its error."""
-    deadline = time.monotonic() + SETTLE_S
-    while True:
-        now = snapshot(gw)
-        back = (
+
+    def back(now: Snapshot) -> bool:
+        return (
             now.fds <= baseline.fds
             and sum(now.tasks.values()) <= sum(baseline.tasks.values())
             and now.connections <= baseline.connections
         )
-        if back or time.monotonic() > deadline:
-            return now
-        time.sleep(0.1)
+
+    return latest_sync(lambda: snapshot(gw), back, SETTLE_S, 0.1)
 
 
 def test_the_fault_matrix_leaks_no_descriptor_task_or_ledger_row(tmp_path: Path) -> None:
@@ -394,7 +396,7 @@ def test_the_fault_matrix_leaks_no_descriptor_task_or_ledger_row(tmp_path: Path)
             warm_requests = env.upstream_requests()
             warm_rows = warm_requests + warm.refused
             assert len(ledger_rows(db_url, at_least=warm_rows)) == warm_rows
-            time.sleep(0.5)
+            time.sleep(0.5)  # the warm-up's last sockets close: the baseline is an idle gateway
             baseline = snapshot(gw)
 
             # 2. The matrix, ITERATIONS times.
@@ -427,9 +429,9 @@ def test_the_fault_matrix_leaks_no_descriptor_task_or_ledger_row(tmp_path: Path)
             assert len(rows) == expected
             attempts = Counter((r["request_id"], r["attempt"]) for r in rows)
             assert max(attempts.values()) == 1, "an attempt recorded twice"
-            by_request: dict[object, list[object]] = {}
+            by_request: dict[object, list[int]] = {}
             for r in rows:
-                by_request.setdefault(r["request_id"], []).append(r["attempt"])
+                by_request.setdefault(r["request_id"], []).append(int(str(r["attempt"])))
             assert all(sorted(a) == list(range(1, len(a) + 1)) for a in by_request.values())
             retried = [a for a in by_request.values() if len(a) == 2]
             assert len(retried) == 2 * (ITERATIONS + 1)

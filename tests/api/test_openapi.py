@@ -55,7 +55,7 @@ def test_the_document_lists_exactly_the_routes_the_gateway_serves(gateway: Gatew
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 def test_fuzzed_requests_get_declared_answers_and_never_a_5xx(
-    case: schemathesis.Case, gateway: GatewayServer
+    case: schemathesis.Case[Any], gateway: GatewayServer
 ) -> None:
     case.call_and_validate(
         base_url=gateway.root,

@@ -60,9 +60,9 @@ def test_owner_still_reaches_its_response(mine: str, alpha: openai.OpenAI) -> No
 
 
 def test_ownership_survives_a_restart(fake_server: FakeOpenAIServer, db_url: str) -> None:
-    from harness import base_config
+    from harness import config_dict
 
-    config = base_config(fake_server.base_url)
+    config = config_dict(fake_server.base_url)
     with GatewayServer(config, database_url=db_url) as first:
         client = openai.OpenAI(base_url=first.base_url, api_key=first.token("alpha"), max_retries=0)
         rid = client.responses.create(model="gpt-5-nano", input="keep me").id

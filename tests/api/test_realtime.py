@@ -5,25 +5,25 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
-from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_row, ledger_rows, metric_value
+from harness import UPSTREAM_KEY, GatewayServer, config_dict, ledger_row, ledger_rows, metric_value
+from poll import latest_sync
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from fake_openai import FakeOpenAIServer, Fault
 
-TENANTS = """
-  rt: {models: ["*"], max_output_tokens: 1000}
-  rt-poor: {models: ["*"], max_output_tokens: 100, budgets: {daily_usd: 0.075}}
-  rt-one: {models: ["*"], limits: {realtime_sessions: 1}}
-  rt-brief: {models: ["*"], realtime: {max_session_s: 0.6, idle_timeout_s: 30}}
-  rt-idle: {models: ["*"], realtime: {max_session_s: 30, idle_timeout_s: 0.4}}
-  rt-text-only: {models: [gpt-5-nano]}
-"""
+TENANTS = {
+    "rt": {"models": ["*"], "max_output_tokens": 1000},
+    "rt-poor": {"models": ["*"], "max_output_tokens": 100, "budgets": {"daily_usd": 0.075}},
+    "rt-one": {"models": ["*"], "limits": {"realtime_sessions": 1}},
+    "rt-brief": {"models": ["*"], "realtime": {"max_session_s": 0.6, "idle_timeout_s": 30}},
+    "rt-idle": {"models": ["*"], "realtime": {"max_session_s": 30, "idle_timeout_s": 0.4}},
+    "rt-text-only": {"models": ["gpt-5-nano"]},
+}
 # gpt-realtime in config/pricing.yaml, nano-USD per token.
 PRICE = {
     "text_in": 4_000,
@@ -43,9 +43,8 @@ def gw(
 ) -> Iterator[GatewayServer]:
     db = tmp_path_factory.mktemp("rt") / "gateway.db"
     with GatewayServer(
-        base_config(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
+        config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
     ) as g:
-        g.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
         yield g
 
 
@@ -57,7 +56,7 @@ def expected_cost(usage: Any) -> int:
     """The price of a Realtime usage object, by hand: each kind at its own price."""
     details, cached = usage.input_token_details, usage.input_token_details.cached_tokens_details
     out = usage.output_token_details
-    return (
+    cost: int = (
         (details.text_tokens - cached.text_tokens) * PRICE["text_in"]
         + cached.text_tokens * PRICE["cached_text_in"]
         + (details.audio_tokens - cached.audio_tokens) * PRICE["audio_in"]
@@ -67,16 +66,15 @@ def expected_cost(usage: Any) -> int:
         + out.text_tokens * PRICE["text_out"]
         + out.audio_tokens * PRICE["audio_out"]
     )
+    return cost
 
 
 def tenant_rows(gw: GatewayServer, tenant: str, expected: int) -> list[dict[str, object]]:
     """The tenant's ledger rows, once the batched writer has written ``expected`` of them."""
-    deadline = time.monotonic() + 5
-    while True:
-        rows = [r for r in ledger_rows(gw.db_url) if r["tenant"] == tenant]  # type: ignore[attr-defined]
-        if len(rows) >= expected or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
+    return latest_sync(
+        lambda: [r for r in ledger_rows(gw.database_url) if r["tenant"] == tenant],
+        lambda rows: len(rows) >= expected,
+    )
 
 
 async def until(conn: Any, *types: str) -> Any:
@@ -106,7 +104,7 @@ def test_a_text_turn_is_relayed_and_priced_from_its_usage(
     created, done = asyncio.run(asyncio.wait_for(scenario(), 20))
     usage = done.response.usage
     assert usage.output_token_details.text_tokens > 0
-    row = ledger_row(gw.db_url, response_id=done.response.id)  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, response_id=done.response.id)
     assert row["cost_nanos"] == expected_cost(usage)
     assert row["session_id"] == created.session.id
     assert (row["tenant"], row["endpoint"], row["requested_model"]) == (
@@ -138,7 +136,7 @@ def test_an_audio_turn_prices_audio_and_cached_tokens_at_their_own_prices(
     cached = second.response.usage.input_token_details.cached_tokens_details
     assert cached.audio_tokens > 0
     for done in (first, second):
-        row = ledger_row(gw.db_url, response_id=done.response.id)  # type: ignore[attr-defined]
+        row = ledger_row(gw.database_url, response_id=done.response.id)
         assert row["cost_nanos"] == expected_cost(done.response.usage)
         assert row["audio_output_tokens"] == done.response.usage.output_token_details.audio_tokens
 
@@ -266,7 +264,7 @@ def test_a_client_that_vanishes_mid_response_still_leaves_a_ledger_row(
         return str(created.session.id)
 
     session_id = asyncio.run(asyncio.wait_for(scenario(), 20))
-    row = ledger_row(gw.db_url, session_id=session_id)  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, session_id=session_id)
     assert (row["estimated"], row["outcome"]) == (True, "cut")
     assert int(row["output_tokens"]) >= 1  # type: ignore[call-overload]
 
@@ -287,6 +285,6 @@ def test_an_upstream_that_drops_the_socket_is_metered_and_the_client_told(
             return str(created.session.id)
 
     session_id = asyncio.run(asyncio.wait_for(scenario(), 20))
-    row = ledger_row(gw.db_url, session_id=session_id)  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, session_id=session_id)
     assert row["estimated"]
     assert row["outcome"] == "cut"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,18 +11,19 @@ import httpx
 import openai
 import pytest
 import websockets
-from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_rows
+from harness import UPSTREAM_KEY, GatewayServer, config_dict, ledger_rows
+from poll import eventually_sync, latest_sync, within_sync
 from websockets.exceptions import InvalidStatus
 
 from fake_openai import FakeOpenAIServer, Fault
 
-TENANTS = """
-  web: {models: ["*"], max_output_tokens: 800}
-  other: {models: ["*"]}
-  once: {models: ["*"], realtime: {single_use_secrets: true}}
-  broke: {models: ["*"], budgets: {daily_usd: 0.01}}
-  calls-one: {models: ["*"], limits: {realtime_sessions: 1}}
-"""
+TENANTS = {
+    "web": {"models": ["*"], "max_output_tokens": 800},
+    "other": {"models": ["*"]},
+    "once": {"models": ["*"], "realtime": {"single_use_secrets": True}},
+    "broke": {"models": ["*"], "budgets": {"daily_usd": 0.01}},
+    "calls-one": {"models": ["*"], "limits": {"realtime_sessions": 1}},
+}
 SDP_OFFER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
 
 
@@ -33,9 +33,8 @@ def gw(
 ) -> Iterator[GatewayServer]:
     db = tmp_path_factory.mktemp("rtweb") / "gateway.db"
     with GatewayServer(
-        base_config(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
+        config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
     ) as g:
-        g.db_url = f"sqlite:///{db}"  # type: ignore[attr-defined]
         yield g
 
 
@@ -51,12 +50,9 @@ def mint(gw: GatewayServer, tenant: str, **session: Any) -> httpx.Response:
 
 
 def rows_where(gw: GatewayServer, match: Callable[[dict[str, Any]], bool], n: int) -> list[Any]:
-    deadline = time.monotonic() + 5
-    while True:
-        rows = [r for r in ledger_rows(gw.db_url) if match(r)]  # type: ignore[attr-defined]
-        if len(rows) >= n or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.05)
+    return latest_sync(
+        lambda: [r for r in ledger_rows(gw.database_url) if match(r)], lambda rows: len(rows) >= n
+    )
 
 
 async def open_session(gw: GatewayServer, key: str) -> int:
@@ -155,11 +151,17 @@ def call(gw: GatewayServer, credential: str, *, multipart: bool = True) -> httpx
 
 
 def sideband_open(fake: FakeOpenAIServer, call_id: str) -> None:
-    deadline = time.monotonic() + 5
-    while not any(r.query.get("call_id") == call_id for r in fake.requests):
-        assert time.monotonic() < deadline, "the gateway never opened the sideband"
-        time.sleep(0.02)
-    time.sleep(0.1)  # its session.update is on the wire
+    eventually_sync(
+        lambda: any(r.query.get("call_id") == call_id for r in fake.requests),
+        interval=0.02,
+        what="the gateway to open the sideband",
+    )
+    # Its session.update (the output cap) has been applied: one call per test, so the only one.
+    eventually_sync(
+        lambda: any(e.get("type") == "session.update" for _, e in fake.realtime_events),
+        interval=0.02,
+        what="the sideband's session.update",
+    )
 
 
 def test_a_webrtc_call_is_answered_and_both_of_its_responses_are_metered(
@@ -204,21 +206,13 @@ def test_a_call_whose_tenant_runs_out_of_budget_is_hung_up(
     call_id = resp.headers["location"].rsplit("/", 1)[-1]
     sideband_open(fake, call_id)
     rid = fake.call_respond(call_id, "spend it all")
-    deadline = time.monotonic() + 5
-    while call_id not in fake.hung_up:
-        assert time.monotonic() < deadline, "the call was not hung up"
-        time.sleep(0.02)
+    eventually_sync(lambda: call_id in fake.hung_up, interval=0.02, what="the call hung up")
     [row] = rows_where(gw, lambda r: r["response_id"] == rid, 1)  # what ran is still billed
     assert row["tenant"] == "broke"
 
 
 def hung_up(fake: FakeOpenAIServer, call_id: str) -> bool:
-    deadline = time.monotonic() + 5
-    while call_id not in fake.hung_up:
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+    return within_sync(lambda: call_id in fake.hung_up, interval=0.02)
 
 
 def test_a_call_the_gateway_cannot_watch_is_hung_up_and_refused(
@@ -251,7 +245,7 @@ def test_calls_count_against_the_session_limit(gw: GatewayServer, fake: FakeOpen
 def test_with_redis_a_secret_minted_on_one_replica_opens_a_session_on_another(
     fake_server: FakeOpenAIServer, redis: Any, tmp_path: Any
 ) -> None:
-    config = base_config(fake_server.base_url, tenants=TENANTS)
+    config = config_dict(fake_server.base_url, tenants=TENANTS)
     db = f"sqlite:///{tmp_path / 'gateway.db'}"
     with (
         GatewayServer(config, database_url=db, redis_url=redis.url) as one,
@@ -271,6 +265,12 @@ def redis_secrets(port: int) -> dict[bytes, bytes]:
 
     client = redis_client.Redis(port=port)
     try:
-        return {k: client.get(k) or b"" for k in client.scan_iter("gw:secret*")}
+        secrets: dict[bytes, bytes] = {}
+        for key in client.scan_iter("gw:secret*"):
+            value = client.get(key) or b""
+            assert isinstance(key, bytes)
+            assert isinstance(value, bytes)
+            secrets[key] = value
+        return secrets
     finally:
         client.close()

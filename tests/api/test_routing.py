@@ -2,41 +2,59 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import openai
 import pytest
-from harness import GatewayServer, base_config, ledger_row, ledger_rows, metric_value
+from harness import (
+    Config,
+    GatewayServer,
+    config_dict,
+    ledger_row,
+    ledger_rows,
+    merged,
+    metric_value,
+    replaced,
+    with_tenants,
+)
 
 from fake_openai import FakeOpenAIServer, Fault
 
-ROUTES = """
-routes:
-  default:
-    ladder: [gpt-5-nano, gpt-5-mini, gpt-4.1]
-    escalate_on: [upstream_error, timeout, rate_limited, incomplete, invalid_json,
-                  schema_mismatch, invalid_tool_arguments, refusal]
-  buffered:
-    ladder: [gpt-5-nano, gpt-5-mini]
-    escalate_on: [incomplete, upstream_error]
-    buffer_streams: true
-"""
+ROUTES = {
+    "default": {
+        "ladder": ["gpt-5-nano", "gpt-5-mini", "gpt-4.1"],
+        "escalate_on": [
+            "upstream_error",
+            "timeout",
+            "rate_limited",
+            "incomplete",
+            "invalid_json",
+            "schema_mismatch",
+            "invalid_tool_arguments",
+            "refusal",
+        ],
+    },
+    "buffered": {
+        "ladder": ["gpt-5-nano", "gpt-5-mini"],
+        "escalate_on": ["incomplete", "upstream_error"],
+        "buffer_streams": True,
+    },
+}
 
 
-def config(fake: FakeOpenAIServer, retries: int = 0, circuit: str = "") -> str:
-    text = base_config(fake.base_url, extra=ROUTES).replace(
-        "retries: {max_retries: 0}",
-        f"retries: {{max_retries: {retries}, base_delay_s: 0.01}}" + circuit,
-    )
-    return text.replace(
-        '  alpha: {models: ["*"]}', '  alpha: {models: ["*"]}\n  solo: {models: [default]}'
-    )
+def config(
+    fake: FakeOpenAIServer, retries: int = 0, circuit: Mapping[str, object] | None = None
+) -> Config:
+    upstream: dict[str, object] = {"retries": {"max_retries": retries, "base_delay_s": 0.01}}
+    if circuit is not None:
+        upstream["circuit"] = circuit
+    base = config_dict(fake.base_url, tenants={"solo": {"models": ["default"]}})
+    return merged(base, {"routes": ROUTES, "upstreams": {"openai": upstream}})
 
 
 @pytest.fixture
 def gw(fake: FakeOpenAIServer, db_url: str) -> Iterator[GatewayServer]:
     with GatewayServer(config(fake), database_url=db_url) as g:
-        g.db_url = db_url  # type: ignore[attr-defined]
         yield g
 
 
@@ -87,9 +105,11 @@ def test_upstream_failure_escalates_to_the_next_rung_and_every_attempt_is_metere
     fake.inject(fault)
     client = sdk(gw)
     if stream:
-        raw = client.responses.with_raw_response.create(model="default", input="hi", stream=True)
-        headers = raw.headers
-        events = [e.type for e in raw.parse()]
+        streamed = client.responses.with_raw_response.create(
+            model="default", input="hi", stream=True
+        )
+        headers = streamed.headers
+        events = [e.type for e in streamed.parse()]
         assert events[-1] == "response.completed"
     else:
         raw = client.responses.with_raw_response.create(model="default", input="hi")
@@ -100,8 +120,8 @@ def test_upstream_failure_escalates_to_the_next_rung_and_every_attempt_is_metere
     assert headers["x-gateway-escalations"] == f"gpt-5-nano>gpt-5-mini:{reason}"
     assert [r.json()["model"] for r in fake.requests] == ["gpt-5-nano", "gpt-5-mini"]
     request_id = headers["x-request-id"]
-    first = ledger_row(gw.db_url, request_id=request_id, attempt=1)  # type: ignore[attr-defined]
-    second = ledger_row(gw.db_url, request_id=request_id, attempt=2)  # type: ignore[attr-defined]
+    first = ledger_row(gw.database_url, request_id=request_id, attempt=1)
+    second = ledger_row(gw.database_url, request_id=request_id, attempt=2)
     assert (first["status"], first["cost_nanos"], first["route"]) == (status, 0, "default")
     assert (second["status"], second["served_model"]) == (200, "gpt-5-mini")
     assert int(second["cost_nanos"]) > 0  # type: ignore[call-overload]
@@ -149,7 +169,7 @@ def test_retries_on_the_same_rung_before_escalating(fake: FakeOpenAIServer, db_u
 
 
 def test_the_circuit_opens_after_repeated_failures(fake: FakeOpenAIServer, db_url: str) -> None:
-    circuit = "\n    circuit: {failures: 2, cooldown_s: 60}"
+    circuit = {"failures": 2, "cooldown_s": 60}
     with GatewayServer(config(fake, circuit=circuit), database_url=db_url) as gw:
         for _ in range(2):
             fake.inject(Fault(path="/v1/responses", status=500))
@@ -213,17 +233,17 @@ def test_quality_failures_escalate_and_the_client_sees_one_good_answer(
         fake.inject(Fault(model="gpt-5-mini", function_call=("lookup", good)))
     else:
         fake.inject(Fault(model="gpt-5-mini", output_text=good))
-    raw = sdk(gw).responses.with_raw_response.create(model="default", input="Where?", **extra)  # type: ignore[arg-type]
+    raw = sdk(gw).responses.with_raw_response.create(model="default", input="Where?", **extra)  # type: ignore[call-overload]
     resp = raw.parse()
     assert raw.headers["x-gateway-escalations"] == f"gpt-5-nano>gpt-5-mini:{reason}"
     assert resp.model == "gpt-5-mini"
     assert resp.status == "completed"
     if "tools" in extra:
-        assert resp.output[-1].arguments == good  # type: ignore[union-attr]
+        assert resp.output[-1].arguments == good
     else:
         assert resp.output_text == good
     request_id = raw.headers["x-request-id"]
-    rows = [ledger_row(gw.db_url, request_id=request_id, attempt=n) for n in (1, 2)]  # type: ignore[attr-defined]
+    rows = [ledger_row(gw.database_url, request_id=request_id, attempt=n) for n in (1, 2)]
     assert [r["served_model"] for r in rows] == ["gpt-5-nano", "gpt-5-mini"]
     assert all(int(r["cost_nanos"]) > 0 for r in rows), "the failed attempt still cost money"  # type: ignore[call-overload]
     labels = {"route": "default", "from_model": "gpt-5-nano", "to_model": "gpt-5-mini"}
@@ -250,7 +270,7 @@ def test_a_buffered_route_checks_streams_before_the_client_sees_them(
     events = list(raw.parse())
     assert raw.headers["x-gateway-escalations"] == "gpt-5-nano>gpt-5-mini:incomplete"
     assert events[-1].type == "response.completed"
-    assert events[-1].response.model == "gpt-5-mini"  # type: ignore[union-attr]
+    assert events[-1].response.model == "gpt-5-mini"
     assert sum(e.type == "response.created" for e in events) == 1, "one clean stream"
 
 
@@ -259,15 +279,13 @@ def test_escalation_stops_when_the_budget_cannot_cover_the_next_rung(
 ) -> None:
     # A budget that fits a gpt-5-nano call but never a gpt-4.1 one: the incomplete nano
     # answer is delivered instead of an error.
-    text = (
-        config(fake)
-        .replace(
-            "  frozen: {enabled: false}",
-            '  frozen: {enabled: false}\n  tight: {models: ["*"], max_output_tokens: 64, budgets: {daily_usd: 0.001}}',
-        )
-        .replace("ladder: [gpt-5-nano, gpt-5-mini, gpt-4.1]", "ladder: [gpt-5-nano, gpt-4.1]")
+    tight = {"models": ["*"], "max_output_tokens": 64, "budgets": {"daily_usd": 0.001}}
+    cfg = replaced(
+        with_tenants(config(fake), {"tight": tight}),
+        "routes.default.ladder",
+        ["gpt-5-nano", "gpt-4.1"],
     )
-    with GatewayServer(text, database_url=db_url) as gw:
+    with GatewayServer(cfg, database_url=db_url) as gw:
         fake.inject(Fault(model="gpt-5-nano", incomplete=True))
         raw = sdk(gw, "tight").responses.with_raw_response.create(model="default", input="x" * 2000)
         assert raw.parse().status == "incomplete"
@@ -275,12 +293,13 @@ def test_escalation_stops_when_the_budget_cannot_cover_the_next_rung(
 
 
 def test_each_rung_gets_its_own_output_cap(fake: FakeOpenAIServer, db_url: str) -> None:
-    text = config(fake).replace(
-        "  frozen: {enabled: false}",
-        "  frozen: {enabled: false}\n"
-        '  capper: {models: ["*"], max_output_tokens: 64, max_output_tokens_by_model: {gpt-5-nano: 16}}',
-    )
-    with GatewayServer(text, database_url=db_url) as gw:
+    capper = {
+        "models": ["*"],
+        "max_output_tokens": 64,
+        "max_output_tokens_by_model": {"gpt-5-nano": 16},
+    }
+    cfg = with_tenants(config(fake), {"capper": capper})
+    with GatewayServer(cfg, database_url=db_url) as gw:
         fake.inject(Fault(model="gpt-5-nano", incomplete=True))
         raw = sdk(gw, "capper").responses.with_raw_response.create(model="default", input="hi")
         assert raw.headers["x-gateway-output-cap"] == "set; limit=64"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import jwt
@@ -11,31 +10,43 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fakes.jwks import JwksServer
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from pydantic import HttpUrl
 
-from gateway.auth import JwksCache, TokenVerifier
+from gateway.auth import JwksCache, Principal, TokenVerifier
 from gateway.config.model import AuthConfig
 from gateway.errors import AuthenticationFailed
 
 SECRET = b"unit-test-secret-" + b"0123456789abcdef" * 4
-HS = AuthConfig(algorithms=["HS256"], issuer="iss-a", audience="aud-a", leeway_s=5)
+LEEWAY = 5
+HS = AuthConfig(algorithms=["HS256"], issuer="iss-a", audience="aud-a", leeway_s=LEEWAY)
+NOW = 1_900_000_000  # the verifier's clock: tokens are judged at this instant, not at wall time
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def claims(**over: Any) -> dict[str, Any]:
-    now = int(time.time())
     base: dict[str, Any] = {
         "tenant": "alpha",
         "sub": "svc",
         "iss": "iss-a",
         "aud": "aud-a",
-        "iat": now,
-        "exp": now + 3600,  # tokens are built at collection: they must outlive the suite
+        "iat": NOW,
+        "exp": NOW + 3600,
     }
     base.update(over)
     return {k: v for k, v in base.items() if v is not None}
 
 
-def verify(token: str, cfg: AuthConfig = HS, jwks: JwksCache | None = None) -> Any:
-    return asyncio.run(TokenVerifier(cfg, SECRET, jwks).verify(token))
+def verify(token: str, cfg: AuthConfig = HS, jwks: JwksCache | None = None) -> Principal:
+    return asyncio.run(TokenVerifier(cfg, SECRET, jwks, clock=Clock()).verify(token))
 
 
 def rejected(token: str, cfg: AuthConfig = HS, jwks: JwksCache | None = None) -> str | None:
@@ -59,18 +70,21 @@ def test_admin_role_is_needed_for_admin() -> None:
     ("token", "code"),
     [
         ("not-a-jwt", "invalid_api_key"),
-        (jwt.encode(claims(exp=int(time.time()) - 60), SECRET, "HS256"), "token_expired"),
-        (jwt.encode(claims(nbf=int(time.time()) + 3600), SECRET, "HS256"), "token_not_yet_valid"),
+        (jwt.encode(claims(exp=NOW - 60), SECRET, "HS256"), "token_expired"),
+        (jwt.encode(claims(nbf=NOW + 3600), SECRET, "HS256"), "token_not_yet_valid"),
+        (jwt.encode(claims(iat=NOW + 3600), SECRET, "HS256"), "token_not_yet_valid"),
+        (jwt.encode(claims(exp=NOW - 60, iss="x"), SECRET, "HS256"), "token_expired"),
         (jwt.encode(claims(iss="someone-else"), SECRET, "HS256"), "invalid_issuer"),
         (jwt.encode(claims(aud="other-service"), SECRET, "HS256"), "invalid_audience"),
         (jwt.encode(claims(), b"a-different-secret-000000000000000", "HS256"), "invalid_signature"),
-        (jwt.encode(claims(), None, "none"), "invalid_algorithm"),
+        (jwt.encode(claims(), "", "none"), "invalid_algorithm"),
         (jwt.encode(claims(), SECRET, "HS512"), "invalid_algorithm"),
         (jwt.encode(claims(tenant=None), SECRET, "HS256"), "missing_tenant"),
         (jwt.encode(claims(exp=None), SECRET, "HS256"), "invalid_api_key"),
     ],
     ids=[
-        "malformed", "expired", "not-yet-valid", "wrong-issuer", "wrong-audience",
+        "malformed", "expired", "not-yet-valid", "issued-in-the-future",
+        "expired-and-wrong-issuer", "wrong-issuer", "wrong-audience",
         "wrong-signature", "alg-none", "alg-not-allowed", "no-tenant", "no-exp",
     ],
 )  # fmt: skip
@@ -79,7 +93,25 @@ def test_bad_tokens_are_refused_with_a_reason(token: str, code: str) -> None:
 
 
 def test_leeway_accepts_a_token_just_expired() -> None:
-    assert verify(jwt.encode(claims(exp=int(time.time()) - 2), SECRET, "HS256")).tenant == "alpha"
+    assert verify(jwt.encode(claims(exp=NOW - 2), SECRET, "HS256")).tenant == "alpha"
+
+
+@pytest.mark.parametrize(
+    ("over", "code"),
+    [
+        ({"exp": NOW - LEEWAY + 1}, None),
+        ({"exp": NOW - LEEWAY}, "token_expired"),
+        ({"nbf": NOW + LEEWAY}, None),
+        ({"nbf": NOW + LEEWAY + 1}, "token_not_yet_valid"),
+    ],
+    ids=["exp-inside-leeway", "exp-at-leeway", "nbf-at-leeway", "nbf-past-leeway"],
+)
+def test_the_leeway_boundaries_are_pyjwts(over: dict[str, int], code: str | None) -> None:
+    token = jwt.encode(claims(**over), SECRET, "HS256")
+    if code is None:
+        assert verify(token).tenant == "alpha"
+    else:
+        assert rejected(token) == code
 
 
 def _rsa_jwk(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
@@ -109,11 +141,11 @@ def test_rs256_and_es256_via_jwks_and_hs_confusion_is_impossible() -> None:
     rsa_key, rsa_jwk = _rsa_jwk("r1")
     ec_key, ec_jwk = _ec_jwk("e1")
     with JwksServer([rsa_jwk, ec_jwk]) as server:
-        cfg = AuthConfig(jwks_url=server.url, **RS_CFG_ARGS)
+        cfg = AuthConfig(jwks_url=HttpUrl(server.url), **RS_CFG_ARGS)
 
         async def scenario() -> None:
             jwks = JwksCache(server.url, cache_s=3600, min_refetch_s=60)
-            v = TokenVerifier(cfg, None, jwks)
+            v = TokenVerifier(cfg, None, jwks, clock=Clock())
             rs = jwt.encode(claims(), rsa_key, "RS256", headers={"kid": "r1"})
             es = jwt.encode(claims(tenant="beta"), ec_key, "ES256", headers={"kid": "e1"})
             assert (await v.verify(rs)).tenant == "alpha"
@@ -168,11 +200,11 @@ def test_unknown_kid_refetch_is_rate_limited_and_a_down_jwks_keeps_cached_keys()
     rsa_key, rsa_jwk = _rsa_jwk("r1")
     other_key, _ = _rsa_jwk("attacker")
     with JwksServer([rsa_jwk]) as server:
-        cfg = AuthConfig(jwks_url=server.url, **RS_CFG_ARGS)
+        cfg = AuthConfig(jwks_url=HttpUrl(server.url), **RS_CFG_ARGS)
 
         async def scenario() -> None:
             jwks = JwksCache(server.url, cache_s=3600, min_refetch_s=60)
-            v = TokenVerifier(cfg, None, jwks)
+            v = TokenVerifier(cfg, None, jwks, clock=Clock())
             good = jwt.encode(claims(), rsa_key, "RS256", headers={"kid": "r1"})
             assert (await v.verify(good)).tenant == "alpha"
             assert server.fetches == 1
@@ -194,11 +226,11 @@ def test_a_rotated_key_is_picked_up_on_unknown_kid() -> None:
     old_key, old_jwk = _rsa_jwk("old")
     new_key, new_jwk = _rsa_jwk("new")
     with JwksServer([old_jwk]) as server:
-        cfg = AuthConfig(jwks_url=server.url, **{**RS_CFG_ARGS, "jwks_min_refetch_s": 0})
+        cfg = AuthConfig(jwks_url=HttpUrl(server.url), **{**RS_CFG_ARGS, "jwks_min_refetch_s": 0})
 
         async def scenario() -> None:
             jwks = JwksCache(server.url, cache_s=3600, min_refetch_s=0)
-            v = TokenVerifier(cfg, None, jwks)
+            v = TokenVerifier(cfg, None, jwks, clock=Clock())
             await v.verify(jwt.encode(claims(), old_key, "RS256", headers={"kid": "old"}))
             server.keys = [old_jwk, new_jwk]
             p = await v.verify(jwt.encode(claims(), new_key, "RS256", headers={"kid": "new"}))
@@ -210,10 +242,18 @@ def test_a_rotated_key_is_picked_up_on_unknown_kid() -> None:
 
 
 def test_verified_tokens_are_cached_until_expiry() -> None:
-    v = TokenVerifier(HS, SECRET, None)
-    token = jwt.encode(claims(exp=int(time.time()) + 1), SECRET, "HS256")
+    clock = Clock()
+    v = TokenVerifier(HS, SECRET, None, clock=clock)
+    token = jwt.encode(claims(exp=NOW + 1), SECRET, "HS256")
     first = asyncio.run(v.verify(token))
+    clock.now = NOW + 0.9
     assert asyncio.run(v.verify(token)) is first
-    time.sleep(1.1)
+    clock.now = NOW + 1.1
     # Past exp the cached principal is dropped; leeway still admits it on re-verification.
-    assert asyncio.run(v.verify(token)) is not first
+    second = asyncio.run(v.verify(token))
+    assert second is not first
+    assert second == first
+    clock.now = NOW + 1 + LEEWAY
+    with pytest.raises(AuthenticationFailed) as err:
+        asyncio.run(v.verify(token))
+    assert err.value.code == "token_expired"

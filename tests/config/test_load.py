@@ -93,7 +93,7 @@ def test_checked_in_schema_is_current() -> None:
 
 
 def hs_config(*algorithms: str) -> GatewayConfig:
-    return parse_config(f"auth: {{algorithms: [{', '.join(algorithms)}]}}\nmodels: {{m: {{}}}}\n")
+    return GatewayConfig.model_validate({"auth": {"algorithms": algorithms}, "models": {"m": {}}})
 
 
 @pytest.mark.parametrize(

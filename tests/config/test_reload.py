@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
-from harness import UPSTREAM_KEY, GatewayServer, base_config, metric_value
+from harness import (
+    UPSTREAM_KEY,
+    GatewayServer,
+    config_dict,
+    metric_value,
+    replaced,
+    to_yaml,
+    with_tenants,
+    without,
+)
+from poll import eventually, latest_sync
 
 from fake_openai import FakeOpenAIServer
 
-GAMMA = "  gamma: {models: [gpt-5-nano]}\n"
+GAMMA = {"gamma": {"models": ["gpt-5-nano"]}}
 
 
 @pytest.fixture
@@ -34,9 +43,10 @@ def admin(gw: GatewayServer, method: str, path: str) -> httpx.Response:
 def test_reload_under_load_loses_no_request_and_a_bad_file_changes_nothing(
     slow_fake: FakeOpenAIServer, tmp_path: Path, db_url: str
 ) -> None:
-    config = base_config(slow_fake.base_url)
+    config = config_dict(slow_fake.base_url)
     with GatewayServer(config, database_url=db_url, config_dir=tmp_path) as gw:
-        assert gw.config_file is not None
+        config_file = gw.config_file
+        assert config_file is not None
         gamma = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("gamma"), max_retries=0)
         with pytest.raises(openai.PermissionDeniedError):
             gamma.models.list()
@@ -46,16 +56,22 @@ def test_reload_under_load_loses_no_request_and_a_bad_file_changes_nothing(
                 base_url=gw.base_url, api_key=gw.token("alpha"), max_retries=0
             )
 
+            opened: list[int] = []
+
             async def one(i: int) -> str:
                 stream = await client.responses.create(
                     model="gpt-5-nano", input=f"stream number {i} " * 5, stream=True
                 )
-                kinds = [event.type async for event in stream]
+                kinds: list[str] = []
+                async for event in stream:
+                    if not kinds:
+                        opened.append(i)
+                    kinds.append(event.type)
                 return kinds[-1]
 
             async def reload_midway() -> None:
-                await asyncio.sleep(0.2)  # streams are open now
-                gw.config_file.write_text(config.replace("  frozen:", GAMMA + "  frozen:"))  # type: ignore[union-attr]
+                await eventually(lambda: len(opened) == 30, what="every stream open")
+                config_file.write_text(to_yaml(with_tenants(config, GAMMA)))
                 result = await asyncio.to_thread(admin, gw, "POST", "/admin/config/reload")
                 assert result.status_code == 200, result.text
 
@@ -66,7 +82,7 @@ def test_reload_under_load_loses_no_request_and_a_bad_file_changes_nothing(
         assert ends == ["response.completed"] * 30
         assert [m.id for m in gamma.models.list()] == ["gpt-5-nano"]
 
-        gw.config_file.write_text(config + "tenants_typo: {}\n")
+        config_file.write_text(to_yaml({**config, "tenants_typo": {}}))
         rejected = admin(gw, "POST", "/admin/config/reload")
         assert rejected.status_code == 422
         assert "tenants_typo: unknown key" in rejected.json()["problems"][0]
@@ -83,28 +99,31 @@ def test_reload_under_load_loses_no_request_and_a_bad_file_changes_nothing(
 def test_a_file_change_is_picked_up_and_a_removed_tenant_is_refused(
     fake_server: FakeOpenAIServer, tmp_path: Path, db_url: str
 ) -> None:
-    config = base_config(fake_server.base_url)
+    config = config_dict(fake_server.base_url)
     with GatewayServer(config, database_url=db_url, config_dir=tmp_path) as gw:
+        assert gw.config_file is not None
         beta = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("beta"), max_retries=0)
         assert beta.models.list().data
-        gw.config_file.write_text(config.replace("  beta: {models: [gpt-5-nano]}\n", ""))  # type: ignore[union-attr]
-        deadline = time.monotonic() + 10
-        code = None
-        while code is None and time.monotonic() < deadline:
+        gw.config_file.write_text(to_yaml(without(config, "tenants.beta")))
+
+        def refused() -> str | None:
             try:
                 beta.models.list()
             except openai.PermissionDeniedError as err:
-                code = err.code
-            time.sleep(0.1)
+                return err.code
+            return None
+
+        code = latest_sync(refused, lambda code: code is not None, 10, 0.1)
         assert code == "unknown_tenant", "the edited file was not reloaded"
 
 
 def test_changes_that_need_a_restart_are_rejected(
     fake_server: FakeOpenAIServer, tmp_path: Path, db_url: str
 ) -> None:
-    config = base_config(fake_server.base_url)
+    config = config_dict(fake_server.base_url)
     with GatewayServer(config, database_url=db_url, config_dir=tmp_path) as gw:
-        gw.config_file.write_text(config.replace("leeway_s: 5", "leeway_s: 50"))  # type: ignore[union-attr]
+        assert gw.config_file is not None
+        gw.config_file.write_text(to_yaml(replaced(config, "auth.leeway_s", 50)))
         result = admin(gw, "POST", "/admin/config/reload")
         assert result.status_code == 422
         assert "changing auth needs a restart" in result.json()["problems"][0]
@@ -112,7 +131,7 @@ def test_changes_that_need_a_restart_are_rejected(
 
 def test_reload_needs_an_admin(fake_server: FakeOpenAIServer, tmp_path: Path, db_url: str) -> None:
     with GatewayServer(
-        base_config(fake_server.base_url), database_url=db_url, config_dir=tmp_path
+        config_dict(fake_server.base_url), database_url=db_url, config_dir=tmp_path
     ) as gw:
         resp = httpx.post(
             f"{gw.root}/admin/config/reload",

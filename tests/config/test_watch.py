@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harness import PRICING
+from harness import PRICING, to_yaml
+from poll import eventually, within
 from watchfiles import Change
 
 from gateway.config import RuntimeConfig, load_runtime
@@ -22,7 +23,7 @@ from gateway.config.reload import ConfigReloader, ReloadFilter, ReloadResult
 
 
 def config_text(tenant: str) -> str:
-    return f"models: {{gpt-5-nano: {{}}}}\ntenants:\n  {tenant}: {{models: [gpt-5-nano]}}\n"
+    return to_yaml({"models": {"gpt-5-nano": {}}, "tenants": {tenant: {"models": ["gpt-5-nano"]}}})
 
 
 class Watched:
@@ -49,20 +50,11 @@ class Watched:
         return names
 
 
-async def until(condition: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
 async def seen_after_writes(write: Callable[[int], object], seen: Callable[[int], bool]) -> int:
     """Write version 1, 2, ... until the watch has picked one up (it starts asynchronously)."""
     for version in range(1, 40):
         write(version)
-        if await until(functools.partial(seen, version), 0.5):
+        if await within(functools.partial(seen, version), 0.5, 0.02):
             return version
     raise AssertionError("no write was ever picked up by the watch")
 
@@ -98,7 +90,12 @@ def test_a_busy_neighbour_reloads_nothing_and_a_loaded_file_reloads(tmp_path: Pa
             # ...then the price table, a loaded file, is rewritten: its reload comes after
             # every event of the churn, so any reload the churn caused has happened by then.
             (tmp_path / "pricing.yaml").write_text(PRICING.read_text() + "# touched\n")
-            assert await until(lambda: "pricing.yaml" in watched.changed_names(), 10)
+            await eventually(
+                lambda: "pricing.yaml" in watched.changed_names(),
+                10,
+                0.02,
+                what="the price table's reload",
+            )
         finally:
             watch.cancel()
             with pytest.raises(asyncio.CancelledError):

@@ -8,6 +8,7 @@ import json
 
 from fake_clients import API_KEY, MODEL, refusal, run, sdk
 from websockets.asyncio.client import connect as ws_connect
+from websockets.typing import Subprotocol
 
 from fake_openai import FakeOpenAIServer, Fault
 
@@ -53,7 +54,10 @@ def test_browser_subprotocol_key_is_accepted_and_realtime_is_echoed(
     async def scenario() -> None:
         async with ws_connect(
             f"{ws_base(fake)}/realtime?model={MODEL}",
-            subprotocols=["realtime", f"openai-insecure-api-key.{API_KEY}"],
+            subprotocols=[
+                Subprotocol("realtime"),
+                Subprotocol(f"openai-insecure-api-key.{API_KEY}"),
+            ],
         ) as ws:
             assert ws.subprotocol == "realtime"
             assert json.loads(await ws.recv())["type"] == "session.created"
@@ -67,7 +71,10 @@ def test_wrong_subprotocol_key_is_refused(fake: FakeOpenAIServer) -> None:
     async def scenario() -> None:
         async with ws_connect(
             f"{ws_base(fake)}/realtime?model={MODEL}",
-            subprotocols=["realtime", "openai-insecure-api-key.sk-nope-000000"],
+            subprotocols=[
+                Subprotocol("realtime"),
+                Subprotocol("openai-insecure-api-key.sk-nope-000000"),
+            ],
         ):
             pass
 

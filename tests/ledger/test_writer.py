@@ -160,7 +160,8 @@ def test_naive_timestamps_are_utc_and_defaults_fill_in() -> None:
         status=0,
         outcome="client_gone",
     )
-    row = dict(zip(COLUMNS, row_layout(PGDialect_psycopg()).values(rec), strict=True))
+    dialect = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+    row = dict(zip(COLUMNS, row_layout(dialect).values(rec), strict=True))
     assert row["ts"] == datetime(2025, 1, 1, tzinfo=UTC)
     assert row["tenant"] == "t" * 128  # the column's limit: PostgreSQL would refuse the batch
     assert row["tool_calls"] == "{}"

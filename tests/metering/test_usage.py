@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.metering.usage import Usage, from_chat, from_realtime, from_responses
 
 
@@ -23,7 +25,7 @@ def test_responses_usage_splits_cached_from_input_and_keeps_reasoning_inside_out
 
 
 def test_responses_hosted_tool_calls_from_items_and_tool_usage() -> None:
-    response = {
+    response: dict[str, Any] = {
         "output": [
             {"type": "web_search_call"},
             {"type": "file_search_call"},

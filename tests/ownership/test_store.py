@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from poll import eventually
+
 from gateway.db import make_engine
 from gateway.ownership import OwnershipStore
 
@@ -47,11 +49,11 @@ def test_background_writer_flushes_without_close(db_url: str) -> None:
         await store.start()
         store.record("resp_c", "beta")
         other = OwnershipStore(make_engine(db_url))
-        for _ in range(200):
-            if await other.owner_of("resp_c") == "beta":
-                break
-            await asyncio.sleep(0.01)
-        assert await other.owner_of("resp_c") == "beta"
+
+        async def seen() -> bool:
+            return await other.owner_of("resp_c") == "beta"
+
+        await eventually(seen, 2, 0.01, what="the record, read by another store")
         await store.aclose()
 
     asyncio.run(scenario())

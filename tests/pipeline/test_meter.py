@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ USED = Usage(input_tokens=10, output_tokens=20)
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
+def services(tmp_path: Path) -> Services:
     pricing = load_pricing(ROOT / "config/pricing.yaml")
     config = compile_config(parse_config(CONFIG), {}, pricing=pricing)
     return Services(config, make_engine(f"sqlite:///{tmp_path}/ledger.db"))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ USAGE = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
+def services(tmp_path: Path) -> Services:
     pricing = load_pricing(ROOT / "config/pricing.yaml")
     config = compile_config(parse_config(CONFIG), {}, pricing=pricing)
     return Services(config, make_engine(f"sqlite:///{tmp_path}/ledger.db"))
@@ -79,7 +78,9 @@ def ledger(services: Services) -> list[dict[str, Any]]:
 def nothing_left_reserved(services: Services) -> bool:
     """The budget holds exactly what the ledger charged: every reservation was settled."""
     [day] = services.quota.status("team", services.config.tenants["team"], time.time())
-    return day.limit_nanos - day.remaining_nanos == sum(r["cost_nanos"] for r in ledger(services))
+    return day.limit_nanos - day.remaining_nanos == sum(
+        int(r["cost_nanos"]) for r in ledger(services)
+    )
 
 
 def test_lanes_run_fifo_and_each_created_goes_to_its_own_lanes_oldest_create(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from gateway.auth import Principal
 from gateway.auth.callers import Caller
-from gateway.config import compile_config, parse_config
+from gateway.config import GatewayConfig, compile_config
 from gateway.db import make_engine
 from gateway.pricing.table import load_pricing
 from gateway.realtime.session import CAP_EVENT_ID, RealtimeSession
@@ -21,20 +21,21 @@ from gateway.services import Services
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """
-models:
-  gpt-realtime: {context_window: 32000, max_output_tokens: 4096}
-tenants:
-  team: {models: ["*"], max_output_tokens: 1000}
-  strict: {models: ["*"], max_output_tokens: 1000, output_cap_mode: reject}
-  no-mcp: {models: ["*"], tools: [file_search]}
-  poor: {models: ["*"], max_output_tokens: 1000, budgets: {daily_usd: 2}}
-  closer:
-    models: ["*"]
-    max_output_tokens: 1000
-    budgets: {daily_usd: 0.5}
-    realtime: {over_budget: close}
-"""
+CONFIG = {
+    "models": {"gpt-realtime": {"context_window": 32000, "max_output_tokens": 4096}},
+    "tenants": {
+        "team": {"models": ["*"], "max_output_tokens": 1000},
+        "strict": {"models": ["*"], "max_output_tokens": 1000, "output_cap_mode": "reject"},
+        "no-mcp": {"models": ["*"], "tools": ["file_search"]},
+        "poor": {"models": ["*"], "max_output_tokens": 1000, "budgets": {"daily_usd": 2}},
+        "closer": {
+            "models": ["*"],
+            "max_output_tokens": 1000,
+            "budgets": {"daily_usd": 0.5},
+            "realtime": {"over_budget": "close"},
+        },
+    },
+}
 # gpt-realtime, nano-USD per token (config/pricing.yaml: $ per 1M tokens).
 TEXT_IN, CACHED_TEXT_IN, TEXT_OUT = 4_000, 400, 16_000
 AUDIO_IN, CACHED_AUDIO_IN, AUDIO_OUT = 32_000, 400, 64_000
@@ -43,9 +44,9 @@ BOUND = 32_000 * AUDIO_IN + 1_000 * AUDIO_OUT  # $1.088
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
+def services(tmp_path: Path) -> Services:
     config = compile_config(
-        parse_config(CONFIG), {}, pricing=load_pricing(ROOT / "config/pricing.yaml")
+        GatewayConfig.model_validate(CONFIG), {}, pricing=load_pricing(ROOT / "config/pricing.yaml")
     )
     return Services(config, make_engine(f"sqlite:///{tmp_path}/ledger.db"))
 

@@ -4,31 +4,39 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config import compile_config, parse_config
+from gateway.config import GatewayConfig, compile_config, parse_config
 from gateway.routing import Features, features_of, plan, split_point
 
 CONFIG = compile_config(
-    parse_config(
-        """
-models: {nano: {}, mini: {}, big: {}, long: {}}
-routes:
-  default:
-    ladder: [nano, mini, big]
-    escalate_on: [incomplete, upstream_error]
-    also_for: [nano, mini]
-    rules:
-      - when: {hint: deep}
-        ladder: [big]
-      - when: {tenants: [search], min_input_bytes: 1000}
-        ladder: [long, big]
-      - when: {structured_output: true, tools: false}
-        ladder: [mini, big]
-  canary:
-    ladder: [nano]
-    split:
-      - {name: stable, weight: 90, ladder: [mini]}
-      - {name: new, weight: 10, ladder: [nano, mini]}
-"""
+    GatewayConfig.model_validate(
+        {
+            "models": {"nano": {}, "mini": {}, "big": {}, "long": {}},
+            "routes": {
+                "default": {
+                    "ladder": ["nano", "mini", "big"],
+                    "escalate_on": ["incomplete", "upstream_error"],
+                    "also_for": ["nano", "mini"],
+                    "rules": [
+                        {"when": {"hint": "deep"}, "ladder": ["big"]},
+                        {
+                            "when": {"tenants": ["search"], "min_input_bytes": 1000},
+                            "ladder": ["long", "big"],
+                        },
+                        {
+                            "when": {"structured_output": True, "tools": False},
+                            "ladder": ["mini", "big"],
+                        },
+                    ],
+                },
+                "canary": {
+                    "ladder": ["nano"],
+                    "split": [
+                        {"name": "stable", "weight": 90, "ladder": ["mini"]},
+                        {"name": "new", "weight": 10, "ladder": ["nano", "mini"]},
+                    ],
+                },
+            },
+        }
     ),
     {},
 )

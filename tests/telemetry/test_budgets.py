@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import time
 
-from gateway.config import compile_config, parse_config
+from gateway.config import GatewayConfig, compile_config
 from gateway.db import make_engine
+from gateway.quota.memory import MemoryQuota
 from gateway.services import Services
 from gateway.telemetry.budgets import budget_levels
 from gateway.telemetry.metrics import BudgetLevel
 
-CONFIG = """
-models: {m: {}, n: {}}
-tenants:
-  team: {models: ["*"], budgets: {daily_usd: 5, monthly_usd: 100, models: {n: {daily_usd: 1}}}}
-  free: {models: ["*"]}
-defaults: {models: ["*"], budgets: {daily_usd: 2}}
-"""
+CONFIG = {
+    "models": {"m": {}, "n": {}},
+    "tenants": {
+        "team": {
+            "models": ["*"],
+            "budgets": {"daily_usd": 5, "monthly_usd": 100, "models": {"n": {"daily_usd": 1}}},
+        },
+        "free": {"models": ["*"]},
+    },
+    "defaults": {"models": ["*"], "budgets": {"daily_usd": 2}},
+}
 USD = 1_000_000_000
 
 
 def services() -> Services:
-    return Services(compile_config(parse_config(CONFIG), {}), make_engine("sqlite://"))
+    return Services(
+        compile_config(GatewayConfig.model_validate(CONFIG), {}), make_engine("sqlite://")
+    )
 
 
 def levels(s: Services) -> dict[tuple[str, str, str], tuple[float, float]]:
@@ -40,13 +47,18 @@ def test_every_configured_budget_shows_before_any_call() -> None:
     }
 
 
+def in_memory(s: Services) -> MemoryQuota:
+    assert isinstance(s.quota, MemoryQuota)
+    return s.quota
+
+
 def test_a_reservation_lowers_the_level_and_settling_sets_the_real_cost() -> None:
     s = services()
     policy = s.config.tenants["team"]
     now = time.time()
-    ticket = s.quota.admit_now("team", "n", policy, bound=USD // 2, tokens=0, now=now)
+    ticket = in_memory(s).admit_now("team", "n", policy, bound=USD // 2, tokens=0, now=now)
     assert levels(s)[("team", "day", "n")] == (1, 0.5)
-    s.quota.settle(ticket, USD // 10, 0, now)
+    in_memory(s).settle(ticket, USD // 10, 0, now)
     assert levels(s)[("team", "day", "n")] == (1, 0.9)
     assert levels(s)[("team", "month", "_all")] == (100, 99.9)
 
@@ -56,8 +68,9 @@ def test_unlisted_tenants_share_the_default_label_showing_the_lowest() -> None:
     defaults = s.config.defaults
     assert defaults is not None
     now = time.time()
-    s.quota.settle(s.quota.admit_now("x", "m", defaults, bound=USD, tokens=0, now=now), USD, 0, now)
-    s.quota.admit_now("y", "m", defaults, bound=USD // 4, tokens=0, now=now)
+    quota = in_memory(s)
+    quota.settle(quota.admit_now("x", "m", defaults, bound=USD, tokens=0, now=now), USD, 0, now)
+    quota.admit_now("y", "m", defaults, bound=USD // 4, tokens=0, now=now)
     assert levels(s)[("_default", "day", "_all")] == (2, 1)
     assert not any(key[0] in ("x", "y") for key in levels(s)), "no raw tenant ids as labels"
 

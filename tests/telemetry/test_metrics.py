@@ -7,19 +7,18 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from harness import UPSTREAM_KEY, GatewayServer, base_config, ledger_row, metric_value
+from harness import UPSTREAM_KEY, GatewayServer, config_dict, ledger_row, metric_value
 
 from fake_openai import FakeOpenAIServer, Fault
 
-TENANTS = '  spender: {models: ["*"], budgets: {daily_usd: 5}}\n'
+TENANTS = {"spender": {"models": ["*"], "budgets": {"daily_usd": 5}}}
 
 
 @pytest.fixture
 def gw(fake_server: FakeOpenAIServer, db_url: str) -> Iterator[GatewayServer]:
     with GatewayServer(
-        base_config(fake_server.base_url, tenants=TENANTS, defaults=True), database_url=db_url
+        config_dict(fake_server.base_url, tenants=TENANTS, defaults=True), database_url=db_url
     ) as g:
-        g.db_url = db_url  # type: ignore[attr-defined]
         yield g
 
 
@@ -29,7 +28,7 @@ def test_requests_tokens_spend_and_budget_are_counted(
     client = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("spender"), max_retries=0)
     raw = client.responses.with_raw_response.create(model="gpt-5-nano", input="count this")
     resp = raw.parse()
-    row = ledger_row(gw.db_url, request_id=raw.headers["x-request-id"])  # type: ignore[attr-defined]
+    row = ledger_row(gw.database_url, request_id=raw.headers["x-request-id"])
     labels = {"tenant": "spender", "model": "gpt-5-nano"}
     assert (
         metric_value(

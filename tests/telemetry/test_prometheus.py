@@ -14,8 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,8 +23,9 @@ import httpx
 import openai
 import pytest
 import yaml
-from harness import GatewayServer, base_config
+from harness import GatewayServer, config_dict, merged
 from needs import missing
+from poll import eventually_sync, within_sync
 
 from fake_openai import FakeOpenAIServer, Fault, pcm16_silence
 from gateway.telemetry.metrics import BudgetLevel, Metrics
@@ -35,13 +35,13 @@ DASHBOARD_FILES = sorted(DASHBOARDS.glob("*.json"))
 ALERTS = DASHBOARDS / "alerts.yaml"
 ALERT_TESTS = DASHBOARDS / "alerts_test.yaml"
 
-TENANTS = '  spender: {models: ["*"], budgets: {daily_usd: 5}}\n'
-ROUTES = """
-routes:
-  default:
-    ladder: [gpt-5-nano, gpt-5-mini, gpt-4.1]
-    escalate_on: [upstream_error, incomplete]
-"""
+TENANTS = {"spender": {"models": ["*"], "budgets": {"daily_usd": 5}}}
+ROUTES = {
+    "default": {
+        "ladder": ["gpt-5-nano", "gpt-5-mini", "gpt-4.1"],
+        "escalate_on": ["upstream_error", "incomplete"],
+    }
+}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -271,21 +271,18 @@ class Prometheus:
         answer: dict[str, Any] = self.http.get("/api/v1/query", params={"query": expr}).json()
         return answer
 
-    def wait(self, what: str, ok: Any, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
+    def wait(self, what: str, ok: Callable[[], bool], timeout_s: float) -> None:
+        def check() -> bool:
             if self.proc.poll() is not None:
                 pytest.fail(f"prometheus exited ({self.proc.returncode}):\n{self.log.read_text()}")
             try:
-                if ok():
-                    return
+                return ok()
             except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"timed out waiting for {what}; prometheus log:\n{self.log.read_text()}"
-                )
-            time.sleep(0.2)
+                return False
+
+        eventually_sync(
+            check, timeout_s, 0.2, what=lambda: f"{what}; prometheus log:\n{self.log.read_text()}"
+        )
 
     def target_up(self) -> bool:
         result = self.query('up{job="gateway"}')["data"]["result"]
@@ -320,7 +317,7 @@ def test_dashboards_and_alerts_run_on_a_real_prometheus(
         )
         assert unit.returncode == 0, unit.stdout + unit.stderr
 
-    config = base_config(fake.base_url, tenants=TENANTS, extra=ROUTES)
+    config = merged(config_dict(fake.base_url, tenants=TENANTS), {"routes": ROUTES})
     with GatewayServer(config, database_url=db_url) as gw:
         traffic(gw, fake)  # every series exists before the first scrape
         target = f"127.0.0.1:{gw.metrics_port}"  # the metrics port, not the public one
@@ -333,7 +330,8 @@ def test_dashboards_and_alerts_run_on_a_real_prometheus(
             prom.wait("the gateway target to be up", prom.target_up, 15)
             prom.wait("3 scrapes", lambda: prom.scrapes() >= 3, 15)
             traffic(gw, fake)  # counters move between scrapes: rates and quantiles are real
-            time.sleep(1.5)
+            seen = prom.scrapes()
+            prom.wait("a scrape between the two rounds", lambda: prom.scrapes() > seen, 15)
             traffic(gw, fake)
 
             exprs = [(f"{f}: {title}", concrete(e)) for f, title, e in panel_exprs()]
@@ -348,9 +346,7 @@ def test_dashboards_and_alerts_run_on_a_real_prometheus(
                         pending[name] = (expr, answer["data"])
                 return not pending
 
-            deadline = time.monotonic() + 20
-            while not all_panels_have_data() and time.monotonic() < deadline:
-                time.sleep(0.5)
+            within_sync(all_panels_have_data, 20, 0.5)
             assert not pending, f"panels without data: {json.dumps(pending, indent=1)}"
 
             for rule in alert_rules():
