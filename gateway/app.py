@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import threading
@@ -56,8 +57,13 @@ def create_app(
     upstream_override: tuple[str, str] | None = None,
     watch_config: bool = True,
     tracing: Tracing | None = None,
+    tune_gc: bool = False,
 ) -> GatewayRouter:
-    """Wire one gateway. With ``config_path`` the config hot-reloads (file watch, SIGHUP, admin)."""
+    """Wire one gateway. With ``config_path`` the config hot-reloads (file watch, SIGHUP, admin).
+
+    ``tune_gc`` is for the process that serves (`gateway.launch`): the collector is tuned
+    for a server once start-up is done (`settle_heap`), not for a test that builds apps.
+    """
     services = Services(
         config,
         engine or make_engine(settings.database_url),
@@ -85,6 +91,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await services.start()
+        if tune_gc:
+            settle_heap()
         watcher = None
         reloader = services.reloader
         if reloader is not None:
@@ -124,3 +132,17 @@ def create_app(
 def api_document() -> dict[str, Any]:
     """The document served at /openapi.json: the proxied routes' and Litestar's, merged."""
     return openapi.document(openapi.control_plane(CONTROL_ROUTES, DEPENDENCIES))
+
+
+def settle_heap() -> None:
+    """Tune the cyclic garbage collector for serving, once start-up is done.
+
+    What start-up built (config, libraries, pools, caches) lives as long as the
+    process: frozen, full collections no longer walk it. Collections of the young
+    generation run every 10,000 allocations instead of 700: a request allocates a
+    few hundred objects, nearly all freed by reference counting, so the collector
+    mostly found nothing. Measured with bench/run: −13% CPU per request, p99 −35%,
+    RSS unchanged (bench/README.md).
+    """
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)

@@ -216,6 +216,7 @@ async def _run(
         config_path=Path(settings.config_path),
         env=env,
         upstream_override=override,
+        tune_gc=True,
     )
     if fake:
         _print_quickstart(runtime, settings.host, settings.port, generated=generated)

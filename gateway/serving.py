@@ -52,78 +52,84 @@ def http_protocol(
     own keep-alive timeout.
     """
 
-    class HeaderDeadlineProtocol(HttpToolsProtocol):
-        _deadline: asyncio.TimerHandle | None = None
-        _reading_headers = True  # until a request's headers are complete
-        _header_bytes = 0
-        _too_large = False
+    limits = {"header_timeout_s": header_timeout_s, "max_header_bytes": max_header_bytes}
+    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), limits)
 
-        def data_received(self, data: bytes) -> None:
-            # Counted per read, not per header: while headers are incomplete, every byte
-            # so far is header. The parser sees at most one read past the limit.
-            if self._too_large:  # after a 431, what still arrives is dropped
-                return
-            if self._reading_headers:
-                self._header_bytes += len(data)
-            super().data_received(data)
-            if self._reading_headers and self._header_bytes > max_header_bytes:
-                self._refuse_too_large()
 
-        def _refuse_too_large(self) -> None:
-            self._too_large = True
-            self._disarm()
-            if not self.transport.is_closing():
-                # Lingering close: the client may still be sending; closing now would reset
-                # the connection and lose the answer. Answer, half-close, discard, then close.
-                self.transport.write(_TOO_LARGE_RESPONSE)
-                if self.transport.can_write_eof():
-                    self.transport.write_eof()
-                self.loop.call_later(2.0, self.transport.close)
+class HeaderDeadlineProtocol(HttpToolsProtocol):
+    """See `http_protocol`; its limits are class attributes set there."""
 
-        def send_400_response(self, msg: str) -> None:
-            """A request the HTTP parser rejects gets OpenAI's error shape like any other."""
-            self._disarm()
-            if not self.transport.is_closing():
-                self.transport.write(_MALFORMED_RESPONSE)
-                self.transport.close()
+    header_timeout_s = 30.0
+    max_header_bytes = 64 * 1024
+    _deadline: asyncio.TimerHandle | None = None
+    _reading_headers = True  # until a request's headers are complete
+    _header_bytes = 0
+    _too_large = False
 
-        def on_message_complete(self) -> None:
-            super().on_message_complete()
-            self._reading_headers, self._header_bytes = True, 0
+    def data_received(self, data: bytes) -> None:
+        # Counted per read, not per header: while headers are incomplete, every byte
+        # so far is header. The parser sees at most one read past the limit.
+        if self._too_large:  # after a 431, what still arrives is dropped
+            return
+        if self._reading_headers:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if self._reading_headers and self._header_bytes > self.max_header_bytes:
+            self._refuse_too_large()
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm()
+    def _refuse_too_large(self) -> None:
+        self._too_large = True
+        self._disarm()
+        if not self.transport.is_closing():
+            # Lingering close: the client may still be sending; closing now would reset
+            # the connection and lose the answer. Answer, half-close, discard, then close.
+            self.transport.write(_TOO_LARGE_RESPONSE)
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+            self.loop.call_later(2.0, self.transport.close)
 
-        def on_message_begin(self) -> None:
-            super().on_message_begin()
-            self._arm()
+    def send_400_response(self, msg: str) -> None:
+        """A request the HTTP parser rejects gets OpenAI's error shape like any other."""
+        self._disarm()
+        if not self.transport.is_closing():
+            self.transport.write(_MALFORMED_RESPONSE)
+            self.transport.close()
 
-        def on_headers_complete(self) -> None:
-            self._disarm()
-            self._reading_headers, self._header_bytes = False, 0
-            super().on_headers_complete()
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._reading_headers, self._header_bytes = True, 0
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
 
-        def _arm(self) -> None:
-            self._disarm()
-            self._deadline = self.loop.call_later(header_timeout_s, self._too_slow)
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
 
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        self._reading_headers, self._header_bytes = False, 0
+        super().on_headers_complete()
 
-        def _too_slow(self) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(self.header_timeout_s, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
             self._deadline = None
-            if not self.transport.is_closing():
-                self.transport.write(_TIMEOUT_RESPONSE)
-                self.transport.close()
 
-    return HeaderDeadlineProtocol
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.write(_TIMEOUT_RESPONSE)
+            self.transport.close()
 
 
 log = logging.getLogger(__name__)
