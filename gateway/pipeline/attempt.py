@@ -67,15 +67,9 @@ class Attempt:
         self.measured: Measured | None = None
 
     async def __aenter__(self) -> Attempt:
-        prepared, request = self.prepared, self.request
-        self.call: Call = await self._pipeline.meter.admit(
-            self.ctx,
-            prepared.caller,
-            prepared.config,
-            request.model,
-            bound=request.bound,
-            tokens=request.tokens,
-            attempt=self.number,
+        request = self.request
+        self.call: Call = await self._pipeline.admit(
+            self.ctx, self.prepared, request, attempt=self.number
         )
         self._sent_at = time.perf_counter()
         if self._parent is not None:

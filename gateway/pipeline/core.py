@@ -33,8 +33,11 @@ class Pipeline:
         """Attempts over HTTP until one answer (JSON or a stream) has gone to the client."""
         await serve(self, down, prepared)
 
-    async def admit(self, ctx: RequestContext, prepared: Prepared, request: AttemptRequest) -> Call:
-        """One call on a socket: admitted like an HTTP attempt, settled by its session."""
+    async def admit(
+        self, ctx: RequestContext, prepared: Prepared, request: AttemptRequest, attempt: int = 1
+    ) -> Call:
+        """Reserve one attempt's bound: an HTTP `Attempt`'s, or a socket's call (its session
+        settles it)."""
         return await self.meter.admit(
             ctx,
             prepared.caller,
@@ -42,4 +45,5 @@ class Pipeline:
             request.model,
             bound=request.bound,
             tokens=request.tokens,
+            attempt=attempt,
         )
