@@ -216,7 +216,7 @@ def _tracing_problems(tracing: dict[str, Any]) -> list[str]:
     if tracing.get("dropped_span_log_lines"):
         found.append(
             f"**{GATEWAY_OTEL}** logged {tracing['dropped_span_log_lines']:,} dropped spans "
-            "(BatchSpanProcessor queue full): it exported less than it traced"
+            "(its span queue was full): it exported less than it traced"
         )
     answered = tracing.get("gateway_requests_answered")
     spans = sink.get("spans") if sink else None
@@ -506,7 +506,7 @@ def render(data: dict[str, Any]) -> str:
         f" `{GATEWAY_OTEL}` is the same gateway started with OpenTelemetry tracing on "
         f"(`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT={data['tracing']['endpoint']}`, "
         f"`OTEL_SERVICE_NAME={data['tracing']['service_name']}`, its own SQLite file): "
-        "the SDK's BatchSpanProcessor exports over OTLP/HTTP to a small aiohttp sink "
+        "its exporter sends OTLP/HTTP protobuf batches to a small aiohttp sink "
         "(`bench/otlp_sink.py`, its own process, not measured) that answers 200 with an "
         "empty body and counts the batches, bytes and spans it receives."
         if tracing

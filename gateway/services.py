@@ -91,6 +91,7 @@ class Services:
         await self.ownership.start()
         await self.ledger.start()
         await self.access_log.start()
+        await self.tracing.start()
 
     def track(self, task: asyncio.Task[None]) -> None:
         """Keep a background task until it ends; shutdown cancels what is left."""
@@ -111,6 +112,6 @@ class Services:
         if self._single is not None:
             self._single.release()
         await self.access_log.aclose()
-        self.tracing.shutdown()
+        await self.tracing.aclose()  # its last spans go out
         if self.jwks is not None:
             await self.jwks.aclose()
