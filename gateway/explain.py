@@ -12,7 +12,7 @@ from gateway.auth.principal import Principal
 from gateway.config.runtime import RuntimeConfig
 from gateway.errors import GatewayError
 from gateway.ledger import nanos_to_usd
-from gateway.pipeline.prepare import decide, for_model
+from gateway.pipeline.prepare import for_model, plan_call
 from gateway.policy import resolve_tenant
 from gateway.routing import features_of
 from gateway.shapes.chat import CHAT
@@ -30,7 +30,7 @@ def explain(
         endpoint = CHAT if "messages" in body else RESPONSES
         principal = Principal(tenant, None, False, 0.0)
         caller = Caller(principal, resolve_tenant(config, principal))
-        prepared = decide(config, caller, endpoint, body, raw, split_key=split_key, hint=hint)
+        prepared = plan_call(config, caller, endpoint, body, raw, split_key=split_key, hint=hint)
         decision, features = prepared.plan, features_of(tenant, body, raw, hint)
         lines += [
             f"endpoint:     {endpoint.name}",

@@ -5,7 +5,7 @@ of ids the request names):
 
 - :func:`prepare` — once per request: parse it by its endpoint's rules, check
   the model (or route) is the tenant's to use, plan the ladder of models to
-  try (:func:`decide`, pure: `gateway route explain` runs it too), and check
+  try (:func:`plan_call`, pure: `gateway route explain` runs it too), and check
   every id it names is the tenant's own.
 - :func:`for_model` — once per attempt: the tenant's policy rewrites the body
   for that model, and the call's price and cost bound follow.
@@ -71,7 +71,7 @@ async def prepare(
     split_key: str,
     hint: str | None = None,
 ) -> Prepared:
-    prepared = decide(config, caller, endpoint, body, raw, split_key=split_key, hint=hint)
+    prepared = plan_call(config, caller, endpoint, body, raw, split_key=split_key, hint=hint)
     prev = prepared.request.previous_response_id
     if prev is not None and not await owners.owned_by(prev, caller.tenant):
         raise BadRequest(  # exactly what a response that never existed gets
@@ -82,7 +82,7 @@ async def prepare(
     return prepared
 
 
-def decide(
+def plan_call(
     config: RuntimeConfig,
     caller: Caller,
     endpoint: Endpoint,

@@ -163,6 +163,10 @@ class OtlpExporter:
         self.dropped = 0  # spans dropped since start
         self._dropping = False  # logged once per run of drops
 
+    def encode(self, spans: Iterable[Span]) -> bytes:
+        """The spans as the body of one ``POST /v1/traces``."""
+        return self._encoder.request(spans)
+
     def add(self, span: Span) -> None:
         queue = self._queue
         if len(queue) >= self._config.max_queue:
@@ -213,7 +217,7 @@ class OtlpExporter:
     async def _send_batch(self) -> None:
         queue, most = self._queue, self._config.max_batch
         batch = [queue.popleft() for _ in range(min(most, len(queue)))]
-        body = self._encoder.request(batch)
+        body = self.encode(batch)
         for attempt in (1, 2):
             if await self._post(body):
                 self._dropping = False

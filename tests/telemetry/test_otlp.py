@@ -7,7 +7,9 @@ official ``opentelemetry-proto`` messages: what a collector would see.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -68,7 +70,7 @@ def test_spans_read_back_as_otlp_with_every_field_and_attribute_type() -> None:
     config = ExportConfig(endpoint="http://unused", headers={})
     exporter = OtlpExporter(config, resource_from_env({"OTEL_SERVICE_NAME": "gw-test"}))
     finished = spans()
-    message = decode(exporter._encoder.request(finished))
+    message = decode(exporter.encode(finished))
     [resource_spans] = message.resource_spans
     resource = {kv.key: value_of(kv.value) for kv in resource_spans.resource.attributes}
     assert resource["service.name"] == "gw-test"
@@ -89,8 +91,8 @@ def test_spans_read_back_as_otlp_with_every_field_and_attribute_type() -> None:
 def test_repeated_attributes_encode_the_same_from_the_cache() -> None:
     exporter = OtlpExporter(ExportConfig(endpoint="http://unused", headers={}), {})
     batch = spans() + spans()
-    once = decode(exporter._encoder.request(batch))
-    again = decode(exporter._encoder.request(batch))
+    once = decode(exporter.encode(batch))
+    again = decode(exporter.encode(batch))
     assert once == again
     assert len(once.resource_spans[0].scope_spans[0].spans) == 4
 
@@ -138,75 +140,68 @@ def free_port() -> int:
         return port
 
 
-def test_batches_go_to_the_collector_compressed_with_its_headers_and_none_is_lost() -> None:
+@contextlib.asynccontextmanager
+async def collector() -> AsyncIterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    """A local OTLP/HTTP endpoint: its URL, and the (headers, body) of each POST it got."""
     received: list[tuple[dict[str, str], bytes]] = []
 
     async def traces(request: web.Request) -> web.Response:
-        received.append(({k.lower(): v for k, v in request.headers.items()}, await request.read()))
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        received.append((headers, await request.read()))
         return web.Response(status=200)
 
-    async def scenario() -> int:
-        app = web.Application()
-        app.router.add_post("/v1/traces", traces)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        config = ExportConfig(
-            endpoint=f"http://127.0.0.1:{port}/v1/traces",
-            headers={"x-team": "ai"},
-            gzip=True,
-            max_batch=3,
-            max_queue=8,
-        )
-        exporter = OtlpExporter(config, {"service.name": "gw"})
-        await exporter.start()
-        for _ in range(5):
-            for span in spans():
-                exporter.add(span)  # 10 spans: the last 2 do not fit the queue of 8
-        await exporter.aclose()  # sends what is queued
+    app = web.Application()
+    app.router.add_post("/v1/traces", traces)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/v1/traces", received
+    finally:
         await runner.cleanup()
-        return exporter.dropped
 
-    dropped = asyncio.run(scenario())
+
+def span_count(body: bytes) -> int:
+    return len(decode(body).resource_spans[0].scope_spans[0].spans)
+
+
+def test_batches_go_to_the_collector_compressed_with_its_headers_and_none_is_lost() -> None:
+    async def scenario() -> tuple[int, list[tuple[dict[str, str], bytes]]]:
+        async with collector() as (endpoint, received):
+            config = ExportConfig(
+                endpoint=endpoint, headers={"x-team": "ai"}, gzip=True, max_batch=3, max_queue=8
+            )
+            exporter = OtlpExporter(config, {"service.name": "gw"})
+            await exporter.start()
+            for _ in range(5):
+                for span in spans():
+                    exporter.add(span)  # 10 spans: the last 2 do not fit the queue of 8
+            await exporter.aclose()  # sends what is queued
+        return exporter.dropped, received
+
+    dropped, received = asyncio.run(scenario())
     assert len(received) == 3
     assert dropped == 2
     assert all(h["content-encoding"] == "gzip" for h, _ in received)
     assert all(h["x-team"] == "ai" for h, _ in received)
     assert all(h["content-type"] == "application/x-protobuf" for h, _ in received)
-    counts = [
-        # aiohttp's server inflates a gzip body itself: it reading back proves the encoding
-        len(decode(body).resource_spans[0].scope_spans[0].spans)
-        for _, body in received
-    ]
+    # aiohttp's server inflates a gzip body itself: it reading back proves the encoding
+    counts = [span_count(body) for _, body in received]
     assert sorted(counts, reverse=True) == [3, 3, 2], "batches of at most 3, 8 spans in all"
 
 
 def test_spans_short_of_a_batch_go_out_on_the_schedule() -> None:
-    received: list[bytes] = []
+    async def scenario() -> list[tuple[dict[str, str], bytes]]:
+        async with collector() as (endpoint, received):
+            config = ExportConfig(endpoint=endpoint, headers={}, schedule_delay_s=0.05)
+            exporter = OtlpExporter(config, {})
+            await exporter.start()
+            for span in spans():
+                exporter.add(span)
+            await eventually(lambda: len(received) == 1, what="a scheduled export")
+            await exporter.aclose()
+        return received
 
-    async def traces(request: web.Request) -> web.Response:
-        received.append(await request.read())
-        return web.Response(status=200)
-
-    async def scenario() -> None:
-        app = web.Application()
-        app.router.add_post("/v1/traces", traces)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        config = ExportConfig(
-            endpoint=f"http://127.0.0.1:{port}/v1/traces", headers={}, schedule_delay_s=0.05
-        )
-        exporter = OtlpExporter(config, {})
-        await exporter.start()
-        for span in spans():
-            exporter.add(span)
-        await eventually(lambda: len(received) == 1, what="a scheduled export")
-        await exporter.aclose()
-        await runner.cleanup()
-
-    asyncio.run(scenario())
-    [body] = received
-    assert len(decode(body).resource_spans[0].scope_spans[0].spans) == 2
+    [(_, body)] = asyncio.run(scenario())
+    assert span_count(body) == 2
