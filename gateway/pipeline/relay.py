@@ -3,9 +3,9 @@
 Streams are forwarded as they arrive (each chunk is tapped, then sent
 untouched — or, when the gateway asked for a usage chunk the client did not,
 minus that one event). A client that leaves mid-stream closes the upstream
-response at once; an upstream that fails mid-stream gets an error event in
-the API's own dialect, because once a 200 has gone out that is the only way
-left to say so. What happened is written into an :class:`Outcome` for metering.
+response (noticed within ``WATCH_AFTER_S``); an upstream that fails mid-stream
+gets an error event in the API's own dialect, because once a 200 has gone out
+that is the only way left to say so. What happened is written into an :class:`Outcome` for metering.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from gateway.upstream.errors import client_error_from_upstream
 
 OnResponseId = Callable[[str], None]
 log = logging.getLogger(__name__)
+WATCH_AFTER_S = 0.2  # how late a client that left mid-stream may be noticed
 _RELAY_FAILED = InternalError(
     "The gateway failed while relaying the stream.", code="internal_error"
 )
@@ -190,16 +191,23 @@ async def relay_stream(
     facts = outcome.facts = tap.facts
     tapped = tap.filter if strip_usage else tap.feed
     gone = False
+    watcher: asyncio.Task[None] | None = None
 
     async def watch() -> None:
         # A client that leaves closes the upstream response, which wakes the
-        # pending read below at once instead of at the next upstream byte.
+        # pending read below instead of waiting for the next upstream byte.
         nonlocal gone
         await _wait_for_disconnect(receive)
         gone = True
         resp.close()
 
-    watcher = asyncio.create_task(watch())
+    def start_watching() -> None:
+        nonlocal watcher
+        watcher = asyncio.create_task(watch())
+
+    # Most streams end before a watcher would be worth its task: start one only
+    # for a stream still running after WATCH_AFTER_S (a timer costs far less).
+    timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, start_watching)
     failure: GatewayError | None = None
     try:
         async for chunk in resp.chunks():
@@ -225,7 +233,9 @@ async def relay_stream(
         log.exception("stream relay failed")
         failure = _RELAY_FAILED
     finally:
-        watcher.cancel()
+        timer.cancel()
+        if watcher is not None:
+            watcher.cancel()
         ctx.client_gone = outcome.client_gone = gone
         ctx.upstream_s = time.perf_counter() - ctx.started
         outcome.ttft_s = ctx.ttft_s
