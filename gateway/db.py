@@ -30,8 +30,10 @@ def make_engine(url: str) -> Engine:
 
         import gateway.ledger.table
         import gateway.ownership.table  # noqa: F401  (registers the tables)
+        from gateway.ownership.sql import adopt_response_owners
 
         SQLModel.metadata.create_all(engine)
+        adopt_response_owners(engine)  # a file from before `object_owner` (migration 0002)
         return engine
     url = url.replace("postgresql://", "postgresql+psycopg://", 1)  # psycopg 3, not psycopg2
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
