@@ -12,20 +12,34 @@ import asyncio
 
 from aiohttp import web
 
+from fake_openai.batches import BatchesApi, finish_batch
 from fake_openai.calls import Calls
 from fake_openai.chat import ChatApi
+from fake_openai.chat_store import ChatStoreApi
 from fake_openai.client_secrets import ClientSecretsApi
+from fake_openai.containers import ContainersApi
+from fake_openai.conversations import ConversationsApi
+from fake_openai.embeddings import EmbeddingsApi
 from fake_openai.faults import Fault
+from fake_openai.files import FilesApi
+from fake_openai.images import ImagesApi
 from fake_openai.middleware import FrontDoor
 from fake_openai.models import ModelsApi
+from fake_openai.moderations import ModerationsApi
 from fake_openai.realtime_events import ClientEvents
 from fake_openai.realtime_responder import Responder
 from fake_openai.realtime_socket import RealtimeApi
 from fake_openai.responses import finish_background
+from fake_openai.responses_extras import ResponsesExtrasApi
 from fake_openai.responses_http import ResponsesApi
 from fake_openai.responses_socket import ResponsesSocketApi
 from fake_openai.sockets import SocketHub
+from fake_openai.speech import SpeechApi
 from fake_openai.state import FakeState, RecordedRequest
+from fake_openai.transcription import TranscriptionApi
+from fake_openai.uploads import UploadsApi
+from fake_openai.vector_store_files import VectorStoreFilesApi
+from fake_openai.vector_stores import VectorStoresApi
 from fake_openai.wire import JsonObject
 
 
@@ -101,6 +115,20 @@ class FakeOpenAI:
             self._calls,
             ClientSecretsApi(state),
             ResponsesSocketApi(state, hub),
+            EmbeddingsApi(state),
+            ModerationsApi(state),
+            FilesApi(state),
+            VectorStoresApi(state),
+            VectorStoreFilesApi(state),
+            ConversationsApi(state),
+            ChatStoreApi(state),
+            ResponsesExtrasApi(state),
+            BatchesApi(state),
+            UploadsApi(state),
+            ContainersApi(state),
+            ImagesApi(state),
+            SpeechApi(state),
+            TranscriptionApi(state),
         )
         for api in apis:
             api.add_routes(app.router)
@@ -112,7 +140,8 @@ class FakeOpenAI:
         self.state.faults.append(fault)
 
     def clear(self) -> None:
-        """Forget recorded requests and events, pending faults, stored responses, prompt-cache
+        """Forget recorded requests and events, pending faults, stored responses and every
+        other stored object (files, vector stores, conversations, batches, ...), prompt-cache
         state, Realtime calls and client secrets (open sockets keep their sessions)."""
         self.state.clear()
         self._calls.clear()
@@ -130,6 +159,14 @@ class FakeOpenAI:
         Lets gateway tests exercise polling until a terminal state (usage appears only then).
         """
         return finish_background(self.state, response_id)
+
+    def finish_batch(self, batch_id: str) -> JsonObject:
+        """Run a waiting batch to its end, as the real API eventually would; returns it.
+
+        Every JSONL line is answered by the fake's own Responses, Chat, Embeddings or
+        Moderations answerer; see batches.py for the files, counts and usage it sets.
+        """
+        return finish_batch(self.state, batch_id)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on ``host:port`` (0 picks a free port) and return the ``…/v1`` base URL."""

@@ -1,5 +1,6 @@
 """``POST /v1/chat/completions``: a ``chat.completion`` object, or with ``stream`` a run of
-``chat.completion.chunk`` frames (bare ``data:`` lines) ending in ``data: [DONE]``.
+``chat.completion.chunk`` frames (bare ``data:`` lines) ending in ``data: [DONE]``. With
+``store: true`` the completion is kept (chat_store.py serves it).
 
 The answer echoes the last user message. ``n`` choices repeat the same answer and bill it
 ``n`` times; ``stream_options.include_usage`` adds ``usage: null`` to every chunk and one
@@ -9,10 +10,13 @@ last chunk with no choices and the usage.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from aiohttp import web
 
+from fake_openai.chat_store import store_chat
 from fake_openai.encoding import SSE_DONE, sse
+from fake_openai.faults import Fault
 from fake_openai.generation import Generation, Prompt, plan_generation
 from fake_openai.params import echo_service_tier, message_parts_text, optional_int, require_model
 from fake_openai.state import FakeState
@@ -31,56 +35,77 @@ class ChatApi:
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         payload = await read_payload(request)
-        model = require_model(payload)
-        prompt, source = _read_messages(payload.get("messages"))
-        n = optional_int(payload, "n", minimum=1) or 1
-        limit = optional_int(payload, "max_completion_tokens", minimum=1)
-        if limit is None:
-            limit = optional_int(payload, "max_tokens", minimum=1)
-
-        generation = plan_generation(model, source, limit, request_fault(request))
-        prompt_tokens = prompt.tokens
-        cache_key = payload.get("prompt_cache_key")
-        cached = self._state.cached_tokens(model, cache_key, prompt, prompt_tokens)
-        usage = _usage(prompt_tokens, cached, n, generation)
-        finish_reason = _finish_reason(generation)
-        call_ids = [new_id("call_", 12) for _ in range(n)]
-        base: JsonObject = {
-            "id": new_id("chatcmpl-", 15),
-            "created": int(time.time()),
-            "model": model,
-            "service_tier": echo_service_tier(payload.get("service_tier")),
-            "system_fingerprint": self._state.system_fingerprint,
-        }
+        plan = plan_chat(self._state, payload, request_fault(request))
         if not payload.get("stream"):
-            completion = {
-                **base,
-                "object": "chat.completion",
-                "choices": [
-                    {
-                        "index": index,
-                        "message": _message(generation, call_ids[index]),
-                        "logprobs": None,
-                        "finish_reason": finish_reason,
-                    }
-                    for index in range(n)
-                ],
-                "usage": usage,
-            }
-            return await reply_json(self._state, request, completion)
+            return await reply_json(self._state, request, plan.completion)
 
         options = payload.get("stream_options") or {}
         chunks = _chunks(
-            base,
-            generation,
-            call_ids,
-            finish_reason,
-            usage if options.get("include_usage") else None,
+            plan.base,
+            plan.generation,
+            plan.call_ids,
+            plan.finish_reason,
+            plan.completion["usage"] if options.get("include_usage") else None,
             bool(options.get("include_obfuscation", True)),
         )
         events = [sse(chunk, named=False) for chunk in chunks]
         events.append(SSE_DONE)
         return await reply_stream(self._state, request, events)
+
+
+@dataclass
+class ChatPlan:
+    """One answer to a Chat Completions body: the completion and what its stream needs."""
+
+    completion: JsonObject
+    base: JsonObject
+    """The fields every chunk repeats (id, created, model, tier, fingerprint)."""
+    generation: Generation
+    call_ids: list[str]
+    finish_reason: str
+
+
+def plan_chat(state: FakeState, payload: JsonObject, fault: Fault | None) -> ChatPlan:
+    """Answer a Chat Completions body (stored with ``store: true``); ``ApiError`` if invalid.
+
+    Shared by the route and by batches (batches.py).
+    """
+    model = require_model(payload)
+    prompt, source = _read_messages(payload.get("messages"))
+    n = optional_int(payload, "n", minimum=1) or 1
+    limit = optional_int(payload, "max_completion_tokens", minimum=1)
+    if limit is None:
+        limit = optional_int(payload, "max_tokens", minimum=1)
+
+    generation = plan_generation(model, source, limit, fault)
+    prompt_tokens = prompt.tokens
+    cached = state.cached_tokens(model, payload.get("prompt_cache_key"), prompt, prompt_tokens)
+    finish_reason = _finish_reason(generation)
+    call_ids = [new_id("call_", 12) for _ in range(n)]
+    base: JsonObject = {
+        "id": new_id("chatcmpl-", 15),
+        "created": int(time.time()),
+        "model": model,
+        "service_tier": echo_service_tier(payload.get("service_tier")),
+        "system_fingerprint": state.system_fingerprint,
+    }
+    completion = {
+        **base,
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": index,
+                "message": _message(generation, call_ids[index]),
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+            for index in range(n)
+        ],
+        "usage": _usage(prompt_tokens, cached, n, generation),
+    }
+    if payload.get("store") is True:
+        store_chat(state, payload, completion)
+    return ChatPlan(completion, base, generation, call_ids, finish_reason)
 
 
 def _read_messages(messages: object) -> tuple[Prompt, str]:

@@ -1,4 +1,4 @@
-"""Request-body fields that Responses and Chat read alike, validated with OpenAI's messages."""
+"""Request-body fields that several APIs read alike, validated with OpenAI's messages."""
 
 from __future__ import annotations
 
@@ -64,3 +64,24 @@ def message_parts_text(content: Any) -> list[str]:
             if isinstance(part, dict) and isinstance(part.get("text"), str):
                 texts.append(part["text"])
     return texts
+
+
+def check_metadata(raw: Any) -> JsonObject | None:
+    """``metadata``: at most 16 string pairs (keys up to 64, values up to 512 characters)."""
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, dict)
+        or len(raw) > 16
+        or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512
+            for k, v in raw.items()
+        )
+    ):
+        raise ApiError(
+            400,
+            "Invalid 'metadata': expected an object of at most 16 string pairs.",
+            param="metadata",
+            code="invalid_value",
+        )
+    return dict(raw)

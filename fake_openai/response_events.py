@@ -50,6 +50,20 @@ def response_events(final: JsonObject, obfuscate: bool) -> list[JsonObject]:
     return events
 
 
+def replay_events(obj: JsonObject, obfuscate: bool) -> list[JsonObject]:
+    """The events a stored response streams on ``GET …?stream=true``: all of them once it
+    has finished; ``response.created`` then ``response.queued`` (or ``.in_progress``) while
+    it waits; a cancelled response's stream just stops after ``response.in_progress``."""
+    status = obj["status"]
+    if status in ("completed", "incomplete"):
+        return response_events(obj, obfuscate)
+    second = "response.queued" if status == "queued" else "response.in_progress"
+    return [
+        {"type": "response.created", "sequence_number": 0, "response": obj},
+        {"type": second, "sequence_number": 1, "response": obj},
+    ]
+
+
 def _emit_message(emit: Emit, index: int, item: JsonObject, obfuscate: bool) -> None:
     part = item["content"][0]
     logprobs: JsonObject

@@ -7,13 +7,60 @@ Shared by the HTTP route (JSON and SSE) and the Responses WebSocket mode.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from fake_openai.conversation_store import append_items, referenced_conversation
 from fake_openai.faults import Fault
 from fake_openai.generation import Generation, Prompt, is_reasoning_model, plan_generation
 from fake_openai.params import echo_service_tier, message_parts_text, optional_int, require_model
 from fake_openai.state import FakeState, StoredResponse
+from fake_openai.stores import ConversationState
 from fake_openai.wire import ApiError, JsonObject, new_id
+
+
+@dataclass
+class RequestContext:
+    """What a Responses-style body asks about: its input and everything its prompt holds."""
+
+    input_items: list[JsonObject]
+    input_texts: list[str]
+    context: list[str]
+    """Texts the answer's turn sees (inherited history, then this input), for token counts."""
+    prompt: Prompt
+    """Instructions and ``context``: what input tokens are counted on."""
+    conversation: ConversationState | None
+
+
+def read_context(state: FakeState, payload: JsonObject) -> RequestContext:
+    """Validate a body's input, instructions, ``previous_response_id`` and ``conversation``.
+
+    Shared by ``POST /v1/responses``, ``…/input_tokens`` and ``…/compact``.
+    """
+    input_items = normalize_input(payload.get("input"))
+    instructions = payload.get("instructions")
+    if instructions is not None and not isinstance(instructions, str):
+        raise ApiError(
+            400,
+            "Invalid type for 'instructions': expected a string.",
+            param="instructions",
+            code="invalid_type",
+        )
+    previous = _previous(state, payload.get("previous_response_id"))
+    conversation = referenced_conversation(state, payload.get("conversation"))
+    if conversation is not None and previous is not None:
+        raise ApiError(
+            400,
+            "Mutually exclusive parameters: Ensure you are only providing one of: "
+            "'previous_response_id' or 'conversation'.",
+            param="conversation",
+            code="mutually_exclusive_parameters",
+        )
+    input_texts = [text for item in input_items for text in input_item_texts(item)]
+    history = previous.context if previous else conversation_texts(conversation)
+    context = [*history, *input_texts]
+    prompt = Prompt([*([instructions] if instructions else []), *context])
+    return RequestContext(input_items, input_texts, context, prompt, conversation)
 
 
 def plan_response(
@@ -25,31 +72,25 @@ def plan_response(
     unless ``store`` is false. Raises ``ApiError`` for an invalid body.
     """
     model = require_model(payload)
-    input_items = normalize_input(payload.get("input"))
     limit = optional_int(payload, "max_output_tokens", minimum=1)
-    instructions = payload.get("instructions")
-    if instructions is not None and not isinstance(instructions, str):
-        raise ApiError(
-            400,
-            "Invalid type for 'instructions': expected a string.",
-            param="instructions",
-            code="invalid_type",
-        )
-    previous = _previous(state, payload.get("previous_response_id"))
-
-    input_texts = [text for item in input_items for text in input_item_texts(item)]
-    context = [*(previous.context if previous else []), *input_texts]
-    prompt = Prompt([*([instructions] if instructions else []), *context])
+    request = read_context(state, payload)
+    input_items, input_texts = request.input_items, request.input_texts
+    conversation, prompt = request.conversation, request.prompt
     input_tokens = prompt.tokens
     cached = state.cached_tokens(model, payload.get("prompt_cache_key"), prompt, input_tokens)
     generation = plan_generation(model, " ".join(input_texts), limit, fault)
 
     output = response_output(payload, generation, " ".join(input_texts))
-    usage = _usage(input_tokens, cached, generation)
+    usage = usage_object(
+        input_tokens, cached, generation.output_tokens, generation.reasoning_tokens
+    )
     created_at = int(time.time())
     final = response_object(
         new_id("resp_"), payload, model, created_at, output, usage, generation.incomplete
     )
+    if conversation is not None:
+        final["conversation"] = {"id": conversation.obj["id"]}
+        append_items(conversation, [*input_items, *output])
     returned = final
     if payload.get("background") and not payload.get("stream"):
         returned = {
@@ -66,7 +107,7 @@ def plan_response(
         state.responses[final["id"]] = StoredResponse(
             obj=returned,
             input_items=input_items,
-            context=[*context, generation.text],
+            context=[*request.context, generation.text],
             final=final if returned is not final else None,
         )
     return final, returned
@@ -80,6 +121,13 @@ def finish_background(state: FakeState, response_id: str) -> JsonObject:
     if stored.obj["status"] in ("queued", "in_progress"):
         stored.obj = stored.final
     return stored.obj
+
+
+def conversation_texts(conversation: ConversationState | None) -> list[str]:
+    """The prompt texts of a conversation's items so far, in order."""
+    if conversation is None:
+        return []
+    return [text for item in conversation.items.values() for text in input_item_texts(item)]
 
 
 def _previous(state: FakeState, previous_id: Any) -> StoredResponse | None:
@@ -96,7 +144,8 @@ def _previous(state: FakeState, previous_id: Any) -> StoredResponse | None:
     return previous
 
 
-def _usage(input_tokens: int, cached: int, generation: Generation) -> JsonObject:
+def usage_object(input_tokens: int, cached: int, output_tokens: int, reasoning: int) -> JsonObject:
+    """A Responses ``usage`` object."""
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {
@@ -104,9 +153,9 @@ def _usage(input_tokens: int, cached: int, generation: Generation) -> JsonObject
             "cache_write_tokens": 0,
             "cache_write_tokens_details": {"ttl_30m_tokens": 0, "ttl_12h_tokens": 0},
         },
-        "output_tokens": generation.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": generation.reasoning_tokens},
-        "total_tokens": input_tokens + generation.output_tokens,
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": input_tokens + output_tokens,
     }
 
 

@@ -1,12 +1,15 @@
 """The Responses API over HTTP: ``POST /v1/responses`` (JSON, or SSE with ``stream``) and the
-stored-response routes (``GET``/``DELETE /v1/responses/{id}``, ``…/cancel``, ``…/input_items``)."""
+stored-response routes (``GET``/``DELETE /v1/responses/{id}``, ``…/cancel``, ``…/input_items``).
+
+``GET /v1/responses/{id}?stream=true&starting_after=N`` replays the stored response's stream
+events numbered after N, as they were (or would have been) streamed."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from fake_openai.encoding import sse
-from fake_openai.response_events import response_events
+from fake_openai.response_events import replay_events, response_events
 from fake_openai.responses import plan_response
 from fake_openai.state import FakeState, StoredResponse
 from fake_openai.transport import read_payload, reply_json, reply_stream, request_fault
@@ -44,7 +47,24 @@ class ResponsesApi:
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
         _, stored = self._stored(request)
-        return await reply_json(self._state, request, stored.obj)
+        if request.query.get("stream") != "true":
+            return await reply_json(self._state, request, stored.obj)
+        try:
+            after = int(request.query.get("starting_after", "-1"))
+        except ValueError:
+            raise ApiError(
+                400,
+                "Invalid 'starting_after': expected an integer.",
+                param="starting_after",
+                code="invalid_type",
+            ) from None
+        obfuscate = request.query.get("include_obfuscation", "true") != "false"
+        events = [
+            sse(event, named=True)
+            for event in replay_events(stored.obj, obfuscate)
+            if event["sequence_number"] > after
+        ]
+        return await reply_stream(self._state, request, events)
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
         response_id, _ = self._stored(request)

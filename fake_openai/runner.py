@@ -133,6 +133,10 @@ class FakeOpenAIServer:
         """Complete a queued background response (thread-safe); returns the final object."""
         return self._call(self.fake.finish_background, response_id)
 
+    def finish_batch(self, batch_id: str) -> dict[str, Any]:
+        """Run a waiting batch to its end (thread-safe); returns the batch object."""
+        return self._call(self.fake.finish_batch, batch_id)
+
     @property
     def realtime_events(self) -> list[tuple[str, dict[str, Any]]]:
         """A snapshot of the Realtime client events received, as ``(session id, event)``."""

@@ -17,6 +17,7 @@ import orjson
 from fake_openai.credentials import SecretStore
 from fake_openai.faults import Fault
 from fake_openai.generation import Prompt
+from fake_openai.stores import Stores
 from fake_openai.wire import JsonObject, new_id
 
 
@@ -73,6 +74,8 @@ class FakeState:
         self.faults: list[Fault] = []
         self.responses: dict[str, StoredResponse] = {}
         self.secrets = SecretStore()
+        self.stores = Stores()
+        """Files, vector stores, conversations and the other families' objects."""
         self.realtime_events: list[tuple[str, JsonObject]] = []
         """Every Realtime client event received, as ``(session id, event)``, in arrival order."""
         self.responses_ws_events: list[tuple[str, JsonObject]] = []
@@ -84,7 +87,7 @@ class FakeState:
         self._seen_cache_keys: set[tuple[str, str]] = set()
 
     def clear(self) -> None:
-        """Forget requests, events, faults, stored responses, prompt-cache memory and secrets."""
+        """Forget requests, events, faults, stored objects, prompt-cache memory and secrets."""
         self.requests.clear()
         self.faults.clear()
         self.responses.clear()
@@ -94,6 +97,7 @@ class FakeState:
         self.responses_ws_events.clear()
         self.hung_up.clear()
         self.secrets.clear()
+        self.stores.clear()
 
     def pop_fault(self, path: str, body: bytes, query_model: str | None = None) -> Fault | None:
         """Take the first queued fault for ``path`` and the model of ``body``.

@@ -71,6 +71,19 @@ async def reply_json(
     state: FakeState, request: web.Request, obj: Any, *, status: int = 200
 ) -> web.StreamResponse:
     """Answer with ``obj`` as JSON; a stream fault on a JSON answer cuts or stalls it whole."""
+    return await reply_bytes(state, request, orjson.dumps(obj), "application/json", status=status)
+
+
+async def reply_bytes(
+    state: FakeState,
+    request: web.Request,
+    body: bytes,
+    content_type: str,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
+    """Answer with ``body`` whole; a stream fault cuts or stalls it like a JSON answer."""
     fault = request_fault(request)
     if fault is not None:
         if fault.stall_after_events is not None:
@@ -78,7 +91,9 @@ async def reply_json(
             return drop(request, web.Response())
         if fault.drop_after_events is not None:
             return drop(request, web.Response())
-    return web.Response(status=status, body=orjson.dumps(obj), content_type="application/json")
+    return web.Response(
+        status=status, body=body, headers={"Content-Type": content_type, **(headers or {})}
+    )
 
 
 async def reply_stream(

@@ -79,6 +79,11 @@ def new_id(prefix: str, nbytes: int = 24) -> str:
     return f"{prefix}{secrets.token_hex(nbytes)}"
 
 
+def new_file_id(prefix: str = "file-") -> str:
+    """A file-style id: ``prefix`` and 22 random letters and digits (``file-AbC…``)."""
+    return prefix + "".join(secrets.choice(_OBFUSCATION_ALPHABET) for _ in range(22))
+
+
 def obfuscation() -> str:
     """Random padding of 2 to 16 characters, as streamed events carry to vary their length."""
     return "".join(random.choices(_OBFUSCATION_ALPHABET, k=random.randint(2, 16)))
