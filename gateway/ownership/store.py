@@ -18,8 +18,13 @@ be undone by that record's later batch).
 A lookup that misses memory asks the database; one that misses there too waits
 once for a batch window (`settle_s`) and asks again before answering "not
 owned": an id recorded by another replica a few milliseconds earlier may still
-be in that replica's queue. Only unknown ids pay this wait; ids owned by anyone
-are answered by the first query.
+be in that replica's queue. Only unknown ids pay this wait in `owner_of`;
+`owned_by` makes another tenant's id pay it too, so a probe cannot tell the two
+apart by time.
+
+A replica's memory is not told about deletions made through another replica: it
+keeps answering with the old owner, the tenant that deleted the object, whose
+next call gets the upstream's own "not found".
 """
 
 from __future__ import annotations
