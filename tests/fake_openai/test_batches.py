@@ -27,35 +27,38 @@ def batch_file(client: openai.OpenAI, data: bytes) -> str:
     return client.files.create(file=("in.jsonl", data), purpose="batch").id
 
 
+MIXED = jsonl(
+    {
+        "custom_id": "a",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "hello there"}],
+        },
+    },
+    {
+        "custom_id": "b",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "o4-mini", "messages": [{"role": "user", "content": "one two"}]},
+    },
+    {
+        "custom_id": "c",
+        "method": "POST",
+        "url": "/v1/embeddings",
+        "body": {"model": "x", "input": "y"},
+    },
+    b"not json",
+)
+"""Two good chat lines (one from a reasoning model), a line for the wrong URL, a broken line."""
+
+
 def test_finish_runs_every_line(client: openai.OpenAI, fake: FakeOpenAIServer) -> None:
-    data = jsonl(
-        {
-            "custom_id": "a",
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {
-                "model": "gpt-4o-mini",
-                "messages": [{"role": "user", "content": "hello there"}],
-            },
-        },
-        {
-            "custom_id": "b",
-            "method": "POST",
-            "url": "/v1/chat/completions",
-            "body": {"model": "o4-mini", "messages": [{"role": "user", "content": "one two"}]},
-        },
-        {
-            "custom_id": "c",
-            "method": "POST",
-            "url": "/v1/embeddings",
-            "body": {"model": "x", "input": "y"},
-        },
-        b"not json",
-    )
     created_raw = client.post(
         "/batches",
         body={
-            "input_file_id": batch_file(client, data),
+            "input_file_id": batch_file(client, MIXED),
             "endpoint": "/v1/chat/completions",
             "completion_window": "24h",
             "metadata": {"job": "1"},
@@ -90,6 +93,16 @@ def test_finish_runs_every_line(client: openai.OpenAI, fake: FakeOpenAIServer) -
     assert client.batches.retrieve(created.id) == finished, "retrieving again changes nothing"
     assert fake.finish_batch(created.id) == finished.model_dump(), "finishing twice runs nothing"
 
+
+def test_finish_writes_output_and_error_files(
+    client: openai.OpenAI, fake: FakeOpenAIServer
+) -> None:
+    created = client.batches.create(
+        input_file_id=batch_file(client, MIXED),
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+    )
+    finished = strict(Batch, fake.finish_batch(created.id))
     assert finished.output_file_id
     assert finished.error_file_id
     output = client.files.retrieve(finished.output_file_id)

@@ -234,3 +234,18 @@ def test_search_is_deterministic_and_filtered(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.vector_stores.search(store.id, query="x", max_num_results=51)
     assert caught.value.param == "max_num_results"
+
+
+def test_sdk_upload_helpers(client: openai.OpenAI) -> None:
+    store = client.vector_stores.create(name="s")
+    single = client.vector_stores.files.upload_and_poll(
+        vector_store_id=store.id, file=("notes.txt", MANUAL)
+    )
+    assert single.status == "completed"
+    assert client.files.retrieve(single.id).purpose == "assistants"
+    batch = client.vector_stores.file_batches.upload_and_poll(
+        store.id, files=[("a.txt", RECIPES), ("b.txt", b"more text")]
+    )
+    assert batch.status == "completed"
+    assert batch.file_counts.completed == 2
+    assert client.vector_stores.retrieve(store.id).usage_bytes == len(MANUAL) + len(RECIPES) + 9
