@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from gateway.api import openapi
 from gateway.api.admin import config_status, reload_config
 from gateway.api.control import DEPENDENCIES, ControlPlane, error_response
-from gateway.api.meta import healthz, list_models, readyz
+from gateway.api.meta import healthz, list_models, readyz, retrieve_model
 from gateway.api.meta import openapi as openapi_document
 from gateway.api.router import GatewayRouter
 from gateway.api.usage import admin_usage, tenant_usage
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # The control plane, served by Litestar; the proxied routes are in gateway.api.router.
 CONTROL_ROUTES = [
     list_models,
+    retrieve_model,
     openapi_document,
     healthz,
     readyz,

@@ -69,6 +69,13 @@ def config_dict(
             "gpt-4.1": {},
             "small": {"upstream_model": "gpt-4.1-mini"},
             "gpt-realtime": {"context_window": 2000},  # small: a session's reservation is ~$0.07
+            "text-embedding-3-small": {"context_window": 8192},
+            "omni-moderation-latest": {},
+            "gpt-image-1": {"max_output_tokens": 6240},
+            "tts-1": {},
+            "gpt-4o-mini-tts": {},
+            "whisper-1": {},
+            "gpt-4o-transcribe": {},
         },
         "tenants": {
             "alpha": {"models": ["*"]},

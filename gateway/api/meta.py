@@ -10,9 +10,11 @@ from litestar import Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath
 from sqlalchemy import text
 
 from gateway.auth.callers import Caller
+from gateway.errors import NotFound
 from gateway.services import Services
 
 _STARTED = int(time.time())
@@ -53,6 +55,18 @@ async def list_models(caller: NamedDependency[Caller]) -> ModelList:
             for m in sorted(caller.policy.allowed_models)
         ],
     }
+
+
+@get("/v1/models/{model_id:str}", summary="One model the caller's tenant may use")
+async def retrieve_model(caller: NamedDependency[Caller], model_id: FromPath[str]) -> ModelCard:
+    """A model the tenant may use; any other gets OpenAI's answer for a missing model."""
+    if model_id not in caller.policy.allowed_models:
+        raise NotFound(
+            f"The model '{model_id}' does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    return {"id": model_id, "object": "model", "created": _STARTED, "owned_by": "gateway"}
 
 
 @get("/openapi.json", summary="This document", security=PUBLIC)

@@ -17,6 +17,7 @@ the gateway against it.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from typing import Any
@@ -25,6 +26,8 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler
+
+from gateway.shapes.objects import OBJECT_OPS, ObjectOp
 
 JSON = "application/json"
 _ERROR = {
@@ -88,6 +91,33 @@ CHAT_BODY = {
 }
 
 
+_MODEL: dict[str, Any] = {
+    "type": "object",
+    "required": ["model"],
+    "properties": {"model": {"type": "string"}},
+}
+_INPUT: dict[str, Any] = {
+    "type": "object",
+    "required": ["input"],
+    "properties": {"model": {"type": "string"}, "input": {}},
+}
+_MODEL_INPUT = {**_INPUT, "required": ["model", "input"]}
+_PROMPT: dict[str, Any] = {
+    "type": "object",
+    "required": ["prompt"],
+    "properties": {"model": {"type": "string"}, "prompt": {"type": "string"}},
+}
+_AUDIO = {
+    "description": "Audio, or its event stream with `stream_format: sse`",
+    "content": {"audio/mpeg": {"schema": {"type": "string"}}, "text/event-stream": {}},
+}
+_UPLOAD: dict[str, Any] = {
+    "type": "object",
+    "required": ["file", "purpose"],
+    "properties": {"file": {"type": "string", "format": "binary"}, "purpose": _TEXT},
+}
+
+
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {JSON: {"schema": schema}}}
 
@@ -113,7 +143,6 @@ def _operation(
     return op
 
 
-_RESPONSE_ID = {"name": "response_id", "in": "path", "required": True, "schema": _TEXT}
 _ANSWER = {
     "description": "The upstream's answer, or its event stream with `stream: true`",
     "content": {JSON: {"schema": _OBJECT}, "text/event-stream": {"schema": _TEXT}},
@@ -179,8 +208,8 @@ def control_plane(
 def proxied() -> dict[str, Any]:
     """The hand-written half: the raw-ASGI routes, and what the whole document shares."""
     ok = {"description": "OK", **_json(_OBJECT)}
-    stored = [_RESPONSE_ID]
-    return {
+    form = {"content": {"multipart/form-data": {"schema": _OBJECT}}}
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "AI gateway", "version": version("gateway")},
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
@@ -193,18 +222,34 @@ def proxied() -> dict[str, Any]:
                     body=_json(RESPONSES_BODY),
                 )
             },
-            "/v1/responses/{response_id}": {
-                "get": _operation("A stored response of the caller's tenant", ok, params=stored),
-                "delete": _operation("Delete one", ok, params=stored),
-            },
-            "/v1/responses/{response_id}/cancel": {
-                "post": _operation("Cancel a background response", ok, params=stored)
-            },
-            "/v1/responses/{response_id}/input_items": {
-                "get": _operation("A stored response's input items", ok, params=stored)
-            },
             "/v1/chat/completions": {
                 "post": _operation("Create a chat completion", _ANSWER, body=_json(CHAT_BODY))
+            },
+            "/v1/embeddings": {
+                "post": _operation("Create embeddings (metered)", ok, body=_json(_MODEL_INPUT))
+            },
+            "/v1/moderations": {
+                "post": _operation("Classify input (free, recorded)", ok, body=_json(_INPUT))
+            },
+            "/v1/responses/compact": {
+                "post": _operation("Compact a conversation (metered)", ok, body=_json(_MODEL))
+            },
+            "/v1/images/generations": {
+                "post": _operation("Generate images (metered)", _ANSWER, body=_json(_PROMPT))
+            },
+            "/v1/images/edits": {"post": _operation("Edit images (metered)", _ANSWER, body=form)},
+            "/v1/images/variations": {"post": _operation("Vary an image (metered)", ok, body=form)},
+            "/v1/audio/speech": {
+                "post": _operation("Speak text (metered)", _AUDIO, body=_json(_MODEL_INPUT))
+            },
+            "/v1/audio/transcriptions": {
+                "post": _operation("Transcribe audio (metered)", _ANSWER, body=form)
+            },
+            "/v1/containers": {
+                "post": _operation("Create a container (a session fee)", ok, body=_json(_OBJECT))
+            },
+            "/v1/audio/translations": {
+                "post": _operation("Translate audio to English (metered)", ok, body=form)
             },
             "/v1/realtime/client_secrets": {
                 "post": _operation(
@@ -223,3 +268,28 @@ def proxied() -> dict[str, Any]:
             },
         },
     }
+    for op in OBJECT_OPS:
+        item = doc["paths"].setdefault(op.path, {})
+        item[op.method.lower()] = _object_operation(op)
+    return doc
+
+
+def _object_operation(op: ObjectOp) -> dict[str, Any]:
+    """An operation on the caller's stored objects (`gateway.shapes.objects`)."""
+    params = [
+        {"name": p, "in": "path", "required": True, "schema": _TEXT}
+        for p in re.findall(r"\{(\w+)\}", op.path)
+    ]
+    content: dict[str, Any] = {JSON: {"schema": _OBJECT}}
+    if op.path.endswith("/content"):
+        content["application/octet-stream"] = {"schema": _TEXT}
+    if op.streams:
+        content["text/event-stream"] = {"schema": _TEXT}
+    body = None
+    if op.upload is not None:
+        schema = _UPLOAD if op.name == "files.create" else _OBJECT
+        body = {"content": {"multipart/form-data": {"schema": schema}}}
+    elif op.method == "POST":
+        body = _json(_OBJECT)
+    ok = {"description": "OK", "content": content}
+    return _operation(op.name.replace(".", " "), ok, body=body, params=params)

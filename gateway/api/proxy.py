@@ -25,18 +25,15 @@ from gateway.api.asgi import (
     send_error,
 )
 from gateway.auth.callers import Caller
-from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.errors import GatewayError, MethodNotAllowed
 from gateway.errors.wire import INTERNAL
-from gateway.metering.outcome import Outcome
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.prepare import prepare
-from gateway.pipeline.relay import relay
 from gateway.services import Services
 from gateway.shapes.endpoint import Endpoint, parse_json_object
-from gateway.shapes.responses import RESPONSES
+from gateway.shapes.form import parse_form
 from gateway.telemetry.labels import model_label, tenant_label
 from gateway.telemetry.metrics import status_class
-from gateway.upstream import upstream_request_headers
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +146,21 @@ async def body_of(ex: Exchange) -> bytes:
     return await read_body(ex.scope, ex.receive, server.max_body_bytes, server.body_timeout_s)
 
 
+_UPLOAD_OVERHEAD = 64 * 1024  # a form's boundaries and small fields around its files
+
+
+async def upload_of(ex: Exchange, caller: Caller) -> bytes:
+    """A multipart upload's body, within the tenant's file size limit."""
+    limit = caller.policy.files.max_bytes + _UPLOAD_OVERHEAD
+    timeout = ex.services.config.server.body_timeout_s
+    return await read_body(ex.scope, ex.receive, limit, timeout)
+
+
+def content_type_of(ex: Exchange) -> str:
+    value = header(ex.scope, b"content-type")
+    return value.decode("latin-1") if value else ""
+
+
 def create(endpoint: Endpoint) -> Handler:
     """``POST`` of a metered endpoint: parsed here, then the pipeline's from prepare to settle."""
 
@@ -156,10 +168,13 @@ def create(endpoint: Endpoint) -> Handler:
         ctx, services = ex.ctx, ex.services
         config = services.config  # this request runs on the config it started with
         ctx.endpoint = endpoint.name
-        require_method(ex, "POST")
         caller = await caller_of(ex)
-        raw = await body_of(ex)
-        body = parse_json_object(raw)
+        if endpoint.form:
+            raw = await upload_of(ex, caller)
+            body: dict[str, Any] = parse_form(raw, content_type_of(ex)).body()
+        else:
+            raw = await body_of(ex)
+            body = parse_json_object(raw)
         hint = header(ex.scope, b"x-gateway-route")
         split_key = header(ex.scope, b"x-request-id")
         prepared = await prepare(
@@ -174,45 +189,5 @@ def create(endpoint: Endpoint) -> Handler:
         )
         ctx.model, ctx.stream = prepared.request.model, prepared.request.stream
         await services.pipeline.serve(ex, prepared)
-
-    return handle
-
-
-def stored_response(suffix: str, methods: tuple[str, ...]) -> Handler:
-    """``GET|DELETE /v1/responses/{id}``, ``POST …/cancel``, ``GET …/input_items``.
-
-    A tenant naming another tenant's id gets exactly the 404 an id that never
-    existed gets, so ids cannot be probed across tenants.
-    """
-
-    async def handle(ex: Exchange) -> None:
-        ctx, services = ex.ctx, ex.services
-        ctx.endpoint = "responses" + suffix.replace("/", ".")
-        require_method(ex, *methods)
-        caller = await caller_of(ex)
-        response_id = ex.scope["path_params"]["response_id"]
-        ctx.response_id = response_id
-        if not await services.ownership.owned_by(response_id, caller.tenant):
-            raise NotFound(
-                f"No response found with id '{response_id}'.", param="response_id", code=None
-            )
-        body = await body_of(ex) if ex.scope["method"] == "POST" else None
-        # Stored responses live on the first upstream; with one upstream (the
-        # common case) that is unambiguous.
-        client = services.pool.get(next(iter(services.config.upstreams)))
-        api_key = client.upstream.api_key
-        resp = await client.send(
-            ex.scope["method"],
-            f"/responses/{response_id}{suffix}",
-            ex.scope["query_string"],
-            upstream_request_headers(ex.scope["headers"], api_key),
-            body,
-        )
-        await relay(
-            ctx, Outcome(), resp, ex.send, ex.receive, endpoint=RESPONSES, api_key=api_key,
-            upstream=client.upstream.name, headers=ex.headers,
-        )  # fmt: skip
-        if ex.scope["method"] == "DELETE" and ctx.status == 200:
-            services.ownership.forget(response_id)
 
     return handle

@@ -26,7 +26,7 @@ from gateway.errors import BadRequest, GatewayError, RateLimited
 from gateway.errors.wire import http_headers, json_body
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.prepare import require_price
-from gateway.policy import check_requested
+from gateway.policy import check_family, check_requested
 from gateway.pricing import ModelPrice
 from gateway.realtime.pump import SocketSession, pump
 from gateway.realtime.responses_socket import ResponsesSocketSession
@@ -171,6 +171,7 @@ def session_for(
 def resolve_model(services: Services, caller: Caller, name: str) -> tuple[Model, ModelPrice | None]:
     """The configured model a Realtime session may use (a route is refused), and its price."""
     config = services.config
+    check_family(caller.policy, "realtime")
     check_requested(config, caller.policy, name)
     model = config.models.get(name)
     if model is None:  # a route: routing picks per call, a session is one model

@@ -40,6 +40,7 @@ from gateway.realtime.session import apply_cap
 from gateway.services import Services
 from gateway.shapes.endpoint import parse_json_object
 from gateway.shapes.realtime import realtime_cap
+from gateway.shapes.refs import REALTIME_CALL
 from gateway.telemetry.labels import tenant_label
 from gateway.upstream.headers import upstream_request_headers
 
@@ -151,6 +152,8 @@ def calls() -> Handler:
             except GatewayError:
                 await hang_up(services, model, call_id)
                 raise
+            # Recorded before the browser has the id: hang-ups may reach another replica.
+            await services.ownership.record_now(call_id, caller.tenant, REALTIME_CALL.name)
             answer.content_type = b"application/sdp"
             answer.headers.append((b"location", location.encode("latin-1")))
             ctx.response_id = call_id

@@ -1,8 +1,10 @@
-"""The outermost ASGI app: proxied endpoints go to raw handlers, the rest to Litestar.
+"""The outermost ASGI app: the OpenAI surface goes to raw handlers, the rest to Litestar.
 
 The proxied endpoints carry nearly all traffic, so they skip the framework's
-per-request machinery; health, models and admin endpoints keep Litestar's
-conveniences (and its OpenAPI schema).
+per-request machinery; health, models, usage and admin endpoints keep
+Litestar's conveniences (and its OpenAPI schema). Every ``/v1`` path the
+gateway does not serve gets OpenAI's own answer, a 404 ``Invalid URL``, and
+is never forwarded: an unknown endpoint is a call nobody has priced.
 """
 
 from __future__ import annotations
@@ -12,26 +14,75 @@ from typing import Any
 
 from gateway.api import proxy, realtime_http
 from gateway.api.asgi import Receive, Scope, Send
+from gateway.api.objects import object_op
 from gateway.api.realtime import realtime, responses_socket
+from gateway.errors import NotFound
 from gateway.services import Services
+from gateway.shapes.audio import SPEECH, TRANSCRIPTIONS, TRANSLATIONS
 from gateway.shapes.chat import CHAT
-from gateway.shapes.responses import RESPONSES
+from gateway.shapes.containers import CONTAINERS
+from gateway.shapes.embeddings import EMBEDDINGS, MODERATIONS
+from gateway.shapes.images import IMAGES_EDIT, IMAGES_GENERATE, IMAGES_VARIATION
+from gateway.shapes.objects import OBJECT_OPS
+from gateway.shapes.responses import RESPONSES, RESPONSES_COMPACT
 
-_EXACT: dict[str, proxy.Handler] = {
-    "/v1/responses": proxy.create(RESPONSES),
-    "/v1/chat/completions": proxy.create(CHAT),
-    "/v1/realtime/client_secrets": realtime_http.client_secrets(),
-    "/v1/realtime/calls": realtime_http.calls(),
-}
+_ID = r"[A-Za-z0-9_.:-]{1,128}"
+_TABLE: list[tuple[str, str, proxy.Handler]] = [
+    ("POST", "/v1/responses", proxy.create(RESPONSES)),
+    ("POST", "/v1/chat/completions", proxy.create(CHAT)),
+    ("POST", "/v1/embeddings", proxy.create(EMBEDDINGS)),
+    ("POST", "/v1/moderations", proxy.create(MODERATIONS)),
+    ("POST", "/v1/responses/compact", proxy.create(RESPONSES_COMPACT)),
+    ("POST", "/v1/images/generations", proxy.create(IMAGES_GENERATE)),
+    ("POST", "/v1/images/edits", proxy.create(IMAGES_EDIT)),
+    ("POST", "/v1/images/variations", proxy.create(IMAGES_VARIATION)),
+    ("POST", "/v1/audio/speech", proxy.create(SPEECH)),
+    ("POST", "/v1/audio/transcriptions", proxy.create(TRANSCRIPTIONS)),
+    ("POST", "/v1/audio/translations", proxy.create(TRANSLATIONS)),
+    ("POST", "/v1/containers", proxy.create(CONTAINERS)),
+    ("POST", "/v1/realtime/client_secrets", realtime_http.client_secrets()),
+    ("POST", "/v1/realtime/calls", realtime_http.calls()),
+    *((op.method, op.path, object_op(op)) for op in OBJECT_OPS),
+]
+# Served by the control plane (Litestar), not proxied.
+_CONTROL = re.compile(r"^/v1/(models(/[^/]+)?|gateway/.*)$")
+
+
+def _compile(
+    table: list[tuple[str, str, proxy.Handler]],
+) -> tuple[dict[tuple[str, str], proxy.Handler], list[tuple[re.Pattern[str], str, proxy.Handler]]]:
+    exact: dict[tuple[str, str], proxy.Handler] = {}
+    patterns: list[tuple[re.Pattern[str], str, proxy.Handler]] = []
+    for method, path, handler in table:
+        if "{" not in path:
+            exact[(method, path)] = handler
+        else:
+            regex = re.sub(r"\{(\w+)\}", rf"(?P<\1>{_ID})", path)
+            patterns.append((re.compile(f"^{regex}$"), method, handler))
+    return exact, patterns
+
+
+_EXACT, _PATTERNS = _compile(_TABLE)
 _SOCKETS = {"/v1/realtime": realtime, "/v1/responses": responses_socket}
-_STORED = re.compile(
-    r"^/v1/responses/(?P<response_id>[A-Za-z0-9_.:-]{1,128})(?P<suffix>/[a-z_]+)?$"
-)
-_STORED_HANDLERS: dict[str, proxy.Handler] = {
-    "": proxy.stored_response("", ("GET", "DELETE")),
-    "/cancel": proxy.stored_response("/cancel", ("POST",)),
-    "/input_items": proxy.stored_response("/input_items", ("GET",)),
-}
+
+
+def match(method: str, path: str) -> tuple[proxy.Handler, dict[str, str]] | None:
+    """The handler of an OpenAI path and its parameters; None when the gateway has none."""
+    handler = _EXACT.get((method, path))
+    if handler is not None:
+        return handler, {}
+    for regex, wanted, handler in _PATTERNS:
+        if wanted == method:
+            m = regex.match(path)
+            if m is not None:
+                return handler, m.groupdict()
+    return None
+
+
+async def _invalid_url(ex: proxy.Exchange) -> None:
+    ex.ctx.endpoint = "unknown"
+    # OpenAI's own answer, for an unknown path and for a known path with another method.
+    raise NotFound(f"Invalid URL ({ex.scope['method']} {ex.scope['path']})", code=None)
 
 
 class GatewayRouter:
@@ -44,14 +95,13 @@ class GatewayRouter:
             path: str = scope["path"]
             if len(path) > 1 and path.endswith("/"):
                 path = path[:-1]
-            handler = _EXACT.get(path)
-            if handler is None and path.startswith("/v1/responses/"):
-                m = _STORED.match(path)
-                if m is not None and (m["suffix"] or "") in _STORED_HANDLERS:
-                    handler = _STORED_HANDLERS[m["suffix"] or ""]
-                    scope["path_params"] = {"response_id": m["response_id"]}
-            if handler is not None:
-                await proxy.run(self.services, handler, scope, receive, send)
+            found = match(scope["method"], path)
+            if found is not None:
+                scope["path_params"] = found[1]
+                await proxy.run(self.services, found[0], scope, receive, send)
+                return
+            if path.startswith("/v1/") and _CONTROL.match(path) is None:
+                await proxy.run(self.services, _invalid_url, scope, receive, send)
                 return
         elif scope["type"] == "websocket":
             socket = _SOCKETS.get(scope["path"].rstrip("/"))

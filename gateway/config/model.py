@@ -116,6 +116,24 @@ HOSTED_TOOLS = (
 )
 
 
+# Endpoint families a tenant can be allowed (`endpoints:`); `models` (the list) is always allowed.
+ENDPOINT_FAMILIES = (
+    "responses", "chat", "realtime", "embeddings", "moderations", "images", "audio",
+    "files", "uploads", "vector_stores", "conversations", "batches", "containers",
+)  # fmt: skip
+
+
+class FilesPolicy(Strict):
+    """Limits on what a tenant stores upstream through `/v1/files` and `/v1/uploads`."""
+
+    max_bytes: int = Field(
+        default=512 * 1024**2, ge=1, description="Largest file a tenant may upload, in bytes."
+    )
+    purposes: list[str] = Field(
+        default=["*"], description='Purposes a tenant may upload files for; "*" allows all.'
+    )
+
+
 class Limits(Strict):
     rpm: int | None = Field(default=None, ge=1, description="Requests per minute.")
     tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (estimated).")
@@ -173,9 +191,14 @@ class TenantPolicy(Strict):
     models: list[str] = Field(
         default=["*"], description='Model names the tenant may request; "*" means every model.'
     )
+    endpoints: list[str] = Field(
+        default=["*"],
+        description=f'Endpoint families allowed ({", ".join(ENDPOINT_FAMILIES)}); "*" allows all.',
+    )
     limits: Limits = Limits()
     budgets: Budgets = Budgets()
     realtime: RealtimePolicy = RealtimePolicy()
+    files: FilesPolicy = FilesPolicy()
     max_output_tokens: int = Field(
         default=4096, ge=1, description="Output cap applied to every call (reasoning included)."
     )
@@ -351,6 +374,9 @@ class GatewayConfig(Strict):
             for tool in policy.tools:
                 if tool != "*" and tool not in HOSTED_TOOLS:
                     raise ValueError(f"{where}.tools: unknown hosted tool {tool!r}")
+            for family in policy.endpoints:
+                if family != "*" and family not in ENDPOINT_FAMILIES:
+                    raise ValueError(f"{where}.endpoints: unknown endpoint family {family!r}")
         try:
             ZoneInfo(self.accounting.timezone)
         except (ZoneInfoNotFoundError, ValueError):

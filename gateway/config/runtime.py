@@ -17,6 +17,7 @@ from gateway.config.load import ConfigError, Problem, load_config
 from gateway.config.model import (
     AccountingConfig,
     AuthConfig,
+    FilesPolicy,
     GatewayConfig,
     RealtimePolicy,
     RouteConfig,
@@ -104,6 +105,8 @@ class Policy:
     realtime_sessions: int | None = None
     when_store_down: Literal["closed", "open"] = "closed"
     realtime: RealtimePolicy = field(default_factory=RealtimePolicy)
+    endpoints: frozenset[str] | None = None  # endpoint families; None: every family
+    files: FilesPolicy = field(default_factory=FilesPolicy)
 
     def allows_model(self, model: str) -> bool:
         return model in self.allowed_models
@@ -284,6 +287,8 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
         realtime_sessions=p.limits.realtime_sessions,
         when_store_down=p.limits.when_store_down,
         realtime=p.realtime,
+        endpoints=None if "*" in p.endpoints else frozenset(p.endpoints),
+        files=p.files,
     )
 
 

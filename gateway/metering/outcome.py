@@ -9,7 +9,8 @@ input, one token per streamed event for the output — and marked estimated.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gateway.metering.usage import Usage
@@ -37,7 +38,32 @@ class Measured:
     estimated: bool
 
 
-def measure(endpoint: Endpoint, outcome: Outcome, request_bytes: int) -> Measured:
+def measure(
+    endpoint: Endpoint,
+    outcome: Outcome,
+    request_bytes: int,
+    units: Mapping[str, int] | None = None,
+    fallback: Usage | None = None,
+) -> Measured:
+    """What the attempt used. ``units`` are what the request itself priced (characters to
+    speak) and ``fallback`` what a successful answer without usage is charged (estimated):
+    both only when the answer is a success."""
+    measured = _measure(endpoint, outcome, request_bytes)
+    if not 0 < outcome.status < 400 or measured.outcome in _UNFINISHED:
+        return measured
+    usage = measured.usage
+    if fallback is not None and not (usage.total_input or usage.total_output or usage.tool_calls):
+        measured = replace(measured, usage=fallback, estimated=True)
+    if units:
+        usage = replace(measured.usage, tool_calls={**measured.usage.tool_calls, **units})
+        measured = replace(measured, usage=usage)
+    return measured
+
+
+_UNFINISHED = ("client_gone", "cut", "failed", "upstream_error", "error")
+
+
+def _measure(endpoint: Endpoint, outcome: Outcome, request_bytes: int) -> Measured:
     body, facts = outcome.body, outcome.facts
     if body is not None:
         return from_answer(endpoint, body, "completed")
@@ -52,9 +78,12 @@ def measure(endpoint: Endpoint, outcome: Outcome, request_bytes: int) -> Measure
         else:
             usage, estimated = Usage(), False
         return Measured(usage, facts.model, facts.service_tier, facts.response_id, label, estimated)
-    label = (
-        "client_gone" if outcome.client_gone else ("upstream_error" if outcome.status else "error")
-    )
+    if outcome.client_gone:
+        label = "client_gone"
+    elif 0 < outcome.status < 400:
+        label = "completed"  # an answer that is not JSON (audio, a file's content)
+    else:
+        label = "upstream_error" if outcome.status else "error"
     return Measured(Usage(), None, None, None, label, False)
 
 

@@ -26,6 +26,7 @@ class Usage:
     cached_audio_input_tokens: int = 0
     audio_output_tokens: int = 0
     image_input_tokens: int = 0
+    # Per-call fees: hosted-tool calls, and units a model prices (images, audio seconds).
     tool_calls: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
 
     @property

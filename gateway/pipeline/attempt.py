@@ -21,6 +21,7 @@ from gateway.metering.outcome import Measured, Outcome, measure
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.meter import Call
 from gateway.pipeline.prepare import AttemptRequest, Prepared
+from gateway.shapes.refs import RESPONSE
 
 if TYPE_CHECKING:
     from gateway.pipeline.core import Pipeline
@@ -86,8 +87,14 @@ class Attempt:
         outcome = self.outcome
         if isinstance(exc, GatewayError):
             self.failure, outcome.error_code = exc, exc.code
-        measured = self.measured = measure(self.prepared.endpoint, outcome, len(self.request.raw))
+        request = self.request
+        endpoint = self.prepared.endpoint
+        measured = measure(endpoint, outcome, len(request.raw), request.units, request.fallback)
+        self.measured = measured
         self.call.settle(measured, outcome.status)
+        if self.prepared.request.creates is RESPONSE and outcome.status < 400:
+            answer = outcome.body or (outcome.facts.response if outcome.facts else None)
+            self._pipeline.own_items(self.prepared.caller.tenant, answer)
         model = self.request.model
         self._pipeline.pool.get(model.upstream).note(outcome.status, self.failure)
         self._observe(time.perf_counter() - self._sent_at)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from gateway.ownership import OwnershipStore
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.http import Downstream, serve
 from gateway.pipeline.meter import Call, Meter
 from gateway.pipeline.prepare import AttemptRequest, Prepared
+from gateway.shapes.refs import ITEM, output_item_ids
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.tracing import Tracing
 from gateway.upstream import UpstreamPool
@@ -32,6 +36,12 @@ class Pipeline:
     async def serve(self, down: Downstream, prepared: Prepared) -> None:
         """Attempts over HTTP until one answer (JSON or a stream) has gone to the client."""
         await serve(self, down, prepared)
+
+    def own_items(self, tenant: str, answer: Mapping[str, Any] | None) -> None:
+        """The items a response showed its tenant are the tenant's (``item_reference``)."""
+        record = self.ownership.record
+        for item_id in output_item_ids(answer):
+            record(item_id, tenant, ITEM.name)
 
     async def admit(
         self, ctx: RequestContext, prepared: Prepared, request: AttemptRequest, attempt: int = 1

@@ -199,13 +199,14 @@ async def _deliver(down: Downstream, trail: Trail, last: _Last, on_id: OnRespons
 
 
 def _owner(pipeline: Pipeline, prepared: Prepared) -> OnResponseId | None:
-    """Records the ids an endpoint's answers create as the caller's."""
-    if not prepared.endpoint.owns_created:
+    """Records the id a request's answer creates (a stored response) as the caller's."""
+    kind = prepared.request.creates
+    if kind is None:
         return None
     record, tenant = pipeline.ownership.record, prepared.caller.tenant
 
     def owned(object_id: str) -> None:
-        record(object_id, tenant)
+        record(object_id, tenant, kind.name)
 
     return owned
 

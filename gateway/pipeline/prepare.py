@@ -13,7 +13,8 @@ of ids the request names):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -21,18 +22,20 @@ import orjson
 from gateway.auth.callers import Caller
 from gateway.config.runtime import Model, RuntimeConfig
 from gateway.errors import BadRequest, PermissionDenied
-from gateway.policy import check_requested
+from gateway.metering.usage import Usage
+from gateway.policy import check_family, check_requested
 from gateway.policy.request import Applied
 from gateway.pricing import ModelPrice
 from gateway.quota.bound import token_estimate
 from gateway.routing import NO_FEATURES, Plan, features_of, plan
 from gateway.shapes.endpoint import CreateRequest, Endpoint
+from gateway.shapes.refs import Ref
 
 
 class Owners(Protocol):
     """Who owns the objects a request names (`gateway.ownership.OwnershipStore`)."""
 
-    async def owned_by(self, object_id: str, tenant: str) -> bool: ...
+    async def owners_of(self, object_ids: Sequence[str]) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,8 @@ class AttemptRequest:
     applied: Applied
     bound: int  # nano-USD reserved before it goes upstream
     tokens: int  # charged to a TPM limit at admission
+    units: Mapping[str, int] = field(default_factory=dict)  # priced by the request itself
+    fallback: Usage | None = None  # charged when a successful answer reports no usage
 
 
 async def prepare(
@@ -72,14 +77,18 @@ async def prepare(
     hint: str | None = None,
 ) -> Prepared:
     prepared = plan_call(config, caller, endpoint, body, raw, split_key=split_key, hint=hint)
-    prev = prepared.request.previous_response_id
-    if prev is not None and not await owners.owned_by(prev, caller.tenant):
-        raise BadRequest(  # exactly what a response that never existed gets
-            f"Previous response with id '{prev}' not found.",
-            param="previous_response_id",
-            code="previous_response_not_found",
-        )
+    await check_owned(owners, caller.tenant, prepared.request.refs)
     return prepared
+
+
+async def check_owned(owners: Owners, tenant: str, refs: Sequence[Ref]) -> None:
+    """Every id named must be the caller's; the first that is not is refused as missing."""
+    if not refs:
+        return
+    found = await owners.owners_of([ref.object_id for ref in refs])
+    for ref in refs:
+        if found.get(ref.object_id) != tenant:
+            raise ref.refused()
 
 
 def plan_call(
@@ -93,12 +102,23 @@ def plan_call(
     hint: str | None = None,
 ) -> Prepared:
     """Parse, check the model is the caller's to use, and plan the ladder (no I/O)."""
+    check_family(caller.policy, endpoint.family)
     request = endpoint.parse(body)
+    if endpoint.fee is not None:
+        return Prepared(
+            config, endpoint, caller, request, body, raw, fee_plan(config, endpoint.fee(body))
+        )
     check_requested(config, caller.policy, request.model)
     routed = request.model in config.routes
     features = features_of(caller.tenant, body, raw, hint) if routed else NO_FEATURES
     route_plan = plan(config, request.model, features, split_key)
     return Prepared(config, endpoint, caller, request, body, raw, route_plan)
+
+
+def fee_plan(config: RuntimeConfig, fee: str) -> Plan:
+    """A call priced by one fee has no model: its "model" is the fee, on the first upstream."""
+    model = Model(name=fee, upstream=next(iter(config.upstreams)), upstream_model=fee)
+    return Plan(None, (model,), frozenset(), False, 0.0, f"one {fee} fee")
 
 
 def for_model(prepared: Prepared, model: Model, *, first: bool) -> AttemptRequest:
@@ -108,17 +128,32 @@ def for_model(prepared: Prepared, model: Model, *, first: bool) -> AttemptReques
     again from the client's bytes, since policy rewrites depend on the model.
     """
     endpoint, caller, config = prepared.endpoint, prepared.caller, prepared.config
-    body = prepared.body if first else orjson.loads(prepared.raw)
+    if endpoint.form:  # an upload goes as it came: its fields are read, never rewritten
+        body, raw = prepared.body, prepared.raw
+        if model.upstream_model != prepared.request.model:
+            raise BadRequest(
+                "An upload can only name a model itself, not a route or an alias.",
+                param="model",
+                code="model_alias_not_supported",
+            )
+    else:
+        body = prepared.body if first else orjson.loads(prepared.raw)
     applied = endpoint.apply_policy(
         body, caller.policy, model, caller.tenant, prepared.request.stream
     )
-    body["model"] = model.upstream_model
-    raw = orjson.dumps(body)
+    if not endpoint.form:
+        body["model"] = model.upstream_model
+        raw = orjson.dumps(body)
     price = require_price(config, model)
     bound = 0 if price is None else endpoint.bound(raw, body, model, price, applied, config.pricing)
-    return AttemptRequest(
-        model, body, raw, applied, bound, token_estimate(raw, applied.cap * applied.choices)
-    )
+    units = {} if price is None or endpoint.units is None else endpoint.units(body, model, price)
+    fallback = None
+    if price is not None and endpoint.estimate is not None:
+        fallback = endpoint.estimate(body, model, price)
+    # An upload's bytes are not tokens: its TPM estimate is its text fields'.
+    sized = orjson.dumps(body) if endpoint.form else raw
+    tokens = token_estimate(sized, applied.cap * applied.choices)
+    return AttemptRequest(model, body, raw, applied, bound, tokens, units, fallback)
 
 
 def require_price(config: RuntimeConfig, model: Model) -> ModelPrice | None:

@@ -32,3 +32,11 @@ def check_requested(config: RuntimeConfig, policy: Policy, name: str) -> None:
         raise PermissionDenied(
             f"Your tenant may not use the model `{name}`.", param="model", code="model_not_allowed"
         )
+
+
+def check_family(policy: Policy, family: str) -> None:
+    """The tenant may call this endpoint family (``endpoints:`` in its policy)."""
+    if policy.endpoints is not None and family not in policy.endpoints:
+        raise PermissionDenied(
+            f"Your tenant may not use the {family} endpoints.", code="endpoint_not_allowed"
+        )

@@ -45,8 +45,8 @@ def cost_of(
         + kind(usage.image_input_tokens, price.image_input, price.input)
     )
     nanos = math.ceil(tokens * tier) if tier.numerator != tier.denominator else tokens
-    for tool, calls in usage.tool_calls.items():
-        fee = tool_prices.get(tool)
+    for tool, calls in usage.tool_calls.items():  # hosted-tool calls and the model's own units
+        fee = price.units.get(tool, tool_prices.get(tool))
         if fee is None:
             complete = False
         else:

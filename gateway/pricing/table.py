@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
@@ -35,11 +35,16 @@ class ModelPriceFile(_Strict):
 
     input: Price
     cached_input: Price | None = None
-    output: Price
+    output: Price | None = None  # left out for input-only models (embeddings)
     audio_input: Price | None = None
     cached_audio_input: Price | None = None
     audio_output: Price | None = None
     image_input: Price | None = None
+    units: dict[str, Price] = Field(
+        default_factory=dict,
+        description="USD per counted unit: an image of a quality and size "
+        "(image.hd.1024x1024), a second of audio (audio_second), a character (character).",
+    )
 
 
 class PricingFile(_Strict):
@@ -60,11 +65,12 @@ class ModelPrice:
 
     input: int
     cached_input: int
-    output: int
+    output: int | None
     audio_input: int | None = None
     cached_audio_input: int | None = None
     audio_output: int | None = None
     image_input: int | None = None
+    units: Mapping[str, int] = field(default_factory=dict)  # nano-USD per counted unit
 
     @property
     def max_input(self) -> int:
@@ -84,6 +90,8 @@ class PriceTable:
     def price_for(self, model: str) -> ModelPrice | None:
         """The price of ``model``, or of its undated name (``gpt-4o-2024-08-06`` → ``gpt-4o``)."""
         price = self.models.get(model)
+        if price is None and model in self.tools:
+            return FEE_ONLY  # a call charged one fee: its units are the fee's tool name
         if price is None:
             undated = _DATED.sub("", model)
             if undated != model:
@@ -95,6 +103,7 @@ class PriceTable:
 
 
 _ONE = Fraction(1)
+FEE_ONLY = ModelPrice(input=0, cached_input=0, output=None)
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
@@ -115,11 +124,12 @@ def compile_pricing(spec: PricingFile) -> PriceTable:
         models[name] = ModelPrice(
             input=per_token_nanos(p.input),
             cached_input=per_token_nanos(p.cached_input if p.cached_input is not None else p.input),
-            output=per_token_nanos(p.output),
+            output=opt(p.output),
             audio_input=opt(p.audio_input),
             cached_audio_input=opt(p.cached_audio_input),
             audio_output=opt(p.audio_output),
             image_input=opt(p.image_input),
+            units={unit: per_call_nanos(usd) for unit, usd in p.units.items()},
         )
     return PriceTable(
         version=spec.version,

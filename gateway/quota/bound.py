@@ -42,7 +42,7 @@ def cost_bound(
     tier: Fraction = Fraction(1),
 ) -> int:
     tokens = input_tokens * price.max_input + output_tokens * max(
-        price.output, price.audio_output or 0
+        price.output or 0, price.audio_output or 0
     )
     # Fraction math only when needed (comparing Fractions costs more than the rest).
     nanos = math.ceil(tokens * tier) if tier.numerator > tier.denominator else tokens

@@ -33,6 +33,7 @@ from gateway.pipeline.core import Pipeline
 from gateway.pipeline.meter import Call
 from gateway.pipeline.prepare import for_model, prepare
 from gateway.realtime.decision import Decision
+from gateway.shapes.refs import RESPONSE
 from gateway.shapes.responses import RESPONSES_SOCKET
 
 _TERMINAL = ("response.completed", "response.incomplete", "response.failed")
@@ -173,6 +174,7 @@ class ResponsesSocketSession:
             if done is not None:
                 status = kind.removeprefix("response.")
                 self._settle(done, from_answer(RESPONSES_SOCKET, response, status), 200)
+                self.pipeline.own_items(self.caller.tenant, response)
         elif kind == "error":
             queue = self._pending.get(lane)
             if queue:  # the oldest create of that lane was refused upstream
@@ -196,7 +198,7 @@ class ResponsesSocketSession:
         if len(self._known) > _KNOWN_MAX:
             self._known.popitem(last=False)
         call.call.ctx.response_id = rid
-        self.pipeline.ownership.record(rid, self.caller.tenant)
+        self.pipeline.ownership.record(rid, self.caller.tenant, RESPONSE.name)
 
     async def _successor(self, previous: _Call) -> _Call:
         steer = next((s for s in self._steers if s.target.lane == previous.lane), None)

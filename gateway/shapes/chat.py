@@ -10,12 +10,14 @@ from gateway.metering.usage import Usage, from_chat
 from gateway.policy.request import apply_chat
 from gateway.routing.classify import judge_chat
 from gateway.shapes.endpoint import CreateRequest, Endpoint, Tap, model_and_stream
+from gateway.shapes.refs import CHAT_COMPLETION, chat_refs
 from gateway.shapes.sse import ChatTap
 
 
 def _parse(body: dict[str, Any]) -> CreateRequest:
     model, stream = model_and_stream(body)
-    return CreateRequest(model=model, stream=stream, previous_response_id=None)
+    creates = CHAT_COMPLETION if body.get("store") is True else None
+    return CreateRequest(model, stream, tuple(chat_refs(body)), creates)
 
 
 def _usage(usage: Mapping[str, Any], _: Mapping[str, Any] | None) -> Usage:
@@ -28,6 +30,7 @@ def _tap(strip_usage: bool) -> Tap:
 
 CHAT = Endpoint(
     name="chat.completions",
+    family="chat",
     upstream_path="/chat/completions",
     parse=_parse,
     apply_policy=apply_chat,

@@ -1,13 +1,12 @@
 """What differs between endpoint families, as data: the pipeline is written once for all.
 
 An :class:`Endpoint` says where a request keeps its model and stream flag,
-which object ids it names (each must be the caller's), how the tenant's
-policy rewrites it, how its cost is bounded before it goes upstream, how
-usage is read from an answer (a JSON body, an SSE stream through a tap, a
-socket's terminal event), whether its answers create objects the tenant then
-owns, how an answer's quality is judged for escalation, and how an error is
-said inside one of its streams. Adding an endpoint family is one of these,
-one route line, and tests.
+which object ids it names (each must be the caller's) and which its answer
+creates, how the tenant's policy rewrites it, how its cost is bounded before
+it goes upstream, how usage is read from an answer (a JSON body, an SSE
+stream through a tap, a socket's terminal event), how an answer's quality is
+judged for escalation, and how an error is said inside one of its streams.
+Adding an endpoint family is one of these, one route line, and tests.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ from gateway.metering.usage import Usage
 from gateway.policy.request import Applied
 from gateway.pricing import ModelPrice, PriceTable
 from gateway.quota.bound import admission_bound
+from gateway.shapes.refs import Kind, Ref
 from gateway.shapes.sse import StreamFacts
 
 
@@ -39,7 +39,8 @@ class Tap(Protocol):
 class CreateRequest:
     model: str
     stream: bool
-    previous_response_id: str | None  # an object the request names: must be the caller's
+    refs: tuple[Ref, ...] = ()  # the stored objects it names: each must be the caller's
+    creates: Kind | None = None  # the kind of object its answer's id becomes, the caller's
 
 
 Parse = Callable[[dict[str, Any]], CreateRequest]
@@ -47,22 +48,31 @@ ApplyPolicy = Callable[[dict[str, Any], Policy, Model, str, bool], Applied]
 ReadUsage = Callable[[Mapping[str, Any], Mapping[str, Any] | None], Usage]
 Bound = Callable[[bytes, Mapping[str, Any], Model, ModelPrice, Applied, PriceTable], int]
 Judge = Callable[[dict[str, Any], dict[str, Any]], Iterator[str]]
+Units = Callable[[dict[str, Any], Model, ModelPrice], Mapping[str, int]]
+Estimate = Callable[[dict[str, Any], Model, ModelPrice], Usage]
 
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     name: str  # the `endpoint` label of metrics, ledger rows and logs
+    family: str  # what a tenant's `endpoints:` allow-list names
     upstream_path: str
     parse: Parse
     apply_policy: ApplyPolicy
     usage: ReadUsage  # from a usage object and the response that carried it
     bound: Bound = admission_bound  # the cost bound reserved before the call goes upstream
-    owns_created: bool = False  # the ids its answers create become the caller's
     # Families that stream over SSE: a tap (the flag strips a usage chunk the gateway asked
     # for) and how an error is said inside a started stream.
     new_tap: Callable[[bool], Tap] | None = None
     stream_error: Callable[[GatewayError], bytes] | None = None
     judge: Judge | None = None  # quality reasons an answer may escalate for (routes)
+    # Units the request itself prices (characters to speak), by the model's price; and the
+    # usage charged (marked estimated) when a successful answer reports none (audio bytes).
+    units: Units | None = None
+    estimate: Estimate | None = None
+    form: bool = False  # a multipart upload, forwarded byte for byte (no policy rewrite)
+    # A call with no model, charged one fee from `tools:` in the price table (a container).
+    fee: Callable[[dict[str, Any]], str] | None = None
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -85,3 +95,17 @@ def model_and_stream(body: dict[str, Any]) -> tuple[str, bool]:
     if stream is not None and not isinstance(stream, bool):
         raise BadRequest("'stream' must be a boolean.", param="stream", code="invalid_type")
     return model, bool(stream)
+
+
+def untouched(cap: int = 0, choices: int = 1) -> Applied:
+    """A call the tenant's policy does not rewrite; ``cap`` bounds each of its ``choices``'
+    output tokens."""
+    return Applied(
+        choices=choices,
+        cap=cap,
+        cap_action="kept",
+        hosted_tools=frozenset(),
+        max_tool_calls=None,
+        changed=False,
+        injected_usage=False,
+    )

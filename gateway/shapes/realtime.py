@@ -32,7 +32,7 @@ def _parse(body: dict[str, Any]) -> CreateRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("Missing required parameter: 'model'.", param="model", code=None)
-    return CreateRequest(model=model, stream=True, previous_response_id=None)
+    return CreateRequest(model=model, stream=True)
 
 
 def _policy(body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: bool) -> Applied:
@@ -63,6 +63,7 @@ def _bound(
 
 REALTIME = Endpoint(
     name="realtime",
+    family="realtime",
     upstream_path="/realtime",
     parse=_parse,
     apply_policy=_policy,

@@ -6,21 +6,19 @@ import dataclasses
 from typing import Any
 
 from gateway.config.runtime import Model, Policy
-from gateway.errors import BadRequest
 from gateway.errors.wire import sse_responses
 from gateway.metering.usage import from_responses
 from gateway.policy.request import Applied, apply_responses
 from gateway.routing.classify import judge_responses
-from gateway.shapes.endpoint import CreateRequest, Endpoint, Tap, model_and_stream
+from gateway.shapes.endpoint import CreateRequest, Endpoint, Tap, model_and_stream, untouched
+from gateway.shapes.refs import RESPONSE, responses_refs
 from gateway.shapes.sse import ResponsesTap
 
 
 def _parse(body: dict[str, Any]) -> CreateRequest:
     model, stream = model_and_stream(body)
-    prev = body.get("previous_response_id")
-    if prev is not None and not isinstance(prev, str):
-        raise BadRequest("'previous_response_id' must be a string.", param="previous_response_id")
-    return CreateRequest(model=model, stream=stream, previous_response_id=prev)
+    creates = None if body.get("store") is False else RESPONSE
+    return CreateRequest(model, stream, tuple(responses_refs(body)), creates)
 
 
 def _policy(body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: bool) -> Applied:
@@ -33,6 +31,7 @@ def _tap(strip_usage: bool) -> Tap:
 
 RESPONSES = Endpoint(
     name="responses",
+    family="responses",
     upstream_path="/responses",
     parse=_parse,
     apply_policy=_policy,
@@ -40,7 +39,29 @@ RESPONSES = Endpoint(
     new_tap=_tap,
     stream_error=sse_responses,
     judge=judge_responses,
-    owns_created=True,
 )
 # ``GET /v1/responses`` upgraded: the same calls, carried as events on one socket.
 RESPONSES_SOCKET = dataclasses.replace(RESPONSES, name="responses.websocket")
+
+
+def _parse_compact(body: dict[str, Any]) -> CreateRequest:
+    model, _ = model_and_stream(body)
+    return CreateRequest(model, stream=False, refs=tuple(responses_refs(body)))
+
+
+def _compact_policy(
+    body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: bool
+) -> Applied:
+    # No request field caps a compaction's output: the model's own limit bounds it.
+    return untouched(model.max_output_tokens or model.context_window)
+
+
+# ``POST /v1/responses/compact``: a model call that condenses a conversation.
+RESPONSES_COMPACT = Endpoint(
+    name="responses.compact",
+    family="responses",
+    upstream_path="/responses/compact",
+    parse=_parse_compact,
+    apply_policy=_compact_policy,
+    usage=from_responses,
+)

@@ -310,3 +310,40 @@ def _has_usage(payload: bytes) -> bool:
     while payload[i : i + 1] in (b" ", b"\t"):
         i += 1
     return not payload.startswith(b"null", i)
+
+
+class UsageEventTap:
+    """Streams whose events each carry a ``type`` and whose final one carries ``usage``
+    (images, speech, transcriptions): every event with usage or an error is decoded."""
+
+    strip_usage = False
+
+    def __init__(self, terminal_suffixes: tuple[str, ...] = (".completed", ".done")) -> None:
+        self._split = SseSplitter()
+        self._terminal = terminal_suffixes
+        self.facts = StreamFacts()
+
+    def feed(self, chunk: bytes) -> None:
+        facts = self.facts
+        for block in self._split.feed(chunk):
+            payload = event_data(block)
+            if not (_has_usage(payload) or b'"error"' in payload):
+                continue
+            try:
+                data = orjson.loads(payload)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(data, dict):
+                continue
+            kind = data.get("type")
+            if isinstance(data.get("error"), dict):
+                facts.error = data["error"]
+            elif isinstance(data.get("usage"), dict):
+                facts.usage = data["usage"]
+                if isinstance(kind, str) and kind.endswith(self._terminal):
+                    facts.terminal = kind
+        facts.events = self._split.count
+
+    def filter(self, chunk: bytes) -> bytes:
+        self.feed(chunk)
+        return chunk

@@ -60,4 +60,11 @@ def test_models_lists_what_the_tenant_may_use(
         "gpt-4.1",
         "small",
         "gpt-realtime",
+        "text-embedding-3-small",
+        "omni-moderation-latest",
+        "gpt-image-1",
+        "tts-1",
+        "gpt-4o-mini-tts",
+        "whisper-1",
+        "gpt-4o-transcribe",
     }

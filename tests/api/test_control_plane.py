@@ -24,7 +24,8 @@ CASES = [
     ("GET", "/v1/gateway/usage", None, 401, "gateway.usage", None, "missing_api_key"),
     ("GET", "/admin/config", "alpha", 403, "admin.config", "alpha", "admin_required"),
     ("GET", "/admin/config", "admin", 200, "admin.config", "alpha", None),
-    ("GET", "/v1/no-such-thing", None, 404, "unknown", None, "not_found"),
+    ("GET", "/v1/no-such-thing", None, 404, "unknown", None, None),  # OpenAI's Invalid URL
+    ("GET", "/no-such-thing", None, 404, "unknown", None, "not_found"),
     ("DELETE", "/healthz", None, 405, "unknown", None, "method_not_allowed"),
 ]
 

@@ -111,11 +111,12 @@ def test_hosted_tools_allow_list(gw: GatewayServer, fake: FakeOpenAIServer) -> N
     assert err.value.code == "tool_not_allowed"
     assert "web_search" in err.value.message
     assert fake.requests == []
+    store = client.vector_stores.create(name="kb")  # a store of the tenant's own
     client.responses.create(
         model="gpt-5-nano",
         input="x",
         tools=[
-            {"type": "file_search", "vector_store_ids": ["vs_1"]},
+            {"type": "file_search", "vector_store_ids": [store.id]},
             # as a client may send it (the SDK's type also wants "strict")
             {"type": "function", "name": "f", "parameters": {"type": "object"}},  # type: ignore[list-item]
         ],
@@ -173,7 +174,7 @@ def _priced(row: dict[str, object], model: str) -> int:
     return (
         int(str(row["input_tokens"])) * price.input
         + int(str(row["cached_input_tokens"])) * price.cached_input
-        + int(str(row["output_tokens"])) * price.output
+        + int(str(row["output_tokens"])) * (price.output or 0)
     )
 
 

@@ -76,10 +76,15 @@ def test_unknown_endpoint_and_wrong_method(gateway: GatewayServer) -> None:
     auth = {"Authorization": f"Bearer {gateway.token('alpha')}"}
     missing = httpx.get(f"{gateway.base_url}/no/such/thing", headers=auth)
     assert missing.status_code == 404
-    assert error_of(missing)["code"] == "not_found"
+    assert error_of(missing)["message"] == "Invalid URL (GET /v1/no/such/thing)"
+    # As OpenAI answers: a served path with another method is an invalid URL too.
     wrong = httpx.put(f"{gateway.base_url}/chat/completions", headers=auth)
-    assert wrong.status_code == 405
-    assert error_of(wrong)["code"] == "method_not_allowed"
+    assert wrong.status_code == 404
+    assert error_of(wrong)["message"] == "Invalid URL (PUT /v1/chat/completions)"
+    # The control plane's own routes keep HTTP's 405 with Allow.
+    not_allowed = httpx.delete(f"{gateway.root}/healthz")
+    assert not_allowed.status_code == 405
+    assert error_of(not_allowed)["code"] == "method_not_allowed"
 
 
 def _closed_port() -> int:

@@ -134,7 +134,12 @@ def test_shipped_config_is_a_safe_production_starting_point() -> None:
             f"{where} has no budget"
         )
     narrow = cfg.defaults
-    assert narrow.models == ["gpt-5-nano"], "unlisted tenants: one cheap model, no routes"
+    assert narrow.models == ["gpt-5-nano", "text-embedding-3-small", "omni-moderation-latest"], (
+        "unlisted tenants: one cheap model and input-only ones, no routes"
+    )
+    assert set(narrow.endpoints) == {"responses", "chat", "embeddings", "moderations"}, (
+        "unlisted tenants store nothing upstream"
+    )
     assert narrow.budgets.daily_usd is not None
     assert narrow.budgets.daily_usd <= 1
     assert narrow.limits.rpm is not None

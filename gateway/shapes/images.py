@@ -1,0 +1,110 @@
+"""Images: ``POST /v1/images/generations`` (JSON), ``/edits`` and ``/variations`` (uploads).
+
+GPT Image models are priced by tokens: the prompt's text tokens, the input
+images' image tokens, and the output image tokens, which grow with size and
+quality. No request field caps the output tokens of one image, so each
+image is bounded by the model's ``max_output_tokens`` in the config (the
+dearest size and quality it can produce), and the call by ``n`` of them;
+each input image by ``IMAGE_INPUT_TOKENS`` (an image's tokens do not grow
+with its bytes). An image model without a price is refused, never free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.config.runtime import Model, Policy
+from gateway.errors import BadRequest
+from gateway.errors.wire import sse_responses
+from gateway.metering.usage import Usage, _int
+from gateway.policy.request import Applied
+from gateway.pricing import ModelPrice, PriceTable
+from gateway.quota.bound import cost_bound
+from gateway.shapes.endpoint import CreateRequest, Endpoint, Tap, untouched
+from gateway.shapes.form import file_count
+from gateway.shapes.sse import UsageEventTap
+
+IMAGE_OUTPUT_TOKENS = 6_240  # a 1536x1024 image at high quality; a model's own limit wins
+IMAGE_INPUT_TOKENS = 6_240  # bound per input image (high input fidelity, largest size)
+DEFAULT_IMAGE_MODEL = "gpt-image-1"
+MAX_IMAGES = 10
+
+
+def _count(body: Mapping[str, Any]) -> int:
+    n = body.get("n", 1)
+    if isinstance(n, str) and n.isdigit():  # a form field
+        n = int(n)
+    if n is None:
+        return 1
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_IMAGES:
+        raise BadRequest(
+            f"'n' must be an integer from 1 to {MAX_IMAGES}.", param="n", code="invalid_value"
+        )
+    return n
+
+
+def _parse(body: dict[str, Any]) -> CreateRequest:
+    model = body.get("model") or DEFAULT_IMAGE_MODEL
+    if not isinstance(model, str):
+        raise BadRequest("'model' must be a string.", param="model", code="invalid_type")
+    _count(body)
+    stream = body.get("stream") in (True, "true")
+    return CreateRequest(model, stream)
+
+
+def _policy(body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: bool) -> Applied:
+    return untouched(model.max_output_tokens or IMAGE_OUTPUT_TOKENS, choices=_count(body))
+
+
+def _bound(
+    raw: bytes,
+    body: Mapping[str, Any],
+    model: Model,
+    price: ModelPrice,
+    applied: Applied,
+    pricing: PriceTable,
+) -> int:
+    text = sum(len(v.encode()) for v in body.values() if isinstance(v, str))  # token >= byte
+    return cost_bound(
+        price,
+        input_tokens=text + file_count(body) * IMAGE_INPUT_TOKENS,
+        output_tokens=applied.cap * applied.choices,
+        tool_calls={},
+        tool_prices={},
+    )
+
+
+def _usage(usage: Mapping[str, Any], _: Mapping[str, Any] | None) -> Usage:
+    """``{input_tokens, input_tokens_details: {text_tokens, image_tokens}, output_tokens}``."""
+    total_in = _int(usage, "input_tokens")
+    image_in = min(_int(usage, "input_tokens_details", "image_tokens"), total_in)
+    return Usage(
+        input_tokens=total_in - image_in,
+        image_input_tokens=image_in,
+        output_tokens=_int(usage, "output_tokens"),
+    )
+
+
+def _endpoint(name: str, path: str, *, form: bool) -> Endpoint:
+    return Endpoint(
+        name=name,
+        family="images",
+        upstream_path=path,
+        parse=_parse,
+        apply_policy=_policy,
+        usage=_usage,
+        bound=_bound,
+        form=form,
+        new_tap=_tap,  # partial images, then `image_generation.completed` with the usage
+        stream_error=sse_responses,
+    )
+
+
+def _tap(strip_usage: bool) -> Tap:
+    return UsageEventTap()
+
+
+IMAGES_GENERATE = _endpoint("images.generations", "/images/generations", form=False)
+IMAGES_EDIT = _endpoint("images.edits", "/images/edits", form=True)
+IMAGES_VARIATION = _endpoint("images.variations", "/images/variations", form=True)
