@@ -27,7 +27,7 @@ from fake_openai.params import check_metadata
 from fake_openai.responses import plan_response
 from fake_openai.state import FakeState
 from fake_openai.transport import read_payload, reply_json
-from fake_openai.wire import ApiError, JsonObject, new_id
+from fake_openai.wire import ApiError, JsonObject, missing_parameter, new_id
 
 BATCHES_PATH = "/v1/batches"
 WINDOW_S = 24 * 3600
@@ -45,12 +45,7 @@ ANSWERERS: dict[str, Answerer] = {
 def _require(payload: JsonObject, name: str) -> str:
     value = payload.get(name)
     if not isinstance(value, str) or not value:
-        raise ApiError(
-            400,
-            f"Missing required parameter: '{name}'.",
-            param=name,
-            code="missing_required_parameter",
-        )
+        raise missing_parameter(name)
     return value
 
 

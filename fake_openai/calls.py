@@ -26,7 +26,7 @@ from fake_openai.realtime_session import Call, Item, Session, message
 from fake_openai.sockets import SocketHub
 from fake_openai.state import FakeState
 from fake_openai.transport import read_payload
-from fake_openai.wire import CALLS_PATH, ApiError, JsonObject, new_id
+from fake_openai.wire import CALLS_PATH, ApiError, JsonObject, missing_parameter, new_id
 
 
 class Calls:
@@ -101,12 +101,7 @@ class Calls:
         if action == "accept":
             payload = await read_payload(request)
             if payload.get("type") != "realtime":
-                raise ApiError(
-                    400,
-                    "Missing required parameter: 'type'.",
-                    param="type",
-                    code="missing_required_parameter",
-                )
+                raise missing_parameter("type")
             call.session.config = merge_session(call.session.config, payload, "")
         elif action in ("reject", "hangup"):
             call.ended = True

@@ -21,7 +21,7 @@ from fake_openai.generation import Generation, Prompt, plan_generation
 from fake_openai.params import echo_service_tier, message_parts_text, optional_int, require_model
 from fake_openai.state import FakeState
 from fake_openai.transport import read_payload, reply_json, reply_stream, request_fault
-from fake_openai.wire import ApiError, JsonObject, new_id, obfuscation
+from fake_openai.wire import ApiError, JsonObject, missing_parameter, new_id, obfuscation
 
 
 class ChatApi:
@@ -111,12 +111,7 @@ def plan_chat(state: FakeState, payload: JsonObject, fault: Fault | None) -> Cha
 def _read_messages(messages: object) -> tuple[Prompt, str]:
     """The prompt of ``messages`` and the text the answer echoes (the last user message)."""
     if messages is None:
-        raise ApiError(
-            400,
-            "Missing required parameter: 'messages'.",
-            param="messages",
-            code="missing_required_parameter",
-        )
+        raise missing_parameter("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(
             400,

@@ -17,7 +17,7 @@ from fake_openai.listing import page
 from fake_openai.params import check_metadata, message_parts_text
 from fake_openai.state import FakeState
 from fake_openai.stores import StoredChat
-from fake_openai.transport import read_payload, reply_json
+from fake_openai.transport import reply_deleted, reply_json, update_metadata
 from fake_openai.wire import ApiError, JsonObject
 
 CHAT_PATH = "/v1/chat/completions"
@@ -91,27 +91,12 @@ class ChatStoreApi:
         return await reply_json(self._state, request, self._stored(request).obj)
 
     async def _update(self, request: web.Request) -> web.StreamResponse:
-        stored = self._stored(request)
-        payload = await read_payload(request)
-        if "metadata" not in payload:
-            raise ApiError(
-                400,
-                "Missing required parameter: 'metadata'.",
-                param="metadata",
-                code="missing_required_parameter",
-            )
-        stored.obj["metadata"] = check_metadata(payload["metadata"]) or {}
-        return await reply_json(self._state, request, stored.obj)
+        return await update_metadata(self._state, request, self._stored(request).obj)
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
-        stored = self._stored(request)
-        completion_id = stored.obj["id"]
+        completion_id = self._stored(request).obj["id"]
         del self._state.stores.chats[completion_id]
-        return await reply_json(
-            self._state,
-            request,
-            {"id": completion_id, "object": "chat.completion.deleted", "deleted": True},
-        )
+        return await reply_deleted(self._state, request, completion_id, "chat.completion.deleted")
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
         stored = self._stored(request)

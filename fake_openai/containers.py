@@ -19,7 +19,7 @@ from fake_openai.multipart import read_form
 from fake_openai.state import FakeState
 from fake_openai.stores import ContainerState, StoredFile
 from fake_openai.transport import read_payload, reply_bytes, reply_json
-from fake_openai.wire import ApiError, JsonObject, new_id
+from fake_openai.wire import ApiError, JsonObject, missing_parameter, new_id
 
 CONTAINERS_PATH = "/v1/containers"
 MEMORY_LIMITS = ("1g", "4g", "16g", "64g")
@@ -101,12 +101,7 @@ class ContainersApi:
         payload = await read_payload(request)
         name = payload.get("name")
         if not isinstance(name, str) or not name:
-            raise ApiError(
-                400,
-                "Missing required parameter: 'name'.",
-                param="name",
-                code="missing_required_parameter",
-            )
+            raise missing_parameter("name")
         memory = payload.get("memory_limit", "1g")
         if memory not in MEMORY_LIMITS:
             raise ApiError(

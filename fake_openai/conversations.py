@@ -19,8 +19,8 @@ from fake_openai.params import check_metadata
 from fake_openai.responses import normalize_input
 from fake_openai.state import FakeState
 from fake_openai.stores import ConversationState
-from fake_openai.transport import read_payload, reply_json
-from fake_openai.wire import ApiError, JsonObject
+from fake_openai.transport import read_payload, reply_deleted, reply_json, update_metadata
+from fake_openai.wire import ApiError, JsonObject, missing_parameter
 
 CONVERSATIONS_PATH = "/v1/conversations"
 MAX_ITEMS_PER_CALL = 20
@@ -30,12 +30,7 @@ def _items(raw: Any, required: bool) -> list[JsonObject]:
     if raw is None and not required:
         return []
     if raw is None:
-        raise ApiError(
-            400,
-            "Missing required parameter: 'items'.",
-            param="items",
-            code="missing_required_parameter",
-        )
+        raise missing_parameter("items")
     if not isinstance(raw, list):
         raise ApiError(
             400, "Invalid type for 'items': expected an array.", param="items", code="invalid_type"
@@ -91,27 +86,12 @@ class ConversationsApi:
         return await reply_json(self._state, request, self._conversation(request).obj)
 
     async def _update(self, request: web.Request) -> web.StreamResponse:
-        conversation = self._conversation(request)
-        payload = await read_payload(request)
-        if "metadata" not in payload:
-            raise ApiError(
-                400,
-                "Missing required parameter: 'metadata'.",
-                param="metadata",
-                code="missing_required_parameter",
-            )
-        conversation.obj["metadata"] = check_metadata(payload["metadata"]) or {}
-        return await reply_json(self._state, request, conversation.obj)
+        return await update_metadata(self._state, request, self._conversation(request).obj)
 
     async def _delete(self, request: web.Request) -> web.StreamResponse:
-        conversation = self._conversation(request)
-        conversation_id = conversation.obj["id"]
+        conversation_id = self._conversation(request).obj["id"]
         del self._state.stores.conversations[conversation_id]
-        return await reply_json(
-            self._state,
-            request,
-            {"id": conversation_id, "object": "conversation.deleted", "deleted": True},
-        )
+        return await reply_deleted(self._state, request, conversation_id, "conversation.deleted")
 
     async def _add_items(self, request: web.Request) -> web.StreamResponse:
         conversation = self._conversation(request)

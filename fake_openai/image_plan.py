@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fake_openai.generation import Prompt
-from fake_openai.wire import ApiError, JsonObject
+from fake_openai.wire import ApiError, JsonObject, missing_parameter
 
 PNG_B64 = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAAC0lEQVR4nGNgAAIAAAUAAXpeqz8AAAAASUVORK5CYII="
@@ -118,12 +118,7 @@ def plan_images(
     kind = family(model)
     prompt = fields.get("prompt")
     if needs_prompt and (not isinstance(prompt, str) or not prompt):
-        raise ApiError(
-            400,
-            "Missing required parameter: 'prompt'.",
-            param="prompt",
-            code="missing_required_parameter",
-        )
+        raise missing_parameter("prompt")
     n = _int(fields, "n", 1, 1, 1 if kind == "dall-e-3" else 10)
     size = _choice(fields, "size", SIZES[kind], "1024x1024")
     quality = _choice(fields, "quality", QUALITIES[kind], QUALITIES[kind][0])

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from fake_openai.wire import ApiError
+from fake_openai.wire import ApiError, missing_parameter
 
 
 @dataclass(frozen=True)
@@ -48,24 +48,14 @@ class Form:
         """The file field ``name``, or OpenAI's 400 for a missing one."""
         found = self.all(name)
         if not found:
-            raise ApiError(
-                400,
-                f"Missing required parameter: '{name}'.",
-                param=name,
-                code="missing_required_parameter",
-            )
+            raise missing_parameter(name)
         return found[-1]
 
     def require_text(self, name: str) -> str:
         """The text field ``name``, or OpenAI's 400 for a missing one."""
         value = self.text(name)
         if value is None or value == "":
-            raise ApiError(
-                400,
-                f"Missing required parameter: '{name}'.",
-                param=name,
-                code="missing_required_parameter",
-            )
+            raise missing_parameter(name)
         return value
 
 

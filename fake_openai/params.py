@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fake_openai.wire import ApiError, JsonObject
+from fake_openai.wire import ApiError, JsonObject, missing_parameter
 
 
 def require_model(payload: JsonObject) -> str:
     """The body's ``model``, or the 400 for a missing one."""
     model = payload.get("model")
     if not isinstance(model, str) or not model:
-        raise ApiError(
-            400,
-            "Missing required parameter: 'model'.",
-            param="model",
-            code="missing_required_parameter",
-        )
+        raise missing_parameter("model")
     return model
 
 

@@ -15,7 +15,7 @@ from fake_openai.realtime_session import Session
 from fake_openai.sockets import MAX_MESSAGE_BYTES, Peer, SocketHub, deliver
 from fake_openai.state import FakeState
 from fake_openai.transport import carried_fault
-from fake_openai.wire import REALTIME_PATH, ApiError
+from fake_openai.wire import REALTIME_PATH, ApiError, missing_parameter
 
 
 class RealtimeApi:
@@ -50,12 +50,7 @@ class RealtimeApi:
         if not model and secret is not None:
             model = str(secret.session.get("model") or "") or None
         if not model:
-            raise ApiError(
-                400,
-                "Missing required parameter: 'model'.",
-                param="model",
-                code="missing_required_parameter",
-            )
+            raise missing_parameter("model")
         return new_session(model, secret, None)
 
     async def _socket(self, request: web.Request) -> web.StreamResponse:

@@ -24,7 +24,7 @@ from fake_openai.params import require_model
 from fake_openai.realtime_audio import AUDIO_BYTES_PER_SECOND, SAMPLE_RATE
 from fake_openai.state import FakeState
 from fake_openai.transport import read_payload, reply_bytes, reply_stream
-from fake_openai.wire import ApiError, JsonObject
+from fake_openai.wire import ApiError, JsonObject, missing_parameter
 
 SPEECH_PATH = "/v1/audio/speech"
 CHARS_PER_SECOND = 15
@@ -79,12 +79,7 @@ def _check(payload: JsonObject) -> tuple[str, str, str]:
     model = require_model(payload)
     text = payload.get("input")
     if not isinstance(text, str) or not text:
-        raise ApiError(
-            400,
-            "Missing required parameter: 'input'.",
-            param="input",
-            code="missing_required_parameter",
-        )
+        raise missing_parameter("input")
     if len(text) > MAX_INPUT_CHARS:
         raise ApiError(
             400,
@@ -94,12 +89,7 @@ def _check(payload: JsonObject) -> tuple[str, str, str]:
             code="string_above_max_length",
         )
     if payload.get("voice") in (None, ""):
-        raise ApiError(
-            400,
-            "Missing required parameter: 'voice'.",
-            param="voice",
-            code="missing_required_parameter",
-        )
+        raise missing_parameter("voice")
     response_format = payload.get("response_format", "mp3")
     if response_format not in CONTENT_TYPES:
         raise ApiError(

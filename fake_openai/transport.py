@@ -11,8 +11,9 @@ import orjson
 from aiohttp import web
 
 from fake_openai.faults import Fault
+from fake_openai.params import check_metadata
 from fake_openai.state import FakeState
-from fake_openai.wire import ApiError, JsonObject
+from fake_openai.wire import ApiError, JsonObject, missing_parameter
 
 START_KEY = web.RequestKey("fake_openai_start", float)
 FAULT_KEY = web.RequestKey("fake_openai_fault", Fault)
@@ -133,3 +134,20 @@ async def reply_stream(
         return drop(request, response)
     await response.write_eof()
     return response
+
+
+async def update_metadata(
+    state: FakeState, request: web.Request, obj: JsonObject
+) -> web.StreamResponse:
+    """``POST …/{id}`` with ``metadata`` (stored chat completions, conversations): replaced."""
+    payload = await read_payload(request)
+    if "metadata" not in payload:
+        raise missing_parameter("metadata")
+    obj["metadata"] = check_metadata(payload["metadata"]) or {}
+    return await reply_json(state, request, obj)
+
+
+async def reply_deleted(
+    state: FakeState, request: web.Request, object_id: str, kind: str
+) -> web.StreamResponse:
+    return await reply_json(state, request, {"id": object_id, "object": kind, "deleted": True})

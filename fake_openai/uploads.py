@@ -17,7 +17,7 @@ from fake_openai.multipart import read_form
 from fake_openai.state import FakeState
 from fake_openai.stores import UploadState
 from fake_openai.transport import read_payload, reply_json
-from fake_openai.wire import ApiError, JsonObject, new_id
+from fake_openai.wire import ApiError, JsonObject, missing_parameter, new_id
 
 UPLOADS_PATH = "/v1/uploads"
 UPLOAD_EXPIRY_S = 3600
@@ -69,12 +69,7 @@ class UploadsApi:
         payload = await read_payload(request)
         for name in ("filename", "mime_type", "purpose"):
             if not isinstance(payload.get(name), str) or not payload[name]:
-                raise ApiError(
-                    400,
-                    f"Missing required parameter: '{name}'.",
-                    param=name,
-                    code="missing_required_parameter",
-                )
+                raise missing_parameter(name)
         check_purpose(payload["purpose"])
         size = payload.get("bytes")
         if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_UPLOAD_BYTES:
@@ -119,12 +114,7 @@ class UploadsApi:
         payload = await read_payload(request)
         part_ids = payload.get("part_ids")
         if not isinstance(part_ids, list) or not all(isinstance(p, str) for p in part_ids):
-            raise ApiError(
-                400,
-                "Missing required parameter: 'part_ids'.",
-                param="part_ids",
-                code="missing_required_parameter",
-            )
+            raise missing_parameter("part_ids")
         unknown = [part for part in part_ids if part not in upload.parts]
         if unknown:
             raise ApiError(400, f"Invalid part id: '{unknown[0]}'.", param="part_ids")

@@ -26,7 +26,7 @@ from fake_openai.vector_stores import (
     touch,
     vector_store,
 )
-from fake_openai.wire import ApiError, JsonObject, new_id
+from fake_openai.wire import ApiError, JsonObject, missing_parameter, new_id
 
 STORE = VECTOR_STORES_PATH + "/{vs}"
 
@@ -81,12 +81,7 @@ class VectorStoreFilesApi:
         payload = await read_payload(request)
         file_id = payload.get("file_id")
         if not isinstance(file_id, str) or not file_id:
-            raise ApiError(
-                400,
-                "Missing required parameter: 'file_id'.",
-                param="file_id",
-                code="missing_required_parameter",
-            )
+            raise missing_parameter("file_id")
         entry = attach_file(
             self._state,
             store,
@@ -112,12 +107,7 @@ class VectorStoreFilesApi:
         entry = _attached(store, file_id)
         payload = await read_payload(request)
         if "attributes" not in payload:
-            raise ApiError(
-                400,
-                "Missing required parameter: 'attributes'.",
-                param="attributes",
-                code="missing_required_parameter",
-            )
+            raise missing_parameter("attributes")
         # Re-attaching validates the attributes the same way; the rest is kept.
         updated = attach_file(
             self._state, store, file_id, payload["attributes"], entry["chunking_strategy"]

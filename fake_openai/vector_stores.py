@@ -27,7 +27,7 @@ from fake_openai.vector_search import (
     score,
     words,
 )
-from fake_openai.wire import ApiError, JsonObject, new_id
+from fake_openai.wire import ApiError, JsonObject, missing_parameter, new_id
 
 VECTOR_STORES_PATH = "/v1/vector_stores"
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
@@ -214,12 +214,7 @@ class VectorStoresApi:
             or not queries
             or not all(isinstance(q, str) for q in queries)
         ):
-            raise ApiError(
-                400,
-                "Missing required parameter: 'query'.",
-                param="query",
-                code="missing_required_parameter",
-            )
+            raise missing_parameter("query")
         limit = optional_int(payload, "max_num_results", minimum=1) or 10
         if limit > 50:
             raise ApiError(

@@ -55,6 +55,16 @@ class ApiError(Exception):
         }
 
 
+def missing_parameter(name: str) -> ApiError:
+    """OpenAI's 400 for a required parameter the request lacks."""
+    return ApiError(
+        400,
+        f"Missing required parameter: '{name}'.",
+        param=name,
+        code="missing_required_parameter",
+    )
+
+
 def fault_error(status: int) -> ApiError:
     """The error an injected ``Fault.status`` stands for, worded as OpenAI words it."""
     if status == 429:

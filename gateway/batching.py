@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
@@ -115,6 +115,19 @@ class BatchWriter(Generic[T]):
         # Wake the task only when it has something new to decide: the first
         # item starts the interval, a full batch ends it early.
         if n == 1 or n >= self._max_batch:
+            self._wake.set()
+
+    def add_all(self, items: Iterable[T]) -> None:
+        """`add` for several items at once (one clock reading, one wake-up decision)."""
+        if self._closed:
+            log.error("%s: items added after close are lost", self._name)
+            return
+        before = len(self._queue)
+        now = self._clock()
+        self._queue.extend((now, item) for item in items)
+        n = len(self._queue)
+        self._added += n - before
+        if n > before and (before == 0 or n >= self._max_batch):
             self._wake.set()
 
     async def start(self) -> None:

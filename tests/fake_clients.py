@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from websockets.exceptions import InvalidStatus
 
 from fake_openai import FakeOpenAIServer
+from fake_openai.conformance import undeclared
 
 API_KEY = "sk-fake-test-0123456789abcdef"
 MODEL = "gpt-realtime"
@@ -84,18 +85,6 @@ RESPONSES_TYPES = _classes_by_type(ResponsesServerEvent)
 # Fields the wire carries that the SDK's 3.57 types leave undeclared.
 KNOWN_EXTRAS = {".session.id", ".session.object", ".session.expires_at"}
 KNOWN_RESPONSES_EXTRAS = {".response.store", ".obfuscation"}
-
-
-def undeclared(value: Any, path: str = "") -> set[str]:
-    """Paths of fields present in ``value`` that its SDK type does not declare."""
-    if isinstance(value, BaseModel):
-        found = {f"{path}.{name}" for name in value.model_extra or {}}
-        for name in type(value).model_fields:
-            found |= undeclared(getattr(value, name), f"{path}.{name}")
-        return found
-    if isinstance(value, list):
-        return set().union(*(undeclared(entry, path) for entry in value))
-    return set()
 
 
 def check_shape(raw: bytes, classes: dict[str, type[BaseModel]], allowed: set[str]) -> None:

@@ -77,6 +77,24 @@ def test_many_adds_become_few_writes() -> None:
     assert sink.threads == {"t-writer_0"}  # the writer's own thread, not asyncio's pool
 
 
+def test_add_all_queues_in_order_and_counts_each_item() -> None:
+    sink = Sink()
+
+    async def scenario() -> None:
+        w = BatchWriter(sink, name="t", flush_interval_s=0.5)
+        await w.start()
+        w.add(0)
+        w.add_all([1, 2, 3])
+        w.add_all([])
+        assert w.pending == 4
+        await w.flush()
+        assert w.pending == 0
+        await w.aclose()
+
+    asyncio.run(scenario())
+    assert sink.written == [0, 1, 2, 3]
+
+
 def test_nothing_is_written_before_the_interval() -> None:
     sink = Sink()
     clock = Clock()

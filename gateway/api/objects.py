@@ -120,8 +120,7 @@ async def _record(
     if op.creates_file and isinstance(made, dict) and isinstance(made.get("id"), str):
         await store.record_now(made["id"], tenant, FILE.name)
     if op.shows_items:
-        for item_id in output_item_ids(answer):
-            store.record(item_id, tenant, ITEM.name)
+        store.record_all(output_item_ids(answer), tenant, ITEM.name)
 
 
 async def _list(ex: Exchange, client: UpstreamClient, path: str, caller: Caller) -> None:

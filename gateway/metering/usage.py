@@ -52,6 +52,13 @@ def _int(obj: Any, *keys: str) -> int:
     return obj if isinstance(obj, int) and obj > 0 else 0
 
 
+def split_input(usage: Mapping[str, Any], details: str, part: str) -> tuple[int, int]:
+    """``input_tokens`` as (the rest, the ``details.part`` share): image or audio input."""
+    total = _int(usage, "input_tokens")
+    share = min(_int(usage, details, part), total)
+    return total - share, share
+
+
 def from_responses(usage: Mapping[str, Any], response: Mapping[str, Any] | None = None) -> Usage:
     """``ResponseUsage`` (+ the response's hosted-tool calls, which carry per-call fees)."""
     total_in = _int(usage, "input_tokens")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
+from typing import NamedTuple, cast
 
 from sqlalchemy import Table, and_, delete, inspect, or_, select
 from sqlalchemy.engine import Engine
@@ -23,9 +23,11 @@ _C = _TABLE.c
 _IN_CHUNK = 500  # ids per IN (...): far below every driver's parameter limit
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One record (``tenant`` set) or deletion (``tenant`` None) waiting to be written."""
+class Change(NamedTuple):
+    """One record (``tenant`` set) or deletion (``tenant`` None) waiting to be written.
+
+    A tuple, not a frozen dataclass: one is made per response and per item on the
+    request path, and a tuple is built several times faster."""
 
     object_id: str
     kind: str
@@ -57,8 +59,9 @@ def write(engine: Engine, changes: Sequence[Change]) -> list[tuple[str, int]]:
         sqlite = conn.dialect.name == "sqlite"
         if gone:
             conn.execute(delete(_TABLE).where(_C.object_id.in_(sorted(set(gone)))))
+        stamps: dict[datetime, datetime | str] = {}  # a response's items share one time
         rows = [
-            (c.object_id, c.kind, c.tenant, db_timestamp(c.at, sqlite))
+            (c.object_id, c.kind, c.tenant, stamps.get(c.at) or _stamp(stamps, c.at, sqlite))
             for c in final.values()
             if c.tenant is not None
         ]
@@ -70,6 +73,11 @@ def write(engine: Engine, changes: Sequence[Change]) -> list[tuple[str, int]]:
                 rows,
             )
     return [(c.object_id, c.seq) for c in changes if c.tenant is None]
+
+
+def _stamp(stamps: dict[datetime, datetime | str], at: datetime, sqlite: bool) -> datetime | str:
+    stamp = stamps[at] = db_timestamp(at, sqlite)
+    return stamp
 
 
 def select_owner(engine: Engine, object_id: str) -> str | None:

@@ -30,6 +30,7 @@ next call gets the upstream's own "not found".
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,7 @@ from gateway.ownership.sql import Change, Owned
 from gateway.ownership.table import ID_MAX, ObjectKind
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 _CACHE_MAX = 200_000
 # Beyond the flush interval, what a batch on another replica may still take: the
@@ -110,6 +112,30 @@ class OwnershipStore:
         if self._forgotten:
             self._forgotten.pop(object_id, None)
         self._writer.add(Change(object_id, kind, tenant, datetime.now(UTC)))
+
+    def record_all(self, object_ids: Iterable[str], tenant: str, kind: ObjectKind) -> None:
+        """`record` for several ids at once (a response's items): one timestamp, one queue add.
+
+        Ids come from upstream answers here, so one that could not be stored is left
+        out with a warning (it stays unusable by anyone) instead of failing the call.
+        """
+        if len(tenant) > ID_MAX:
+            raise ValueError(f"ownership: tenant over {ID_MAX} characters: {tenant!r}")
+        at = datetime.now(UTC)
+        known, forgotten = self._known, self._forgotten
+        changes = []
+        for object_id in object_ids:
+            if len(object_id) > ID_MAX:
+                log.warning("ownership: an id over %d characters is not recorded", ID_MAX)
+                continue
+            if len(known) >= _CACHE_MAX:
+                known.clear()
+            known[object_id] = tenant
+            if forgotten:
+                forgotten.pop(object_id, None)
+            changes.append(Change(object_id, kind, tenant, at))
+        if changes:
+            self._writer.add_all(changes)
 
     async def record_now(self, object_id: str, tenant: str, kind: ObjectKind) -> None:
         """`record`, in the database when this returns (every replica sees it).

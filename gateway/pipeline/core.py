@@ -39,9 +39,7 @@ class Pipeline:
 
     def own_items(self, tenant: str, answer: Mapping[str, Any] | None) -> None:
         """The items a response showed its tenant are the tenant's (``item_reference``)."""
-        record = self.ownership.record
-        for item_id in output_item_ids(answer):
-            record(item_id, tenant, ITEM.name)
+        self.ownership.record_all(output_item_ids(answer), tenant, ITEM.name)
 
     async def admit(
         self, ctx: RequestContext, prepared: Prepared, request: AttemptRequest, attempt: int = 1

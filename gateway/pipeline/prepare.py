@@ -26,7 +26,7 @@ from gateway.metering.usage import Usage
 from gateway.policy import check_family, check_requested
 from gateway.policy.request import Applied
 from gateway.pricing import ModelPrice
-from gateway.quota.bound import token_estimate
+from gateway.quota.bound import Sizing, token_estimate
 from gateway.routing import NO_FEATURES, Plan, features_of, plan
 from gateway.shapes.endpoint import CreateRequest, Endpoint
 from gateway.shapes.refs import Ref
@@ -145,7 +145,11 @@ def for_model(prepared: Prepared, model: Model, *, first: bool) -> AttemptReques
         body["model"] = model.upstream_model
         raw = orjson.dumps(body)
     price = require_price(config, model)
-    bound = 0 if price is None else endpoint.bound(raw, body, model, price, applied, config.pricing)
+    bound = (
+        0
+        if price is None
+        else endpoint.bound(Sizing(raw, body, model, price, applied, config.pricing))
+    )
     units = {} if price is None or endpoint.units is None else endpoint.units(body, model, price)
     fallback = None
     if price is not None and endpoint.estimate is not None:

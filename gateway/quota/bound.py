@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.config.runtime import Model
 from gateway.policy.request import Applied
@@ -32,13 +32,27 @@ def input_bound_tokens(raw: bytes, body: Mapping[str, Any], context_window: int)
     return context_window if remote else min(len(raw), context_window)
 
 
+class Sizing(NamedTuple):
+    """What a call's cost bound is computed from (a tuple: one is made per attempt)."""
+
+    raw: bytes  # the request as it goes upstream
+    body: Mapping[str, Any]  # parsed (an upload: its fields and file sizes)
+    model: Model
+    price: ModelPrice
+    applied: Applied  # the policy in force: output cap, choices, hosted tools
+    pricing: PriceTable
+
+
+_NONE: Mapping[str, int] = {}
+
+
 def cost_bound(
     price: ModelPrice,
     *,
     input_tokens: int,
     output_tokens: int,
-    tool_calls: Mapping[str, int],
-    tool_prices: Mapping[str, int],
+    tool_calls: Mapping[str, int] = _NONE,
+    tool_prices: Mapping[str, int] = _NONE,
     tier: Fraction = Fraction(1),
 ) -> int:
     tokens = input_tokens * price.max_input + output_tokens * max(
@@ -56,15 +70,9 @@ def token_estimate(raw: bytes, output_tokens: int) -> int:
     return math.ceil(len(raw) / 4) + output_tokens
 
 
-def admission_bound(
-    raw: bytes,
-    body: Mapping[str, Any],
-    model: Model,
-    price: ModelPrice,
-    applied: Applied,
-    pricing: PriceTable,
-) -> int:
+def admission_bound(s: Sizing) -> int:
     """Reserve-able upper bound of one call, in nano-USD."""
+    applied, pricing, body = s.applied, s.pricing, s.body
     tools: dict[str, int] = {}
     if applied.max_tool_calls and applied.hosted_tools:
         fees = [(pricing.tools.get(t, 0), t) for t in applied.hosted_tools]
@@ -73,8 +81,8 @@ def admission_bound(
             tools[dearest] = applied.max_tool_calls
     tier = body.get("service_tier")
     return cost_bound(
-        price,
-        input_tokens=input_bound_tokens(raw, body, model.context_window),
+        s.price,
+        input_tokens=input_bound_tokens(s.raw, body, s.model.context_window),
         output_tokens=applied.cap * applied.choices,
         tool_calls=tools,
         tool_prices=pricing.tools,

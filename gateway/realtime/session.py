@@ -38,6 +38,7 @@ from gateway.pipeline.context import RequestContext, new_request_id
 from gateway.pipeline.meter import Call, Meter
 from gateway.policy.request import hosted_tools
 from gateway.pricing import NANOS_PER_USD, ModelPrice
+from gateway.quota.bound import Sizing
 from gateway.realtime.decision import Decision
 from gateway.shapes.realtime import REALTIME, realtime_cap
 
@@ -81,7 +82,9 @@ class RealtimeSession:
         self.cap = realtime_cap(self.policy, model)
         applied = REALTIME.apply_policy({}, self.policy, model, caller.tenant, True)
         self._bound = (
-            0 if price is None else REALTIME.bound(b"", {}, model, price, applied, config.pricing)
+            0
+            if price is None
+            else REALTIME.bound(Sizing(b"", {}, model, price, applied, config.pricing))
         )
         self.session_id: str | None = None
         self.spent_nanos = 0

@@ -20,10 +20,10 @@ from typing import Any
 from gateway.config.runtime import Model, Policy
 from gateway.errors import BadRequest
 from gateway.errors.wire import sse_responses
-from gateway.metering.usage import Usage, _int
+from gateway.metering.usage import Usage, _int, split_input
 from gateway.policy.request import Applied
-from gateway.pricing import ModelPrice, PriceTable
-from gateway.quota.bound import cost_bound
+from gateway.pricing import ModelPrice
+from gateway.quota.bound import Sizing, cost_bound
 from gateway.shapes.endpoint import CreateRequest, Endpoint, Tap, model_and_stream, untouched
 from gateway.shapes.form import file_sizes
 from gateway.shapes.sse import UsageEventTap
@@ -52,23 +52,10 @@ def _speech_policy(
     return untouched(len(str(body.get("input", ""))) * SPEECH_TOKENS_PER_CHAR)
 
 
-def _speech_bound(
-    raw: bytes,
-    body: Mapping[str, Any],
-    model: Model,
-    price: ModelPrice,
-    applied: Applied,
-    pricing: PriceTable,
-) -> int:
-    chars = len(str(body.get("input", "")))
-    tokens = cost_bound(
-        price,
-        input_tokens=len(raw),
-        output_tokens=applied.cap,
-        tool_calls={},
-        tool_prices={},
-    )
-    return tokens + chars * price.units.get(CHARACTER, 0)
+def _speech_bound(s: Sizing) -> int:
+    chars = len(str(s.body.get("input", "")))
+    tokens = cost_bound(s.price, input_tokens=len(s.raw), output_tokens=s.applied.cap)
+    return tokens + chars * s.price.units.get(CHARACTER, 0)
 
 
 def _speech_units(body: dict[str, Any], model: Model, price: ModelPrice) -> Mapping[str, int]:
@@ -134,21 +121,12 @@ def _heard_policy(
     return untouched(_seconds(body) * TEXT_TOKENS_PER_S)
 
 
-def _heard_bound(
-    raw: bytes,
-    body: Mapping[str, Any],
-    model: Model,
-    price: ModelPrice,
-    applied: Applied,
-    pricing: PriceTable,
-) -> int:
-    seconds = _seconds(body)
-    prompt = len(str(body.get("prompt", "")).encode())
+def _heard_bound(s: Sizing) -> int:
+    seconds = _seconds(s.body)
+    prompt = len(str(s.body.get("prompt", "")).encode())
     tokens = seconds * AUDIO_TOKENS_PER_S + prompt
-    by_tokens = cost_bound(
-        price, input_tokens=tokens, output_tokens=applied.cap, tool_calls={}, tool_prices={}
-    )
-    return by_tokens + seconds * price.units.get(AUDIO_SECOND, 0)
+    by_tokens = cost_bound(s.price, input_tokens=tokens, output_tokens=s.applied.cap)
+    return by_tokens + seconds * s.price.units.get(AUDIO_SECOND, 0)
 
 
 def _heard_estimate(body: dict[str, Any], model: Model, price: ModelPrice) -> Usage:
@@ -167,10 +145,9 @@ def _heard_usage(usage: Mapping[str, Any], _: Mapping[str, Any] | None) -> Usage
         seconds = usage.get("seconds")
         counted = math.ceil(seconds) if isinstance(seconds, int | float) and seconds > 0 else 0
         return Usage(tool_calls={AUDIO_SECOND: counted})
-    total_in = _int(usage, "input_tokens")
-    audio = min(_int(usage, "input_token_details", "audio_tokens"), total_in)
+    text_in, audio = split_input(usage, "input_token_details", "audio_tokens")
     return Usage(
-        input_tokens=total_in - audio,
+        input_tokens=text_in,
         audio_input_tokens=audio,
         output_tokens=_int(usage, "output_tokens"),
     )

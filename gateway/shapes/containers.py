@@ -16,7 +16,8 @@ from gateway.config.runtime import Model, Policy
 from gateway.errors import BadRequest
 from gateway.metering.usage import Usage
 from gateway.policy.request import Applied
-from gateway.pricing import ModelPrice, PriceTable
+from gateway.pricing import ModelPrice
+from gateway.quota.bound import Sizing
 from gateway.shapes.endpoint import CreateRequest, Endpoint, untouched
 from gateway.shapes.refs import CONTAINER, FILE, field_refs
 
@@ -42,15 +43,8 @@ def _policy(body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: 
     return untouched()
 
 
-def _bound(
-    raw: bytes,
-    body: Mapping[str, Any],
-    model: Model,
-    price: ModelPrice,
-    applied: Applied,
-    pricing: PriceTable,
-) -> int:
-    return pricing.tools.get(model.name, 0)
+def _bound(s: Sizing) -> int:
+    return s.pricing.tools.get(s.model.name, 0)
 
 
 def _units(body: dict[str, Any], model: Model, price: ModelPrice) -> Mapping[str, int]:

@@ -16,7 +16,7 @@ from gateway.config.runtime import Model, Policy
 from gateway.errors import BadRequest
 from gateway.metering.usage import Usage
 from gateway.policy.request import Applied
-from gateway.pricing import ModelPrice, PriceTable
+from gateway.quota.bound import Sizing
 from gateway.shapes.endpoint import CreateRequest, Endpoint, model_and_stream, untouched
 
 DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
@@ -50,15 +50,8 @@ def _input_tokens(usage: Mapping[str, Any], _: Mapping[str, Any] | None) -> Usag
     return Usage(input_tokens=tokens if isinstance(tokens, int) and tokens > 0 else 0)
 
 
-def _bound(
-    raw: bytes,
-    body: Mapping[str, Any],
-    model: Model,
-    price: ModelPrice,
-    applied: Applied,
-    pricing: PriceTable,
-) -> int:
-    return len(raw) * price.max_input
+def _bound(s: Sizing) -> int:
+    return len(s.raw) * s.price.max_input
 
 
 EMBEDDINGS = Endpoint(

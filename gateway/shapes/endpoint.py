@@ -21,8 +21,8 @@ from gateway.config.runtime import Model, Policy
 from gateway.errors import BadRequest, GatewayError
 from gateway.metering.usage import Usage
 from gateway.policy.request import Applied
-from gateway.pricing import ModelPrice, PriceTable
-from gateway.quota.bound import admission_bound
+from gateway.pricing import ModelPrice
+from gateway.quota.bound import Sizing, admission_bound
 from gateway.shapes.refs import Kind, Ref
 from gateway.shapes.sse import StreamFacts
 
@@ -46,7 +46,7 @@ class CreateRequest:
 Parse = Callable[[dict[str, Any]], CreateRequest]
 ApplyPolicy = Callable[[dict[str, Any], Policy, Model, str, bool], Applied]
 ReadUsage = Callable[[Mapping[str, Any], Mapping[str, Any] | None], Usage]
-Bound = Callable[[bytes, Mapping[str, Any], Model, ModelPrice, Applied, PriceTable], int]
+Bound = Callable[[Sizing], int]
 Judge = Callable[[dict[str, Any], dict[str, Any]], Iterator[str]]
 Units = Callable[[dict[str, Any], Model, ModelPrice], Mapping[str, int]]
 Estimate = Callable[[dict[str, Any], Model, ModelPrice], Usage]

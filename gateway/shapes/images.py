@@ -17,10 +17,9 @@ from typing import Any
 from gateway.config.runtime import Model, Policy
 from gateway.errors import BadRequest
 from gateway.errors.wire import sse_responses
-from gateway.metering.usage import Usage, _int
+from gateway.metering.usage import Usage, _int, split_input
 from gateway.policy.request import Applied
-from gateway.pricing import ModelPrice, PriceTable
-from gateway.quota.bound import cost_bound
+from gateway.quota.bound import Sizing, cost_bound
 from gateway.shapes.endpoint import CreateRequest, Endpoint, Tap, untouched
 from gateway.shapes.form import file_count
 from gateway.shapes.sse import UsageEventTap
@@ -57,30 +56,20 @@ def _policy(body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: 
     return untouched(model.max_output_tokens or IMAGE_OUTPUT_TOKENS, choices=_count(body))
 
 
-def _bound(
-    raw: bytes,
-    body: Mapping[str, Any],
-    model: Model,
-    price: ModelPrice,
-    applied: Applied,
-    pricing: PriceTable,
-) -> int:
-    text = sum(len(v.encode()) for v in body.values() if isinstance(v, str))  # token >= byte
+def _bound(s: Sizing) -> int:
+    text = sum(len(v.encode()) for v in s.body.values() if isinstance(v, str))  # token >= byte
     return cost_bound(
-        price,
-        input_tokens=text + file_count(body) * IMAGE_INPUT_TOKENS,
-        output_tokens=applied.cap * applied.choices,
-        tool_calls={},
-        tool_prices={},
+        s.price,
+        input_tokens=text + file_count(s.body) * IMAGE_INPUT_TOKENS,
+        output_tokens=s.applied.cap * s.applied.choices,
     )
 
 
 def _usage(usage: Mapping[str, Any], _: Mapping[str, Any] | None) -> Usage:
     """``{input_tokens, input_tokens_details: {text_tokens, image_tokens}, output_tokens}``."""
-    total_in = _int(usage, "input_tokens")
-    image_in = min(_int(usage, "input_tokens_details", "image_tokens"), total_in)
+    text_in, image_in = split_input(usage, "input_tokens_details", "image_tokens")
     return Usage(
-        input_tokens=total_in - image_in,
+        input_tokens=text_in,
         image_input_tokens=image_in,
         output_tokens=_int(usage, "output_tokens"),
     )

@@ -16,8 +16,7 @@ from gateway.config.runtime import Model, Policy
 from gateway.errors import BadRequest
 from gateway.metering.usage import Usage, from_realtime
 from gateway.policy.request import Applied
-from gateway.pricing import ModelPrice, PriceTable
-from gateway.quota.bound import cost_bound
+from gateway.quota.bound import Sizing, cost_bound
 from gateway.shapes.endpoint import CreateRequest, Endpoint
 
 # The API accepts 1..4096 or "inf" (the default: no cap at all).
@@ -44,21 +43,8 @@ def _usage(usage: Mapping[str, Any], _: Mapping[str, Any] | None) -> Usage:
     return from_realtime(usage)
 
 
-def _bound(
-    raw: bytes,
-    body: Mapping[str, Any],
-    model: Model,
-    price: ModelPrice,
-    applied: Applied,
-    pricing: PriceTable,
-) -> int:
-    return cost_bound(
-        price,
-        input_tokens=model.context_window,
-        output_tokens=applied.cap,
-        tool_calls={},
-        tool_prices={},
-    )
+def _bound(s: Sizing) -> int:
+    return cost_bound(s.price, input_tokens=s.model.context_window, output_tokens=s.applied.cap)
 
 
 REALTIME = Endpoint(

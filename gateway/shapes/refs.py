@@ -9,7 +9,7 @@ existed gets (:meth:`Kind.not_found`), so ids cannot be probed across tenants.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +58,7 @@ class Ref:
         return self.refusal if self.refusal is not None else self.kind.not_found(self.object_id)
 
 
-FindRefs = Callable[[dict[str, Any]], Iterator[Ref]]
+FindRefs = Callable[[dict[str, Any]], Iterable[Ref]]
 
 
 def no_refs(_: dict[str, Any]) -> Iterator[Ref]:
@@ -82,8 +82,17 @@ def previous_response(body: dict[str, Any]) -> Iterator[Ref]:
     )
 
 
-def responses_refs(body: dict[str, Any]) -> Iterator[Ref]:
+_NAMING = frozenset(("previous_response_id", "conversation", "tools"))
+
+
+def responses_refs(body: dict[str, Any]) -> tuple[Ref, ...]:
     """A Responses request: its previous response, conversation, items, files and tools."""
+    if body.keys().isdisjoint(_NAMING) and not isinstance(body.get("input"), list):
+        return ()  # most requests: a string input and no stored context
+    return tuple(_responses_refs(body))
+
+
+def _responses_refs(body: dict[str, Any]) -> Iterator[Ref]:
     yield from previous_response(body)
     conversation = body.get("conversation")
     if isinstance(conversation, dict):

@@ -18,7 +18,7 @@ from gateway.shapes.sse import ResponsesTap
 def _parse(body: dict[str, Any]) -> CreateRequest:
     model, stream = model_and_stream(body)
     creates = None if body.get("store") is False else RESPONSE
-    return CreateRequest(model, stream, tuple(responses_refs(body)), creates)
+    return CreateRequest(model, stream, responses_refs(body), creates)
 
 
 def _policy(body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: bool) -> Applied:
@@ -46,7 +46,7 @@ RESPONSES_SOCKET = dataclasses.replace(RESPONSES, name="responses.websocket")
 
 def _parse_compact(body: dict[str, Any]) -> CreateRequest:
     model, _ = model_and_stream(body)
-    return CreateRequest(model, stream=False, refs=tuple(responses_refs(body)))
+    return CreateRequest(model, stream=False, refs=responses_refs(body))
 
 
 def _compact_policy(

@@ -266,6 +266,20 @@ def test_record_refuses_an_id_longer_than_the_column(cluster: Cluster) -> None:
     assert cluster.rows() == [], "nothing queued that would fail its batch"
 
 
+def test_record_all_records_a_responses_items_and_skips_an_unstorable_id(
+    cluster: Cluster,
+) -> None:
+    async def scenario() -> None:
+        store = cluster.replica()
+        await store.start()
+        store.record_all(["rs_1", "msg_1", "msg_" + "x" * 130], "alpha", "item")
+        assert await store.owners_of(["rs_1", "msg_1"]) == {"rs_1": "alpha", "msg_1": "alpha"}
+        await store.flush()
+
+    cluster.run(scenario)
+    assert cluster.rows() == [("msg_1", "item", "alpha"), ("rs_1", "item", "alpha")]
+
+
 def test_write_through_after_close_raises(cluster: Cluster) -> None:
     async def scenario() -> None:
         store = cluster.replica()

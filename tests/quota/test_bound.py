@@ -9,7 +9,7 @@ import orjson
 from gateway.config.runtime import Model
 from gateway.policy.request import Applied
 from gateway.pricing import load_pricing
-from gateway.quota.bound import admission_bound, input_bound_tokens, token_estimate
+from gateway.quota.bound import Sizing, admission_bound, input_bound_tokens, token_estimate
 
 TABLE = load_pricing(Path(__file__).resolve().parents[2] / "config" / "pricing.yaml")
 MODEL = Model("gpt-5", "openai", "gpt-5", context_window=400_000)
@@ -42,7 +42,7 @@ def test_bound_prices_every_input_token_at_full_price_plus_the_output_cap() -> N
     raw = orjson.dumps(body)
     price = TABLE.price_for("gpt-5")
     assert price is not None
-    assert admission_bound(raw, body, MODEL, price, applied(cap=100), TABLE) == (
+    assert admission_bound(Sizing(raw, body, MODEL, price, applied(cap=100), TABLE)) == (
         len(raw) * 1250 + 100 * 10000
     )
 
@@ -53,7 +53,7 @@ def test_bound_includes_the_dearest_hosted_tool_times_max_tool_calls_and_the_tie
     price = TABLE.price_for("gpt-5")
     assert price is not None
     tools = frozenset({"web_search", "file_search"})
-    bound = admission_bound(raw, body, MODEL, price, applied(50, tools, 3), TABLE)
+    bound = admission_bound(Sizing(raw, body, MODEL, price, applied(50, tools, 3), TABLE))
     assert bound == 2 * (len(raw) * 1250 + 50 * 10000) + 3 * 10_000_000
 
 

@@ -16,6 +16,7 @@ from gateway.metering.usage import Usage
 from gateway.pricing import cost_of
 from gateway.pricing.table import EMPTY as PRICES
 from gateway.pricing.table import ModelPrice
+from gateway.quota.bound import Sizing
 from gateway.shapes.audio import (
     AUDIO_SECOND,
     CHARACTER,
@@ -53,7 +54,7 @@ def bound(
     endpoint: Endpoint, body: dict[str, object], raw: bytes, model: Model, price: ModelPrice
 ) -> int:
     applied = endpoint.apply_policy(body, POLICY, model, "t", False)
-    return endpoint.bound(raw, body, model, price, applied, PRICES)
+    return endpoint.bound(Sizing(raw, body, model, price, applied, PRICES))
 
 
 def form(
