@@ -124,7 +124,7 @@ class BatchWriter(Generic[T]):
             return
         before = len(self._queue)
         now = self._clock()
-        self._queue.extend((now, item) for item in items)
+        self._queue.extend([(now, item) for item in items])
         n = len(self._queue)
         self._added += n - before
         if n > before and (before == 0 or n >= self._max_batch):

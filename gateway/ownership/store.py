@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -113,29 +113,28 @@ class OwnershipStore:
             self._forgotten.pop(object_id, None)
         self._writer.add(Change(object_id, kind, tenant, datetime.now(UTC)))
 
-    def record_all(self, object_ids: Iterable[str], tenant: str, kind: ObjectKind) -> None:
+    def record_all(self, object_ids: Sequence[str], tenant: str, kind: ObjectKind) -> None:
         """`record` for several ids at once (a response's items): one timestamp, one queue add.
 
         Ids come from upstream answers here, so one that could not be stored is left
         out with a warning (it stays unusable by anyone) instead of failing the call.
         """
+        if not object_ids:
+            return
         if len(tenant) > ID_MAX:
             raise ValueError(f"ownership: tenant over {ID_MAX} characters: {tenant!r}")
+        if any(len(object_id) > ID_MAX for object_id in object_ids):
+            log.warning("ownership: an id over %d characters is not recorded", ID_MAX)
+            object_ids = [object_id for object_id in object_ids if len(object_id) <= ID_MAX]
+        known = self._known
+        if len(known) + len(object_ids) > _CACHE_MAX:
+            known.clear()
+        known.update(dict.fromkeys(object_ids, tenant))
+        if self._forgotten:
+            for object_id in object_ids:
+                self._forgotten.pop(object_id, None)
         at = datetime.now(UTC)
-        known, forgotten = self._known, self._forgotten
-        changes = []
-        for object_id in object_ids:
-            if len(object_id) > ID_MAX:
-                log.warning("ownership: an id over %d characters is not recorded", ID_MAX)
-                continue
-            if len(known) >= _CACHE_MAX:
-                known.clear()
-            known[object_id] = tenant
-            if forgotten:
-                forgotten.pop(object_id, None)
-            changes.append(Change(object_id, kind, tenant, at))
-        if changes:
-            self._writer.add_all(changes)
+        self._writer.add_all([Change(object_id, kind, tenant, at) for object_id in object_ids])
 
     async def record_now(self, object_id: str, tenant: str, kind: ObjectKind) -> None:
         """`record`, in the database when this returns (every replica sees it).

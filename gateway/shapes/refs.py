@@ -144,16 +144,16 @@ def tool_refs(tools: Any) -> Iterator[Ref]:
             yield from (Ref(FILE, f) for f in _strings(container.get("file_ids")))
 
 
-def output_item_ids(answer: Mapping[str, Any] | None) -> Iterator[str]:
+def output_item_ids(answer: Mapping[str, Any] | None) -> list[str]:
     """The ids of the items a response (or a list of items) shows its tenant: theirs from now on."""
     if answer is None:
-        return
-    for key in ("output", "data"):
-        items = answer.get(key)
-        if isinstance(items, list):
-            for item in items:
-                if isinstance(item, dict) and isinstance(item.get("id"), str):
-                    yield item["id"]
+        return []
+    items = answer.get("output")
+    if not isinstance(items, list):
+        items = answer.get("data")
+        if not isinstance(items, list):
+            return []
+    return [i["id"] for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
 
 
 def chat_refs(body: dict[str, Any]) -> Iterator[Ref]:
