@@ -20,16 +20,23 @@ from gateway.api.listing import UpstreamPage, list_owned
 from gateway.api.proxy import Exchange, Handler, body_of, caller_of, content_type_of, upload_of
 from gateway.auth.callers import Caller
 from gateway.config.model import FilesPolicy
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, PermissionDenied
 from gateway.metering.outcome import Outcome
 from gateway.ownership import OwnershipStore
 from gateway.pipeline.prepare import check_owned
-from gateway.pipeline.relay import Answer, deliver, read_answer, relay
+from gateway.pipeline.relay import (
+    Answer,
+    deliver,
+    is_bytes_answer,
+    read_answer,
+    relay,
+    relay_bytes,
+)
 from gateway.policy import check_family
 from gateway.shapes.endpoint import parse_json_object
 from gateway.shapes.form import Form, boundary_of, parse_form
 from gateway.shapes.objects import ObjectOp, check_purpose, check_size
-from gateway.shapes.refs import FILE, ITEM, Ref, output_item_ids
+from gateway.shapes.refs import FILE, ITEM, UPLOAD, Ref, output_item_ids
 from gateway.shapes.responses import RESPONSES
 from gateway.upstream import UpstreamClient, upstream_request_headers
 
@@ -44,6 +51,8 @@ def object_op(op: ObjectOp) -> Handler:
         refs = [Ref(kind, params[name]) for name, kind in op.owns.items()]
         body = await _body(ex, op, caller, refs) if ex.scope["method"] == "POST" else None
         await check_owned(services.ownership, caller.tenant, refs)
+        if op.creates in (FILE, UPLOAD):
+            await _check_file_count(services.ownership, caller)
         client = services.pool.get(next(iter(services.config.upstreams)))
         path = op.upstream_template.format(**params)
         if op.lists is not None:
@@ -81,6 +90,18 @@ def _check_upload(form: Form, op: ObjectOp, files: FilesPolicy) -> None:
     check_size(max(sizes), files, name)
 
 
+async def _check_file_count(store: OwnershipStore, caller: Caller) -> None:
+    """A tenant at its `files.max_files` must delete a file before it adds one."""
+    limit = caller.policy.files.max_files
+    if limit is None:
+        return
+    if len(await store.owned_ids(caller.tenant, FILE.name, limit=limit)) >= limit:
+        raise PermissionDenied(
+            f"Your tenant already keeps {limit} files upstream, its limit; delete one first.",
+            code="file_limit_reached",
+        )
+
+
 async def _forward(
     ex: Exchange,
     op: ObjectOp,
@@ -99,6 +120,9 @@ async def _forward(
             ctx, outcome, resp, ex.send, ex.receive, endpoint=RESPONSES,
             api_key=upstream.api_key, upstream=upstream.name, headers=ex.headers,
         )  # fmt: skip
+        return
+    if op.path.endswith("/content") and is_bytes_answer(resp):
+        await relay_bytes(ctx, outcome, resp, ex.send, ex.headers)
         return
     answer = await read_answer(ctx, outcome, resp, api_key=upstream.api_key, upstream=upstream.name)
     if answer.status < 300:

@@ -132,6 +132,9 @@ class FilesPolicy(Strict):
     purposes: list[str] = Field(
         default=["*"], description='Purposes a tenant may upload files for; "*" allows all.'
     )
+    max_files: int | None = Field(
+        default=None, ge=1, description="Files a tenant may keep upstream at once (null: no limit)."
+    )
 
 
 class Limits(Strict):

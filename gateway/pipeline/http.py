@@ -26,7 +26,9 @@ from gateway.pipeline.relay import (
     OnResponseId,
     buffer_stream,
     deliver,
+    is_bytes_answer,
     read_answer,
+    relay_bytes,
     relay_stream,
 )
 from gateway.routing import classify
@@ -175,6 +177,10 @@ async def _forward(
             )
             return None
         return await buffer_stream(ctx, outcome, resp, endpoint, injected)
+    if endpoint.bytes_out and is_bytes_answer(resp):  # speech: audio as it is made
+        out = down.headers + _admission_headers(attempt) + trail.headers()
+        await relay_bytes(ctx, outcome, resp, down.send, out)
+        return None
     key, name = client.upstream.api_key, client.upstream.name
     return await read_answer(ctx, outcome, resp, api_key=key, upstream=name)
 

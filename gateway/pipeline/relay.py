@@ -157,6 +157,40 @@ async def relay(
     await deliver(ctx, answer, send, headers, None, rid if isinstance(rid, str) else None)
 
 
+def is_bytes_answer(resp: UpstreamResponse) -> bool:
+    """A successful answer that is neither JSON nor events (audio, a file's content)."""
+    kind = resp.content_type
+    return resp.status < 400 and kind not in ("application/json", "text/event-stream")
+
+
+async def relay_bytes(
+    ctx: RequestContext, outcome: Outcome, resp: UpstreamResponse, send: Send, headers: Headers
+) -> None:
+    """Pass a byte answer through as it arrives: a 512 MB file is never held whole.
+
+    Nothing in it is metered (a speech call is priced by its request); a failure
+    midway can only end the body early, as the client would see from any server.
+    """
+    ctx.status = outcome.status = resp.status
+    out = [*headers, *client_response_headers(resp.headers)]  # the upstream's content-type
+    length = resp.headers.get("content-length")
+    if length is not None:
+        out.append((b"content-length", length.encode("latin-1")))
+    await send({"type": "http.response.start", "status": resp.status, "headers": out})
+    try:
+        async for chunk in resp.chunks():
+            if ctx.ttft_s is None:
+                ctx.ttft_s = time.perf_counter() - ctx.started
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    except GatewayError as err:
+        ctx.error_code = outcome.error_code = err.code
+        log.warning("byte answer cut midway: %s", err.code)
+    finally:
+        ctx.upstream_s = time.perf_counter() - ctx.started
+        resp.release()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
         data = orjson.loads(body)

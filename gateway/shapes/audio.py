@@ -95,6 +95,7 @@ SPEECH = Endpoint(
     bound=_speech_bound,
     units=_speech_units,
     estimate=_speech_estimate,
+    bytes_out=True,
     new_tap=_tap,
     stream_error=sse_responses,
 )

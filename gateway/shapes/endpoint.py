@@ -71,6 +71,7 @@ class Endpoint:
     units: Units | None = None
     estimate: Estimate | None = None
     form: bool = False  # a multipart upload, forwarded byte for byte (no policy rewrite)
+    bytes_out: bool = False  # answers bytes (audio), passed through as they come
     # A call with no model, charged one fee from `tools:` in the price table (a container).
     fee: Callable[[dict[str, Any]], str] | None = None
 

@@ -15,7 +15,8 @@ TENANTS = {
         "models": ["gpt-5-nano", "text-embedding-3-small"],
         "endpoints": ["responses", "embeddings", "files"],
         "files": {"max_bytes": 100, "purposes": ["assistants"]},
-    }
+    },
+    "few": {"models": ["gpt-5-nano"], "files": {"max_files": 2}},
 }
 
 
@@ -70,3 +71,22 @@ def test_files_policy_purpose_and_size(narrow: openai.OpenAI, fake: FakeOpenAISe
         narrow.uploads.create(filename="b", purpose="assistants", bytes=101, mime_type="text/plain")
     assert declared.value.code == "file_too_large"
     assert len(fake.requests) == before
+
+
+def test_a_tenant_at_its_file_limit_deletes_before_it_adds(
+    narrow_gateway: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    few = openai.OpenAI(
+        base_url=narrow_gateway.base_url, api_key=narrow_gateway.token("few"), max_retries=0
+    )
+    first = few.files.create(file=("1.txt", b"one"), purpose="assistants")
+    few.files.create(file=("2.txt", b"two"), purpose="assistants")
+    before = len(fake.requests)
+    with pytest.raises(openai.PermissionDeniedError) as full:
+        few.files.create(file=("3.txt", b"three"), purpose="assistants")
+    assert full.value.code == "file_limit_reached"
+    with pytest.raises(openai.PermissionDeniedError):
+        few.uploads.create(filename="4.txt", purpose="assistants", bytes=4, mime_type="text/plain")
+    assert len(fake.requests) == before
+    few.files.delete(first.id)
+    assert few.files.create(file=("3.txt", b"three"), purpose="assistants").id
