@@ -70,6 +70,10 @@ async def _body(ex: Exchange, op: ObjectOp, caller: Caller, refs: list[Ref]) -> 
         raw = await upload_of(ex, caller)
         _check_upload(parse_form(raw, content_type), op, caller.policy.files)
         return raw
+    if op.upload is not None and not op.or_json:
+        raise BadRequest(
+            "This endpoint takes a multipart/form-data body.", code="invalid_content_type"
+        )
     raw = await body_of(ex)
     if raw:
         body = parse_json_object(raw)

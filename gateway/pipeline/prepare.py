@@ -29,6 +29,7 @@ from gateway.pricing import ModelPrice
 from gateway.quota.bound import Sizing, token_estimate
 from gateway.routing import NO_FEATURES, Plan, features_of, plan
 from gateway.shapes.endpoint import CreateRequest, Endpoint
+from gateway.shapes.form import with_field
 from gateway.shapes.refs import Ref
 
 
@@ -136,6 +137,8 @@ def for_model(prepared: Prepared, model: Model, *, first: bool) -> AttemptReques
                 param="model",
                 code="model_alias_not_supported",
             )
+        if "model" not in body:  # the upstream's default might not be the model priced here
+            raw = with_field(raw, "model", model.upstream_model)
     else:
         body = prepared.body if first else orjson.loads(prepared.raw)
     applied = endpoint.apply_policy(

@@ -84,3 +84,17 @@ def _finish(form: Form, segment: multipart.MultipartSegment, text: bytes) -> Non
         form.files.setdefault(name, []).append(segment.size)
     elif name not in form.fields:
         form.fields[name] = text.decode("utf-8", "replace")
+
+
+def with_field(raw: bytes, name: str, value: str) -> bytes:
+    """The form with one more text field, before its closing boundary (the body's first
+    line names the boundary: ``--<boundary>``)."""
+    first = raw.split(b"\r\n", 1)[0]
+    closing = raw.rfind(first + b"--")
+    if not first.startswith(b"--") or closing == -1:
+        raise BadRequest("The multipart body is malformed.", code="invalid_body")
+    part = (
+        first + b'\r\nContent-Disposition: form-data; name="' + name.encode() + b'"\r\n\r\n'
+        + value.encode() + b"\r\n"
+    )  # fmt: skip
+    return raw[:closing] + part + raw[closing:]

@@ -53,6 +53,7 @@ class ObjectOp:
     deletes: str | None = None  # the path param whose object a 2xx answer deleted
     lists: Kind | None = None  # a list cut down to the caller's objects of this kind
     upload: str | None = None  # a multipart body's file field, held to the files policy
+    or_json: bool = False  # an upload may instead be a JSON body naming a stored file
     check: Check | None = None  # the tenant's policy on a JSON body, before it goes upstream
     creates_file: bool = False  # the answer's `file.id` becomes the caller's (uploads)
     streams: bool = False  # may answer with the Responses SSE dialect (a replay)
@@ -203,7 +204,7 @@ OBJECT_OPS: tuple[ObjectOp, ...] = (
     ObjectOp("DELETE", _CNTR_PATH, "containers.delete", "containers", _CNTR,
              deletes="container_id"),
     ObjectOp("POST", _CNTR_PATH + "/files", "containers.files.create", "containers", _CNTR,
-             refs=field_refs(FILE, "file_id"), upload="file"),
+             refs=field_refs(FILE, "file_id"), upload="file", or_json=True),
     ObjectOp("GET", _CNTR_PATH + "/files", "containers.files.list", "containers", _CNTR),
     ObjectOp("GET", _CNTR_PATH + "/files/{file_id}", "containers.files.retrieve", "containers",
              _CNTR),

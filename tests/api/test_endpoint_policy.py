@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import openai
 import pytest
 from harness import GatewayServer, config_dict
@@ -90,3 +91,17 @@ def test_a_tenant_at_its_file_limit_deletes_before_it_adds(
     assert len(fake.requests) == before
     few.files.delete(first.id)
     assert few.files.create(file=("3.txt", b"three"), purpose="assistants").id
+
+
+def test_an_upload_that_is_not_a_form_is_refused_before_the_upstream(
+    narrow_gateway: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    before = len(fake.requests)
+    answer = httpx.post(
+        f"{narrow_gateway.base_url}/files",
+        json={"purpose": "assistants", "file": "inline text"},
+        headers={"Authorization": f"Bearer {narrow_gateway.token('narrow')}"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_content_type"
+    assert len(fake.requests) == before

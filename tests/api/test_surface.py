@@ -174,10 +174,15 @@ def test_images_are_metered_by_tokens(alpha: openai.OpenAI, gateway: GatewayServ
     assert int(str(row["cost_nanos"])) > 0
 
 
-def test_image_edits_upload_and_stream(alpha: openai.OpenAI) -> None:
+def test_image_edits_upload_and_stream(alpha: openai.OpenAI, fake: FakeOpenAIServer) -> None:
     png = b"\x89PNG\r\n\x1a\n" + b"0" * 64
     edited = alpha.images.edit(model="gpt-image-1", image=("in.png", png), prompt="add a hat")
     assert edited.data
+    # Without a model, the one priced here is named upstream; the image goes byte for byte.
+    alpha.images.edit(image=("in.png", png), prompt="add a scarf")
+    sent = fake.requests[-1].body
+    assert b'name="model"\r\n\r\ngpt-image-1\r\n' in sent
+    assert png in sent
     events = list(
         alpha.images.generate(model="gpt-image-1", prompt="a boat", stream=True, partial_images=1)
     )

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from gateway.errors import BadRequest
-from gateway.shapes.form import parse_form
+from gateway.shapes.form import parse_form, with_field
 
 
 def encoded(data: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
@@ -44,3 +44,16 @@ def test_a_truncated_form_is_a_400() -> None:
     with pytest.raises(BadRequest) as err:
         parse_form(body[: len(body) // 2], content_type)
     assert err.value.code == "invalid_body"
+
+
+def test_a_field_added_to_a_form_is_read_back_and_the_file_is_unchanged() -> None:
+    body, content_type = encoded({"prompt": "a hat"}, {"image": ("a.png", b"\x89PNG" + b"1" * 300)})
+    grown = with_field(body, "model", "gpt-image-1")
+    form = parse_form(grown, content_type)
+    assert form.fields == {"prompt": "a hat", "model": "gpt-image-1"}
+    assert form.files == {"image": [304]}
+
+
+def test_a_field_cannot_be_added_to_a_body_that_is_not_a_form() -> None:
+    with pytest.raises(BadRequest):
+        with_field(b'{"model": "x"}', "model", "y")
