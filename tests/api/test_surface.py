@@ -228,3 +228,10 @@ def test_containers_are_charged_their_session_fee(
     assert content.read() == b"a,b\n1,2\n"
     alpha.containers.files.delete(added.id, container_id=container.id)
     alpha.containers.delete(container.id)
+
+
+def test_a_stored_response_replays_as_a_stream(alpha: openai.OpenAI) -> None:
+    done = alpha.responses.create(model="gpt-5-nano", input="replay me please")
+    events = list(alpha.responses.retrieve(done.id, stream=True, starting_after=1))
+    assert events[0].sequence_number == 2
+    assert events[-1].type == "response.completed"
