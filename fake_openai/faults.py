@@ -79,8 +79,10 @@ class Fault:
     stall_after_events: int | None = None
     """Streams: send this many events, then hang with the connection open.
 
-    On a non-streaming request the server hangs before sending headers. A stall ends (and the
-    connection is dropped) when the server stops or ``FakeOpenAI.stall_s`` elapses.
+    On a non-streaming JSON request the server hangs before sending headers; a byte answer
+    (a file's content, speech audio) sends its headers and first half, then hangs. A stall
+    ends (and the connection is dropped) when the server stops or ``FakeOpenAI.stall_s``
+    elapses.
     """
 
     output_text: str | None = None

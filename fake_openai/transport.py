@@ -84,12 +84,16 @@ async def reply_bytes(
     status: int = 200,
     headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
-    """Answer with ``body`` whole; a stream fault cuts or stalls it like a JSON answer."""
+    """Answer with ``body`` whole. A stall fault sends the headers and the first half of the
+    body, then hangs (a download or audio stream stopping midway); a drop fault cuts it."""
     fault = request_fault(request)
     if fault is not None:
         if fault.stall_after_events is not None:
+            response = web.StreamResponse(status=status, headers={"Content-Type": content_type})
+            await response.prepare(request)
+            await response.write(body[: len(body) // 2])
             await state.stall()
-            return drop(request, web.Response())
+            return drop(request, response)
         if fault.drop_after_events is not None:
             return drop(request, web.Response())
     return web.Response(

@@ -126,7 +126,7 @@ async def _forward(
         )  # fmt: skip
         return
     if op.path.endswith("/content") and is_bytes_answer(resp):
-        await relay_bytes(ctx, outcome, resp, ex.send, ex.headers)
+        await relay_bytes(ctx, outcome, resp, ex.send, ex.receive, ex.headers)
         return
     answer = await read_answer(ctx, outcome, resp, api_key=upstream.api_key, upstream=upstream.name)
     if answer.status < 300:

@@ -179,7 +179,7 @@ async def _forward(
         return await buffer_stream(ctx, outcome, resp, endpoint, injected)
     if endpoint.bytes_out and is_bytes_answer(resp):  # speech: audio as it is made
         out = down.headers + _admission_headers(attempt) + trail.headers()
-        await relay_bytes(ctx, outcome, resp, down.send, out)
+        await relay_bytes(ctx, outcome, resp, down.send, down.receive, out)
         return None
     key, name = client.upstream.api_key, client.upstream.name
     return await read_answer(ctx, outcome, resp, api_key=key, upstream=name)

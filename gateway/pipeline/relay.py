@@ -164,12 +164,18 @@ def is_bytes_answer(resp: UpstreamResponse) -> bool:
 
 
 async def relay_bytes(
-    ctx: RequestContext, outcome: Outcome, resp: UpstreamResponse, send: Send, headers: Headers
+    ctx: RequestContext,
+    outcome: Outcome,
+    resp: UpstreamResponse,
+    send: Send,
+    receive: Receive,
+    headers: Headers,
 ) -> None:
     """Pass a byte answer through as it arrives: a 512 MB file is never held whole.
 
     Nothing in it is metered (a speech call is priced by its request); a failure
-    midway can only end the body early, as the client would see from any server.
+    midway can only end the body early, as the client would see from any server;
+    a client that leaves closes the upstream response (`ClientWatch`).
     """
     ctx.status = outcome.status = resp.status
     out = [*headers, *client_response_headers(resp.headers)]  # the upstream's content-type
@@ -177,18 +183,23 @@ async def relay_bytes(
     if length is not None:
         out.append((b"content-length", length.encode("latin-1")))
     await send({"type": "http.response.start", "status": resp.status, "headers": out})
+    watch = ClientWatch(receive, resp)
     try:
         async for chunk in resp.chunks():
             if ctx.ttft_s is None:
                 ctx.ttft_s = time.perf_counter() - ctx.started
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
     except GatewayError as err:
-        ctx.error_code = outcome.error_code = err.code
-        log.warning("byte answer cut midway: %s", err.code)
+        if not watch.gone:
+            ctx.error_code = outcome.error_code = err.code
+            log.warning("byte answer cut midway: %s", err.code)
     finally:
+        watch.stop()
+        ctx.client_gone = outcome.client_gone = watch.gone
         ctx.upstream_s = time.perf_counter() - ctx.started
         resp.release()
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    if not watch.gone:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -199,9 +210,35 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-async def _wait_for_disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+class ClientWatch:
+    """Closes the upstream response when the client leaves, which wakes a pending read
+    at once instead of at the next upstream byte.
+
+    Most answers end before a watcher would be worth its task: one is started only
+    for an answer still running after ``WATCH_AFTER_S`` (a timer costs far less).
+    """
+
+    __slots__ = ("_receive", "_resp", "_task", "_timer", "gone")
+
+    def __init__(self, receive: Receive, resp: UpstreamResponse) -> None:
+        self._receive, self._resp = receive, resp
+        self._task: asyncio.Task[None] | None = None
+        self.gone = False
+        self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, self._start)
+
+    def _start(self) -> None:
+        self._task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        self._resp.close()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
 
 
 async def relay_stream(
@@ -224,24 +261,7 @@ async def relay_stream(
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
     facts = outcome.facts = tap.facts
     tapped = tap.filter if strip_usage else tap.feed
-    gone = False
-    watcher: asyncio.Task[None] | None = None
-
-    async def watch() -> None:
-        # A client that leaves closes the upstream response, which wakes the
-        # pending read below instead of waiting for the next upstream byte.
-        nonlocal gone
-        await _wait_for_disconnect(receive)
-        gone = True
-        resp.close()
-
-    def start_watching() -> None:
-        nonlocal watcher
-        watcher = asyncio.create_task(watch())
-
-    # Most streams end before a watcher would be worth its task: start one only
-    # for a stream still running after WATCH_AFTER_S (a timer costs far less).
-    timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, start_watching)
+    watch = ClientWatch(receive, resp)
     failure: GatewayError | None = None
     try:
         async for chunk in resp.chunks():
@@ -256,7 +276,7 @@ async def relay_stream(
                 out = chunk
             if out:
                 await send({"type": "http.response.body", "body": out, "more_body": True})
-        if facts.terminal is None and facts.error is None and not gone:
+        if facts.terminal is None and facts.error is None and not watch.gone:
             raise UpstreamError(
                 "The upstream stream ended before the response was complete.",
                 code="upstream_stream_truncated",
@@ -267,10 +287,8 @@ async def relay_stream(
         log.exception("stream relay failed")
         failure = _RELAY_FAILED
     finally:
-        timer.cancel()
-        if watcher is not None:
-            watcher.cancel()
-        ctx.client_gone = outcome.client_gone = gone
+        watch.stop()
+        gone = ctx.client_gone = outcome.client_gone = watch.gone
         ctx.upstream_s = time.perf_counter() - ctx.started
         outcome.ttft_s = ctx.ttft_s
         resp.release()

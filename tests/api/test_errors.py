@@ -249,3 +249,31 @@ def test_requests_the_http_parser_rejects_get_openais_error_shape(
     assert head.startswith(b"HTTP/1.1 400 ")
     assert b"content-type: application/json" in head
     assert json.loads(body)["error"]["code"] == "invalid_http_request"
+
+
+def test_client_leaving_a_byte_answer_stops_the_relay(
+    gateway: GatewayServer, fake: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.inject(Fault(path="/v1/audio/speech", stall_after_events=0))
+    caplog.set_level(logging.INFO, logger="gateway.access")
+    with httpx.stream(
+        "POST",
+        f"{gateway.base_url}/audio/speech",
+        headers={"Authorization": f"Bearer {gateway.token('alpha')}"},
+        json={"model": "tts-1", "voice": "alloy", "input": "a sentence long enough to stream"},
+    ) as resp:
+        assert resp.status_code == 200
+        assert next(resp.iter_bytes())  # the first half of the audio, then the upstream stalls
+    # The client is gone; the relay must notice, not wait out the stalled upstream.
+    lines: list[dict[str, object]] = latest_sync(
+        lambda: [
+            json.loads(line)
+            for r in caplog.records
+            if r.name == "gateway.access"
+            for line in r.getMessage().splitlines()
+            if '"audio.speech"' in line
+        ],
+        bool,
+        10,
+    )
+    assert lines[-1]["client_gone"] is True
