@@ -123,6 +123,14 @@ ENDPOINT_FAMILIES = (
 )  # fmt: skip
 
 
+class ImagesPolicy(Strict):
+    """Limits on image calls beyond the API's own."""
+
+    max_per_request: int = Field(
+        default=10, ge=1, le=10, description="Images one call may ask for (`n`)."
+    )
+
+
 class FilesPolicy(Strict):
     """Limits on what a tenant stores upstream through `/v1/files` and `/v1/uploads`."""
 
@@ -202,6 +210,7 @@ class TenantPolicy(Strict):
     budgets: Budgets = Budgets()
     realtime: RealtimePolicy = RealtimePolicy()
     files: FilesPolicy = FilesPolicy()
+    images: ImagesPolicy = ImagesPolicy()
     max_output_tokens: int = Field(
         default=4096, ge=1, description="Output cap applied to every call (reasoning included)."
     )

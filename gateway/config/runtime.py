@@ -19,6 +19,7 @@ from gateway.config.model import (
     AuthConfig,
     FilesPolicy,
     GatewayConfig,
+    ImagesPolicy,
     RealtimePolicy,
     RouteConfig,
     RuleMatch,
@@ -107,6 +108,7 @@ class Policy:
     realtime: RealtimePolicy = field(default_factory=RealtimePolicy)
     endpoints: frozenset[str] | None = None  # endpoint families; None: every family
     files: FilesPolicy = field(default_factory=FilesPolicy)
+    images: ImagesPolicy = field(default_factory=ImagesPolicy)
 
     def allows_model(self, model: str) -> bool:
         return model in self.allowed_models
@@ -289,6 +291,7 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
         realtime=p.realtime,
         endpoints=None if "*" in p.endpoints else frozenset(p.endpoints),
         files=p.files,
+        images=p.images,
     )
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.config.runtime import Model, Policy
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, PermissionDenied
 from gateway.errors.wire import sse_responses
 from gateway.metering.usage import Usage, _int, split_input
 from gateway.policy.request import Applied
@@ -53,7 +53,14 @@ def _parse(body: dict[str, Any]) -> CreateRequest:
 
 
 def _policy(body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: bool) -> Applied:
-    return untouched(model.max_output_tokens or IMAGE_OUTPUT_TOKENS, choices=_count(body))
+    n, most = _count(body), policy.images.max_per_request
+    if n > most:
+        raise PermissionDenied(
+            f"Your tenant may ask for at most {most} images per call.",
+            param="n",
+            code="too_many_images",
+        )
+    return untouched(model.max_output_tokens or IMAGE_OUTPUT_TOKENS, choices=n)
 
 
 def _bound(s: Sizing) -> int:

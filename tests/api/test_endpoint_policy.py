@@ -17,7 +17,11 @@ TENANTS = {
         "endpoints": ["responses", "embeddings", "files"],
         "files": {"max_bytes": 100, "purposes": ["assistants"]},
     },
-    "few": {"models": ["gpt-5-nano"], "files": {"max_files": 2}},
+    "few": {
+        "models": ["gpt-5-nano", "gpt-image-1"],
+        "files": {"max_files": 2},
+        "images": {"max_per_request": 2},
+    },
 }
 
 
@@ -105,3 +109,17 @@ def test_an_upload_that_is_not_a_form_is_refused_before_the_upstream(
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "invalid_content_type"
     assert len(fake.requests) == before
+
+
+def test_images_per_call_are_held_to_the_tenants_limit(
+    narrow_gateway: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    few = openai.OpenAI(
+        base_url=narrow_gateway.base_url, api_key=narrow_gateway.token("few"), max_retries=0
+    )
+    before = len(fake.requests)
+    with pytest.raises(openai.PermissionDeniedError) as err:
+        few.images.generate(model="gpt-image-1", prompt="three cats", n=3)
+    assert err.value.code == "too_many_images"
+    assert len(fake.requests) == before
+    assert few.images.generate(model="gpt-image-1", prompt="two cats", n=2).data
