@@ -111,6 +111,10 @@ class ContainersApi:
                 code="invalid_value",
             )
         file_ids = payload.get("file_ids") or []
+        if not isinstance(file_ids, list) or not all(isinstance(f, str) for f in file_ids):
+            raise ApiError(
+                400, "'file_ids' must be a list of strings.", param="file_ids", code="invalid_type"
+            )
         sources = [stored_file(self._state, file_id, "file_ids") for file_id in file_ids]
         now = int(time.time())
         obj: JsonObject = {

@@ -81,6 +81,11 @@ class FrontDoor:
             return await handler(request)
         except ApiError as exc:
             return await reply_json(state, request, exc.body(), status=exc.status)
+        except TypeError:
+            # The API checks every field's type; the handlers check the ones they use and
+            # trust the rest, so a value of the wrong type that trips one gets the API's 400.
+            error = ApiError(400, "Invalid type for a parameter.", code="invalid_type")
+            return await reply_json(state, request, error.body(), status=400)
         except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
             error = ApiError(404, f"Invalid URL ({request.method} {request.path})")
             return await reply_json(state, request, error.body(), status=404)

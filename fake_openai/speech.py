@@ -91,7 +91,7 @@ def _check(payload: JsonObject) -> tuple[str, str, str]:
     if payload.get("voice") in (None, ""):
         raise missing_parameter("voice")
     response_format = payload.get("response_format", "mp3")
-    if response_format not in CONTENT_TYPES:
+    if not isinstance(response_format, str) or response_format not in CONTENT_TYPES:
         raise ApiError(
             400,
             f"Invalid value: '{response_format}'. Supported values are: 'mp3', 'opus', "

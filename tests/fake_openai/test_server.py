@@ -59,6 +59,27 @@ def test_unknown_path_and_invalid_json(fake: FakeOpenAIServer) -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/audio/speech",
+            {"model": "tts-1", "input": "hi", "voice": "alloy", "response_format": []},
+        ),
+        ("/containers", {"name": "x", "file_ids": [{}]}),
+        ("/batches", {"input_file_id": "file-x", "endpoint": {}, "completion_window": "24h"}),
+    ],
+)
+def test_a_parameter_of_the_wrong_type_is_a_400_never_a_500(
+    fake: FakeOpenAIServer, path: str, body: dict[str, object]
+) -> None:
+    answer = httpx.post(
+        f"{fake.base_url}{path}", headers={"Authorization": f"Bearer {API_KEY}"}, json=body
+    )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
     ("seconds", "expected"),
     [(0, "0s"), (0.006, "6ms"), (1, "1s"), (1.5, "1.5s"), (360, "6m0s")],
 )
