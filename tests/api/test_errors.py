@@ -167,30 +167,45 @@ def test_stalled_stream_times_out_with_an_error_event(
     assert "timed out" in err.value.message
 
 
+def leave_early(gateway: GatewayServer, path: str, body: dict[str, object]) -> bytes:
+    """POST ``body``, read the answer's first bytes, then hang up."""
+    with httpx.stream(
+        "POST",
+        f"{gateway.base_url}{path}",
+        headers={"Authorization": f"Bearer {gateway.token('alpha')}"},
+        json=body,
+    ) as resp:
+        assert resp.status_code == 200
+        return next(resp.iter_bytes())
+
+
+def access_lines(
+    caplog: pytest.LogCaptureFixture, endpoint: str | None = None
+) -> list[dict[str, object]]:
+    """The access-log lines (of ``endpoint``), once there are any."""
+    return latest_sync(
+        lambda: [
+            line
+            for r in caplog.records
+            if r.name == "gateway.access"
+            for line in map(json.loads, r.getMessage().splitlines())
+            if endpoint is None or line["endpoint"] == endpoint
+        ],
+        bool,
+        10,
+    )
+
+
 def test_client_leaving_mid_stream_stops_the_relay(
     gateway: GatewayServer, fake: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.inject(Fault(path="/v1/responses", stall_after_events=2))
     caplog.set_level(logging.INFO, logger="gateway.access")
-    with httpx.stream(
-        "POST",
-        f"{gateway.base_url}/responses",
-        headers={"Authorization": f"Bearer {gateway.token('alpha')}"},
-        json={"model": "gpt-5-nano", "input": "leave early", "stream": True},
-    ) as resp:
-        first = next(resp.iter_bytes())
-        assert first.startswith(b"event: response.created")
+    body: dict[str, object] = {"model": "gpt-5-nano", "input": "leave early", "stream": True}
+    first = leave_early(gateway, "/responses", body)
+    assert first.startswith(b"event: response.created")
     # The client is gone; the relay must notice, not wait out the stalled upstream.
-    lines: list[dict[str, object]] = latest_sync(
-        lambda: [
-            json.loads(line)
-            for r in caplog.records
-            if r.name == "gateway.access"
-            for line in r.getMessage().splitlines()
-        ],
-        bool,
-        10,
-    )
+    lines = access_lines(caplog)
     assert lines, "no access log line for the abandoned stream"
     assert lines[-1]["client_gone"] is True
     assert lines[-1]["error_code"] is None, "the relay waited for the upstream timeout"
@@ -256,24 +271,11 @@ def test_client_leaving_a_byte_answer_stops_the_relay(
 ) -> None:
     fake.inject(Fault(path="/v1/audio/speech", stall_after_events=0))
     caplog.set_level(logging.INFO, logger="gateway.access")
-    with httpx.stream(
-        "POST",
-        f"{gateway.base_url}/audio/speech",
-        headers={"Authorization": f"Bearer {gateway.token('alpha')}"},
-        json={"model": "tts-1", "voice": "alloy", "input": "a sentence long enough to stream"},
-    ) as resp:
-        assert resp.status_code == 200
-        assert next(resp.iter_bytes())  # the first half of the audio, then the upstream stalls
+    body: dict[str, object] = {
+        "model": "tts-1",
+        "voice": "alloy",
+        "input": "a sentence long enough to stream",
+    }
+    assert leave_early(gateway, "/audio/speech", body)  # half the audio, then the upstream stalls
     # The client is gone; the relay must notice, not wait out the stalled upstream.
-    lines: list[dict[str, object]] = latest_sync(
-        lambda: [
-            json.loads(line)
-            for r in caplog.records
-            if r.name == "gateway.access"
-            for line in r.getMessage().splitlines()
-            if '"audio.speech"' in line
-        ],
-        bool,
-        10,
-    )
-    assert lines[-1]["client_gone"] is True
+    assert access_lines(caplog, "audio.speech")[-1]["client_gone"] is True
