@@ -25,7 +25,7 @@ from gateway.api.asgi import (
     send_error,
 )
 from gateway.auth.callers import Caller
-from gateway.errors import GatewayError, MethodNotAllowed
+from gateway.errors import GatewayError
 from gateway.errors.wire import INTERNAL
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.prepare import prepare
@@ -122,16 +122,6 @@ def _observe_request(services: Services, ctx: RequestContext) -> None:
         metrics.overhead(ctx.endpoint).observe(max(duration - ctx.upstream_s, 0.0))
     if ctx.ttft_s is not None:
         metrics.ttft(ctx.endpoint, route, model).observe(ctx.ttft_s)
-
-
-def require_method(ex: Exchange, *methods: str) -> None:
-    method = ex.scope["method"]
-    if method not in methods:
-        raise MethodNotAllowed(
-            f"Method {method} is not allowed on {ex.scope['path']}.",
-            code="method_not_allowed",
-            headers={"allow": ", ".join(methods)},  # RFC 9110: a 405 says what is allowed
-        )
 
 
 async def caller_of(ex: Exchange) -> Caller:

@@ -27,7 +27,7 @@ import aiohttp
 import orjson
 
 from gateway.api.asgi import Scope, header
-from gateway.api.proxy import Exchange, Handler, body_of, caller_of, require_method
+from gateway.api.proxy import Exchange, Handler, body_of, caller_of
 from gateway.api.realtime import open_session_slot, resolve_model, session_ended, session_for
 from gateway.auth.callers import Caller
 from gateway.config.runtime import Model
@@ -52,7 +52,6 @@ def client_secrets() -> Handler:
     async def handle(ex: Exchange) -> None:
         ctx, services = ex.ctx, ex.services
         ctx.endpoint = "realtime.client_secrets"
-        require_method(ex, "POST")
         caller = await caller_of(ex)
         body = parse_json_object(await body_of(ex))
         session = body.get("session", {})
@@ -107,7 +106,6 @@ def calls() -> Handler:
     async def handle(ex: Exchange) -> None:
         ctx, services = ex.ctx, ex.services
         ctx.endpoint = "realtime.calls"
-        require_method(ex, "POST")
         auth = header(ex.scope, b"authorization")
         caller, fixed = await services.auth.session_caller(auth.decode("latin-1") if auth else None)
         ctx.tenant, ctx.subject = caller.tenant, caller.principal.subject
