@@ -28,6 +28,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        import gateway.deferred.table
         import gateway.ledger.table
         import gateway.ownership.table  # noqa: F401  (registers the tables)
         from gateway.ownership.sql import adopt_response_owners

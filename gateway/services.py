@@ -19,6 +19,7 @@ from gateway.auth.callers import Authenticator
 from gateway.config.reload import ConfigReloader
 from gateway.config.runtime import RuntimeConfig
 from gateway.db import require_schema
+from gateway.deferred.charges import DeferredCharges
 from gateway.ledger import Ledger
 from gateway.metering.recorder import Recorder
 from gateway.metering.spend import ledger_spend
@@ -29,6 +30,7 @@ from gateway.quota.guard import SingleInstance
 from gateway.quota.memory import MemoryQuota
 from gateway.quota.store import Quota, make_quota
 from gateway.realtime.secrets import ClientSecrets, RedisClientSecrets, SecretStore
+from gateway.shapes.batches import BATCH_DEFERRAL
 from gateway.telemetry.access_log import AccessLog
 from gateway.telemetry.budgets import budget_levels
 from gateway.telemetry.metrics import Metrics
@@ -77,6 +79,11 @@ class Services:
         self.auth = Authenticator(self.verifier, self.client_secrets, lambda: self.config)
         meter = Meter(self.quota, self.recorder)
         self.pipeline = Pipeline(meter, self.pool, self.ownership, self.metrics, tracing)
+        self.deferred = DeferredCharges(
+            engine, self.ledger, self.quota, self.recorder, self.pool, lambda: self.config,
+            {BATCH_DEFERRAL.kind: BATCH_DEFERRAL},
+        )  # fmt: skip
+        self.pipeline.deferred = self.deferred
         self._tasks: set[asyncio.Task[None]] = set()  # background work: call sidebands
         self.draining = False  # SIGTERM came: /readyz says 503, new work still served
         self.stopping = asyncio.Event()  # the listener is closing: sockets are told to go
@@ -92,6 +99,7 @@ class Services:
         await self.ledger.start()
         await self.access_log.start()
         await self.tracing.start()
+        self.deferred.start()
 
     def track(self, task: asyncio.Task[None]) -> None:
         """Keep a background task until it ends; shutdown cancels what is left."""
@@ -102,6 +110,7 @@ class Services:
         for task in list(self._tasks):  # their cleanup meters what they watched
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.deferred.aclose()
         await self.pool.aclose()
         await self.ownership.aclose()
         with contextlib.suppress(Exception):  # the quota's last settles wait for these rows

@@ -56,7 +56,7 @@ def object_op(op: ObjectOp) -> Handler:
         client = services.pool.get(next(iter(services.config.upstreams)))
         path = op.upstream_template.format(**params)
         if op.lists is not None:
-            await _list(ex, client, path, caller)
+            await _list(ex, client, path, caller, op.ends)
             return
         await _forward(ex, op, client, path, body, caller, params)
 
@@ -134,7 +134,21 @@ async def _forward(
         await _record(services.ownership, op, caller.tenant, outcome.body)
         if op.deletes is not None:
             await services.ownership.forget_now(params[op.deletes])
+        if op.ends is not None and outcome.body is not None:
+            await _ended(ex, op.ends, caller.tenant, [outcome.body])
     await deliver(ctx, answer, ex.send, ex.headers)
+
+
+async def _ended(ex: Exchange, kind: str, tenant: str, objects: list[dict[str, Any]]) -> None:
+    """Held calls these objects show ended are billed; the files they made are the tenant's."""
+    made = [
+        obj[name] for obj in objects for name in _RESULT_FILES if isinstance(obj.get(name), str)
+    ]
+    ex.services.ownership.record_all(made, tenant, FILE.name)
+    await ex.services.deferred.observe(kind, objects)
+
+
+_RESULT_FILES = ("output_file_id", "error_file_id")
 
 
 async def _record(
@@ -151,7 +165,9 @@ async def _record(
         store.record_all(output_item_ids(answer), tenant, ITEM.name)
 
 
-async def _list(ex: Exchange, client: UpstreamClient, path: str, caller: Caller) -> None:
+async def _list(
+    ex: Exchange, client: UpstreamClient, path: str, caller: Caller, ends: str | None
+) -> None:
     """A list of the caller's objects only, paginated on the upstream's cursor."""
     upstream = client.upstream
     headers = upstream_request_headers(ex.scope["headers"], upstream.api_key)
@@ -170,5 +186,7 @@ async def _list(ex: Exchange, client: UpstreamClient, path: str, caller: Caller)
     page = await list_owned(fetch, ex.services.ownership.owners_of, caller.tenant, query)
     assert last is not None  # list_owned fetches at least one page
     if page.body is not None:
+        if ends is not None:
+            await _ended(ex, ends, caller.tenant, page.body["data"])
         last.body = orjson.dumps(page.body)
     await deliver(ex.ctx, last, ex.send, ex.headers)

@@ -176,6 +176,7 @@ def create(endpoint: Endpoint) -> Handler:
             owners=services.ownership,
             split_key=split_key.decode("latin-1") if split_key else ctx.request_id,
             hint=hint.decode("latin-1") if hint else None,
+            fetch=services.pipeline.fetch,
         )
         ctx.model, ctx.stream = prepared.request.model, prepared.request.stream
         await services.pipeline.serve(ex, prepared)

@@ -19,6 +19,7 @@ from gateway.api.realtime import realtime, responses_socket
 from gateway.errors import NotFound
 from gateway.services import Services
 from gateway.shapes.audio import SPEECH, TRANSCRIPTIONS, TRANSLATIONS
+from gateway.shapes.batches import BATCHES
 from gateway.shapes.chat import CHAT
 from gateway.shapes.containers import CONTAINERS
 from gateway.shapes.embeddings import EMBEDDINGS, MODERATIONS
@@ -40,6 +41,7 @@ _TABLE: list[tuple[str, str, proxy.Handler]] = [
     ("POST", "/v1/audio/transcriptions", proxy.create(TRANSCRIPTIONS)),
     ("POST", "/v1/audio/translations", proxy.create(TRANSLATIONS)),
     ("POST", "/v1/containers", proxy.create(CONTAINERS)),
+    ("POST", "/v1/batches", proxy.create(BATCHES)),
     ("POST", "/v1/realtime/client_secrets", realtime_http.client_secrets()),
     ("POST", "/v1/realtime/calls", realtime_http.calls()),
     *((op.method, op.path, object_op(op)) for op in OBJECT_OPS),

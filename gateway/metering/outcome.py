@@ -17,6 +17,8 @@ from gateway.metering.usage import Usage
 from gateway.shapes.endpoint import Endpoint
 from gateway.shapes.sse import StreamFacts
 
+PENDING = "pending"  # a held call's ledger outcome until it is billed (`gateway.deferred`)
+
 
 @dataclass(slots=True)
 class Outcome:

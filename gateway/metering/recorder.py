@@ -45,12 +45,18 @@ class Recorder:
         status: int,
         attempt: int = 1,
         session_id: str | None = None,
+        held: bool = False,
     ) -> int:
-        """Settle and record; returns the cost in nano-USD."""
+        """Settle and record; returns the cost in nano-USD.
+
+        ``held``: the call goes on running upstream (a batch): its bound is charged now,
+        and billed for what it used when it ends (`gateway.deferred`)."""
         pricing = config.pricing
         price = pricing.price_for(measured.served_model or "") or pricing.price_for(upstream_model)
         usage = measured.usage
-        if price is None:
+        if held:
+            cost, complete = ticket.bound, True
+        elif price is None:
             cost, complete = 0, False
         else:
             c = cost_of(usage, price, pricing.tools, pricing.tier_multiplier(measured.service_tier))
@@ -92,7 +98,8 @@ class Recorder:
         self._quota.settle(ticket, cost, usage.total_input + usage.total_output, time.time())
         ctx.cost_nanos = cost
         ctx.input_tokens, ctx.output_tokens = usage.total_input, usage.total_output
-        self._observe(config, ticket, usage, cost, realtime=ctx.endpoint == "realtime")
+        if not held:  # a held bound is not spend yet: its bill is observed when it comes
+            self.observe(config, ticket.tenant, ticket.model, usage, cost, ctx.endpoint)
         return cost
 
     def release(self, ticket: Ticket) -> None:
@@ -133,16 +140,17 @@ class Recorder:
         )
         self._metrics.spend(orphan.tenant, orphan.model).inc(orphan.bound / NANOS_PER_USD)
 
-    def _observe(
-        self, config: RuntimeConfig, ticket: Ticket, usage: Usage, cost: int, *, realtime: bool
+    def observe(
+        self, config: RuntimeConfig, tenant: str, model: str, usage: Usage, cost: int, endpoint: str
     ) -> None:
+        """Tokens and spend on the metrics (a call's, or a held call's bill)."""
         metrics = self._metrics
-        tenant = ticket.tenant if ticket.tenant in config.tenants else "_default"
+        tenant = tenant if tenant in config.tenants else "_default"
         for kind, field in _TOKEN_FIELDS:
             tokens = getattr(usage, field)
             if tokens:
-                metrics.tokens(tenant, ticket.model, kind).inc(tokens)
+                metrics.tokens(tenant, model, kind).inc(tokens)
         if cost:
-            metrics.spend(tenant, ticket.model).inc(cost / NANOS_PER_USD)
-            if realtime:
-                metrics.realtime_spend(tenant, ticket.model).inc(cost / NANOS_PER_USD)
+            metrics.spend(tenant, model).inc(cost / NANOS_PER_USD)
+            if endpoint == "realtime":
+                metrics.realtime_spend(tenant, model).inc(cost / NANOS_PER_USD)

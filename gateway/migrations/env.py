@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import gateway.deferred.table
 import gateway.ledger.table
 import gateway.ownership.table  # noqa: F401  (registers the tables)
 

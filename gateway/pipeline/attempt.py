@@ -91,7 +91,19 @@ class Attempt:
         endpoint = self.prepared.endpoint
         measured = measure(endpoint, outcome, len(request.raw), request.units, request.fallback)
         self.measured = measured
-        self.call.settle(measured, outcome.status)
+        deferral = endpoint.defer
+        answer = outcome.body
+        if (
+            deferral is not None
+            and answer is not None
+            and outcome.status < 300
+            and (answer.get("status") not in deferral.terminal)
+        ):
+            self.call.hold(measured, outcome.status)  # billed when it ends upstream
+            assert self._pipeline.deferred is not None
+            await self._pipeline.deferred.hold(self.call, deferral, answer)
+        else:
+            self.call.settle(measured, outcome.status)
         if self.prepared.request.creates is RESPONSE and outcome.status < 400:
             answer = outcome.body or (outcome.facts.response if outcome.facts else None)
             self._pipeline.own_items(self.prepared.caller.tenant, answer)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gateway.errors import NotFound, UpstreamError
 from gateway.ownership import OwnershipStore
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.http import Downstream, serve
@@ -14,6 +15,9 @@ from gateway.shapes.refs import ITEM, output_item_ids
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.tracing import Tracing
 from gateway.upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from gateway.deferred.charges import DeferredCharges
 
 
 class Pipeline:
@@ -32,10 +36,28 @@ class Pipeline:
         self.ownership = ownership
         self.metrics = metrics
         self.tracing = tracing
+        self.deferred: DeferredCharges | None = None  # set by Services: it needs the pipeline's
 
     async def serve(self, down: Downstream, prepared: Prepared) -> None:
         """Attempts over HTTP until one answer (JSON or a stream) has gone to the client."""
         await serve(self, down, prepared)
+
+    async def fetch(self, upstream: str, path: str) -> bytes:
+        """A stored object's bytes (a batch's input file), or the upstream's refusal."""
+        client = self.pool.get(upstream)
+        key = client.upstream.api_key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        resp = await client.send("GET", path, b"", headers, None)
+        body = await resp.read()
+        if resp.status == 404:
+            raise NotFound(f"The upstream has nothing at {path}.", code="not_found")
+        if resp.status != 200:
+            raise UpstreamError(
+                f"The upstream {upstream!r} answered HTTP {resp.status} when the gateway read "
+                f"{path}.",
+                code="upstream_error",
+            )
+        return body
 
     def own_items(self, tenant: str, answer: Mapping[str, Any] | None) -> None:
         """The items a response showed its tenant are the tenant's (``item_reference``)."""

@@ -11,10 +11,11 @@ settle twice (a terminal event, then the socket closing) cannot bill twice.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from gateway.auth.callers import Caller
 from gateway.config.runtime import Model, RuntimeConfig
-from gateway.metering.outcome import Measured
+from gateway.metering.outcome import PENDING, Measured
 from gateway.metering.recorder import Recorder
 from gateway.pipeline.context import RequestContext
 from gateway.quota.store import Quota, Ticket
@@ -57,6 +58,22 @@ class Call:
             status=status,
             attempt=self.attempt,
             session_id=session_id,
+        )
+        return self.cost
+
+    def hold(self, measured: Measured, status: int) -> int:
+        """The call goes on upstream (a batch): its bound is charged until it is billed."""
+        if self.cost is not None:
+            return 0
+        self.cost = self._recorder.finish(
+            self.ctx,
+            self.ticket,
+            replace(measured, outcome=PENDING, estimated=True),
+            config=self.config,
+            upstream_model=self.model.upstream_model,
+            status=status,
+            attempt=self.attempt,
+            held=True,
         )
         return self.cost
 

@@ -28,7 +28,7 @@ from gateway.policy.request import Applied
 from gateway.pricing import ModelPrice
 from gateway.quota.bound import Sizing, token_estimate
 from gateway.routing import NO_FEATURES, Plan, features_of, plan
-from gateway.shapes.endpoint import CreateRequest, Endpoint
+from gateway.shapes.endpoint import CreateRequest, Endpoint, Fetch
 from gateway.shapes.form import with_field
 from gateway.shapes.refs import Ref
 
@@ -50,6 +50,7 @@ class Prepared:
     body: dict[str, Any]  # as the client sent it, parsed
     raw: bytes
     plan: Plan
+    detail: Any = None  # what the endpoint's `inspect` read (a batch's input file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +77,40 @@ async def prepare(
     owners: Owners,
     split_key: str,
     hint: str | None = None,
+    fetch: Fetch | None = None,
 ) -> Prepared:
+    if endpoint.inspect is not None:
+        assert fetch is not None, "an endpoint that inspects what it names needs a fetch"
+        return await _inspected(config, caller, endpoint, body, raw, owners, fetch, split_key)
     prepared = plan_call(config, caller, endpoint, body, raw, split_key=split_key, hint=hint)
     await check_owned(owners, caller.tenant, prepared.request.refs)
     return prepared
+
+
+async def _inspected(
+    config: RuntimeConfig,
+    caller: Caller,
+    endpoint: Endpoint,
+    body: dict[str, Any],
+    raw: bytes,
+    owners: Owners,
+    fetch: Fetch,
+    split_key: str,
+) -> Prepared:
+    """A request whose model is in what it names: the names are checked before they are
+    read, and the model found there is planned like any other (no route: nothing rewrites
+    what is stored)."""
+    assert endpoint.inspect is not None
+    check_family(caller.policy, endpoint.family)
+    await check_owned(owners, caller.tenant, endpoint.parse(body).refs)
+    inspected = await endpoint.inspect(body, caller, config, fetch)
+    request = inspected.request
+    await check_owned(owners, caller.tenant, request.refs)  # what its content names, too
+    check_requested(config, caller.policy, request.model)
+    route_plan = plan(config, request.model, NO_FEATURES, split_key)
+    return Prepared(
+        config, endpoint, caller, request, body, raw, route_plan, detail=inspected.detail
+    )
 
 
 async def check_owned(owners: Owners, tenant: str, refs: Sequence[Ref]) -> None:
@@ -144,14 +175,18 @@ def for_model(prepared: Prepared, model: Model, *, first: bool) -> AttemptReques
     applied = endpoint.apply_policy(
         body, caller.policy, model, caller.tenant, prepared.request.stream
     )
-    if not endpoint.form:
+    if endpoint.model_in_body and not endpoint.form:
         body["model"] = model.upstream_model
         raw = orjson.dumps(body)
+    elif not endpoint.form:
+        raw = prepared.raw  # sent as it came (a batch: its model is in its input file)
     price = require_price(config, model)
     bound = (
         0
         if price is None
-        else endpoint.bound(Sizing(raw, body, model, price, applied, config.pricing))
+        else endpoint.bound(
+            Sizing(raw, body, model, price, applied, config.pricing, prepared.detail)
+        )
     )
     units = {} if price is None or endpoint.units is None else endpoint.units(body, model, price)
     fallback = None

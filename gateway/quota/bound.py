@@ -41,6 +41,7 @@ class Sizing(NamedTuple):
     price: ModelPrice
     applied: Applied  # the policy in force: output cap, choices, hosted tools
     pricing: PriceTable
+    detail: Any = None  # what the endpoint read of content the request only names
 
 
 _NONE: Mapping[str, int] = {}

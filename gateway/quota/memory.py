@@ -231,6 +231,13 @@ class MemoryQuota:
         elif state.tpm is not None and tokens > ticket.tokens:
             state.tpm.take_anyway(tokens - ticket.tokens, now)
 
+    def adjust(self, counters: tuple[CounterKey, ...], nanos: int) -> None:
+        """Counters of a window that has ended are gone: nothing to move there."""
+        for key in counters:
+            counter = self._counters.get(key)
+            if counter is not None:
+                counter.spent += nanos
+
     async def budget_status(self, tenant: str, policy: Policy, now: float) -> list[BudgetStatus]:
         return self.status(tenant, policy, now)
 

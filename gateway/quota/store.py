@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.config.runtime import Policy
 from gateway.quota.memory import MemoryQuota
-from gateway.quota.orphans import LedgerLink, SpendSource
+from gateway.quota.orphans import CounterKey, LedgerLink, SpendSource
 from gateway.quota.ticket import BudgetStatus, Ticket
 from gateway.quota.windows import Window, WindowKind
 
@@ -36,6 +36,10 @@ class Quota(Protocol):
 
     def settle(self, ticket: Ticket, cost: int, tokens: int, now: float) -> None:
         """Replace the reservation with the real cost, exactly once per ticket."""
+        ...
+
+    def adjust(self, counters: tuple[CounterKey, ...], nanos: int) -> None:
+        """Move settled spend by ``nanos`` (a held bound billed for less, or more)."""
         ...
 
     async def drain(self) -> None:

@@ -11,9 +11,9 @@ Adding an endpoint family is one of these, one route line, and tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -25,6 +25,10 @@ from gateway.pricing import ModelPrice
 from gateway.quota.bound import Sizing, admission_bound
 from gateway.shapes.refs import Kind, Ref
 from gateway.shapes.sse import StreamFacts
+
+if TYPE_CHECKING:
+    from gateway.auth.callers import Caller
+    from gateway.config.runtime import RuntimeConfig
 
 
 class Tap(Protocol):
@@ -50,6 +54,29 @@ Bound = Callable[[Sizing], int]
 Judge = Callable[[dict[str, Any], dict[str, Any]], Iterator[str]]
 Units = Callable[[dict[str, Any], Model, ModelPrice], Mapping[str, int]]
 Estimate = Callable[[dict[str, Any], Model, ModelPrice], Usage]
+Fetch = Callable[[str, str], Awaitable[bytes]]  # (upstream, path) -> a stored object's bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Inspected:
+    """What a request only names, read before it is planned (a batch's input file)."""
+
+    request: CreateRequest
+    detail: Any  # the endpoint's own reading, handed to its bound as `Sizing.detail`
+
+
+Inspect = Callable[[dict[str, Any], "Caller", "RuntimeConfig", Fetch], Awaitable[Inspected]]
+
+
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    """A call whose answer is an object that runs on upstream (a batch): its bound stays
+    charged until the object ends, then its usage is billed once (`gateway.deferred`)."""
+
+    kind: str  # the pending charge's kind, and the object's
+    path: str  # where the upstream answers the object: "/batches/{id}"
+    terminal: frozenset[str]  # the object's `status` once nothing more runs
+    tier: str | None  # the price tier its usage is billed at ("batch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +101,11 @@ class Endpoint:
     bytes_out: bool = False  # answers bytes (audio), passed through as they come
     # A call with no model, charged one fee from `tools:` in the price table (a container).
     fee: Callable[[dict[str, Any]], str] | None = None
+    # A request whose model and cost are in what it names (a batch's input file): read
+    # first, after the ids it names are found to be the caller's.
+    inspect: Inspect | None = None
+    model_in_body: bool = True  # the gateway sets the upstream model's name in the body
+    defer: Deferral | None = None  # its answer runs on upstream: billed when it ends
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:

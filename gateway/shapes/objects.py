@@ -17,6 +17,7 @@ from typing import Any
 from gateway.config.model import FilesPolicy
 from gateway.errors import BadRequest, PayloadTooLarge, PermissionDenied
 from gateway.shapes.refs import (
+    BATCH,
     CHAT_COMPLETION,
     CONTAINER,
     CONVERSATION,
@@ -57,6 +58,9 @@ class ObjectOp:
     check: Check | None = None  # the tenant's policy on a JSON body, before it goes upstream
     creates_file: bool = False  # the answer's `file.id` becomes the caller's (uploads)
     streams: bool = False  # may answer with the Responses SSE dialect (a replay)
+    # A held call's objects (batches): those its answer shows ended are billed now, and
+    # the files they made (their results) become the caller's.
+    ends: str | None = None
 
     @property
     def upstream_template(self) -> str:
@@ -115,6 +119,7 @@ _CHAT = {"completion_id": CHAT_COMPLETION}
 _UPLOAD = {"upload_id": UPLOAD}
 _VS_PATH = "/v1/vector_stores/{vector_store_id}"
 _CONV_PATH = "/v1/conversations/{conversation_id}"
+_BATCH = {"batch_id": BATCH}
 _CNTR = {"container_id": CONTAINER}
 _CNTR_PATH = "/v1/containers/{container_id}"
 
@@ -198,6 +203,12 @@ OBJECT_OPS: tuple[ObjectOp, ...] = (
              "conversations", _CONV, creates=ITEM),
     ObjectOp("DELETE", _CONV_PATH + "/items/{item_id}", "conversations.items.delete",
              "conversations", _CONV),
+    # Batches (created by POST /v1/batches, a call held until the batch ends)
+    ObjectOp("GET", "/v1/batches", "batches.list", "batches", lists=BATCH, ends=BATCH.name),
+    ObjectOp("GET", "/v1/batches/{batch_id}", "batches.retrieve", "batches", _BATCH,
+             ends=BATCH.name),
+    ObjectOp("POST", "/v1/batches/{batch_id}/cancel", "batches.cancel", "batches", _BATCH,
+             ends=BATCH.name),
     # Containers (created by POST /v1/containers, a metered call) and their files
     ObjectOp("GET", "/v1/containers", "containers.list", "containers", lists=CONTAINER),
     ObjectOp("GET", _CNTR_PATH, "containers.retrieve", "containers", _CNTR),

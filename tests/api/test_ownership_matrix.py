@@ -6,6 +6,7 @@ the upstream. Alpha creates one object of each kind; beta tries them all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ class Objects:
     response: str
     upload: str
     container: str
+    batch: str
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,13 @@ def objects(gateway: GatewayServer) -> Objects:
         filename="u.txt", purpose="assistants", bytes=3, mime_type="text/plain"
     ).id
     container = alpha.containers.create(name="alpha").id
-    return Objects(file, store, batch, conv, item, chat, response, upload, container)
+    line = {"custom_id": "1", "method": "POST", "url": "/v1/responses",
+            "body": {"model": "gpt-5-nano", "input": "x", "max_output_tokens": 16}}  # fmt: skip
+    batch_input = alpha.files.create(file=("b.jsonl", json.dumps(line).encode()), purpose="batch")
+    run = alpha.batches.create(
+        input_file_id=batch_input.id, endpoint="/v1/responses", completion_window="24h"
+    ).id
+    return Objects(file, store, batch, conv, item, chat, response, upload, container, run)
 
 
 Call = Callable[[openai.OpenAI, Objects], Any]
@@ -116,6 +124,11 @@ FOREIGN: dict[str, Call] = {
         tools=[{"type": "code_interpreter", "container": o.container}],
     ),
     "file in containers.create": lambda c, o: c.containers.create(name="x", file_ids=[o.file]),
+    "batch by path: retrieve": lambda c, o: c.batches.retrieve(o.batch),
+    "batch by path: cancel": lambda c, o: c.batches.cancel(o.batch),
+    "file as a batch's input_file_id": lambda c, o: c.batches.create(
+        input_file_id=o.file, endpoint="/v1/responses", completion_window="24h"
+    ),
     "realtime call by path: hangup": lambda c, o: c.post(
         "/realtime/calls/rtc_0000/hangup", cast_to=httpx.Response
     ),
@@ -171,6 +184,7 @@ def test_lists_hold_only_the_callers_objects(
     assert objects.vector_store not in {s.id for s in beta.vector_stores.list()}
     assert objects.chat_completion not in {c.id for c in beta.chat.completions.list()}
     assert objects.container not in {c.id for c in beta.containers.list()}
+    assert objects.batch not in {b.id for b in beta.batches.list()}
 
 
 def test_a_deleted_object_is_forgotten(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from poll import eventually
 from quota.fakes import Ledger
 from redis_server import RedisServer
 
@@ -204,6 +205,36 @@ def test_settling_twice_changes_nothing(backend: Backend) -> None:
         await settle(q, t, 50)
         await settle(q, t, 50)
         assert await level(q, "a", p) == (50, 0)
+
+    backend.run(spec)
+
+
+def test_a_held_bound_billed_for_less_gives_the_difference_back(backend: Backend) -> None:
+    async def spec(q: Quota) -> None:
+        p = daily(USD)
+        t = await admit(q, "a", p, bound=USD // 2)
+        await settle(q, t, USD // 2)  # a batch: its bound is charged while it runs
+        with pytest.raises(BudgetExceeded):
+            await admit(q, "a", p, bound=USD * 8 // 10)
+        q.adjust(t.counters, USD // 10 - USD // 2)  # it ended having used $0.10
+
+        async def billed() -> bool:
+            return await level(q, "a", p) == (USD // 10, 0)
+
+        await eventually(billed, what="the difference given back")
+        await admit(q, "a", p, bound=USD * 8 // 10)
+
+    backend.run(spec)
+
+
+def test_moving_spend_of_an_ended_window_changes_nothing_now(backend: Backend) -> None:
+    async def spec(q: Quota) -> None:
+        p = daily(USD)
+        t = await q.admit("a", "m", p, bound=100, tokens=1, now=NOW - 86400)  # yesterday
+        await settle(q, t, 100, now=NOW - 86400)
+        q.adjust(t.counters, -100)
+        await q.drain()
+        assert await level(q, "a", p) == (0, 0)
 
     backend.run(spec)
 

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from gateway.config.runtime import Policy
 from gateway.quota.budgets import holds_nothing
 from gateway.quota.memory import MemoryQuota
-from gateway.quota.orphans import LedgerLink, SpendSource
+from gateway.quota.orphans import CounterKey, LedgerLink, SpendSource
 from gateway.quota.shared import scripts
 from gateway.quota.shared.courier import Courier, Op, connect
 from gateway.quota.shared.keys import Keys, new_replica_id
@@ -223,6 +223,19 @@ class RedisQuota:
             # If Redis loses the reservation (it restarted empty), this spend is what it was.
             spend = Spend(self._ledger.position, ticket.counters, cost, epoch=ticket.epoch)
             self._courier.after_row(scripts.settle(self._keys, ticket, cost), spend)
+
+    def adjust(self, counters: tuple[CounterKey, ...], nanos: int) -> None:
+        """Added to Redis by the re-seeding rule, as fail-open spend is: the ledger row it
+        corrects is committed, so a re-seeding that read it already has it."""
+        if not counters or not nanos:
+            return
+        self._local.adjust(counters, nanos)
+        position = self._ledger.position if self._ledger is not None else 0
+        at = self._clock()
+        self._seeding.owe(
+            Spend(position, counters, nanos, committed_at=at, epoch=self._seeding.epoch)
+        )
+        self._reseed.set()  # the maintenance loop adds it now
 
     def _release(self, ticket: Ticket, tokens: int) -> None:
         tpm = self._tpm_caps.get(ticket.tenant, "")
