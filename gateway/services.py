@@ -29,6 +29,7 @@ from gateway.quota.guard import SingleInstance
 from gateway.quota.memory import MemoryQuota
 from gateway.quota.store import Quota, make_quota
 from gateway.realtime.secrets import ClientSecrets, RedisClientSecrets, SecretStore
+from gateway.storage import StorageMeter
 from gateway.telemetry.access_log import AccessLog
 from gateway.telemetry.budgets import budget_levels
 from gateway.telemetry.metrics import Metrics
@@ -77,6 +78,7 @@ class Services:
         self.auth = Authenticator(self.verifier, self.client_secrets, lambda: self.config)
         meter = Meter(self.quota, self.recorder)
         self.pipeline = Pipeline(meter, self.pool, self.ownership, self.metrics, tracing)
+        self.storage = StorageMeter(engine, lambda: self.config, self.pool, meter)
         self._tasks: set[asyncio.Task[None]] = set()  # background work: call sidebands
         self.draining = False  # SIGTERM came: /readyz says 503, new work still served
         self.stopping = asyncio.Event()  # the listener is closing: sockets are told to go
@@ -92,6 +94,7 @@ class Services:
         await self.ledger.start()
         await self.access_log.start()
         await self.tracing.start()
+        self.track(asyncio.create_task(self.storage.run_forever(), name="storage-meter"))
 
     def track(self, task: asyncio.Task[None]) -> None:
         """Keep a background task until it ends; shutdown cancels what is left."""

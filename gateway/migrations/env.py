@@ -6,7 +6,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import gateway.ledger.table
-import gateway.ownership.table  # noqa: F401  (registers the tables)
+import gateway.ownership.table
+import gateway.storage.table  # noqa: F401  (registers the tables)
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=SQLModel.metadata)
