@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from poll import eventually
@@ -33,6 +35,7 @@ from storage.rig import (
 
 from fake_openai import FakeOpenAIServer, Fault
 from gateway.services import Services
+from gateway.storage import sql
 from gateway.storage.charge import ENDPOINT, FEE, charge_id
 
 THRIFTY = {"thrifty": {"models": ["*"], "budgets": {"daily_usd": 1}}}
@@ -340,5 +343,38 @@ def test_the_gateways_services_start_and_stop_the_meter(
             assert "storage-meter" in names
         names = {task.get_name() for task in asyncio.all_tasks()}
         assert "storage-meter" not in names
+
+    asyncio.run(scenario())
+
+
+def test_a_run_cancelled_while_its_claim_is_written_still_settles_the_call(
+    fake: FakeOpenAIServer, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shutdown cancels the meter; the claim's insert finishes in its thread regardless, so the
+    admitted call must be settled (claimed) rather than left holding the tenant's budget."""
+    store_id = make_store(fake, 2 * MB)
+    entered, release = threading.Event(), threading.Event()
+    real_claim = sql.claim
+
+    def slow_claim(*args: Any) -> bool:
+        entered.set()
+        release.wait(10)
+        return real_claim(*args)
+
+    monkeypatch.setattr(sql, "claim", slow_claim)
+
+    async def scenario() -> None:
+        config = gateway_config(fake.base_url, tenants=THRIFTY)
+        async with running(config, db_url) as services:
+            await services.ownership.record_now(store_id, "thrifty", "vector_store")
+            task = asyncio.create_task(storage_meter(services).run_once(tomorrow()))
+            await eventually(entered.is_set, what="the claim to be under way")
+            task.cancel()
+            release.set()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            [row] = await storage_rows(services)
+            assert (row["response_id"], row["cost_nanos"]) == (store_id, 2 * PRICE)
+            assert await spent(services, "thrifty") == 2 * PRICE
 
     asyncio.run(scenario())
