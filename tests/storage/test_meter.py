@@ -15,7 +15,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import openai
 import pytest
+from harness import GatewayServer, config_dict
 from poll import eventually
 from storage.rig import (
     MB,
@@ -376,5 +378,27 @@ def test_a_run_cancelled_while_its_claim_is_written_still_settles_the_call(
             [row] = await storage_rows(services)
             assert (row["response_id"], row["cost_nanos"]) == (store_id, 2 * PRICE)
             assert await spent(services, "thrifty") == 2 * PRICE
+
+    asyncio.run(scenario())
+
+
+def test_stores_made_and_deleted_through_the_gateway_are_charged_to_their_tenant(
+    fake: FakeOpenAIServer, db_url: str
+) -> None:
+    with GatewayServer(config_dict(fake.base_url), database_url=db_url) as gateway:
+        sdk = openai.OpenAI(
+            base_url=gateway.base_url, api_key=gateway.token("alpha"), max_retries=0
+        )
+        made = sdk.files.create(file=("kb.txt", b"y" * 1500), purpose="assistants")
+        kept = sdk.vector_stores.create(name="kept", file_ids=[made.id]).id
+        dropped = sdk.vector_stores.create(name="dropped", file_ids=[made.id]).id
+        assert sdk.vector_stores.delete(dropped).deleted
+
+    async def scenario() -> None:  # the next replica to run the meter, on the same database
+        async with running(gateway_config(fake.base_url), db_url) as services:
+            run = await storage_meter(services).run_once(tomorrow())
+            assert (run.polled, run.charged) == (1, 1)
+            [row] = await storage_rows(services)
+            assert (row["response_id"], row["tenant"], row["cost_nanos"]) == (kept, "alpha", PRICE)
 
     asyncio.run(scenario())
