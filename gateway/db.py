@@ -30,10 +30,14 @@ def make_engine(url: str) -> Engine:
 
         import gateway.deferred.table
         import gateway.ledger.table
-        import gateway.ownership.table  # noqa: F401  (registers the tables)
+        import gateway.ownership.table
+        import gateway.storage.table  # noqa: F401  (registers the tables)
         from gateway.ownership.sql import adopt_response_owners
 
         SQLModel.metadata.create_all(engine)
+        for table in SQLModel.metadata.sorted_tables:  # indexes added to older tables since
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
         adopt_response_owners(engine)  # a file from before `object_owner` (migration 0002)
         return engine
     url = url.replace("postgresql://", "postgresql+psycopg://", 1)  # psycopg 3, not psycopg2

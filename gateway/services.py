@@ -31,6 +31,7 @@ from gateway.quota.memory import MemoryQuota
 from gateway.quota.store import Quota, make_quota
 from gateway.realtime.secrets import ClientSecrets, RedisClientSecrets, SecretStore
 from gateway.shapes.batches import BATCH_DEFERRAL
+from gateway.storage import StorageMeter
 from gateway.telemetry.access_log import AccessLog
 from gateway.telemetry.budgets import budget_levels
 from gateway.telemetry.metrics import Metrics
@@ -84,6 +85,7 @@ class Services:
             {BATCH_DEFERRAL.kind: BATCH_DEFERRAL},
         )  # fmt: skip
         self.pipeline.deferred = self.deferred
+        self.storage = StorageMeter(engine, lambda: self.config, self.pool, meter)
         self._tasks: set[asyncio.Task[None]] = set()  # background work: call sidebands
         self.draining = False  # SIGTERM came: /readyz says 503, new work still served
         self.stopping = asyncio.Event()  # the listener is closing: sockets are told to go
@@ -100,6 +102,7 @@ class Services:
         await self.access_log.start()
         await self.tracing.start()
         self.deferred.start()
+        self.track(asyncio.create_task(self.storage.run_forever(), name="storage-meter"))
 
     def track(self, task: asyncio.Task[None]) -> None:
         """Keep a background task until it ends; shutdown cancels what is left."""

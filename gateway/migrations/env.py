@@ -7,7 +7,8 @@ from sqlmodel import SQLModel
 
 import gateway.deferred.table
 import gateway.ledger.table
-import gateway.ownership.table  # noqa: F401  (registers the tables)
+import gateway.ownership.table
+import gateway.storage.table  # noqa: F401  (registers the tables)
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=SQLModel.metadata)
