@@ -78,3 +78,14 @@ def redis(redis_server: RedisServer) -> RedisServer:
 @pytest.fixture
 def db_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'gateway.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def dialect_db_url(request: pytest.FixtureRequest, db_url: str) -> str:
+    """A fresh database of each dialect: a SQLite file, and a database of the session's real
+    PostgreSQL server migrated the way ``gateway db upgrade`` does it (without PostgreSQL
+    installed that run skips, and fails in CI: `needs.missing`)."""
+    if request.param == "sqlite":
+        return db_url
+    postgres: PostgresServer = request.getfixturevalue("postgres")
+    return postgres.migrated_database()

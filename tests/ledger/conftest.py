@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pg import PostgresServer
 from sqlalchemy.engine import Engine
 
 import gateway.ledger.table  # noqa: F401  (registers the table before make_engine creates tables)
@@ -23,12 +22,9 @@ from gateway.ledger import LedgerRecord
 MakeRecord = Callable[..., LedgerRecord]
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def ledger_db_url(request: pytest.FixtureRequest, db_url: str) -> str:
-    if request.param == "sqlite":
-        return db_url
-    postgres: PostgresServer = request.getfixturevalue("postgres")
-    return postgres.migrated_database()
+@pytest.fixture
+def ledger_db_url(dialect_db_url: str) -> str:
+    return dialect_db_url
 
 
 @pytest.fixture

@@ -9,12 +9,8 @@ fails in CI, as `needs.missing` says).
 from __future__ import annotations
 
 import pytest
-from pg import PostgresServer
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
-def storage_db_url(request: pytest.FixtureRequest, db_url: str) -> str:
-    if request.param == "sqlite":
-        return db_url
-    postgres: PostgresServer = request.getfixturevalue("postgres")
-    return postgres.migrated_database()
+@pytest.fixture
+def storage_db_url(dialect_db_url: str) -> str:
+    return dialect_db_url
