@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import MetaData, event, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
@@ -35,6 +35,7 @@ def make_engine(url: str) -> Engine:
         from gateway.ownership.sql import adopt_response_owners
 
         SQLModel.metadata.create_all(engine)
+        add_missing_columns(engine, SQLModel.metadata)
         for table in SQLModel.metadata.sorted_tables:  # indexes added to older tables since
             for index in table.indexes:
                 index.create(engine, checkfirst=True)
@@ -42,6 +43,33 @@ def make_engine(url: str) -> Engine:
         return engine
     url = url.replace("postgresql://", "postgresql+psycopg://", 1)  # psycopg 3, not psycopg2
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def add_missing_columns(engine: Engine, metadata: MetaData) -> list[str]:
+    """Columns added to older SQLite tables since (`ledger.background`, migration 0005).
+
+    SQLite files are created at start, not migrated: a column added since is added here,
+    with its default for the rows already there. Returns "table.column" of each added.
+    """
+    added = []
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                default = getattr(column.default, "arg", None)
+                fill = "" if default is None or callable(default) else f" DEFAULT {int(default)}"
+                if not column.nullable and not fill:
+                    raise RuntimeError(f"{table.name}.{column.name}: no default to fill old rows")
+                null = "" if column.nullable else " NOT NULL"
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{null}{fill}"
+                )
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def _alembic() -> Any:

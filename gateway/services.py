@@ -31,6 +31,7 @@ from gateway.quota.memory import MemoryQuota
 from gateway.quota.store import Quota, make_quota
 from gateway.realtime.secrets import ClientSecrets, RedisClientSecrets, SecretStore
 from gateway.shapes.batches import BATCH_DEFERRAL
+from gateway.shapes.responses import RESPONSE_DEFERRAL
 from gateway.storage import StorageMeter
 from gateway.telemetry.access_log import AccessLog
 from gateway.telemetry.budgets import budget_levels
@@ -82,7 +83,7 @@ class Services:
         self.pipeline = Pipeline(meter, self.pool, self.ownership, self.metrics, tracing)
         self.deferred = DeferredCharges(
             engine, self.ledger, self.quota, self.recorder, self.pool, lambda: self.config,
-            {BATCH_DEFERRAL.kind: BATCH_DEFERRAL},
+            {d.kind: d for d in (BATCH_DEFERRAL, RESPONSE_DEFERRAL)},
         )  # fmt: skip
         self.pipeline.deferred = self.deferred
         self.storage = StorageMeter(engine, lambda: self.config, self.pool, meter)

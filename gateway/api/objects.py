@@ -124,6 +124,9 @@ async def _forward(
             ctx, outcome, resp, ex.send, ex.receive, endpoint=RESPONSES,
             api_key=upstream.api_key, upstream=upstream.name, headers=ex.headers,
         )  # fmt: skip
+        ended = outcome.facts.response if outcome.facts is not None else None
+        if op.ends is not None and ended is not None:  # a replay to its end
+            await _ended(ex, op.ends, caller.tenant, [ended])
         return
     if op.path.endswith("/content") and is_bytes_answer(resp):
         await relay_bytes(ctx, outcome, resp, ex.send, ex.receive, ex.headers)

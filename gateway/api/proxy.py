@@ -178,7 +178,8 @@ def create(endpoint: Endpoint) -> Handler:
             hint=hint.decode("latin-1") if hint else None,
             fetch=services.pipeline.fetch,
         )
-        ctx.model, ctx.stream = prepared.request.model, prepared.request.stream
+        request = prepared.request
+        ctx.model, ctx.stream, ctx.background = request.model, request.stream, request.background
         await services.pipeline.serve(ex, prepared)
 
     return handle

@@ -39,6 +39,7 @@ class Bill:
             "cached_input_tokens": u.cached_input_tokens,
             "output_tokens": u.output_tokens,
             "reasoning_tokens": u.reasoning_tokens,
+            "tool_calls": u.tool_calls,
             "cost_nanos": self.cost,
             "estimated": self.estimated,
             "unpriced": self.unpriced,
@@ -46,8 +47,11 @@ class Bill:
 
 
 def ran_nothing(answer: Mapping[str, Any]) -> bool:
+    """A batch none of whose requests ran, or a response cancelled before it made output."""
     counts = answer.get("request_counts")
-    return isinstance(counts, dict) and not counts.get("completed") and not counts.get("failed")
+    if isinstance(counts, dict):
+        return not counts.get("completed") and not counts.get("failed")
+    return answer.get("status") == "cancelled" and not answer.get("output")
 
 
 def bill(
@@ -64,7 +68,7 @@ def bill(
     served = model if isinstance(model, str) else None
     reported = answer.get("usage")
     if isinstance(reported, dict):
-        usage: Usage | None = from_responses(reported)
+        usage: Usage | None = from_responses(reported, answer)  # + hosted-tool calls shown
     elif output is not None:
         usage = usage_of_lines(output)
     else:
@@ -74,6 +78,9 @@ def bill(
     price = pricing.price_for(served or "") or pricing.price_for(charge.model)
     if price is None:
         return Bill(usage, charge.bound_nanos, outcome, served, True, True)
+    if tier is None:  # billed at the tier the object says it ran at
+        served_tier = answer.get("service_tier")
+        tier = served_tier if isinstance(served_tier, str) else None
     multiplier = pricing.tier_multiplier(tier)
     cost = cost_of(usage, price, pricing.tools, multiplier)
     return Bill(usage, cost.nanos, outcome, served, False, not cost.complete)

@@ -85,4 +85,5 @@ class LedgerEntry(SQLModel, table=True):
     estimated: bool = False
     unpriced: bool = False
     stream: bool = False
+    background: bool = False  # ran on upstream after its answer (billed when it ended)
     session_id: str | None = None

@@ -91,6 +91,7 @@ class Recorder:
                 estimated=measured.estimated,
                 unpriced=not complete,
                 stream=ctx.stream,
+                background=ctx.background,
                 session_id=session_id,
             )
         )

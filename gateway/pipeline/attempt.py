@@ -91,17 +91,11 @@ class Attempt:
         endpoint = self.prepared.endpoint
         measured = measure(endpoint, outcome, len(request.raw), request.units, request.fallback)
         self.measured = measured
-        deferral = endpoint.defer
-        answer = outcome.body
-        if (
-            deferral is not None
-            and answer is not None
-            and outcome.status < 300
-            and (answer.get("status") not in deferral.terminal)
-        ):
+        running = self._runs_on()
+        if running is not None and endpoint.defer is not None:
             self.call.hold(measured, outcome.status)  # billed when it ends upstream
             assert self._pipeline.deferred is not None
-            await self._pipeline.deferred.hold(self.call, deferral, answer)
+            await self._pipeline.deferred.hold(self.call, endpoint.defer, running)
         else:
             self.call.settle(measured, outcome.status)
         if self.prepared.request.creates is RESPONSE and outcome.status < 400:
@@ -113,6 +107,20 @@ class Attempt:
         if self._span is not None:
             self._end_span(measured)
         return self.failure is not None
+
+    def _runs_on(self) -> dict[str, Any] | None:
+        """The object this call left running upstream (a batch, a background response whose
+        answer or stream ended before it did), if any: it is billed when it ends."""
+        deferral, outcome = self.prepared.endpoint.defer, self.outcome
+        if deferral is None or not 200 <= outcome.status < 300:
+            return None
+        if outcome.body is not None:
+            return outcome.body if outcome.body.get("status") not in deferral.terminal else None
+        facts = outcome.facts
+        if self.prepared.request.background and facts is not None and facts.response_id:
+            ended = facts.status in deferral.terminal and facts.usage is not None
+            return None if ended else {"id": facts.response_id}
+        return None
 
     def _observe(self, took: float) -> None:
         metrics, model, failure = self._pipeline.metrics, self.request.model, self.failure

@@ -32,6 +32,7 @@ class RequestContext:
     served_model: str | None = None
     route: str | None = None
     stream: bool = False
+    background: bool = False  # a Responses `background` call: it runs on after its answer
     status: int = 0
     error_code: str | None = None
     upstream_s: float | None = None

@@ -45,6 +45,7 @@ class CreateRequest:
     stream: bool
     refs: tuple[Ref, ...] = ()  # the stored objects it names: each must be the caller's
     creates: Kind | None = None  # the kind of object its answer's id becomes, the caller's
+    background: bool = False  # it runs on upstream after its answer (Responses `background`)
 
 
 Parse = Callable[[dict[str, Any]], CreateRequest]

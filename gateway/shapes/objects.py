@@ -126,10 +126,11 @@ _CNTR_PATH = "/v1/containers/{container_id}"
 OBJECT_OPS: tuple[ObjectOp, ...] = (
     # Stored responses (created by POST /v1/responses, a metered call)
     ObjectOp("GET", "/v1/responses/{response_id}", "responses.retrieve", "responses", _RESP,
-             streams=True, shows_items=True),
+             streams=True, shows_items=True, ends=RESPONSE.name),
     ObjectOp("DELETE", "/v1/responses/{response_id}", "responses.delete", "responses", _RESP,
              deletes="response_id"),
-    ObjectOp("POST", "/v1/responses/{response_id}/cancel", "responses.cancel", "responses", _RESP),
+    ObjectOp("POST", "/v1/responses/{response_id}/cancel", "responses.cancel", "responses", _RESP,
+             ends=RESPONSE.name),
     ObjectOp("GET", "/v1/responses/{response_id}/input_items", "responses.input_items",
              "responses", _RESP, shows_items=True),
     ObjectOp("POST", "/v1/responses/input_tokens", "responses.input_tokens", "responses",

@@ -10,7 +10,14 @@ from gateway.errors.wire import sse_responses
 from gateway.metering.usage import from_responses
 from gateway.policy.request import Applied, apply_responses
 from gateway.routing.classify import judge_responses
-from gateway.shapes.endpoint import CreateRequest, Endpoint, Tap, model_and_stream, untouched
+from gateway.shapes.endpoint import (
+    CreateRequest,
+    Deferral,
+    Endpoint,
+    Tap,
+    model_and_stream,
+    untouched,
+)
 from gateway.shapes.refs import RESPONSE, responses_refs
 from gateway.shapes.sse import ResponsesTap
 
@@ -18,7 +25,8 @@ from gateway.shapes.sse import ResponsesTap
 def _parse(body: dict[str, Any]) -> CreateRequest:
     model, stream = model_and_stream(body)
     creates = None if body.get("store") is False else RESPONSE
-    return CreateRequest(model, stream, responses_refs(body), creates)
+    background = body.get("background") is True
+    return CreateRequest(model, stream, responses_refs(body), creates, background)
 
 
 def _policy(body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: bool) -> Applied:
@@ -28,6 +36,14 @@ def _policy(body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: 
 def _tap(strip_usage: bool) -> Tap:
     return ResponsesTap()
 
+
+# A background response runs on after its answer: held at its bound until it ends.
+RESPONSE_DEFERRAL = Deferral(
+    kind=RESPONSE.name,
+    path="/responses/{id}",
+    terminal=frozenset({"completed", "failed", "incomplete", "cancelled"}),
+    tier=None,  # billed at the tier the ended response says it used
+)
 
 RESPONSES = Endpoint(
     name="responses",
@@ -39,6 +55,7 @@ RESPONSES = Endpoint(
     new_tap=_tap,
     stream_error=sse_responses,
     judge=judge_responses,
+    defer=RESPONSE_DEFERRAL,
 )
 # ``GET /v1/responses`` upgraded: the same calls, carried as events on one socket.
 RESPONSES_SOCKET = dataclasses.replace(RESPONSES, name="responses.websocket")
