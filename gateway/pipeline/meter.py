@@ -108,10 +108,15 @@ class Meter:
         ``force`` admits what already runs upstream (a response the server
         started by itself): it is billed even when it does not fit.
         """
+        policy = caller.policy
+        if attempt > 1 and policy.rpm is not None:
+            # RPM counts the client's requests; a retry or an escalation is the platform's
+            # doing. TPM, concurrency and budgets count attempts: each uses the upstream.
+            policy = replace(policy, rpm=None)
         ticket = await self.quota.admit(
             caller.tenant,
             model.name,
-            caller.policy,
+            policy,
             bound=bound,
             tokens=tokens,
             now=time.time(),

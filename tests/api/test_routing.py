@@ -304,3 +304,19 @@ def test_each_rung_gets_its_own_output_cap(fake: FakeOpenAIServer, db_url: str) 
         raw = sdk(gw, "capper").responses.with_raw_response.create(model="default", input="hi")
         assert raw.headers["x-gateway-output-cap"] == "set; limit=64"
         assert [r.json()["max_output_tokens"] for r in fake.requests] == [16, 64]
+
+
+def test_an_escalation_does_not_spend_the_tenants_requests_per_minute(
+    fake: FakeOpenAIServer, db_url: str
+) -> None:
+    limited = with_tenants(config(fake), {"paced": {"models": ["default"], "limits": {"rpm": 2}}})
+    with GatewayServer(limited, database_url=db_url) as gw:
+        client = sdk(gw, "paced")
+        fake.inject(Fault(path="/v1/responses", status=503))  # the first rung is down once
+        first = client.responses.with_raw_response.create(model="default", input="hi")
+        assert first.headers["x-gateway-attempts"] == "2"
+        second = client.responses.with_raw_response.create(model="default", input="again")
+        assert second.headers["x-ratelimit-remaining-requests"] == "0"
+        with pytest.raises(openai.RateLimitError) as err:
+            client.responses.create(model="default", input="a third request")
+        assert err.value.code == "rate_limit_exceeded"
