@@ -245,8 +245,9 @@ class ChatTap:
     """Chat Completions SSE: usage from the final ``choices: []`` chunk, and ``[DONE]``.
 
     With ``strip_usage`` (the gateway asked for usage the client did not),
-    :meth:`filter` returns the stream without that extra chunk: whole events,
-    byte for byte, minus one.
+    :meth:`filter` returns the stream the client would have had: without that
+    extra chunk, and without the ``"usage": null`` the upstream then adds to every
+    other chunk; otherwise byte for byte.
     """
 
     def __init__(self, strip_usage: bool = False) -> None:
@@ -261,7 +262,9 @@ class ChatTap:
         blocks = self._split.feed(chunk)
         usage_block = self._observe(blocks)
         sep = self._split.separator
-        return b"".join(block + sep for block in blocks if block is not usage_block)
+        return b"".join(
+            without_null_usage(block) + sep for block in blocks if block is not usage_block
+        )
 
     def _observe(self, blocks: list[bytes]) -> bytes | None:
         facts = self.facts
@@ -300,6 +303,21 @@ class ChatTap:
             facts.usage = usage
             return data.get("choices") == []
         return False
+
+
+# How the upstream writes the `"usage": null` that asking for usage adds to every chunk (as
+# the last key: compact, as OpenAI sends it, or with spaces).
+_NULL_USAGE = (b',"usage":null', b', "usage": null')
+
+
+def without_null_usage(block: bytes) -> bytes:
+    """The chunk as it would have been had the client's request not been given
+    ``include_usage``: one byte-level cut of the known serialisation, no re-encoding."""
+    for form in _NULL_USAGE:
+        i = block.find(form)
+        if i != -1:
+            return block[:i] + block[i + len(form) :]
+    return block
 
 
 def _has_usage(payload: bytes) -> bool:

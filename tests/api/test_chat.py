@@ -32,6 +32,19 @@ def test_chat_stream_without_usage_has_no_usage_chunk(alpha: openai.OpenAI) -> N
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
+def test_a_stream_without_usage_asked_carries_no_usage_key_at_all(
+    alpha: openai.OpenAI, fake: FakeOpenAIServer
+) -> None:
+    raw = alpha.chat.completions.with_raw_response.create(
+        model="gpt-4.1", messages=[{"role": "user", "content": "Say hi"}], stream=True
+    )
+    data = [line for line in raw.http_response.iter_lines() if line.startswith("data: {")]
+    assert data, "the stream has chunks"
+    assert not [line for line in data if '"usage"' in line], "as OpenAI sends it unasked"
+    sent = fake.requests[-1].json()
+    assert sent["stream_options"] == {"include_usage": True}, "the gateway asked, to meter it"
+
+
 def test_chat_stream_with_include_usage_ends_with_usage_chunk(alpha: openai.OpenAI) -> None:
     chunks = list(
         alpha.chat.completions.create(

@@ -56,7 +56,7 @@ def test_any_chunking_of_a_responses_stream(
     deltas=st.lists(st.text(max_size=8), max_size=20),
     points=st.lists(st.integers(min_value=0, max_value=5_000), max_size=30),
 )
-def test_stripping_the_usage_chunk_removes_exactly_that_chunk(
+def test_stripping_usage_gives_the_stream_the_client_would_have_had(
     deltas: list[str], points: list[int]
 ) -> None:
     chunks = [
@@ -71,6 +71,9 @@ def test_stripping_the_usage_chunk_removes_exactly_that_chunk(
     data = "".join(body).encode()
     tap = ChatTap(strip_usage=True)
     out = b"".join(tap.filter(piece) for piece in cut(data, points))
-    assert out == "".join(body[:-2] + body[-1:]).encode()
+    # What the client would have had without include_usage: no usage chunk, no "usage" key.
+    unasked = [{k: v for k, v in c.items() if k != "usage"} for c in chunks]
+    expected = [f"data: {json.dumps(c)}\n\n" for c in unasked] + ["data: [DONE]\n\n"]
+    assert out == "".join(expected).encode()
     assert tap.facts.usage == usage_chunk["usage"]
     assert tap.facts.terminal == "[DONE]"
