@@ -14,6 +14,7 @@ from litestar.params import FromPath
 from sqlalchemy import text
 
 from gateway.auth.callers import Caller
+from gateway.config.runtime import RuntimeConfig
 from gateway.errors import NotFound
 from gateway.services import Services
 
@@ -46,19 +47,21 @@ class Readiness(_Reason):
 
 
 @get("/v1/models", summary="The models the caller's tenant may use")
-async def list_models(caller: NamedDependency[Caller]) -> ModelList:
-    """The models the caller's tenant may use, in OpenAI's list shape."""
+async def list_models(
+    caller: NamedDependency[Caller], services: NamedDependency[Services]
+) -> ModelList:
+    """The models (and routes) the caller's tenant may use, in OpenAI's list shape."""
+    config = services.config
     return {
         "object": "list",
-        "data": [
-            {"id": m, "object": "model", "created": _STARTED, "owned_by": "gateway"}
-            for m in sorted(caller.policy.allowed_models)
-        ],
+        "data": [_card(config, m) for m in sorted(caller.policy.allowed_models)],
     }
 
 
 @get("/v1/models/{model_id:str}", summary="One model the caller's tenant may use")
-async def retrieve_model(caller: NamedDependency[Caller], model_id: FromPath[str]) -> ModelCard:
+async def retrieve_model(
+    caller: NamedDependency[Caller], services: NamedDependency[Services], model_id: FromPath[str]
+) -> ModelCard:
     """A model the tenant may use; any other gets OpenAI's answer for a missing model."""
     if model_id not in caller.policy.allowed_models:
         raise NotFound(
@@ -66,7 +69,16 @@ async def retrieve_model(caller: NamedDependency[Caller], model_id: FromPath[str
             param="model",
             code="model_not_found",
         )
-    return {"id": model_id, "object": "model", "created": _STARTED, "owned_by": "gateway"}
+    return _card(services.config, model_id)
+
+
+def _card(config: RuntimeConfig, name: str) -> ModelCard:
+    """OpenAI's model object: ``owned_by`` says ``openai`` for a model the upstream serves
+    under that name, and the gateway for its own names (a route, an alias)."""
+    model = config.models.get(name)
+    upstream = model is not None and model.upstream_model == name and name not in config.routes
+    owner = "openai" if upstream else "gateway"
+    return {"id": name, "object": "model", "created": _STARTED, "owned_by": owner}
 
 
 @get("/openapi.json", summary="This document", security=PUBLIC)

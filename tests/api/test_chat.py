@@ -81,3 +81,12 @@ def test_models_lists_what_the_tenant_may_use(
         "whisper-1",
         "gpt-4o-transcribe",
     }
+
+
+def test_models_say_who_serves_them(client_for: Callable[[str], openai.OpenAI]) -> None:
+    alpha = client_for("alpha")
+    owners = {m.id: m.owned_by for m in alpha.models.list()}
+    assert owners["gpt-5-nano"] == "openai"
+    assert owners["small"] == "gateway", "an alias of gpt-4.1-mini is the gateway's name"
+    card = alpha.models.retrieve("gpt-4.1")
+    assert (card.id, card.object, card.owned_by) == ("gpt-4.1", "model", "openai")
