@@ -168,21 +168,22 @@ async def _forward(
     query = down.scope["query_string"]
     resp = await client.send("POST", endpoint.upstream_path, query, attempt.headers, request.raw)
     injected = request.applied.injected_usage
+    rates = not attempt.call.ticket.headers  # no limits of its own: the upstream's show
     if resp.status < 400 and resp.content_type == "text/event-stream":
         if not prepared.plan.buffer_streams:
             out = down.headers + _admission_headers(attempt) + trail.headers()
-            out += client_response_headers(resp.headers)
+            out += client_response_headers(resp.headers, rate_limits=rates)
             await relay_stream(
                 ctx, outcome, resp, down.send, down.receive, endpoint, out, on_id, injected
             )
             return None
-        return await buffer_stream(ctx, outcome, resp, endpoint, injected)
+        return await buffer_stream(ctx, outcome, resp, endpoint, injected, rates)
     if endpoint.bytes_out and is_bytes_answer(resp):  # speech: audio as it is made
         out = down.headers + _admission_headers(attempt) + trail.headers()
-        await relay_bytes(ctx, outcome, resp, down.send, down.receive, out)
+        await relay_bytes(ctx, outcome, resp, down.send, down.receive, out, rates)
         return None
     key, name = client.upstream.api_key, client.upstream.name
-    return await read_answer(ctx, outcome, resp, api_key=key, upstream=name)
+    return await read_answer(ctx, outcome, resp, api_key=key, upstream=name, rate_limits=rates)
 
 
 def _admission_headers(attempt: Attempt) -> Headers:

@@ -54,10 +54,11 @@ async def read_answer(
     *,
     api_key: str | None,
     upstream: str,
+    rate_limits: bool = False,
 ) -> Answer:
     """Read a non-stream answer (or an error) whole, noting what metering needs."""
     outcome.status = resp.status
-    headers = client_response_headers(resp.headers)
+    headers = client_response_headers(resp.headers, rate_limits=rate_limits)
     body = await resp.read()
     ctx.upstream_s = time.perf_counter() - ctx.started
     if resp.status >= 400:
@@ -86,6 +87,7 @@ async def buffer_stream(
     resp: UpstreamResponse,
     endpoint: Endpoint,
     strip_usage: bool,
+    rate_limits: bool = False,
 ) -> Answer:
     """Read a whole stream (routes that check quality before the client sees anything)."""
     outcome.status = resp.status
@@ -103,7 +105,8 @@ async def buffer_stream(
         if out:
             chunks.append(out)
     ctx.upstream_s = time.perf_counter() - ctx.started
-    headers = [h for h in client_response_headers(resp.headers) if h[0] != b"content-type"]
+    passed = client_response_headers(resp.headers, rate_limits=rate_limits)
+    headers = [h for h in passed if h[0] != b"content-type"]
     return Answer(resp.status, headers, b"", b"text/event-stream", chunks)
 
 
@@ -170,6 +173,7 @@ async def relay_bytes(
     send: Send,
     receive: Receive,
     headers: Headers,
+    rate_limits: bool = False,
 ) -> None:
     """Pass a byte answer through as it arrives: a 512 MB file is never held whole.
 
@@ -178,7 +182,8 @@ async def relay_bytes(
     a client that leaves closes the upstream response (`ClientWatch`).
     """
     ctx.status = outcome.status = resp.status
-    out = [*headers, *client_response_headers(resp.headers)]  # the upstream's content-type
+    # The upstream's content-type (and its rate limits when the tenant shows none).
+    out = [*headers, *client_response_headers(resp.headers, rate_limits=rate_limits)]
     length = resp.headers.get("content-length")
     if length is not None:
         out.append((b"content-length", length.encode("latin-1")))

@@ -2,9 +2,9 @@
 
 Going up, the client's credential and org/project selectors are dropped (the
 gateway's own key is set instead) along with hop-by-hop headers. Coming down,
-only an allow-list passes, so upstream headers that describe the shared
-OpenAI account (organisation name, account-wide rate limits) never reach a
-tenant.
+only an allow-list passes, so the organisation's name never reaches a tenant;
+the account's rate limits reach a tenant only when it has none of its own (a
+rate-aware client then paces itself on what the upstream says).
 """
 
 from __future__ import annotations
@@ -67,12 +67,15 @@ def upstream_request_headers(
     return out
 
 
-def client_response_headers(upstream_headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    """Headers to return to the client from an upstream response."""
+def client_response_headers(
+    upstream_headers: Mapping[str, str], *, rate_limits: bool = False
+) -> list[tuple[bytes, bytes]]:
+    """Headers to return to the client from an upstream response; ``rate_limits`` passes
+    the upstream's ``x-ratelimit-*`` (for a tenant with no limits of its own to show)."""
     out: list[tuple[bytes, bytes]] = []
     for name, value in upstream_headers.items():
         lname = name.lower()
-        if lname in _PASS_DOWN:
+        if lname in _PASS_DOWN or (rate_limits and lname.startswith("x-ratelimit-")):
             out.append((lname.encode(), value.encode("latin-1")))
         elif lname == "x-request-id":
             out.append((b"x-upstream-request-id", value.encode("latin-1")))

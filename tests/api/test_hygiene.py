@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import openai
 from harness import UPSTREAM_KEY, GatewayServer, config_dict, env_for_tests
 
 from fake_openai import FakeOpenAIServer
+from fake_openai.wire import RATE_LIMIT_REQUESTS
 
 
 def test_client_credentials_and_org_headers_never_reach_the_upstream(
@@ -48,7 +50,16 @@ def test_upstream_key_and_account_headers_never_reach_the_client(
     assert UPSTREAM_KEY not in everything
     assert UPSTREAM_KEY[-4:] not in repr(resp.headers)
     assert "openai-organization" not in resp.headers
-    assert not any(h.startswith("x-ratelimit-") for h in resp.headers)
+
+
+def test_a_tenant_without_limits_of_its_own_sees_the_upstreams(gateway: GatewayServer) -> None:
+    alpha = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.token("alpha"))
+    for stream in (False, True):
+        raw = alpha.responses.with_raw_response.create(
+            model="gpt-5-nano", input="hello", stream=stream
+        )
+        assert raw.headers["x-ratelimit-limit-requests"] == str(RATE_LIMIT_REQUESTS)
+        assert raw.headers["x-ratelimit-remaining-tokens"].isdigit()
 
 
 def test_upstream_refusing_the_gateway_key_is_a_502_without_the_key(

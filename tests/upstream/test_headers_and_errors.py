@@ -55,6 +55,15 @@ def test_response_headers_pass_an_allow_list_only() -> None:
     }
 
 
+def test_the_upstreams_rate_limits_pass_only_when_asked() -> None:
+    upstream = {"x-ratelimit-remaining-requests": "10", "X-RateLimit-Limit-Tokens": "9"}
+    assert client_response_headers(upstream) == []
+    assert dict(client_response_headers(upstream, rate_limits=True)) == {
+        b"x-ratelimit-remaining-requests": b"10",
+        b"x-ratelimit-limit-tokens": b"9",
+    }
+
+
 def test_openai_errors_pass_through_with_their_status() -> None:
     body = json.dumps({"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded", "param": None}}).encode()  # fmt: skip
     assert client_error_from_upstream(429, body, "sk-k", "openai") == (429, body)
