@@ -84,7 +84,7 @@ def test_calls_are_metered_into_postgresql_and_budgets_survive_a_restart(
         assert len(rows) == 2
         spent = sum(int(r["cost_nanos"]) for r in rows)  # type: ignore[call-overload]
         assert spent > 0
-        assert rows[0]["request_id"] == raw.headers["x-request-id"]
+        assert rows[0]["request_id"] == raw.headers["x-gateway-request-id"]
         ts = rows[0]["ts"]
         assert isinstance(ts, datetime)
         assert ts.tzinfo is not None, "timestamptz"

@@ -153,7 +153,7 @@ def cluster(
 
 
 async def call(client: openai.AsyncOpenAI, *, stream: bool = False) -> tuple[int, str, str | None]:
-    """(status, x-request-id, error code) of one Responses call."""
+    """(status, x-gateway-request-id, error code) of one Responses call."""
     try:
         if stream:
             async with client.responses.stream(model="gpt-5-nano", input="hello replicas") as s:
@@ -163,9 +163,9 @@ async def call(client: openai.AsyncOpenAI, *, stream: bool = False) -> tuple[int
         raw = await client.responses.with_raw_response.create(
             model="gpt-5-nano", input="hello replicas"
         )
-        return 200, raw.headers["x-request-id"], None
+        return 200, raw.headers["x-gateway-request-id"], None
     except openai.APIStatusError as err:
-        return err.status_code, err.response.headers.get("x-request-id", ""), err.code
+        return err.status_code, err.response.headers.get("x-gateway-request-id", ""), err.code
 
 
 def serving_at_least(c: Cluster, replica: int, at_least: int) -> bool:

@@ -21,7 +21,7 @@ from gateway.api.asgi import Scope
 from gateway.auth.callers import Caller
 from gateway.errors import GatewayError, PermissionDenied
 from gateway.errors.wire import as_gateway_error, json_body
-from gateway.pipeline.context import RequestContext
+from gateway.pipeline.context import RequestContext, own_answer_ids
 from gateway.services import Services
 from gateway.telemetry.labels import tenant_label
 from gateway.telemetry.metrics import status_class
@@ -46,12 +46,12 @@ class ControlPlane:
         ctx = RequestContext.start(scope["method"], scope["path"])
         # The server's per-request copy of the lifespan state, copied again: ours alone.
         scope["state"] = {**scope.get("state", {}), _CONTEXT: ctx}
-        request_id = (b"x-request-id", ctx.request_id.encode())
+        ids = own_answer_ids(ctx.request_id)
 
         async def send_with_id(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 ctx.status = message["status"]
-                message["headers"] = [*message.get("headers", ()), request_id]
+                message["headers"] = [*message.get("headers", ()), *ids]
             await send(message)
 
         try:

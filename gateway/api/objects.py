@@ -118,6 +118,7 @@ async def _forward(
     ctx, services, upstream = ex.ctx, ex.services, client.upstream
     headers = upstream_request_headers(ex.scope["headers"], upstream.api_key)
     resp = await client.send(ex.scope["method"], path, ex.scope["query_string"], headers, body)
+    ctx.upstream_request_id = resp.headers.get("x-request-id")
     outcome = Outcome()
     if op.streams and resp.status < 400 and resp.content_type == "text/event-stream":
         await relay(

@@ -27,7 +27,7 @@ from gateway.api.asgi import (
 from gateway.auth.callers import Caller
 from gateway.errors import GatewayError
 from gateway.errors.wire import INTERNAL
-from gateway.pipeline.context import RequestContext
+from gateway.pipeline.context import GATEWAY_ID, RequestContext
 from gateway.pipeline.prepare import prepare
 from gateway.services import Services
 from gateway.shapes.endpoint import Endpoint, parse_json_object
@@ -47,7 +47,7 @@ class Exchange:
     scope: Scope
     receive: Receive
     send: Send
-    headers: Headers  # response headers the gateway adds (x-request-id)
+    headers: Headers  # response headers the gateway adds (x-gateway-request-id)
     span: Any = None  # the request's trace span, when tracing is on
 
 
@@ -59,7 +59,8 @@ async def run(
 ) -> None:
     """Run one handler with the per-request context, error mapping and access log."""
     ctx = RequestContext.start(scope["method"], scope["path"])
-    headers: Headers = [(b"x-request-id", ctx.request_id.encode())]
+    # The upstream's answer brings OpenAI's x-request-id; the gateway's own id goes beside it.
+    headers: Headers = [(GATEWAY_ID, ctx.request_id.encode())]
     metrics, tracing = services.metrics, services.tracing
     span = tracing.request_span("chat", scope["headers"]) if tracing.enabled else None
     metrics.in_flight += 1
@@ -71,13 +72,13 @@ async def run(
             metrics.rejections(
                 tenant_label(services.config, ctx.tenant), err.code or err.type
             ).inc()
-        await send_error(send, err, headers)
+        await send_error(send, err, _own_ids(headers, ctx))
     except ClientGone:
         ctx.client_gone = True
     except Exception:
         log.exception("unhandled error in %s %s", ctx.method, ctx.path)
         ctx.status = 500
-        await send_error(send, INTERNAL, headers)
+        await send_error(send, INTERNAL, _own_ids(headers, ctx))
     finally:
         metrics.in_flight -= 1
         _observe_request(services, ctx)
@@ -85,6 +86,11 @@ async def run(
             _end_request_span(span, ctx)
         if services.config.server.access_log:
             services.access_log.write(ctx)
+
+
+def _own_ids(headers: Headers, ctx: RequestContext) -> Headers:
+    """An answer the gateway makes itself carries its id as ``x-request-id`` too."""
+    return [*headers, (b"x-request-id", ctx.request_id.encode())]
 
 
 def _end_request_span(span: Any, ctx: RequestContext) -> None:

@@ -24,7 +24,7 @@ from gateway.auth.callers import Caller
 from gateway.config.runtime import Model
 from gateway.errors import BadRequest, GatewayError, RateLimited
 from gateway.errors.wire import http_headers, json_body
-from gateway.pipeline.context import RequestContext
+from gateway.pipeline.context import RequestContext, own_answer_ids
 from gateway.pipeline.prepare import require_price
 from gateway.policy import check_family, check_requested
 from gateway.pricing import ModelPrice
@@ -91,7 +91,7 @@ async def _serve(
             {
                 "type": "websocket.accept",
                 "subprotocol": "realtime" if "realtime" in protocols else None,
-                "headers": [(b"x-request-id", ctx.request_id.encode())],
+                "headers": own_answer_ids(ctx.request_id),
             }
         )
         ctx.status = 101
@@ -220,7 +220,7 @@ async def _refuse(scope: Scope, send: Send, err: GatewayError, request_id: str) 
         return
     headers = [
         (b"content-type", b"application/json"),
-        (b"x-request-id", request_id.encode()),
+        *own_answer_ids(request_id),
         *http_headers(err),
     ]
     await send({"type": "websocket.http.response.start", "status": err.status, "headers": headers})

@@ -11,6 +11,16 @@ _ID_PREFIX = "req_" + os.urandom(6).hex()
 _ids = itertools.count(1)
 
 
+GATEWAY_ID = b"x-gateway-request-id"
+
+
+def own_answer_ids(request_id: str) -> list[tuple[bytes, bytes]]:
+    """The id headers of an answer the gateway makes itself: with no upstream answer to
+    carry OpenAI's ``x-request-id``, the gateway's own id stands in for it too."""
+    rid = request_id.encode()
+    return [(GATEWAY_ID, rid), (b"x-request-id", rid)]
+
+
 def new_request_id() -> str:
     """Unique across processes (random prefix per process) and cheap (a counter)."""
     return f"{_ID_PREFIX}{next(_ids):012x}"
@@ -37,6 +47,7 @@ class RequestContext:
     error_code: str | None = None
     upstream_s: float | None = None
     response_id: str | None = None
+    upstream_request_id: str | None = None  # OpenAI's x-request-id, for a ticket to OpenAI
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_nanos: int | None = None

@@ -51,7 +51,7 @@ class Downstream(Protocol):
     def send(self) -> Send: ...
     @property
     def headers(self) -> Headers:
-        """Response headers the gateway adds (x-request-id)."""
+        """Response headers the gateway adds (x-gateway-request-id)."""
         ...
 
     @property
@@ -167,6 +167,7 @@ async def _forward(
     endpoint = prepared.endpoint
     query = down.scope["query_string"]
     resp = await client.send("POST", endpoint.upstream_path, query, attempt.headers, request.raw)
+    ctx.upstream_request_id = resp.headers.get("x-request-id")
     injected = request.applied.injected_usage
     rates = not attempt.call.ticket.headers  # no limits of its own: the upstream's show
     if resp.status < 400 and resp.content_type == "text/event-stream":

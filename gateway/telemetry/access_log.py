@@ -39,6 +39,7 @@ class AccessLog:
 def access_line(ctx: RequestContext) -> str:
     record = {
         "request_id": ctx.request_id,
+        "upstream_request_id": ctx.upstream_request_id,
         "method": ctx.method,
         "path": ctx.path,
         "endpoint": ctx.endpoint,

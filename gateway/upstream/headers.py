@@ -77,6 +77,6 @@ def client_response_headers(
         lname = name.lower()
         if lname in _PASS_DOWN or (rate_limits and lname.startswith("x-ratelimit-")):
             out.append((lname.encode(), value.encode("latin-1")))
-        elif lname == "x-request-id":
-            out.append((b"x-upstream-request-id", value.encode("latin-1")))
+        elif lname == "x-request-id":  # OpenAI's id: what a ticket to OpenAI needs
+            out.append((b"x-request-id", value.encode("latin-1")))
     return out

@@ -67,7 +67,7 @@ def create(client: openai.OpenAI, **kw: Any) -> tuple[Any, str]:
     raw = client.responses.with_raw_response.create(
         model="gpt-5-nano", input=PROMPT, background=True, **kw
     )
-    return raw.parse(), raw.headers["x-request-id"]
+    return raw.parse(), raw.headers["x-gateway-request-id"]
 
 
 def test_background_calls_hold_their_bound_so_a_strict_budget_holds(
@@ -159,7 +159,7 @@ def test_a_background_stream_the_client_drops_is_billed_in_full_when_it_ends(
         headers={"Authorization": f"Bearer {gw.token('thrifty')}"},
         timeout=10,
     ) as resp:
-        request_id = resp.headers["x-request-id"]
+        request_id = resp.headers["x-gateway-request-id"]
         for _ in resp.iter_bytes():
             break  # the client walks away; upstream the response runs on
     row = ledger_row(gw.database_url, request_id=request_id)
@@ -174,5 +174,5 @@ def test_a_background_stream_the_client_drops_is_billed_in_full_when_it_ends(
 
 def test_a_plain_call_is_not_held(gw: GatewayServer, thrifty: openai.OpenAI) -> None:
     raw = thrifty.responses.with_raw_response.create(model="gpt-5-nano", input="now")
-    row = ledger_row(gw.database_url, request_id=raw.headers["x-request-id"])
+    row = ledger_row(gw.database_url, request_id=raw.headers["x-gateway-request-id"])
     assert (row["outcome"], bool(row["background"])) == ("completed", False)

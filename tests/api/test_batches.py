@@ -58,7 +58,7 @@ def submit(client: openai.OpenAI, content: bytes) -> tuple[str, str]:
     raw = client.batches.with_raw_response.create(
         input_file_id=file.id, endpoint="/v1/responses", completion_window="24h"
     )
-    return raw.parse().id, raw.headers["x-request-id"]
+    return raw.parse().id, raw.headers["x-gateway-request-id"]
 
 
 def in_gateway(gw: GatewayServer, make: Callable[[], Coroutine[Any, Any, T]]) -> T:

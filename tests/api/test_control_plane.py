@@ -1,7 +1,7 @@
 """Every control-plane (Litestar) route: counted, logged and refused like the proxied routes.
 
 One wrapper (`gateway.api.control.ControlPlane`) gives each of them a request id
-(``x-request-id``), a ``gateway_requests_total`` sample and a request duration
+(``x-gateway-request-id``, and ``x-request-id`` since no upstream answered), a ``gateway_requests_total`` sample and a request duration
 labelled with a bounded endpoint name, and one JSON access-log line; every refusal,
 Litestar's own 404 and 405 included, is in OpenAI's error shape.
 """
@@ -82,7 +82,7 @@ def test_each_request_is_counted_logged_and_shaped(
     answer = httpx.request(method, f"{gateway.root}{path}", headers=headers)
 
     assert answer.status_code == status
-    request_id = answer.headers["x-request-id"]
+    request_id = answer.headers["x-gateway-request-id"]
     assert request_id.startswith("req_")
     if code is not None:
         assert answer.headers["content-type"] == "application/json"
@@ -121,5 +121,5 @@ def test_an_unexpected_failure_is_a_logged_500_in_openai_shape(
     assert answer.json()["error"]["code"] == "internal_error"
     assert "ledger flush failed" not in answer.text
     assert any("ledger flush failed" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
-    [line] = access_lines(caplog, answer.headers["x-request-id"])
+    [line] = access_lines(caplog, answer.headers["x-gateway-request-id"])
     assert (line["status"], line["error_code"], line["tenant"]) == (500, "internal_error", "alpha")

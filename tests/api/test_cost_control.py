@@ -223,7 +223,7 @@ def test_failed_attempts_are_in_the_ledger_at_no_cost(
     fake.inject(Fault(path="/v1/responses", status=500))
     with pytest.raises(openai.InternalServerError) as err:
         sdk(gw, "alpha").responses.create(model="gpt-5-nano", input="x")
-    request_id = err.value.response.headers["x-request-id"]
+    request_id = err.value.response.headers["x-gateway-request-id"]
     row = ledger_row(gw.database_url, request_id=request_id)
     assert (row["status"], row["outcome"], row["cost_nanos"]) == (500, "upstream_error", 0)
 

@@ -87,6 +87,19 @@ def test_unknown_endpoint_and_wrong_method(gateway: GatewayServer) -> None:
     assert error_of(not_allowed)["code"] == "method_not_allowed"
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/v1/no/such/thing"), ("GET", "/v1/models"), ("POST", "/v1/responses")],
+)
+def test_an_answer_the_gateway_makes_itself_carries_its_id_both_ways(
+    method: str, path: str, gateway: GatewayServer
+) -> None:
+    auth = {"Authorization": f"Bearer {gateway.token('alpha')}"}
+    resp = httpx.request(method, gateway.root + path, headers=auth, json={})
+    assert resp.headers["x-gateway-request-id"].startswith("req_")
+    assert resp.headers["x-request-id"] == resp.headers["x-gateway-request-id"]
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

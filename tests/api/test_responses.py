@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import openai
@@ -20,8 +21,11 @@ def test_create_returns_the_upstream_response_and_usage(
     assert resp.output_text.startswith("Fake answer:")
     assert resp.usage is not None
     assert resp.usage.output_tokens > 0
-    assert raw.headers["x-request-id"].startswith("req_")
-    assert raw.headers["x-upstream-request-id"].startswith("req_")
+    # OpenAI's id, as the SDK reads it for a ticket to OpenAI; the gateway's beside it.
+    assert re.fullmatch(r"req_[0-9a-f]{32}", raw.headers["x-request-id"])
+    assert raw.request_id == raw.headers["x-request-id"]
+    assert raw.headers["x-gateway-request-id"].startswith("req_")
+    assert raw.headers["x-gateway-request-id"] != raw.headers["x-request-id"]
     (sent,) = fake.requests
     assert sent.path == "/v1/responses"
     assert sent.json()["input"] == "Say hello"

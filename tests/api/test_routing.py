@@ -119,7 +119,7 @@ def test_upstream_failure_escalates_to_the_next_rung_and_every_attempt_is_metere
     assert headers["x-gateway-model"] == "gpt-5-mini"
     assert headers["x-gateway-escalations"] == f"gpt-5-nano>gpt-5-mini:{reason}"
     assert [r.json()["model"] for r in fake.requests] == ["gpt-5-nano", "gpt-5-mini"]
-    request_id = headers["x-request-id"]
+    request_id = headers["x-gateway-request-id"]
     first = ledger_row(gw.database_url, request_id=request_id, attempt=1)
     second = ledger_row(gw.database_url, request_id=request_id, attempt=2)
     assert (first["status"], first["cost_nanos"], first["route"]) == (status, 0, "default")
@@ -163,7 +163,7 @@ def test_retries_on_the_same_rung_before_escalating(fake: FakeOpenAIServer, db_u
         rows = [
             r
             for r in ledger_rows(db_url, at_least=3)
-            if r["request_id"] == raw.headers["x-request-id"]
+            if r["request_id"] == raw.headers["x-gateway-request-id"]
         ]
         assert [r["status"] for r in rows] == [502, 429, 200]
 
@@ -242,7 +242,7 @@ def test_quality_failures_escalate_and_the_client_sees_one_good_answer(
         assert resp.output[-1].arguments == good
     else:
         assert resp.output_text == good
-    request_id = raw.headers["x-request-id"]
+    request_id = raw.headers["x-gateway-request-id"]
     rows = [ledger_row(gw.database_url, request_id=request_id, attempt=n) for n in (1, 2)]
     assert [r["served_model"] for r in rows] == ["gpt-5-nano", "gpt-5-mini"]
     assert all(int(r["cost_nanos"]) > 0 for r in rows), "the failed attempt still cost money"  # type: ignore[call-overload]

@@ -26,7 +26,7 @@ def test_embeddings_are_metered_by_input_tokens(
     out = raw.parse()
     assert [d.index for d in out.data] == [0, 1]
     assert out.usage.prompt_tokens > 0
-    row = ledger_row(gateway.database_url, request_id=raw.headers["x-request-id"])
+    row = ledger_row(gateway.database_url, request_id=raw.headers["x-gateway-request-id"])
     assert row["endpoint"] == "embeddings"
     assert row["input_tokens"] == out.usage.prompt_tokens
     assert row["output_tokens"] == 0
@@ -45,7 +45,7 @@ def test_embeddings_base64_and_dimensions(alpha: openai.OpenAI) -> None:
 def test_moderations_are_free_but_recorded(alpha: openai.OpenAI, gateway: GatewayServer) -> None:
     raw = alpha.moderations.with_raw_response.create(input="a friendly sentence")
     assert raw.parse().results[0].flagged is False
-    row = ledger_row(gateway.database_url, request_id=raw.headers["x-request-id"])
+    row = ledger_row(gateway.database_url, request_id=raw.headers["x-gateway-request-id"])
     assert (row["endpoint"], row["cost_nanos"], row["unpriced"]) == ("moderations", 0, False)
 
 
@@ -143,7 +143,7 @@ def test_responses_input_tokens_and_compact(alpha: openai.OpenAI, gateway: Gatew
     assert counted.input_tokens > 0
     raw = alpha.responses.with_raw_response.compact(model="gpt-5-nano", input="a long history")
     compacted = raw.parse()
-    row = ledger_row(gateway.database_url, request_id=raw.headers["x-request-id"])
+    row = ledger_row(gateway.database_url, request_id=raw.headers["x-gateway-request-id"])
     assert row["endpoint"] == "responses.compact"
     counted_input = int(str(row["input_tokens"])) + int(str(row["cached_input_tokens"]))
     assert counted_input == compacted.usage.input_tokens
@@ -168,7 +168,7 @@ def test_images_are_metered_by_tokens(alpha: openai.OpenAI, gateway: GatewayServ
     assert out.data is not None
     assert len(out.data) == 2
     assert out.usage is not None
-    row = ledger_row(gateway.database_url, request_id=raw.headers["x-request-id"])
+    row = ledger_row(gateway.database_url, request_id=raw.headers["x-gateway-request-id"])
     assert row["endpoint"] == "images.generations"
     assert row["output_tokens"] == out.usage.output_tokens
     assert int(str(row["cost_nanos"])) > 0
@@ -193,7 +193,7 @@ def test_speech_is_charged_by_its_characters(alpha: openai.OpenAI, gateway: Gate
     text = "Hello from the gateway."
     raw = alpha.audio.speech.with_raw_response.create(model="tts-1", voice="alloy", input=text)
     assert raw.parse().content  # audio bytes
-    row = ledger_row(gateway.database_url, request_id=raw.headers["x-request-id"])
+    row = ledger_row(gateway.database_url, request_id=raw.headers["x-gateway-request-id"])
     assert (row["endpoint"], row["cost_nanos"]) == ("audio.speech", len(text) * 15_000)
 
 
@@ -201,7 +201,7 @@ def test_transcriptions_and_translations(alpha: openai.OpenAI, gateway: GatewayS
     audio = ("clip.wav", b"RIFF" + b"0" * 32_000)
     raw = alpha.audio.transcriptions.with_raw_response.create(model="whisper-1", file=audio)
     assert raw.parse().text
-    row = ledger_row(gateway.database_url, request_id=raw.headers["x-request-id"])
+    row = ledger_row(gateway.database_url, request_id=raw.headers["x-gateway-request-id"])
     assert row["endpoint"] == "audio.transcriptions"
     assert int(str(row["cost_nanos"])) > 0
     streamed = list(
@@ -218,7 +218,7 @@ def test_containers_are_charged_their_session_fee(
 ) -> None:
     raw = alpha.containers.with_raw_response.create(name="sandbox", memory_limit="4g")
     container = raw.parse()
-    row = ledger_row(gateway.database_url, request_id=raw.headers["x-request-id"])
+    row = ledger_row(gateway.database_url, request_id=raw.headers["x-gateway-request-id"])
     assert (row["endpoint"], row["requested_model"]) == ("containers.create", "container_4g")
     assert (row["cost_nanos"], row["unpriced"]) == (120_000_000, False)  # $0.12
     assert container.id in {c.id for c in alpha.containers.list()}

@@ -28,7 +28,7 @@ def test_requests_tokens_spend_and_budget_are_counted(
     client = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("spender"), max_retries=0)
     raw = client.responses.with_raw_response.create(model="gpt-5-nano", input="count this")
     resp = raw.parse()
-    row = ledger_row(gw.database_url, request_id=raw.headers["x-request-id"])
+    row = ledger_row(gw.database_url, request_id=raw.headers["x-gateway-request-id"])
     labels = {"tenant": "spender", "model": "gpt-5-nano"}
     assert (
         metric_value(

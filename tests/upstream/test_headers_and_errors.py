@@ -50,7 +50,7 @@ def test_response_headers_pass_an_allow_list_only() -> None:
     assert out == {
         b"content-type": b"application/json",
         b"openai-processing-ms": b"12",
-        b"x-upstream-request-id": b"req_up",
+        b"x-request-id": b"req_up",
         b"retry-after": b"2",
     }
 
