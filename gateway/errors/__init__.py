@@ -79,6 +79,13 @@ class RequestTimeout(GatewayError):
     type = "invalid_request_error"
 
 
+class UpgradeRequired(GatewayError):
+    """A WebSocket mode the upstream does not offer: clients fall back to HTTP at once."""
+
+    status = 426
+    type = "invalid_request_error"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     type = "invalid_request_error"

@@ -20,6 +20,8 @@ from gateway.errors import (
     BadRequest,
     GatewayError,
     NotFound,
+    PermissionDenied,
+    UpgradeRequired,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -167,13 +169,28 @@ class UpstreamClient:
                 autoping=True,
             )
         except aiohttp.WSServerHandshakeError as exc:
-            raise handshake_error(exc.status, u.name) from exc
+            raise handshake_error(exc.status, u.name, path) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise map_transport_error(exc, u.name) from exc
 
 
-def handshake_error(status: int, upstream: str) -> GatewayError:
-    """The upstream refused a WebSocket upgrade (its error body is not available)."""
+def handshake_error(status: int, upstream: str, path: str) -> GatewayError:
+    """The upstream refused a WebSocket upgrade (its error body is not available).
+
+    Only 401 is the gateway's credentials. For the Responses WebSocket mode, 403, 404 and
+    426 mean the upstream does not offer the mode: a 426 makes clients (Codex) fall back
+    to HTTP at once, where a 404 or 502 made them retry first."""
+    if status == 401:
+        return UpstreamError(
+            f"The upstream {upstream!r} refused the gateway's credentials.",
+            code="upstream_auth_failed",
+        )
+    if path == "/responses" and status in (403, 404, 426):
+        return UpgradeRequired(
+            f"The upstream {upstream!r} does not offer the Responses WebSocket mode "
+            f"(HTTP {status}); use HTTP.",
+            code="websocket_mode_not_supported",
+        )
     if status == 404:
         return NotFound("The upstream does not know this session or call.", code="not_found")
     if status == 429:
@@ -181,10 +198,9 @@ def handshake_error(status: int, upstream: str) -> GatewayError:
             f"The upstream {upstream!r} is rate limiting the gateway.",
             code="upstream_rate_limited",
         )
-    if status in (401, 403):
-        return UpstreamError(
-            f"The upstream {upstream!r} refused the gateway's credentials.",
-            code="upstream_auth_failed",
+    if status == 403:
+        return PermissionDenied(
+            f"The upstream {upstream!r} refused the session (HTTP 403).", code=None
         )
     if 400 <= status < 500:
         return BadRequest(f"The upstream refused the session (HTTP {status}).", code=None)

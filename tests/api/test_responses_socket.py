@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
+import websockets
 from harness import GatewayServer, config_dict, ledger_row
+from websockets.exceptions import InvalidStatus
 
 from fake_openai import FakeOpenAIServer, Fault
 
@@ -138,3 +141,31 @@ def test_a_socket_that_vanishes_mid_response_leaves_an_estimated_row(
     rid = asyncio.run(asyncio.wait_for(scenario(), 10))
     row = ledger_row(gw.database_url, response_id=rid)
     assert (row["outcome"], row["estimated"]) == ("cut", True)
+
+
+@pytest.mark.parametrize(
+    ("upstream", "status", "code"),
+    [
+        (426, 426, "websocket_mode_not_supported"),
+        (404, 426, "websocket_mode_not_supported"),
+        (403, 426, "websocket_mode_not_supported"),
+        (401, 502, "upstream_auth_failed"),
+    ],
+)
+def test_an_upstream_refusing_the_mode_makes_clients_fall_back_at_once(
+    upstream: int, status: int, code: str, gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(path="/v1/responses", status=upstream))
+
+    async def connect() -> tuple[int, dict[str, Any]]:
+        url = gw.base_url.replace("http://", "ws://") + "/responses"
+        headers = {"Authorization": f"Bearer {gw.token('ws')}"}
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(url, additional_headers=headers):
+                pass
+        response = refused.value.response
+        return response.status_code, json.loads(response.body)["error"]
+
+    got, error = asyncio.run(asyncio.wait_for(connect(), 10))
+    assert (got, error["code"]) == (status, code)
+    assert "credentials" not in error["message"] or upstream == 401
