@@ -171,7 +171,7 @@ def test_a_model_the_tenant_may_not_use_is_named_as_such(
 # ------------------------------------------------------------------------------ transcription
 
 
-def transcribing(model: str) -> dict[str, Any]:
+def transcribing(model: str) -> Any:
     return {"type": "realtime", "audio": {"input": {"transcription": {"model": model}}}}
 
 
@@ -240,9 +240,12 @@ def test_a_client_secret_cannot_fix_a_forbidden_transcription_model(
 def test_voice_started_responses_run_on_a_bound_held_in_advance(
     gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:
-    vad_on = {"type": "realtime", "output_modalities": ["text"]}
-    vad_on["audio"] = {"input": {"turn_detection": {"type": "server_vad"}}}
-    vad_off = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
+    vad_on: Any = {
+        "type": "realtime",
+        "output_modalities": ["text"],
+        "audio": {"input": {"turn_detection": {"type": "server_vad"}}},
+    }
+    vad_off: Any = {"type": "realtime", "audio": {"input": {"turn_detection": None}}}
 
     async def scenario() -> dict[str, Any]:
         seen: dict[str, Any] = {}
