@@ -31,7 +31,7 @@ import orjson
 
 from gateway.auth.callers import Caller
 from gateway.config.runtime import Model, RuntimeConfig
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, PermissionDenied
 from gateway.errors.wire import realtime_event
 from gateway.metering.outcome import Measured
 from gateway.metering.usage import Usage
@@ -220,8 +220,9 @@ class RealtimeSession:
         name = setting.get("model")
         try:
             if not isinstance(name, str):
-                raise GatewayError(
+                raise PermissionDenied(
                     "The session transcribes input audio with a model the gateway cannot see.",
+                    param="session.audio.input.transcription.model",
                     code="model_not_allowed",
                 )
             self._transcriber = transcription_model(self.config, self.policy, name)

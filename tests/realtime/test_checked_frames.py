@@ -131,6 +131,26 @@ def test_a_binary_create_with_a_forbidden_tool_is_refused(
     assert [r for r in ledger_rows(gw.database_url) if r["tenant"] == "rt-no-mcp"] == []
 
 
+def test_binary_frames_on_the_responses_socket_are_checked_too(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    async def scenario() -> tuple[Any, Any]:
+        async with client(gw, "rt").responses.connect() as conn:
+            create = {"type": "response.create", "model": "gpt-5-nano", "input": "hi"}
+            await conn.send_raw(json.dumps(create).encode())
+            done = await until(conn, "response.completed", "error")
+            await conn.send_raw(b"\xff")
+            return done, await until(conn, "error")
+
+    done, refused = run(scenario())
+    assert done.type == "response.completed"
+    row = ledger_row(gw.database_url, response_id=done.response.id)
+    assert row["endpoint"] == "responses.websocket"
+    assert refused.error.code == "invalid_json"
+    [sent_create] = [e for _, e in fake.responses_ws_events if e.get("type") == "response.create"]
+    assert sent_create["max_output_tokens"] == 1000, "capped like a text frame"
+
+
 # ------------------------------------------------------------------------------ model changes
 
 
