@@ -13,7 +13,8 @@ from fake_openai.realtime_config import merge_session
 from fake_openai.realtime_items import make_item
 from fake_openai.realtime_plan import plan_response
 from fake_openai.realtime_responder import Responder
-from fake_openai.realtime_session import Item, Session, message
+from fake_openai.realtime_session import Item, Session
+from fake_openai.realtime_turns import commit_turn, voice_responds, voice_turn_ready
 from fake_openai.sockets import Peer, broadcast, deliver
 from fake_openai.state import FakeState
 from fake_openai.wire import ApiError, JsonObject
@@ -80,11 +81,28 @@ class ClientEvents:
                 param="session.type",
                 code="missing_required_parameter",
             )
+        if isinstance(update, dict) and update.get("model", session.model) != session.model:
+            raise ApiError(
+                400,
+                "Cannot update a session's model: once a session has been initialized with a "
+                "particular model, it can't be changed to another model using session.update.",
+                param="session.model",
+                code="invalid_value",
+            )
         session.config = merge_session(session.config, update)
         await broadcast(session.peers, realtime_event("session.updated", session=session.config))
 
     async def _buffer_append(self, session: Session, peer: Peer, event: JsonObject) -> None:
         session.audio_buffer += decode_audio(event.get("audio"), "audio")
+        if not voice_turn_ready(session):
+            return
+        events = commit_turn(session, voiced=True)
+        if not voice_responds(session) or session.active is not None:
+            for turn_event in events:
+                await broadcast(session.peers, turn_event)
+            return
+        plan, fault = plan_response(self._state, session, {})
+        self._responder.start(session, plan, fault, events)
 
     async def _buffer_commit(self, session: Session, peer: Peer, event: JsonObject) -> None:
         nbytes = len(session.audio_buffer)
@@ -96,21 +114,8 @@ class ClientEvents:
                 f"100ms of audio, but buffer only has {ms:.2f}ms of audio.",
                 code="input_audio_buffer_commit_empty",
             )
-        session.audio_buffer.clear()
-        item = Item(
-            {**message("user"), "content": [{"type": "input_audio", "transcript": None}]},
-            {0: nbytes},
-        )
-        session.items.append(item)
-        previous = session.previous_id(len(session.items) - 1)
-        for name, fields in (
-            ("input_audio_buffer.committed", {"item_id": item.id}),
-            ("conversation.item.added", {"item": item.obj}),
-            ("conversation.item.done", {"item": item.obj}),
-        ):
-            await broadcast(
-                session.peers, realtime_event(name, **fields, previous_item_id=previous)
-            )
+        for turn_event in commit_turn(session, voiced=False):
+            await broadcast(session.peers, turn_event)
 
     async def _buffer_clear(self, session: Session, peer: Peer, event: JsonObject) -> None:
         session.audio_buffer.clear()

@@ -35,8 +35,9 @@ from gateway.errors import BadRequest, GatewayError, UpstreamError
 from gateway.metering.outcome import Outcome
 from gateway.pipeline.relay import deliver, read_answer
 from gateway.pricing import ModelPrice
+from gateway.realtime.caps import apply_cap
 from gateway.realtime.pump import from_upstream, nobody
-from gateway.realtime.session import apply_cap
+from gateway.realtime.session_config import check_session_models
 from gateway.services import Services
 from gateway.shapes.endpoint import parse_json_object
 from gateway.shapes.realtime import realtime_cap
@@ -193,6 +194,7 @@ def _capped_session(
     apply_cap(capped, cap, caller.policy)
     capped.setdefault("max_output_tokens", cap)
     capped["type"], capped["model"] = "realtime", model.upstream_model
+    check_session_models(capped, services.config, caller.policy, model)  # transcription
     return model, price, capped
 
 

@@ -2,7 +2,10 @@
 
 Each direction is one loop, so nothing is reordered; a frame passes as the
 very text that arrived unless the session says otherwise
-(`gateway.realtime.decision.Decision`). The pump returns why the session
+(`gateway.realtime.decision.Decision`). A client's binary frame gets exactly
+what a text frame gets: if it holds a UTF-8 JSON event it is handled (and
+forwarded) as that text, else it is refused with an ``error`` event; nothing
+from the client reaches the upstream unparsed. The pump returns why the session
 ended, and says it to the client in the Realtime dialect before closing.
 """
 
@@ -13,10 +16,11 @@ import contextlib
 from typing import Any, Protocol
 
 import aiohttp
+import orjson
 
 from gateway.api.asgi import Receive, Send
 from gateway.config.model import RealtimePolicy
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, GatewayError
 from gateway.errors.wire import realtime_event
 from gateway.realtime.decision import Decision
 
@@ -26,6 +30,7 @@ _CLOSE_CODES = {
     "max_duration": 1008,
     "budget_exceeded": 1008,
     "output_cap_failed": 1011,
+    "session_policy_failed": 1011,
     "upstream_closed": 1000,
     "upstream_error": 1011,
     "gateway_shutdown": 1012,  # service restart: the SDK may reconnect
@@ -49,6 +54,7 @@ class SocketSession(Protocol):
     def opening_events(self) -> list[str]: ...
     async def on_client(self, text: str) -> Decision: ...
     async def server_event(self, text: str) -> Decision: ...
+    def refusal(self, err: GatewayError) -> str: ...
     def close(self) -> None: ...
 
 
@@ -110,7 +116,12 @@ async def _from_client(
             return "client_closed"
         text = message.get("text")
         if text is None:
-            await upstream.send_bytes(message.get("bytes") or b"")
+            text = binary_event(message.get("bytes") or b"")
+        if text is None:
+            try:
+                await _to_client(send, [session.refusal(_binary_refused())])
+            except _ClientGone:
+                return "client_closed"
             continue
         decision = await session.on_client(text)
         try:
@@ -129,23 +140,47 @@ async def from_upstream(
     try:
         async for message in upstream:
             if message.type == aiohttp.WSMsgType.TEXT:
-                decision: Decision = await session.server_event(message.data)
-                for event in decision.to_upstream:
-                    await upstream.send_str(event)
-                out = [decision.forward] if decision.forward is not None else []
-                await _to_client(send, out + decision.to_client)
-                if decision.close:
-                    return decision.close
+                text: str = message.data
             elif message.type == aiohttp.WSMsgType.BINARY:
-                try:
-                    await send({"type": "websocket.send", "bytes": message.data})
-                except Exception as exc:
-                    raise _ClientGone from exc
+                # An event in a binary frame is still an event: metered like the text one.
+                as_text = binary_event(message.data)
+                if as_text is None:
+                    try:
+                        await send({"type": "websocket.send", "bytes": message.data})
+                    except Exception as exc:
+                        raise _ClientGone from exc
+                    continue
+                text = as_text
             else:
                 break
+            decision: Decision = await session.server_event(text)
+            for event in decision.to_upstream:
+                await upstream.send_str(event)
+            out = [decision.forward] if decision.forward is not None else []
+            await _to_client(send, out + decision.to_client)
+            if decision.close:
+                return decision.close
     except _ClientGone:
         return "client_closed"
     return "upstream_closed"
+
+
+def binary_event(raw: bytes) -> str | None:
+    """The text of a binary frame holding a UTF-8 JSON event, else None (refused)."""
+    try:
+        event = orjson.loads(raw)  # also refuses bytes that are not UTF-8
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return None
+    return raw.decode()
+
+
+def _binary_refused() -> GatewayError:
+    return BadRequest(
+        "Binary frames must hold a UTF-8 JSON event; send events as text frames.",
+        code="invalid_json",
+    )
 
 
 class _ClientGone(Exception):

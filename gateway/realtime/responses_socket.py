@@ -73,6 +73,9 @@ class ResponsesSocketSession:
     def opening_events(self) -> list[str]:
         return []
 
+    def refusal(self, err: GatewayError) -> str:
+        return responses_socket_event(err, None)
+
     async def on_client(self, text: str) -> Decision:
         """Only ``response.create`` and ``response.steer`` go upstream.
 

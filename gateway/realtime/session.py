@@ -3,23 +3,24 @@
 The WebSocket handler feeds every frame through here and does what the
 decision says. Frames the gateway has no reason to change are forwarded as
 the very bytes that arrived; only ``session.update`` and ``response.create``
-may be rewritten (the output cap), and only when they ask for more than the
-tenant may have.
+may be rewritten (the output cap, models named as the upstream knows them),
+and only when they ask for more than the tenant may have.
 
 Money: each response is one call of the pipeline (`gateway.pipeline.meter`):
 ``response.create`` reserves its cost bound before it is forwarded (the
 `gateway.shapes.realtime` bound), so a strict budget holds for voice too. A
-response the server starts by itself (voice activity detection) is reserved
-when ``response.created`` announces it; if it does not fit, the
-gateway cancels it upstream. Every ``response.done``, whatever its status, is
-priced from its usage and written to the ledger at once. Responses still open
-when the session ends are charged an estimate (the session's last known input,
-and the output streamed so far) and marked estimated.
+response voice activity starts runs on a bound held for it in advance
+(`gateway.realtime.voice`). Every ``response.done``, whatever its status, is
+priced from its usage and written to the ledger at once, and so is every
+input-audio transcript, at its own model's price
+(`gateway.realtime.transcription`). Responses still open when the session
+ends are charged an estimate (the session's last known input, and the output
+streamed so far) and marked estimated. A session keeps its model, and every
+transcription model is checked like any model (`gateway.realtime.session_config`).
 """
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 from collections import deque
@@ -29,24 +30,32 @@ from typing import Any
 import orjson
 
 from gateway.auth.callers import Caller
-from gateway.config.runtime import Model, Policy, RuntimeConfig
-from gateway.errors import BadRequest, GatewayError
+from gateway.config.runtime import Model, RuntimeConfig
+from gateway.errors import GatewayError, PermissionDenied
 from gateway.errors.wire import realtime_event
 from gateway.metering.outcome import Measured
 from gateway.metering.usage import Usage
 from gateway.pipeline.context import RequestContext, new_request_id
 from gateway.pipeline.meter import Call, Meter
-from gateway.policy.request import hosted_tools
 from gateway.pricing import NANOS_PER_USD, ModelPrice
 from gateway.quota.bound import Sizing
+from gateway.realtime.caps import apply_cap, cancel_event, cap_error, within
 from gateway.realtime.decision import Decision
+from gateway.realtime.estimate import cut_usage
+from gateway.realtime.session_config import (
+    Priced,
+    check_session_models,
+    is_absent,
+    transcription_model,
+    transcription_setting,
+)
+from gateway.realtime.transcription import COMPLETED, meter_transcript
+from gateway.realtime.voice import VoiceStandby
 from gateway.shapes.realtime import REALTIME, realtime_cap
 
-# Estimates for a response cut before its usage came: PCM16 mono 24 kHz, and the
-# audio token rates the per-minute audio prices imply (10 in, 20 out per second).
-PCM_BYTES_PER_S = 48_000
-AUDIO_OUTPUT_TOKENS_PER_S = 20
 CAP_EVENT_ID = "gw_output_cap"  # + a per-session suffix: a client cannot collide with it
+_VAD, _ASR = "_vad", "_asr"  # suffixes of the gateway's other updates: voice, transcription
+_OWN_UPDATES = {"": "output cap", _VAD: "voice-activity limit", _ASR: "transcription policy"}
 
 
 @dataclass(slots=True)
@@ -94,6 +103,8 @@ class RealtimeSession:
         self._cap_acknowledged = False
         self.cap_event_id = f"{CAP_EVENT_ID}_{secrets.token_hex(6)}"
         self._last_input = Usage()
+        self._voice = VoiceStandby(lambda: self._reserve(force=False), self.cap_event_id + _VAD)
+        self._transcriber: Priced | None = None  # what transcribes input audio, if anything
 
     # ------------------------------------------------------------------ session start
 
@@ -107,11 +118,8 @@ class RealtimeSession:
         fixed = {k: v for k, v in self._fixed_session.items() if k not in ("model", "type")}
         asked = fixed.get("max_output_tokens")
         cap = min(asked, self.cap) if isinstance(asked, int) and asked > 0 else self.cap
-        update = {
-            "type": "session.update",
-            "event_id": self.cap_event_id,
-            "session": {**fixed, "type": "realtime", "max_output_tokens": cap},
-        }
+        session = self._voice.held_off({**fixed, "type": "realtime", "max_output_tokens": cap})
+        update = {"type": "session.update", "event_id": self.cap_event_id, "session": session}
         return [orjson.dumps(update).decode()]
 
     # ------------------------------------------------------------------ client → upstream
@@ -131,26 +139,24 @@ class RealtimeSession:
         if body is not None and not isinstance(body, dict):
             return Decision(forward=text)  # malformed: the upstream answers with its error
         try:
-            changed = self._apply_cap(body) if body is not None else False
-        except GatewayError as err:
-            return Decision(to_client=[realtime_event(err, client_event_id)])
-        if kind == "session.update":
-            return Decision(forward=orjson.dumps(event).decode() if changed else text)
-        try:
-            call = await self._reserve(force=False)
+            changed = apply_cap(body, self.cap, self.policy) if body is not None else False
+            if kind == "session.update" and body is not None:
+                changed = (
+                    check_session_models(body, self.config, self.policy, self.model) or changed
+                )
+                await self._voice.asked(body)  # voice may start responses: one is reserved
+            call = await self._reserve(force=False) if kind == "response.create" else None
         except GatewayError as err:
             decision = Decision(to_client=[realtime_event(err, client_event_id)])
             if err.code == "budget_exceeded" and self._close_on_budget:
                 decision.close = "budget_exceeded"
             return decision
-        if client_event_id is None:  # to match an error event to this reservation
-            client_event_id = event["event_id"] = f"gw_{new_request_id()}"
-            changed = True
-        self._pending.append(_Response(call, client_event_id))
+        if call is not None:
+            if client_event_id is None:  # to match an error event to this reservation
+                client_event_id = event["event_id"] = f"gw_{new_request_id()}"
+                changed = True
+            self._pending.append(_Response(call, client_event_id))
         return Decision(forward=orjson.dumps(event).decode() if changed else text)
-
-    def _apply_cap(self, body: dict[str, Any]) -> bool:
-        return apply_cap(body, self.cap, self.policy)
 
     # ------------------------------------------------------------------ upstream → client
 
@@ -163,36 +169,82 @@ class RealtimeSession:
         if event is None:
             return Decision(forward=text)
         kind = event.get("type")
-        if kind == "session.created":
-            session = event.get("session")
-            if isinstance(session, dict) and isinstance(session.get("id"), str):
-                self.session_id = session["id"]
-        elif kind == "session.updated" and not self._cap_acknowledged:
-            self._cap_acknowledged = True
-            return Decision()  # the answer to the gateway's own cap update
-        elif kind == "session.updated":
-            return self._check_session_cap(event.get("session"), text)
-        elif kind == "response.created":
+        if kind == "session.created" or kind == "session.updated":
+            return await self._session_seen(kind, event.get("session"), text)
+        if kind == "response.created":
             return await self._created(event.get("response"), text)
-        elif (
-            kind == "response.output_text.delta" or kind == "response.output_audio_transcript.delta"
-        ):
+        if kind == "response.output_text.delta" or kind == "response.output_audio_transcript.delta":
             self._delta(event.get("response_id"))
         elif kind == "response.done":
+            decision = Decision(forward=text)
             cost = await self._done(event.get("response"))
             if self.report_spend and cost is not None:
-                return Decision(forward=text, to_client=[self._spend_event(cost)])
+                decision.to_client.append(self._spend_event(cost))
+            await self._voice.keep(decision, self._close_on_budget)  # the next one's bound
+            return decision
+        elif kind == COMPLETED:
+            await self._transcribed(event)
         elif kind == "error":
             return self._error(event.get("error"), text)
         return Decision(forward=text)
 
-    def _check_session_cap(self, session: Any, text: str) -> Decision:
-        """A session that lost its cap (a WebRTC browser can update it directly) gets it back."""
-        asked = session.get("max_output_tokens") if isinstance(session, dict) else None
-        if _within(asked, self.cap):
-            return Decision(forward=text)
-        self._cap_acknowledged = False  # swallow the answer to the re-assertion
-        return Decision(forward=text, to_upstream=self.opening_events())
+    async def _session_seen(self, kind: str, session: Any, text: str) -> Decision:
+        """The session as the upstream has it: its cap, transcription and turn detection."""
+        decision = Decision(forward=text)
+        if kind == "session.created":
+            if isinstance(session, dict) and isinstance(session.get("id"), str):
+                self.session_id = session["id"]
+        elif not self._cap_acknowledged:
+            self._cap_acknowledged = True
+            decision.forward = None  # the answer to the gateway's own cap update
+        elif not within(
+            session.get("max_output_tokens") if isinstance(session, dict) else None, self.cap
+        ):
+            # A session that lost its cap (a WebRTC browser can update it directly) gets it
+            # back; the answer to the re-assertion is swallowed.
+            self._cap_acknowledged = False
+            decision.to_upstream.extend(self.opening_events())
+        self._transcription_seen(session, decision)
+        self._voice.seen(session)
+        await self._voice.keep(decision, self._close_on_budget)
+        return decision
+
+    def _transcription_seen(self, session: Any, decision: Decision) -> None:
+        """Input audio is transcribed by a model the tenant may use, or not at all."""
+        setting = transcription_setting(session)
+        if is_absent(setting):
+            return
+        self._transcriber = None
+        if not isinstance(setting, dict):
+            return
+        name = setting.get("model")
+        try:
+            if not isinstance(name, str):
+                raise PermissionDenied(
+                    "The session transcribes input audio with a model the gateway cannot see.",
+                    param="session.audio.input.transcription.model",
+                    code="model_not_allowed",
+                )
+            self._transcriber = transcription_model(self.config, self.policy, name)
+        except GatewayError as err:  # set around the gateway (a browser): turned off
+            off = {"audio": {"input": {"transcription": None}}}
+            decision.to_upstream.append(self._own_update(off, _ASR))
+            decision.to_client.append(realtime_event(err, None))
+
+    async def _transcribed(self, event: dict[str, Any]) -> None:
+        model = self._transcriber[0] if self._transcriber is not None else self.model
+        cost = await meter_transcript(
+            self.meter, self.config, self.caller, model, event, self.session_id
+        )
+        self.spent_nanos += cost
+
+    def _own_update(self, session: dict[str, Any], suffix: str) -> str:
+        update = {
+            "type": "session.update",
+            "event_id": self.cap_event_id + suffix,
+            "session": {"type": "realtime", **session},
+        }
+        return orjson.dumps(update).decode()
 
     async def _created(self, response: Any, text: str) -> Decision:
         rid = response.get("id") if isinstance(response, dict) else None
@@ -200,38 +252,45 @@ class RealtimeSession:
             return Decision(forward=text)
         assert isinstance(response, dict)
         decision = Decision(forward=text)
+        held = None if self._pending else self._voice.take()
         if self._pending:
             resp = self._pending.popleft()
+        elif held is not None:  # started by voice activity, on the bound held for it
+            resp = _Response(held)
         else:
-            # Started by the server (voice activity): reserve now. If it does not fit, it is
+            # Started by the server with no bound held (turn detection the gateway has not
+            # seen yet): reserve now. If it does not fit, it is
             # cancelled; it still ran until the cancel landed, so it is metered, and in strict
             # mode the session ends (each new utterance would start another).
             try:
                 resp = _Response(await self._reserve(force=False))
             except GatewayError as err:
                 resp = _Response(await self._reserve(force=True))
-                decision.to_upstream.append(_cancel(rid))
+                decision.to_upstream.append(cancel_event(rid))
                 decision.to_client.append(realtime_event(err, None))
                 strict = self.policy.budget_mode == "strict"
                 if err.code == "budget_exceeded" and (self._close_on_budget or strict):
                     decision.close = "budget_exceeded"
-        if not _within(response.get("max_output_tokens"), self.cap) and _cancel(rid) not in (
+        if not within(response.get("max_output_tokens"), self.cap) and cancel_event(rid) not in (
             decision.to_upstream
         ):  # created above the cap (a browser's own response.create): its bound does not hold
-            decision.to_upstream.append(_cancel(rid))
-            decision.to_client.append(realtime_event(_cap_error(self.cap), None))
+            decision.to_upstream.append(cancel_event(rid))
+            decision.to_client.append(realtime_event(cap_error(self.cap), None))
         resp.call.ctx.response_id = rid
         self._active[rid] = resp
         return decision
 
     def _error(self, error: Any, text: str) -> Decision:
         event_id = error.get("event_id") if isinstance(error, dict) else None
-        if event_id == self.cap_event_id:
+        if isinstance(event_id, str) and event_id.startswith(self.cap_event_id):
+            # The upstream refused the gateway's own update (cap, voice, transcription).
+            suffix = event_id[len(self.cap_event_id) :]
+            reason = "output_cap_failed" if suffix == "" else "session_policy_failed"
+            what = _OWN_UPDATES.get(suffix, "session policy")
             err = GatewayError(
-                "The gateway could not apply the tenant's output cap to this session.",
-                code="output_cap_failed",
+                f"The gateway could not apply the tenant's {what} to this session.", code=reason
             )
-            return Decision(to_client=[realtime_event(err, None)], close="output_cap_failed")
+            return Decision(to_client=[realtime_event(err, None)], close=reason)
         for resp in self._pending:
             if resp.event_id is not None and resp.event_id == event_id:
                 self._pending.remove(resp)  # refused upstream: nothing ran
@@ -273,23 +332,19 @@ class RealtimeSession:
             estimated=False,
         )
 
+    def refusal(self, err: GatewayError) -> str:
+        return realtime_event(err, None)
+
     # ------------------------------------------------------------------ end
 
     def close(self) -> None:
         """Charge what is still open: an estimate, marked so."""
-        last = self._last_input
         for resp in [*self._pending, *self._active.values()]:
-            seconds = resp.audio_bytes / PCM_BYTES_PER_S
-            usage = Usage(
-                input_tokens=last.input_tokens + last.cached_input_tokens,
-                audio_input_tokens=last.audio_input_tokens + last.cached_audio_input_tokens,
-                image_input_tokens=last.image_input_tokens,
-                output_tokens=resp.text_deltas,
-                audio_output_tokens=math.ceil(seconds * AUDIO_OUTPUT_TOKENS_PER_S),
-            )
+            usage = cut_usage(self._last_input, resp.text_deltas, resp.audio_bytes)
             self._settle(resp, usage, status=0, outcome="cut", estimated=True)
         self._pending.clear()
         self._active.clear()
+        self._voice.release()
 
     # ------------------------------------------------------------------ money
 
@@ -337,38 +392,3 @@ def _parse(text: str) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return event if isinstance(event, dict) else None
-
-
-def apply_cap(body: dict[str, Any], cap: int, policy: Policy) -> bool:
-    """The tenant's tool allow-list (``mcp`` is a hosted tool), then its output cap: a
-    ``max_output_tokens`` above it is clamped (or refused, per policy). True if changed."""
-    hosted_tools(body.get("tools"), policy)
-    if "max_output_tokens" not in body:
-        return False  # the session's cap applies
-    asked = body["max_output_tokens"]
-    if asked is not None and _within(asked, cap):
-        return False
-    if policy.output_cap_mode == "reject":
-        raise _cap_error(cap, asked)
-    body["max_output_tokens"] = cap  # "inf", null, floats, anything above: the cap
-    return True
-
-
-def _within(asked: Any, cap: int) -> bool:
-    """An explicit cap the tenant's cap allows (a missing one inherits the session's)."""
-    return asked is None or (
-        isinstance(asked, int) and not isinstance(asked, bool) and 1 <= asked <= cap
-    )
-
-
-def _cap_error(cap: int, asked: Any = None) -> GatewayError:
-    return BadRequest(
-        f"max_output_tokens {asked if asked is not None else 'above the cap'} is not allowed: "
-        f"this tenant's cap is {cap}.",
-        param="max_output_tokens",
-        code="output_cap_exceeded",
-    )
-
-
-def _cancel(response_id: str) -> str:
-    return orjson.dumps({"type": "response.cancel", "response_id": response_id}).decode()
