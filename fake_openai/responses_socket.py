@@ -38,7 +38,11 @@ _NOT_THE_BODY = ("type", "stream", "stream_id", "generate")
 
 
 class ResponsesSocketApi:
-    """The Responses socket route."""
+    """The Responses socket route.
+
+    A ``response.create`` with ``generate: false`` (Codex's warm-up) reads its input and
+    makes no output: a completed response with empty ``output`` and no output tokens.
+    """
 
     def __init__(self, state: FakeState, hub: SocketHub) -> None:
         self._state = state
@@ -99,10 +103,29 @@ class ResponsesSocketApi:
         fault = carried.pop() if carried else None
         if fault is None:
             fault = self._state.pop_fault(RESPONSES_PATH, orjson.dumps(payload))
-        return await self._create(peer, event.get("stream_id"), payload, fault)
+        generate = event.get("generate") is not False
+        return await self._create(peer, event.get("stream_id"), payload, fault, generate)
+
+    def _warmed_up(self, final: JsonObject) -> JsonObject:
+        usage = dict(final["usage"])
+        usage.update(
+            output_tokens=0,
+            output_tokens_details={"reasoning_tokens": 0},
+            total_tokens=usage["input_tokens"],
+        )
+        warmed = {**final, "output": [], "usage": usage}
+        stored = self._state.responses.get(final["id"])
+        if stored is not None:
+            stored.obj = warmed
+        return warmed
 
     async def _create(
-        self, peer: Peer, stream_id: object, payload: JsonObject, fault: Fault | None
+        self,
+        peer: Peer,
+        stream_id: object,
+        payload: JsonObject,
+        fault: Fault | None,
+        generate: bool = True,
     ) -> bool:
         """Answer one ``response.create``; False once the socket has been cut."""
         if fault is not None and fault.delay_s:
@@ -122,6 +145,8 @@ class ResponsesSocketApi:
                     param="background",
                 )
             final, _ = plan_response(self._state, payload, fault)
+            if not generate:
+                final = self._warmed_up(final)
         except ApiError as exc:
             headers = dict(fault.headers) if fault is not None else None
             await deliver(peer, socket_error(exc, stream_id, headers))

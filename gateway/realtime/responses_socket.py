@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -31,7 +31,8 @@ from gateway.metering.usage import Usage
 from gateway.pipeline.context import RequestContext, new_request_id
 from gateway.pipeline.core import Pipeline
 from gateway.pipeline.meter import Call
-from gateway.pipeline.prepare import for_model, prepare
+from gateway.pipeline.prepare import AttemptRequest, for_model, prepare
+from gateway.quota.bound import cost_bound, input_bound_tokens, token_estimate
 from gateway.realtime.decision import Decision
 from gateway.shapes.refs import RESPONSE
 from gateway.shapes.responses import RESPONSES_SOCKET
@@ -127,6 +128,8 @@ class ResponsesSocketSession:
                 code="model_not_available_on_socket",
             )
         request = for_model(prepared, model, first=True)
+        if body.get("generate") is False:  # a warm-up (Codex): it reads, it makes no output
+            request = _warm_up(request, self.config)
         ctx = self._context(prepared.request.model, request_id)
         call = await self.pipeline.admit(ctx, prepared, request)
         forward = orjson.dumps({"type": "response.create", **request.body}).decode()
@@ -242,3 +245,14 @@ class ResponsesSocketSession:
 
     def _settle(self, call: _Call, measured: Measured, status: int) -> None:
         self.spent_nanos += call.call.settle(measured, status)
+
+
+def _warm_up(request: AttemptRequest, config: RuntimeConfig) -> AttemptRequest:
+    """A ``generate: false`` response's bound: its input only."""
+    price = config.pricing.price_for(request.model.upstream_model)
+    if price is None:
+        return request
+    window = request.model.context_window
+    tokens = input_bound_tokens(request.raw, request.body, window)
+    bound = cost_bound(price, input_tokens=tokens, output_tokens=0)
+    return replace(request, bound=bound, tokens=token_estimate(request.raw, 0))

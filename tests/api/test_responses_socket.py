@@ -169,3 +169,24 @@ def test_an_upstream_refusing_the_mode_makes_clients_fall_back_at_once(
     got, error = asyncio.run(asyncio.wait_for(connect(), 10))
     assert (got, error["code"]) == (status, code)
     assert "credentials" not in error["message"] or upstream == 401
+
+
+def test_a_warm_up_is_bounded_and_metered_as_what_it_is_no_output(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    async def scenario() -> Any:
+        async with sdk(gw, "ws-broke").responses.connect() as conn:
+            # Codex's warm-up: the input is read and cached, nothing is generated.
+            await conn.send(
+                {"type": "response.create", "model": "gpt-5-nano", "input": "hi", "generate": False}
+            )
+            return await finish(conn)
+
+    done = asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert done.type == "response.completed", (
+        "its bound is its input: it fits where a reply would not"
+    )
+    assert done.response.output == []
+    row = ledger_row(gw.database_url, response_id=done.response.id)
+    assert (row["output_tokens"], row["input_tokens"] > 0) == (0, True)
+    assert row["cost_nanos"] == int(row["input_tokens"]) * 50  # type: ignore[call-overload]
