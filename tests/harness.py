@@ -7,13 +7,14 @@ or raw sockets, pointed at ``base_url``.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import socket
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 import yaml
@@ -26,6 +27,9 @@ from gateway.pricing import load_pricing
 from gateway.serving import http_protocol
 from gateway.settings import Settings
 from gateway.telemetry.tracing import NO_TRACING, Tracing
+
+if TYPE_CHECKING:
+    import pytest
 
 PRICING = Path(__file__).resolve().parents[1] / "config" / "pricing.yaml"
 
@@ -298,3 +302,19 @@ def metric_value(gw: GatewayServer, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return 0.0
+
+
+def access_lines(caplog: pytest.LogCaptureFixture, request_id: str) -> list[dict[str, Any]]:
+    """The access-log lines of one request, once the log's batch is written."""
+
+    def lines() -> list[dict[str, Any]]:
+        return [
+            line
+            for r in caplog.records
+            if r.name == "gateway.access"
+            for line in map(json.loads, r.getMessage().splitlines())
+            if line["request_id"] == request_id
+        ]
+
+    eventually_sync(lambda: bool(lines()), what=f"an access-log line for {request_id}")
+    return lines()

@@ -22,6 +22,7 @@ from gateway.pipeline.context import RequestContext
 from gateway.pipeline.meter import Call
 from gateway.pipeline.prepare import AttemptRequest, Prepared
 from gateway.shapes.refs import RESPONSE
+from gateway.telemetry.labels import tenant_label
 
 if TYPE_CHECKING:
     from gateway.pipeline.core import Pipeline
@@ -42,6 +43,7 @@ class Attempt:
         "outcome",
         "prepared",
         "request",
+        "truncated",
     )
 
     def __init__(
@@ -66,6 +68,7 @@ class Attempt:
         self.outcome = Outcome()
         self.failure: GatewayError | None = None
         self.measured: Measured | None = None
+        self.truncated = False  # an output cap the gateway set or lowered ended the answer
 
     async def __aenter__(self) -> Attempt:
         request = self.request
@@ -101,6 +104,12 @@ class Attempt:
         if self.prepared.request.creates is RESPONSE and outcome.status < 400:
             answer = outcome.body or (outcome.facts.response if outcome.facts else None)
             self._pipeline.own_items(self.prepared.caller.tenant, answer)
+        applied = request.applied
+        reached = measured.usage.total_output >= applied.cap * applied.choices > 0
+        self.truncated = self.ctx.truncated_by_cap = applied.cap_action != "kept" and reached
+        if self.truncated:
+            tenant = tenant_label(self.prepared.config, self.prepared.caller.tenant)
+            self._pipeline.metrics.truncated(tenant, request.model.name, endpoint.name).inc()
         model = self.request.model
         self._pipeline.pool.get(model.upstream).note(outcome.status, self.failure)
         self._observe(time.perf_counter() - self._sent_at)

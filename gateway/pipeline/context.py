@@ -53,6 +53,7 @@ class RequestContext:
     cost_nanos: int | None = None
     ttft_s: float | None = None
     client_gone: bool = False
+    truncated_by_cap: bool = False  # an output cap the gateway set or lowered ended the answer
 
     @classmethod
     def start(

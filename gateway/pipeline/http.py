@@ -119,6 +119,8 @@ async def serve(pipeline: Pipeline, down: Downstream, prepared: Prepared) -> Non
                 raise
             return await _deliver(down, trail, last, on_id)
         assert attempt.measured is not None
+        if last is not None and last.outcome is attempt.outcome and attempt.truncated:
+            last.headers.append((b"x-gateway-truncated", b"output_cap"))
         trail.served = attempt.measured.served_model or trail.served
         ctx.served_model = trail.served
         # Quality only matters where a next rung could do better.

@@ -58,5 +58,6 @@ def access_line(ctx: RequestContext) -> str:
         "cost_usd": ctx.cost_nanos / 1e9 if ctx.cost_nanos is not None else None,
         "ttft_ms": round(ctx.ttft_s * 1000, 3) if ctx.ttft_s is not None else None,
         "client_gone": ctx.client_gone,
+        "truncated_by_cap": ctx.truncated_by_cap,
     }
     return orjson.dumps(record).decode()

@@ -97,6 +97,12 @@ class Metrics:
             "Calls moved up a route's ladder, by the reason the smaller model failed.",
             ["route", "from_model", "to_model", "reason"], registry=r,
         ))  # fmt: skip
+        self.truncated = _Cached(Counter(
+            "gateway_truncated_by_cap_total",
+            "Answers that reached an output cap the gateway set or lowered (the client's own "
+            "request had no such limit): the cap, not the model, ended them.",
+            ["tenant", "model", "endpoint"], registry=r,
+        ))  # fmt: skip
         self.upstream_errors = _Cached(Counter(
             "gateway_upstream_errors_total", "Failed upstream attempts by class (status_5xx, "
             "status_429, status_4xx, or the transport error code).",

@@ -8,14 +8,11 @@ Litestar's own 404 and 405 included, is in OpenAI's error shape.
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
 import httpx
 import pytest
-from harness import GatewayServer, metric_value
-from poll import eventually_sync
+from harness import GatewayServer, access_lines, metric_value
 
 # (method, path, credentials, status, endpoint label, tenant, error code)
 CASES = [
@@ -28,22 +25,6 @@ CASES = [
     ("GET", "/no-such-thing", None, 404, "unknown", None, "not_found"),
     ("DELETE", "/healthz", None, 405, "unknown", None, "method_not_allowed"),
 ]
-
-
-def access_lines(caplog: pytest.LogCaptureFixture, request_id: str) -> list[dict[str, Any]]:
-    """The access-log lines of one request, once the log's batch is written."""
-
-    def lines() -> list[dict[str, Any]]:
-        return [
-            line
-            for r in caplog.records
-            if r.name == "gateway.access"
-            for line in map(json.loads, r.getMessage().splitlines())
-            if line["request_id"] == request_id
-        ]
-
-    eventually_sync(lambda: bool(lines()), what=f"an access-log line for {request_id}")
-    return lines()
 
 
 @pytest.mark.parametrize(
