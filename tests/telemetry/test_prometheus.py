@@ -35,7 +35,10 @@ DASHBOARD_FILES = sorted(DASHBOARDS.glob("*.json"))
 ALERTS = DASHBOARDS / "alerts.yaml"
 ALERT_TESTS = DASHBOARDS / "alerts_test.yaml"
 
-TENANTS = {"spender": {"models": ["*"], "budgets": {"daily_usd": 5}}}
+TENANTS = {
+    "spender": {"models": ["*"], "budgets": {"daily_usd": 5}},
+    "capped": {"models": ["*"], "max_output_tokens": 3},
+}
 ROUTES = {
     "default": {
         "ladder": ["gpt-5-nano", "gpt-5-mini", "gpt-4.1"],
@@ -180,7 +183,8 @@ def free_port() -> int:
 
 def traffic(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
     """One round of everything the dashboards plot: JSON and streams, a repeated prompt (cached
-    input), a rejection, an upstream 500, two escalations and a Realtime voice turn."""
+    input), a rejection, an upstream 500, two escalations, an answer the gateway's cap ended
+    and a Realtime voice turn."""
     spender = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("spender"), max_retries=0)
     for _ in range(2):
         spender.responses.create(model="gpt-5-nano", input="the same prompt, cached the 2nd time")
@@ -206,6 +210,8 @@ def traffic(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
     alpha = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("alpha"), max_retries=0)
     with pytest.raises(openai.InternalServerError):
         alpha.responses.create(model="gpt-4.1", input="the upstream fails")
+    capped = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("capped"), max_retries=0)
+    capped.responses.create(model="gpt-5-nano", input="a long answer, cut by the tenant's cap")
     asyncio.run(asyncio.wait_for(voice_turn(gw), 20))
 
 
