@@ -230,8 +230,9 @@ class TenantPolicy(Strict):
     )
     service_tiers: list[str] = Field(default=["*"], description="Allowed service_tier values.")
     prompt_cache_key: Literal["tenant", "off"] = Field(
-        default="tenant",
-        description="tenant: set prompt_cache_key to the tenant when the client gave none.",
+        default="off",
+        description="tenant: set prompt_cache_key to tenant:<name> when the client gave none "
+        "(one cache routing key for the tenant's whole traffic); off: leave it to clients.",
     )
 
 

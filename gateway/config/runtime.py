@@ -102,7 +102,7 @@ class Policy:
     store: bool | None = None
     tools: frozenset[str] | None = None  # None: every hosted tool
     service_tiers: frozenset[str] | None = None  # None: every tier
-    prompt_cache_key: bool = True
+    prompt_cache_key: bool = False
     realtime_sessions: int | None = None
     when_store_down: Literal["closed", "open"] = "closed"
     realtime: RealtimePolicy = field(default_factory=RealtimePolicy)

@@ -24,11 +24,12 @@ TENANTS = {
         "store": False,
         "tools": ["file_search"],
         "service_tiers": ["auto", "default", "flex"],
+        "prompt_cache_key": "tenant",
     },
     "rejecter": {"output_cap_mode": "reject", "max_output_tokens": 64},
     "limited": {"limits": {"rpm": 600, "tpm": 1000000}},
     "tiny": {"limits": {"rpm": 2}},
-    "nocache": {"prompt_cache_key": "off"},
+    "nocache": {},  # prompt_cache_key is off unless a tenant turns it on
 }
 EXTRA_MODELS: dict[str, dict[str, object]] = {
     "mystery": {}
