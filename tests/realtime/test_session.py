@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import text
+from realtime.kit import ev, ledger, run
 
 from gateway.auth import Principal
 from gateway.auth.callers import Caller
@@ -57,26 +55,6 @@ def session(services: Services, tenant: str = "team", **kw: Any) -> RealtimeSess
     caller = Caller(Principal(tenant, "svc", False, 0.0), config.tenants[tenant])
     price = config.pricing.price_for("gpt-realtime")
     return RealtimeSession(services.pipeline.meter, config, caller, model, price, **kw)
-
-
-def run(step: Coroutine[Any, Any, T]) -> T:
-    """Run a frame decision to its end; on the in-memory quota it never waits on anything."""
-    try:
-        step.send(None)
-    except StopIteration as stop:
-        return cast(T, stop.value)
-    raise AssertionError("a frame decision waited on the in-memory quota")
-
-
-def ev(**fields: Any) -> str:
-    return json.dumps(fields)
-
-
-def ledger(services: Services) -> list[dict[str, Any]]:
-    asyncio.run(services.ledger.flush())
-    with services.engine.connect() as conn:
-        rows = conn.execute(text("SELECT * FROM ledger ORDER BY id"))
-        return [dict(r._mapping) for r in rows]
 
 
 def started(s: RealtimeSession) -> None:

@@ -4,14 +4,12 @@ model the upstream reports, binary frames (`gateway.realtime.voice`, `.session_c
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import pytest
-from sqlalchemy import text
+from realtime.kit import ev, ledger, run
 
 from gateway.auth import Principal
 from gateway.auth.callers import Caller
@@ -56,24 +54,6 @@ def session(services: Services, tenant: str = "voice") -> RealtimeSession:
     return RealtimeSession(
         services.pipeline.meter, config, caller, model, config.pricing.price_for("gpt-realtime")
     )
-
-
-def run(step: Coroutine[Any, Any, T]) -> T:
-    try:
-        step.send(None)
-    except StopIteration as stop:
-        return cast(T, stop.value)
-    raise AssertionError("a frame decision waited on the in-memory quota")
-
-
-def ev(**fields: Any) -> str:
-    return json.dumps(fields)
-
-
-def ledger(services: Services) -> list[dict[str, Any]]:
-    asyncio.run(services.ledger.flush())
-    with services.engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(text("SELECT * FROM ledger ORDER BY id"))]
 
 
 def start(s: RealtimeSession, **config: Any) -> Any:
