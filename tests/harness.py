@@ -6,15 +6,17 @@ or raw sockets, pointed at ``base_url``.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import shutil
 import socket
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import uvicorn
 import yaml
@@ -30,6 +32,8 @@ from gateway.telemetry.tracing import NO_TRACING, Tracing
 
 if TYPE_CHECKING:
     import pytest
+
+T = TypeVar("T")
 
 PRICING = Path(__file__).resolve().parents[1] / "config" / "pricing.yaml"
 
@@ -240,6 +244,17 @@ class GatewayServer:
     ) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
+
+    def on_loop(self, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """Run a coroutine on the gateway's own event loop and return its result."""
+        loop = self._server.servers[0].get_loop()
+        return asyncio.run_coroutine_threadsafe(make(), loop).result(timeout=10)
+
+    def watch_round(self, seconds_later: float = 3600) -> int:
+        """One round of the gateway's watcher of calls still running upstream (batches,
+        background responses), as if ``seconds_later`` had passed; how many it billed."""
+        deferred = self.app.services.deferred
+        return self.on_loop(lambda: deferred.check_due(time.time() + seconds_later))
 
     @property
     def root(self) -> str:

@@ -9,8 +9,6 @@ own watcher. A background stream the client drops is held the same way.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,14 +53,6 @@ def cost_of(usage: Any) -> int:
     )
 
 
-def watch_round(gw: GatewayServer, seconds_later: float = 3600) -> int:
-    """One round of the gateway's watcher as if ``seconds_later`` had passed; how many it billed."""
-    deferred = gw.app.services.deferred
-    loop = gw._server.servers[0].get_loop()
-    later = time.time() + seconds_later
-    return asyncio.run_coroutine_threadsafe(deferred.check_due(later), loop).result(timeout=10)
-
-
 def create(client: openai.OpenAI, **kw: Any) -> tuple[Any, str]:
     raw = client.responses.with_raw_response.create(
         model="gpt-5-nano", input=PROMPT, background=True, **kw
@@ -89,7 +79,7 @@ def test_background_calls_hold_their_bound_so_a_strict_budget_holds(
     }
     for response_id in admitted:
         fake.finish_background(response_id)
-    assert watch_round(gw) == len(admitted)
+    assert gw.watch_round() == len(admitted)
     rows = ledger_rows(gw.database_url)
     assert len(rows) == len(admitted)
     assert {r["outcome"] for r in rows} == {"completed"}
@@ -114,7 +104,7 @@ def test_a_retrieve_bills_it_once_at_its_real_usage(
     assert len(rows) == 1
     assert (rows[0]["outcome"], rows[0]["cost_nanos"]) == ("completed", cost_of(done.usage))
     assert (bool(rows[0]["estimated"]), bool(rows[0]["background"])) == (False, True)
-    assert watch_round(gw) == 0
+    assert gw.watch_round() == 0
 
 
 def test_a_cancelled_background_response_is_billed_what_ran(
@@ -165,7 +155,7 @@ def test_a_background_stream_the_client_drops_is_billed_in_full_when_it_ends(
     row = ledger_row(gw.database_url, request_id=request_id)
     assert (row["outcome"], bool(row["background"])) == ("pending", True)
     response_id = str(row["response_id"])
-    assert watch_round(gw) == 1
+    assert gw.watch_round() == 1
     final = thrifty.responses.retrieve(response_id)
     row = ledger_row(gw.database_url, request_id=request_id)
     assert (row["outcome"], row["estimated"]) == ("completed", False)

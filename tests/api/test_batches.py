@@ -9,11 +9,9 @@ the budget gets the difference back.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,19 +57,6 @@ def submit(client: openai.OpenAI, content: bytes) -> tuple[str, str]:
         input_file_id=file.id, endpoint="/v1/responses", completion_window="24h"
     )
     return raw.parse().id, raw.headers["x-gateway-request-id"]
-
-
-def in_gateway(gw: GatewayServer, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine on the gateway's own event loop."""
-    loop = gw._server.servers[0].get_loop()
-    return asyncio.run_coroutine_threadsafe(make(), loop).result(timeout=10)
-
-
-def watch_round(gw: GatewayServer, seconds_later: float = 3600) -> int:
-    """One round of the gateway's watcher, as if ``seconds_later`` had passed; how many
-    batches it billed."""
-    deferred = gw.app.services.deferred
-    return in_gateway(gw, lambda: deferred.check_due(time.time() + seconds_later))
 
 
 def batch_cost(usage: BatchUsage | None) -> int:
@@ -136,19 +121,19 @@ def test_a_batch_is_held_at_its_bound_then_billed_once_at_the_batch_price(
     assert row["input_tokens"] + row["cached_input_tokens"] == done.usage.input_tokens  # type: ignore[operator]
     assert row["output_tokens"] == done.usage.output_tokens
     assert spent_and_reserved(gw)[0] == pytest.approx(spent_before + cost / 1e9, abs=1e-6)
-    assert watch_round(gw) == 0, "the watcher finds nothing left to bill"
+    assert gw.watch_round() == 0, "the watcher finds nothing left to bill"
 
 
 def test_the_watcher_bills_a_batch_nobody_asks_about(
     gw: GatewayServer, batcher: openai.OpenAI, fake: FakeOpenAIServer
 ) -> None:
     batch_id, request_id = submit(batcher, lines(2, max_output_tokens=50))
-    assert watch_round(gw, 10) == 0, "the first look is 30 s after submitting"
-    assert watch_round(gw, 40) == 0, "looked: still running upstream"
+    assert gw.watch_round(10) == 0, "the first look is 30 s after submitting"
+    assert gw.watch_round(40) == 0, "looked: still running upstream"
     assert ledger_row(gw.database_url, request_id=request_id)["outcome"] == "pending"
     ended = fake.finish_batch(batch_id)
-    assert watch_round(gw, 50) == 0, "the next look is 30 s after the last"
-    assert watch_round(gw, 3600) == 1
+    assert gw.watch_round(50) == 0, "the next look is 30 s after the last"
+    assert gw.watch_round(3600) == 1
     row = ledger_row(gw.database_url, request_id=request_id)
     assert row["outcome"] == "completed"
     expected = openai.types.Batch.model_validate(ended)
@@ -264,7 +249,7 @@ def test_a_batch_is_billed_by_a_gateway_that_restarted_meanwhile(
     ended = fake.finish_batch(batch_id)
     with GatewayServer(config, database_url=url) as second:
         assert spent_and_reserved(second)[0] == pytest.approx(bound / 1e9, abs=1e-6)
-        assert watch_round(second) == 1
+        assert second.watch_round() == 1
         cost = batch_cost(openai.types.Batch.model_validate(ended).usage)
         assert ledger_row(url, request_id=request_id)["cost_nanos"] == cost
         assert spent_and_reserved(second)[0] == pytest.approx(cost / 1e9, abs=1e-6)
