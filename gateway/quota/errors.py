@@ -14,7 +14,13 @@ __all__ = ["BudgetExceeded", "RateLimited"]
 
 
 def usd(nanos: int) -> str:
-    return f"${nanos / NANOS_PER_USD:,.4f}"
+    """Dollars with the digits that tell amounts apart: at least two decimals and three
+    significant ones ($1.50, $0.0123, $0.000100), down to the nano-dollar."""
+    value = nanos / NANOS_PER_USD
+    decimals = 2
+    if 0 < abs(value) < 1:
+        decimals = min(9, max(2, 2 - math.floor(math.log10(abs(value)))))
+    return f"${value:,.{decimals}f}"
 
 
 def concurrency_refusal(tenant: str, in_flight: int, limit: int, where: str = "") -> RateLimited:

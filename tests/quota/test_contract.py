@@ -162,7 +162,7 @@ def test_strict_budget_reserves_the_bound_and_settles_the_real_cost(backend: Bac
         assert (err.value.status, err.value.code) == (429, "budget_exceeded")
         assert err.value.type == "insufficient_quota"
         assert err.value.headers["x-should-retry"] == "false"
-        assert "daily budget of $1.0000" in err.value.message
+        assert "daily budget of $1.00" in err.value.message
         assert "2026-11-26T00:00:00+00:00" in err.value.message
         assert err.value.headers["retry-after"] == str(12 * 3600)
         for t in held:
