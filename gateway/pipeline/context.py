@@ -41,6 +41,8 @@ class RequestContext:
     model: str | None = None
     served_model: str | None = None
     route: str | None = None
+    attempts: int = 0  # upstream attempts (retries and escalations included)
+    escalations: tuple[str, ...] = ()  # "from>to:reason", as x-gateway-escalations says
     stream: bool = False
     background: bool = False  # a Responses `background` call: it runs on after its answer
     status: int = 0

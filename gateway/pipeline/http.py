@@ -109,6 +109,7 @@ async def serve(pipeline: Pipeline, down: Downstream, prepared: Prepared) -> Non
             )
             async with attempt:
                 trail.attempts += 1
+                ctx.attempts = trail.attempts
                 trail.served = model.upstream_model
                 answer = await _forward(attempt, client, down, trail, on_id)
                 if answer is None:
@@ -143,6 +144,7 @@ async def serve(pipeline: Pipeline, down: Downstream, prepared: Prepared) -> Non
             nxt = route_plan.ladder[rung + 1]
             reason = step.reason or "-"
             trail.escalations.append(f"{model.name}>{nxt.name}:{reason}")
+            ctx.escalations = tuple(trail.escalations)
             route = route_plan.route or "-"
             pipeline.metrics.escalations(route, model.name, nxt.name, reason).inc()
             rung, retries = rung + 1, 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 
 import openai
@@ -9,6 +10,7 @@ import pytest
 from harness import (
     Config,
     GatewayServer,
+    access_lines,
     config_dict,
     ledger_row,
     ledger_rows,
@@ -320,3 +322,19 @@ def test_an_escalation_does_not_spend_the_tenants_requests_per_minute(
         with pytest.raises(openai.RateLimitError) as err:
             client.responses.create(model="default", input="a third request")
         assert err.value.code == "rate_limit_exceeded"
+
+
+def test_the_access_log_says_what_served_and_how_it_got_there(
+    gw: GatewayServer, fake: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.access")
+    fake.inject(Fault(path="/v1/responses", status=503))
+    raw = sdk(gw).responses.with_raw_response.create(model="default", input="hi")
+    (line,) = access_lines(caplog, raw.headers["x-gateway-request-id"])
+    assert (line["model"], line["route"], line["served_model"]) == (
+        "default",
+        "default",
+        "gpt-5-mini",
+    )
+    assert line["attempts"] == 2
+    assert line["escalations"] == ["gpt-5-nano>gpt-5-mini:upstream_error"]
