@@ -29,6 +29,13 @@ def parse_duration(text: str) -> float:
     return int(m[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
 
 
+def positive_duration(text: str) -> float:
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"a token must live a while: {text!r} is not > 0")
+    return seconds
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with a bad flag told in one line (the usage is one ``--help`` away)."""
 
@@ -69,11 +76,13 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("token", help="mint a development token with the configured HS* secret")
-    p.add_argument("--tenant", required=True)
-    p.add_argument("--admin", action="store_true")
-    p.add_argument("--ttl", type=parse_duration, default=3600.0, help="lifetime, e.g. 1h (default)")
-    p.add_argument("--subject", default="dev")
-    p.add_argument("--config")
+    p.add_argument("--tenant", required=True, help="the tenant the token's calls are charged to")
+    p.add_argument("--admin", action="store_true", help="may read every tenant's usage")
+    p.add_argument(
+        "--ttl", type=positive_duration, default=3600.0, help="lifetime, e.g. 1h (default)"
+    )
+    p.add_argument("--subject", default="dev", help="the service calling (usage groups by it)")
+    p.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
 
     p = sub.add_parser("usage", help="spend and tokens from the ledger, as a table, CSV or JSON")
     p.add_argument("--tenant")
@@ -214,6 +223,13 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
     if runtime.hs_secret is None:
         print(f"set {runtime.auth.hs256_secret_env} to the gateway's HS256 secret", file=sys.stderr)
         return 1
+    if args.tenant not in runtime.tenants:
+        print(
+            f"warning: tenant {args.tenant!r} is not in the config: its calls get the "
+            "`defaults` policy" + ("" if runtime.defaults is not None else ", which is off: "
+                                  "they will be refused"),
+            file=sys.stderr,
+        )  # fmt: skip
     print(mint_token(runtime.auth, runtime.hs_secret, args.tenant, admin=args.admin,
                      ttl_s=args.ttl, subject=args.subject))  # fmt: skip
     return 0

@@ -43,6 +43,21 @@ def test_token_without_secret_explains_what_to_set(
     assert "GATEWAY_JWT_SECRET" in capsys.readouterr().err
 
 
+def test_token_for_an_unknown_tenant_warns_and_a_lifeless_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", "cli-secret-0123456789abcdef0123456789")
+    assert main(["token", "--tenant", "serch", "--config", CONFIG]) == 0
+    out = capsys.readouterr()
+    assert out.out.strip().count(".") == 2, "still a token"
+    assert "warning: tenant 'serch' is not in the config" in out.err
+    assert "`defaults` policy" in out.err
+    with pytest.raises(SystemExit) as refused:
+        main(["token", "--tenant", "search", "--ttl", "0s", "--config", CONFIG])
+    assert refused.value.code != 0
+    assert "not > 0" in capsys.readouterr().err
+
+
 def test_config_check_reports_problems_and_exit_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
