@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -18,9 +19,12 @@ class Problem:
     path: str
     line: int | None
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
+        if self.line and self.column:
+            where += f":{self.column}"
         return f"{where}: {self.path or '<root>'}: {self.message}"
 
 
@@ -48,9 +52,7 @@ def validate_yaml(text: str, filename: str, model: type[M]) -> M:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError([Problem(filename, "", line, f"invalid YAML: {exc}")]) from exc
+        raise ConfigError([_yaml_problem(filename, exc)]) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -63,7 +65,7 @@ def validate_yaml(text: str, filename: str, model: type[M]) -> M:
             loc = [str(p) for p in err["loc"]]
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                message = "unknown key"
+                message = "unknown key" + _did_you_mean(loc[-1], model)
             elif ": " in message and " " not in message.split(": ", 1)[0]:
                 # Cross-reference checks name their own path: "models.x.upstream: ...".
                 where, message = message.split(": ", 1)
@@ -92,3 +94,37 @@ def _line_of(node: Any, loc: list[str]) -> int | None:
         else:
             return line
     return line
+
+
+def _yaml_problem(filename: str, exc: yaml.YAMLError) -> Problem:
+    """``file:line:col: invalid YAML: what`` — the parser's words, not its internals."""
+    mark = getattr(exc, "problem_mark", None)
+    what = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+    message = ": ".join(w for w in what if w) or str(exc).splitlines()[0]
+    if mark is None:
+        return Problem(filename, "", None, f"invalid YAML: {message}")
+    return Problem(filename, "", mark.line + 1, f"invalid YAML: {message}", mark.column + 1)
+
+
+def _did_you_mean(key: str, model: type[BaseModel]) -> str:
+    close = difflib.get_close_matches(key, sorted(_field_names(model, set())), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _field_names(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]:
+    """Every key the config's models know, nested ones included."""
+    if model in seen:
+        return set()
+    seen.add(model)
+    names = set()
+    for name, field in model.model_fields.items():
+        names.add(field.alias or name)
+        for inner in _models_in(field.annotation):
+            names |= _field_names(inner, seen)
+    return names
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
