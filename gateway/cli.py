@@ -239,7 +239,7 @@ def _usage(args: argparse.Namespace, settings: Settings) -> int:
     from zoneinfo import ZoneInfo
 
     from gateway.api.usage import parse_group_by, parse_when
-    from gateway.db import make_engine
+    from gateway.db import make_engine, sqlite_file_missing
     from gateway.errors import GatewayError
     from gateway.ledger import format_usage, usage_report
 
@@ -254,6 +254,14 @@ def _usage(args: argparse.Namespace, settings: Settings) -> int:
         group_by = parse_group_by(args.group_by, ())
     except GatewayError as exc:
         print(exc.message, file=sys.stderr)
+        return EXIT_REFUSED
+    missing = sqlite_file_missing(settings.database_url)
+    if missing is not None:  # opening it would create an empty ledger and report $0
+        print(
+            f"gateway usage: no ledger at {missing} (set GATEWAY_DATABASE_URL to the "
+            "gateway's database)",
+            file=sys.stderr,
+        )
         return EXIT_REFUSED
     rows = usage_report(
         make_engine(settings.database_url),

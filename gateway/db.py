@@ -9,6 +9,7 @@ start on a database that is not at the current revision, and says what to run.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, event, inspect
@@ -43,6 +44,14 @@ def make_engine(url: str) -> Engine:
         return engine
     url = url.replace("postgresql://", "postgresql+psycopg://", 1)  # psycopg 3, not psycopg2
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def sqlite_file_missing(url: str) -> Path | None:
+    """The absolute path of a SQLite URL's file when it does not exist (else None)."""
+    if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+        return None
+    path = Path(url.removeprefix("sqlite:///")).resolve()
+    return None if path.exists() else path
 
 
 def add_missing_columns(engine: Engine, metadata: MetaData) -> list[str]:

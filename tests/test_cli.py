@@ -289,6 +289,17 @@ def test_serve_with_a_real_key_but_no_secret_refuses_to_start(tmp_path: Path) ->
     assert "GATEWAY_JWT_SECRET is not set" in one_line(done.stderr)
 
 
+def test_usage_without_a_ledger_says_where_it_looked_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GATEWAY_DATABASE_URL", raising=False)
+    assert main(["usage", "--config", CONFIG]) != 0
+    err = capsys.readouterr().err
+    assert f"no ledger at {tmp_path.resolve()}" in err
+    assert list(tmp_path.iterdir()) == [], "no empty database was made to report $0 from"
+
+
 def test_usage_prints_the_ledger_as_csv(
     db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
