@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.config.diff import changes as config_changes
 from gateway.config.runtime import RuntimeConfig, compile_config, load_files
 from gateway.yamlfile import ConfigError
 
@@ -84,8 +85,9 @@ class ConfigReloader:
             problem = f"changing {', '.join(restart)} needs a restart; nothing was applied"
             log.error("config reload (%s) rejected: %s", trigger, problem)
             return ReloadResult(False, trigger, now, (problem,))
+        changed = config_changes(self._current(), new)
         self._apply(new)
-        log.info("config reloaded (%s): prices %s", trigger, new.pricing.version)
+        log.info("config reloaded (%s): %s", trigger, "; ".join(changed) or "no change")
         return ReloadResult(True, trigger, now)
 
     def watched_files(self) -> frozenset[Path]:
