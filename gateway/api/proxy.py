@@ -118,7 +118,7 @@ def _end_request_span(span: Any, ctx: RequestContext) -> None:
 
 def _observe_request(services: Services, ctx: RequestContext) -> None:
     metrics, config = services.metrics, services.config
-    model = model_label(config, ctx.model)
+    model = model_label(config, ctx.rung or ctx.model)  # the model that served, not an alias
     route = ctx.route or "-"
     duration = time.perf_counter() - ctx.started
     tenant = tenant_label(config, ctx.tenant)

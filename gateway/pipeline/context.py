@@ -40,6 +40,7 @@ class RequestContext:
     subject: str | None = None
     model: str | None = None
     served_model: str | None = None
+    rung: str | None = None  # the configured model (a route's rung) the answer came from
     route: str | None = None
     attempts: int = 0  # upstream attempts (retries and escalations included)
     escalations: tuple[str, ...] = ()  # "from>to:reason", as x-gateway-escalations says

@@ -110,7 +110,7 @@ async def serve(pipeline: Pipeline, down: Downstream, prepared: Prepared) -> Non
             async with attempt:
                 trail.attempts += 1
                 ctx.attempts = trail.attempts
-                trail.served = model.upstream_model
+                trail.served, ctx.rung = model.upstream_model, model.name
                 answer = await _forward(attempt, client, down, trail, on_id)
                 if answer is None:
                     return  # streamed to the client as it came

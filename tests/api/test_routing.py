@@ -338,3 +338,14 @@ def test_the_access_log_says_what_served_and_how_it_got_there(
     )
     assert line["attempts"] == 2
     assert line["escalations"] == ["gpt-5-nano>gpt-5-mini:upstream_error"]
+
+
+def test_requests_are_counted_under_the_model_that_served_them(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    served = {"route": "default", "model": "gpt-5-mini", "endpoint": "responses"}
+    before = metric_value(gw, "gateway_requests_total", **served)
+    fake.inject(Fault(path="/v1/responses", status=503))
+    sdk(gw).responses.create(model="default", input="escalate")
+    assert metric_value(gw, "gateway_requests_total", **served) == before + 1
+    assert metric_value(gw, "gateway_requests_total", route="default", model="default") == 0
