@@ -15,10 +15,16 @@ TABLE = load_pricing(Path(__file__).resolve().parents[2] / "config" / "pricing.y
 MODEL = Model("gpt-5", "openai", "gpt-5", context_window=400_000)
 
 
+STANDARD = frozenset({"default"})
+
+
 def applied(
-    cap: int = 100, tools: frozenset[str] = frozenset(), calls: int | None = None
+    cap: int = 100,
+    tools: frozenset[str] = frozenset(),
+    calls: int | None = None,
+    tiers: frozenset[str] | None = STANDARD,
 ) -> Applied:
-    return Applied(cap, "set", tools, calls, True, False)
+    return Applied(cap, "set", tools, calls, True, False, tiers=tiers)
 
 
 def test_inline_input_is_bounded_by_its_bytes() -> None:
@@ -53,8 +59,11 @@ def test_bound_includes_the_dearest_hosted_tool_times_max_tool_calls_and_the_tie
     price = TABLE.price_for("gpt-5")
     assert price is not None
     tools = frozenset({"web_search", "file_search"})
-    bound = admission_bound(Sizing(raw, body, MODEL, price, applied(50, tools, 3), TABLE))
-    assert bound == 2 * (len(raw) * 1250 + 50 * 10000) + 3 * 10_000_000
+    priority = frozenset({"priority"})
+    sizing = Sizing(raw, body, MODEL, price, applied(50, tools, 3, priority), TABLE)
+    # Each hosted-tool call adds a pass of the model over its context, up to the window.
+    passes = len(raw) + 3 * 400_000
+    assert admission_bound(sizing) == 2 * (passes * 1250 + 50 * 10000) + 3 * 10_000_000
 
 
 def test_token_estimate_for_rate_limits() -> None:
