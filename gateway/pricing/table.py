@@ -114,14 +114,14 @@ class PriceTable:
     def dearest_tier(self) -> Fraction:
         """The highest multiplier of any tier, never below standard: a call that may be
         served at any tier (``auto``) is bounded at this."""
-        return max(_ONE, *self.tiers.values())
+        return max([_ONE, *self.tiers.values()])
 
     def bound_tier(self, tiers: Iterable[str] | None) -> Fraction:
         """The multiplier a call's bound is taken at: the dearest of the tiers it may be
         served at (None: any), never below standard (a discount is not counted on)."""
         if tiers is None:
             return self.dearest_tier
-        return max(_ONE, *(self.tiers.get(SERVED_AS.get(t, t), _ONE) for t in tiers))
+        return max([_ONE, *(self.tiers.get(SERVED_AS.get(t, t), _ONE) for t in tiers)])
 
     def unpriced_tools(self, tools: Iterable[str]) -> list[str]:
         """The hosted tools of ``tools`` the table has no fee for, sorted (empty when the

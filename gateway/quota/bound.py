@@ -67,7 +67,7 @@ def references_content(raw: bytes, body: Mapping[str, Any]) -> bool:
     if any(body.get(f) for f in _REMOTE_CONTEXT_FIELDS):
         return True
     # Every marker contains "file" or "image_url": one cheap scan rules most bodies out.
-    if (b'file"' in raw or b'image_url"' in raw) and any(m in raw for m in _REMOTE_CONTENT_MARKERS):
+    if (b"file" in raw or b'image_url"' in raw) and any(m in raw for m in _REMOTE_CONTENT_MARKERS):
         return True
     # A stored item or a stored audio answer is named by its id.
     return b'"id"' in raw and _names_stored_items(body)
