@@ -122,8 +122,9 @@ def cost_bound(
     tokens = input_tokens * price.max_input + output_tokens * max(
         price.output or 0, price.audio_output or 0
     )
-    # Fraction math only when needed (comparing Fractions costs more than the rest).
-    nanos = math.ceil(tokens * tier) if tier.numerator > tier.denominator else tokens
+    # Integer math on the tier's terms: rounded up, and never below the standard price.
+    num, den = tier.numerator, tier.denominator
+    nanos = -(-tokens * num // den) if num > den else tokens
     if tool_calls:
         nanos += sum(calls * tool_prices.get(tool, 0) for tool, calls in tool_calls.items())
     return nanos
