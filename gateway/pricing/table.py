@@ -90,6 +90,9 @@ class PriceTable:
     # The operator's rule for what the table lacks (`accounting.allow_unpriced`): a call
     # that would use an unpriced model or hosted tool is served (flagged) or refused.
     allow_unpriced: bool = False
+    _tier_memo: dict[frozenset[str], Fraction] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def price_for(self, model: str) -> ModelPrice | None:
         """The price of ``model``, or of its undated name (``gpt-4o-2024-08-06`` → ``gpt-4o``)."""
@@ -116,12 +119,17 @@ class PriceTable:
         served at any tier (``auto``) is bounded at this."""
         return max([_ONE, *self.tiers.values()])
 
-    def bound_tier(self, tiers: Iterable[str] | None) -> Fraction:
+    def bound_tier(self, tiers: frozenset[str] | None) -> Fraction:
         """The multiplier a call's bound is taken at: the dearest of the tiers it may be
         served at (None: any), never below standard (a discount is not counted on)."""
         if tiers is None:
             return self.dearest_tier
-        return max([_ONE, *(self.tiers.get(SERVED_AS.get(t, t), _ONE) for t in tiers)])
+        found = self._tier_memo.get(tiers)  # a tenant's list, or one tier: a handful of sets
+        if found is None:
+            found = max([_ONE, *(self.tiers.get(SERVED_AS.get(t, t), _ONE) for t in tiers)])
+            if len(self._tier_memo) < _MEMO_SIZE:
+                self._tier_memo[tiers] = found
+        return found
 
     def unpriced_tools(self, tools: Iterable[str]) -> list[str]:
         """The hosted tools of ``tools`` the table has no fee for, sorted (empty when the
@@ -134,7 +142,8 @@ class PriceTable:
 _ONE = Fraction(1)
 # A requested tier and the tier its response reports (and is billed at), where they differ.
 SERVED_AS = {"fast": "priority"}
-_STANDARD = frozenset({"auto", "default"})  # billed at 1 unless served at another tier
+_STANDARD = frozenset({"auto", "default"})
+_MEMO_SIZE = 256  # billed at 1 unless served at another tier
 FEE_ONLY = ModelPrice(input=0, cached_input=0, output=None)
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
