@@ -25,7 +25,6 @@ from gateway.errors import PermissionDenied
 from gateway.policy.request import Applied
 from gateway.pricing import ModelPrice, PriceTable
 
-_REMOTE_CONTEXT_FIELDS = ("previous_response_id", "conversation", "prompt")
 _REMOTE_CONTENT_MARKERS = (b'"file_id"', b'"file_url"', b'"image_url"', b'"input_file"', b'"file"')
 # Input items whose content is in the body even when they carry a stored item's id; any
 # other item with an id (a hosted tool's call, whose results are not in it; a reasoning
@@ -64,7 +63,7 @@ def input_bound_tokens(raw: bytes, body: Mapping[str, Any], context_window: int)
 
 def references_content(raw: bytes, body: Mapping[str, Any]) -> bool:
     """The request makes the API read content it does not carry."""
-    if any(body.get(f) for f in _REMOTE_CONTEXT_FIELDS):
+    if body.get("previous_response_id") or body.get("conversation") or body.get("prompt"):
         return True
     # Every marker contains "file" or "image_url": one cheap scan rules most bodies out.
     if (b"file" in raw or b'image_url"' in raw) and any(m in raw for m in _REMOTE_CONTENT_MARKERS):
