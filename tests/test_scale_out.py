@@ -38,10 +38,12 @@ from gateway.config import compile_config, parse_config
 pytestmark = pytest.mark.slow
 
 BUDGET_NANOS = 300_000  # $0.0003: a call's bound is 85,200 nanos, its real cost 3,350
+STANDARD = {"models": ["*"], "service_tiers": ["auto", "default"]}
 TENANTS = {
-    "team": {"models": ["*"], "max_output_tokens": 200, "budgets": {"daily_usd": 0.0003}},
+    # Never served at priority (auto is bounded at standard): the figures below are standard.
+    "team": {"max_output_tokens": 200, "budgets": {"daily_usd": 0.0003}, **STANDARD},
     "paced": {"models": ["*"], "max_output_tokens": 200, "limits": {"rpm": 30}},
-    "roomy": {"models": ["*"], "max_output_tokens": 200, "budgets": {"daily_usd": 100}},
+    "roomy": {"max_output_tokens": 200, "budgets": {"daily_usd": 100}, **STANDARD},
     "fenced": {"models": ["*"], "max_output_tokens": 200, "budgets": {"daily_usd": 100}},
     "lenient": {
         "models": ["*"],

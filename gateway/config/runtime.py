@@ -8,7 +8,7 @@ and set membership tests only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -196,7 +196,8 @@ def compile_config(
         models=models,
         tenants={t: _compile_policy(p, names) for t, p in cfg.tenants.items()},
         defaults=_compile_policy(cfg.defaults, names) if cfg.defaults else None,
-        pricing=pricing,
+        # The price table carries the operator's rule for its gaps (unpriced hosted tools).
+        pricing=replace(pricing, allow_unpriced=cfg.accounting.allow_unpriced),
         routes=routes,
         routes_for_models={m: routes[n] for n, r in cfg.routes.items() for m in r.also_for},
     )

@@ -115,6 +115,7 @@ _TOOL_ITEMS = {
     "web_search_call": "web_search",
     "file_search_call": "file_search",
     "code_interpreter_call": "code_interpreter",
+    "image_generation_call": "image_generation",
 }
 
 

@@ -11,37 +11,27 @@ from typing import Any, Literal
 
 from gateway.config.runtime import Model, Policy
 from gateway.errors import BadRequest, PermissionDenied
+from gateway.policy.tools import hosted_tools, prompt_tools
+
+__all__ = ["Applied", "apply_chat", "apply_responses", "hosted_tools", "served_tiers"]
 
 CapAction = Literal["set", "clamped", "kept"]
 
-# Tool types run by the client: no fee, no allow-list.
-_CLIENT_TOOLS = frozenset({"function", "custom", "local_shell", "apply_patch", "namespace"})
-# Hosted tool types, by the name the policy (and the price table) uses.
-_HOSTED = {
-    "web_search": "web_search",
-    "web_search_preview": "web_search",
-    "web_search_2025_08_26": "web_search",
-    "web_search_preview_2025_03_11": "web_search",
-    "file_search": "file_search",
-    "code_interpreter": "code_interpreter",
-    "image_generation": "image_generation",
-    "computer": "computer_use",
-    "computer_use": "computer_use",
-    "computer_use_preview": "computer_use",
-    "mcp": "mcp",
-    "shell": "shell",
-}
+# Chat's fields that set output length: the answer stops at the lowest, so each is capped
+# and the bound takes the largest (an API that read only one must not be relied on).
+_CHAT_CAPS = ("max_completion_tokens", "max_tokens")
 
 
 @dataclass(frozen=True, slots=True)
 class Applied:
     cap: int  # the output cap in force: the output side of the cost bound
     cap_action: CapAction
-    hosted_tools: frozenset[str]  # hosted tools the call may use
+    hosted_tools: frozenset[str]  # hosted tools the call may use, by fee name
     max_tool_calls: int | None  # bound on hosted-tool calls (Responses), None if no tools
     changed: bool  # the body must be re-encoded
     injected_usage: bool  # the gateway added stream_options.include_usage (Chat)
     choices: int = 1  # Chat `n`: output is paid per choice
+    tiers: frozenset[str] | None = None  # the service tiers it may be served at; None: any
 
     @property
     def cap_header(self) -> str:
@@ -57,9 +47,8 @@ def _positive_int(body: dict[str, Any], name: str) -> int | None:
     return value
 
 
-def _cap(
-    body: dict[str, Any], field: str, cap: int, policy: Policy, requested: int | None
-) -> tuple[int, CapAction]:
+def _cap(body: dict[str, Any], field: str, cap: int, policy: Policy) -> tuple[int, CapAction]:
+    requested = _positive_int(body, field)
     if requested is None:
         body[field] = cap
         return cap, "set"
@@ -75,39 +64,37 @@ def _cap(
     return cap, "clamped"
 
 
-def hosted_tools(tools: Any, policy: Policy) -> frozenset[str]:
-    """The hosted tools a request uses; refuses one the tenant may not use."""
-    if tools is None:
-        return frozenset()
-    if not isinstance(tools, list):
-        raise BadRequest("'tools' must be an array.", param="tools", code="invalid_type")
-    hosted = set()
-    for tool in tools:
-        kind = tool.get("type") if isinstance(tool, dict) else None
-        if not isinstance(kind, str):
-            raise BadRequest("Every tool needs a 'type'.", param="tools", code="invalid_value")
-        if kind in _CLIENT_TOOLS:
-            continue
-        name = _HOSTED.get(kind, kind)
-        if policy.tools is not None and name not in policy.tools:
-            raise PermissionDenied(
-                f"Your tenant may not use the hosted tool '{name}'.",
-                param="tools",
-                code="tool_not_allowed",
-            )
-        hosted.add(name)
-    return frozenset(hosted)
+def _chat_cap(body: dict[str, Any], policy: Policy, model: Model) -> tuple[int, CapAction]:
+    """Every output-length field the client sent is capped (none: the cap is set in
+    ``max_completion_tokens``); the output bound is the largest that remains."""
+    cap = policy.output_cap(model)
+    sent = [f for f in _CHAT_CAPS if body.get(f) is not None]
+    if not sent:
+        return _cap(body, _CHAT_CAPS[0], cap, policy)
+    capped = [_cap(body, f, cap, policy) for f in sent]
+    action: CapAction = "clamped" if any(a == "clamped" for _, a in capped) else "kept"
+    return max(limit for limit, _ in capped), action
 
 
-def _common(body: dict[str, Any], policy: Policy, tenant: str) -> bool:
-    changed = False
+def served_tiers(body: dict[str, Any], policy: Policy) -> frozenset[str] | None:
+    """The service tiers a call may be served (and billed) at; refuses one the tenant may
+    not ask for. ``auto`` (or none) is served at any tier the tenant may use."""
     tier = body.get("service_tier")
-    if tier is not None and policy.service_tiers is not None and tier not in policy.service_tiers:
+    if tier is None:
+        return policy.service_tiers
+    if not isinstance(tier, str):
+        raise BadRequest("'service_tier' must be a string.", param="service_tier")
+    if policy.service_tiers is not None and tier not in policy.service_tiers:
         raise PermissionDenied(
             f"Your tenant may not use service_tier '{tier}'.",
             param="service_tier",
             code="service_tier_not_allowed",
         )
+    return policy.service_tiers if tier == "auto" else frozenset((tier,))
+
+
+def _common(body: dict[str, Any], policy: Policy, tenant: str) -> bool:
+    changed = False
     if policy.store is False and body.get("store") is not False:
         body["store"] = False
         changed = True
@@ -118,10 +105,10 @@ def _common(body: dict[str, Any], policy: Policy, tenant: str) -> bool:
 
 
 def apply_responses(body: dict[str, Any], policy: Policy, model: Model, tenant: str) -> Applied:
+    tiers = served_tiers(body, policy)
     changed = _common(body, policy, tenant)
-    requested = _positive_int(body, "max_output_tokens")
-    cap, action = _cap(body, "max_output_tokens", policy.output_cap(model), policy, requested)
-    hosted = hosted_tools(body.get("tools"), policy)
+    cap, action = _cap(body, "max_output_tokens", policy.output_cap(model), policy)
+    hosted = hosted_tools(body.get("tools"), policy) | prompt_tools(body, policy)
     max_calls = None
     if hosted:
         asked = _positive_int(body, "max_tool_calls")
@@ -129,42 +116,43 @@ def apply_responses(body: dict[str, Any], policy: Policy, model: Model, tenant: 
         if asked != max_calls:
             body["max_tool_calls"] = max_calls
             changed = True
-    return Applied(cap, action, hosted, max_calls, changed or action != "kept", False)
+    changed = changed or action != "kept"
+    return Applied(cap, action, hosted, max_calls, changed, False, tiers=tiers)
 
 
 def apply_chat(
     body: dict[str, Any], policy: Policy, model: Model, tenant: str, stream: bool
 ) -> Applied:
+    tiers = served_tiers(body, policy)
     changed = _common(body, policy, tenant)
-    field = (
-        "max_tokens"
-        if "max_tokens" in body and "max_completion_tokens" not in body
-        else ("max_completion_tokens")
-    )
-    requested = _positive_int(body, field)
-    cap, action = _cap(body, field, policy.output_cap(model), policy, requested)
+    cap, action = _chat_cap(body, policy, model)
     hosted = hosted_tools(body.get("tools"), policy)
     if body.get("web_search_options") is not None:
         hosted = hosted | hosted_tools([{"type": "web_search"}], policy)
     choices = _positive_int(body, "n") or 1
-    injected = False
-    if stream:
-        options = body.get("stream_options")
-        if options is None:
-            options = body["stream_options"] = {}
-        if not isinstance(options, dict):
-            raise BadRequest(
-                "'stream_options' must be an object.", param="stream_options", code="invalid_type"
-            )
-        if not options.get("include_usage"):
-            options["include_usage"] = True
-            injected = True
+    injected = stream and _include_usage(body)
     return Applied(
         cap,
         action,
         hosted,
-        1 if hosted else None,
+        choices if hosted else None,  # a search per choice, at most
         changed or injected or action != "kept",
         injected,
         choices,
+        tiers,
     )
+
+
+def _include_usage(body: dict[str, Any]) -> bool:
+    """Asks a stream for its usage chunk; True if the client had not."""
+    options = body.get("stream_options")
+    if options is None:
+        options = body["stream_options"] = {}
+    if not isinstance(options, dict):
+        raise BadRequest(
+            "'stream_options' must be an object.", param="stream_options", code="invalid_type"
+        )
+    if options.get("include_usage"):
+        return False
+    options["include_usage"] = True
+    return True

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -86,6 +87,12 @@ class PriceTable:
     models: Mapping[str, ModelPrice]
     tools: Mapping[str, int]  # nano-USD per call
     tiers: Mapping[str, Fraction]
+    # The operator's rule for what the table lacks (`accounting.allow_unpriced`): a call
+    # that would use an unpriced model or hosted tool is served (flagged) or refused.
+    allow_unpriced: bool = False
+    _tier_memo: dict[frozenset[str], Fraction] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def price_for(self, model: str) -> ModelPrice | None:
         """The price of ``model``, or of its undated name (``gpt-4o-2024-08-06`` → ``gpt-4o``)."""
@@ -99,10 +106,44 @@ class PriceTable:
         return price
 
     def tier_multiplier(self, tier: str | None) -> Fraction:
-        return self.tiers.get(tier, _ONE) if tier else _ONE
+        """The multiplier of the tier a response reports (``fast`` is billed as priority)."""
+        return self.tiers.get(SERVED_AS.get(tier, tier), _ONE) if tier else _ONE
+
+    def knows_tier(self, tier: str) -> bool:
+        """A tier a call may ask for knowing what it costs: standard, or one in the table."""
+        return tier in _STANDARD or SERVED_AS.get(tier, tier) in self.tiers
+
+    @cached_property
+    def dearest_tier(self) -> Fraction:
+        """The highest multiplier of any tier, never below standard: a call that may be
+        served at any tier (``auto``) is bounded at this."""
+        return max([_ONE, *self.tiers.values()])
+
+    def bound_tier(self, tiers: frozenset[str] | None) -> Fraction:
+        """The multiplier a call's bound is taken at: the dearest of the tiers it may be
+        served at (None: any), never below standard (a discount is not counted on)."""
+        if tiers is None:
+            return self.dearest_tier
+        found = self._tier_memo.get(tiers)  # a tenant's list, or one tier: a handful of sets
+        if found is None:
+            found = max([_ONE, *(self.tiers.get(SERVED_AS.get(t, t), _ONE) for t in tiers)])
+            if len(self._tier_memo) < _MEMO_SIZE:
+                self._tier_memo[tiers] = found
+        return found
+
+    def unpriced_tools(self, tools: Iterable[str]) -> list[str]:
+        """The hosted tools of ``tools`` the table has no fee for, sorted (empty when the
+        operator serves unpriced calls)."""
+        if self.allow_unpriced:
+            return []
+        return sorted(t for t in tools if t not in self.tools)
 
 
 _ONE = Fraction(1)
+# A requested tier and the tier its response reports (and is billed at), where they differ.
+SERVED_AS = {"fast": "priority"}
+_STANDARD = frozenset({"auto", "default"})
+_MEMO_SIZE = 256  # billed at 1 unless served at another tier
 FEE_ONLY = ModelPrice(input=0, cached_input=0, output=None)
 _DATED = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 

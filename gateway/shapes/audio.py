@@ -4,11 +4,12 @@
 Prices come in three kinds, all in ``config/pricing.yaml``: per character
 spoken (a ``character`` unit: tts-1), per second heard (an ``audio_second``
 unit: whisper-1), or per token (text and audio tokens: the gpt-4o models).
-Bounds: speech from its input's length; an upload from its size, read as the
-longest audio that many bytes can hold at ``MIN_AUDIO_BYTES_PER_S`` (8 kbit/s,
-below any codec's speech quality). A successful answer that reports no usage
-(raw audio bytes, a plain-text transcript) is charged an estimate from the
-same figures, marked estimated: never $0.
+Bounds: speech from its input's length (and ``speed``: slower is longer);
+an upload from its size, read as the longest audio that many bytes can hold
+at ``MIN_AUDIO_BYTES_PER_S`` (8 kbit/s, below any codec's speech quality).
+A successful answer that reports no usage (raw audio bytes, a plain-text
+transcript) is charged an estimate from the same figures, marked estimated:
+never $0.
 """
 
 from __future__ import annotations
@@ -49,7 +50,15 @@ def _parse_speech(body: dict[str, Any]) -> CreateRequest:
 def _speech_policy(
     body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: bool
 ) -> Applied:
-    return untouched(len(str(body.get("input", ""))) * SPEECH_TOKENS_PER_CHAR)
+    return untouched(len(str(body.get("input", ""))) * SPEECH_TOKENS_PER_CHAR * _slowdown(body))
+
+
+def _slowdown(body: Mapping[str, Any]) -> int:
+    """How many times longer than at normal speed the audio may be (``speed`` below 1)."""
+    speed = body.get("speed")
+    if isinstance(speed, int | float) and not isinstance(speed, bool) and 0 < speed < 1:
+        return math.ceil(1 / speed)
+    return 1
 
 
 def _speech_bound(s: Sizing) -> int:

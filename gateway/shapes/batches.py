@@ -12,6 +12,7 @@ caller's. The batch is then billed once, when it ends (`gateway.deferred`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,7 @@ TARGETS: dict[str, Endpoint] = {
     "/v1/moderations": MODERATIONS,
 }
 BATCH_TIER = "batch"  # the `service_tiers:` entry batch usage is priced at
+_AT_BATCH = frozenset((BATCH_TIER,))
 # The fields that limit a line's output and tool calls: a line the policy would have to
 # change in them is refused (the file goes as written).
 _LIMIT_FIELDS = ("max_output_tokens", "max_tokens", "max_completion_tokens", "max_tool_calls")
@@ -166,7 +168,7 @@ def _line_policy(
             f"'{field}' must be set, at most {applied_to[field]} for your tenant (a batch's "
             "requests go upstream as written)",
         )
-    return applied
+    return dataclasses.replace(applied, tiers=_AT_BATCH)  # its multiplier is applied once
 
 
 def _bad(number: int, why: str) -> BadRequest:

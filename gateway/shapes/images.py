@@ -4,7 +4,8 @@ GPT Image models are priced by tokens: the prompt's text tokens, the input
 images' image tokens, and the output image tokens, which grow with size and
 quality. No request field caps the output tokens of one image, so each
 image is bounded by the model's ``max_output_tokens`` in the config (the
-dearest size and quality it can produce), and the call by ``n`` of them;
+dearest size and quality it can produce) plus its partial images (100
+output tokens each), and the call by ``n`` of them;
 each input image by ``IMAGE_INPUT_TOKENS`` (an image's tokens do not grow
 with its bytes). An image model without a price is refused, never free.
 """
@@ -26,6 +27,7 @@ from gateway.shapes.sse import UsageEventTap
 
 IMAGE_OUTPUT_TOKENS = 6_240  # a 1536x1024 image at high quality; a model's own limit wins
 IMAGE_INPUT_TOKENS = 6_240  # bound per input image (high input fidelity, largest size)
+PARTIAL_TOKENS = 100  # output tokens billed per partial image (`partial_images`)
 DEFAULT_IMAGE_MODEL = "gpt-image-1"
 MAX_IMAGES = 10
 
@@ -60,7 +62,16 @@ def _policy(body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: 
             param="n",
             code="too_many_images",
         )
-    return untouched(model.max_output_tokens or IMAGE_OUTPUT_TOKENS, choices=n)
+    per_image = (model.max_output_tokens or IMAGE_OUTPUT_TOKENS) + _partials(body) * PARTIAL_TOKENS
+    return untouched(per_image, choices=n)
+
+
+def _partials(body: Mapping[str, Any]) -> int:
+    """Partial images streamed before each image: each is billed as more output tokens."""
+    asked = body.get("partial_images")
+    if isinstance(asked, str) and asked.isdigit():  # a form field
+        asked = int(asked)
+    return asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0 else 0
 
 
 def _bound(s: Sizing) -> int:

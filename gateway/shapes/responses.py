@@ -8,7 +8,7 @@ from typing import Any
 from gateway.config.runtime import Model, Policy
 from gateway.errors.wire import sse_responses
 from gateway.metering.usage import from_responses
-from gateway.policy.request import Applied, apply_responses
+from gateway.policy.request import Applied, apply_responses, served_tiers
 from gateway.routing.classify import judge_responses
 from gateway.shapes.endpoint import (
     CreateRequest,
@@ -70,7 +70,8 @@ def _compact_policy(
     body: dict[str, Any], policy: Policy, model: Model, tenant: str, _: bool
 ) -> Applied:
     # No request field caps a compaction's output: the model's own limit bounds it.
-    return untouched(model.max_output_tokens or model.context_window)
+    applied = untouched(model.max_output_tokens or model.context_window)
+    return dataclasses.replace(applied, tiers=served_tiers(body, policy))
 
 
 # ``POST /v1/responses/compact``: a model call that condenses a conversation.

@@ -8,7 +8,7 @@ import pytest
 
 from gateway.config.runtime import Model, Policy
 from gateway.errors import BadRequest, PermissionDenied
-from gateway.policy.request import apply_chat, apply_responses
+from gateway.policy.request import apply_chat, apply_responses, served_tiers
 
 MODEL = Model("gpt-5", "openai", "gpt-5", max_output_tokens=1000)
 
@@ -72,3 +72,73 @@ def test_nothing_to_change_leaves_the_body_alone() -> None:
     applied = apply_responses(body, policy(), MODEL, "t")
     assert not applied.changed
     assert body == {"input": "x", "max_output_tokens": 10, "prompt_cache_key": "k"}
+
+
+# Every field that sets output length is capped; the bound takes the largest left.
+
+
+@pytest.mark.parametrize(
+    ("sent", "after", "cap", "action"),
+    [
+        ({"max_completion_tokens": 32, "max_tokens": 100000}, (32, 64), 64, "clamped"),
+        ({"max_completion_tokens": 100000, "max_tokens": 32}, (64, 32), 64, "clamped"),
+        ({"max_completion_tokens": 10, "max_tokens": 20}, (10, 20), 20, "kept"),
+        ({"max_tokens": 500}, (None, 64), 64, "clamped"),
+        ({}, (64, None), 64, "set"),
+        ({"max_tokens": None}, (64, None), 64, "set"),
+    ],
+)
+def test_chat_caps_every_output_length_field(
+    sent: dict[str, Any], after: tuple[int | None, int | None], cap: int, action: str
+) -> None:
+    body: dict[str, Any] = {"messages": [], **sent}
+    applied = apply_chat(body, policy(max_output_tokens=64), MODEL, "t", False)
+    assert (body.get("max_completion_tokens"), body.get("max_tokens")) == after
+    assert (applied.cap, applied.cap_action) == (cap, action)
+
+
+@pytest.mark.parametrize("field", ["max_tokens", "max_completion_tokens"])
+def test_chat_reject_mode_refuses_either_field_above_the_cap(field: str) -> None:
+    body = {"messages": [], "max_completion_tokens": 10, "max_tokens": 10, field: 65}
+    with pytest.raises(BadRequest) as err:
+        apply_chat(body, policy(max_output_tokens=64, output_cap_mode="reject"), MODEL, "t", False)
+    assert (err.value.code, err.value.param) == ("output_cap_exceeded", field)
+
+
+def test_chat_n_bounds_search_calls_per_choice() -> None:
+    body: dict[str, Any] = {"messages": [], "n": 4, "web_search_options": {}}
+    applied = apply_chat(body, policy(), MODEL, "t", False)
+    assert (applied.choices, applied.max_tool_calls, applied.hosted_tools) == (
+        4,
+        4,
+        frozenset({"web_search"}),
+    )
+
+
+# Service tiers: what a call may be served at, which its bound is taken at.
+
+
+def test_served_tiers_follow_the_request_and_the_tenant() -> None:
+    listed = policy(service_tiers=frozenset({"auto", "default", "flex"}))
+    assert served_tiers({}, policy()) is None  # auto: any tier
+    assert served_tiers({"service_tier": "auto"}, policy()) is None
+    assert served_tiers({}, listed) == frozenset({"auto", "default", "flex"})
+    assert served_tiers({"service_tier": "auto"}, listed) == frozenset({"auto", "default", "flex"})
+    assert served_tiers({"service_tier": "flex"}, listed) == frozenset({"flex"})
+    assert served_tiers({"service_tier": "priority"}, policy()) == frozenset({"priority"})
+
+
+@pytest.mark.parametrize("tier", ["priority", "auto", "fast"])
+def test_a_tier_outside_the_tenant_list_is_refused(tier: str) -> None:
+    with pytest.raises(PermissionDenied) as err:
+        served_tiers({"service_tier": tier}, policy(service_tiers=frozenset({"default"})))
+    assert err.value.code == "service_tier_not_allowed"
+
+
+def test_the_tiers_reach_the_applied_policy_of_both_shapes() -> None:
+    listed = policy(service_tiers=frozenset({"default", "flex"}))
+    assert apply_responses({"input": "x"}, listed, MODEL, "t").tiers == frozenset(
+        {"default", "flex"}
+    )
+    body = {"messages": [], "service_tier": "flex"}
+    assert apply_chat(body, listed, MODEL, "t", False).tiers == frozenset({"flex"})

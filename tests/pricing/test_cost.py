@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from gateway.metering.usage import Usage
+from gateway.metering.usage import Usage, from_responses
 from gateway.pricing import cost_of, load_pricing
 from gateway.yamlfile import ConfigError
 
@@ -84,3 +85,28 @@ def test_a_bad_price_file_is_refused_with_its_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_pricing(bad)
     assert str(err.value.problems[0]).startswith(f"{bad}:4: models.m.input")
+
+
+def test_a_response_served_at_fast_is_billed_as_priority() -> None:
+    assert TABLE.tier_multiplier("fast") == TABLE.tier_multiplier("priority") == Fraction(2)
+    assert TABLE.tier_multiplier("scale") == Fraction(1)  # not in the table: standard
+
+
+def test_which_tiers_and_tools_the_table_can_price() -> None:
+    assert all(TABLE.knows_tier(t) for t in ("auto", "default", "flex", "priority", "fast"))
+    assert not TABLE.knows_tier("ultrafast")
+    assert TABLE.unpriced_tools({"web_search", "teleport", "beam"}) == ["beam", "teleport"]
+    lenient = dataclasses.replace(TABLE, allow_unpriced=True)
+    assert lenient.unpriced_tools({"teleport"}) == []
+    assert TABLE.dearest_tier == Fraction(2)
+    assert dataclasses.replace(TABLE, tiers={}).dearest_tier == Fraction(1)
+
+
+def test_an_image_generated_by_the_hosted_tool_is_charged_its_fee() -> None:
+    price = TABLE.price_for("gpt-5")
+    assert price is not None
+    response = {"output": [{"type": "image_generation_call", "id": "ig_1"}]}
+    usage = from_responses({"input_tokens": 10}, response)
+    cost = cost_of(usage, price, TABLE.tools)
+    assert cost.complete
+    assert cost.nanos == 10 * price.input + TABLE.tools["image_generation"]
