@@ -188,5 +188,6 @@ def test_a_warm_up_is_bounded_and_metered_as_what_it_is_no_output(
     )
     assert done.response.output == []
     row = ledger_row(gw.database_url, response_id=done.response.id)
-    assert (row["output_tokens"], row["input_tokens"] > 0) == (0, True)
-    assert row["cost_nanos"] == int(row["input_tokens"]) * 50  # type: ignore[call-overload]
+    input_tokens = int(row["input_tokens"])  # type: ignore[call-overload]
+    assert (row["output_tokens"], input_tokens > 0) == (0, True)
+    assert row["cost_nanos"] == input_tokens * 50
