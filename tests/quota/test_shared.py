@@ -100,7 +100,7 @@ def test_settling_turns_the_reservation_into_spend_once(redis: RedisServer) -> N
             assert (s.spent_nanos, s.reserved_nanos) == (USD // 10, 0)
             # What the settle freed is admissible from the other replica at once.
             await b.admit("t", "m", p, bound=USD * 8 // 10, tokens=1, now=time.time())
-            with pytest.raises(BudgetExceeded, match=r"\$0\.1000 left"):
+            with pytest.raises(BudgetExceeded, match=r"\$0\.100 left"):
                 await a.admit("t", "m", p, bound=USD // 5, tokens=1, now=time.time())
 
     run(test)
