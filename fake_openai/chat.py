@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from fake_openai.billing import billed_chat, on_stream_end
 from fake_openai.chat_store import store_chat
 from fake_openai.encoding import SSE_DONE, sse
 from fake_openai.faults import Fault
@@ -37,6 +38,7 @@ class ChatApi:
         payload = await read_payload(request)
         plan = plan_chat(self._state, payload, request_fault(request))
         if not payload.get("stream"):
+            self._state.billed.append(billed_chat(plan.completion))
             return await reply_json(self._state, request, plan.completion)
 
         options = payload.get("stream_options") or {}
@@ -49,8 +51,10 @@ class ChatApi:
             bool(options.get("include_obfuscation", True)),
         )
         events = [sse(chunk, named=False) for chunk in chunks]
+        # The last chunk carries the usage (or, without include_usage, the finish reason).
+        on_end = on_stream_end(self._state.billed, billed_chat(plan.completion), len(events) - 1)
         events.append(SSE_DONE)
-        return await reply_stream(self._state, request, events)
+        return await reply_stream(self._state, request, events, on_end)
 
 
 @dataclass
