@@ -41,10 +41,12 @@ KINDS: tuple[Kind, ...] = (
     "left_chat",
     "left_background",
 )
-Fate = Literal["retrieve", "watcher", "cancel"]
-"""What ends a queued background response: finished upstream, then the client's retrieve or the
-gateway's watcher; or the client's cancel while it is still queued."""
-FATES: tuple[Fate, ...] = ("retrieve", "watcher", "cancel")
+Fate = Literal["retrieve", "watcher", "cancel", "cancel_late"]
+"""What ends a background response: finished upstream, then the client's retrieve or the
+gateway's watcher; the client's cancel while it is still queued; or a cancel that comes after
+it finished (refused upstream), then the watcher. A background stream has finished upstream
+by the time its client leaves: any cancel of it is late."""
+FATES: tuple[Fate, ...] = ("retrieve", "watcher", "cancel", "cancel_late")
 MODELS = ("gpt-5-nano", "small")  # "small" is gpt-4.1-mini upstream: about 4x dearer
 TIERS = (None, "auto", "flex", "priority")
 BUDGETS_USD = (0.00008, 0.00015, 0.0003)
@@ -150,8 +152,9 @@ async def _run(
             return Ran(call, await _chat(client, call))
         return Ran(call, await _responses(client, call))
     except openai.RateLimitError as err:
-        assert err.code == "budget_exceeded", err
-        return Ran(call, None)
+        refusal = err.code
+    assert refusal == "budget_exceeded", refusal  # the one refusal these tenants can get
+    return Ran(call, None)
 
 
 def _body(call: Call) -> dict[str, Any]:
@@ -174,9 +177,9 @@ async def _responses(client: openai.AsyncOpenAI, call: Call) -> str:
             if event.type == "response.completed"
         ]
         assert len(ids) == 1, "a stream read to its end has one completed event"
-        return ids[0]
+        return str(ids[0])
     response = await client.responses.create(**body, background=call.kind == "background")
-    return response.id
+    return str(response.id)
 
 
 async def _chat(client: openai.AsyncOpenAI, call: Call) -> str:
@@ -186,8 +189,8 @@ async def _chat(client: openai.AsyncOpenAI, call: Call) -> str:
             chunk.id async for chunk in await client.chat.completions.create(**body, stream=True)
         }
         assert len(ids) == 1, ids
-        return ids.pop()
-    return (await client.chat.completions.create(**body)).id
+        return str(ids.pop())
+    return str((await client.chat.completions.create(**body)).id)
 
 
 async def _leave(gw: GatewayServer, http: httpx.AsyncClient, call: Call) -> str | None:

@@ -63,23 +63,24 @@ def settle(gw: GatewayServer, fake: FakeOpenAIServer, ran: list[Ran]) -> set[str
     ledger_rows(gw.database_url, at_least=len(admitted), timeout_s=10)
     watch_round(gw, 3600)
     cancelled: set[str] = set()
-    by_tenant: dict[int, openai.OpenAI] = {}
     for r in admitted:
-        if r.call.kind != "background" or r.response_id is None:
+        if r.response_id is None or r.call.kind not in ("background", "left_background"):
             continue
-        client = by_tenant.setdefault(
-            r.call.tenant,
-            openai.OpenAI(
-                base_url=gw.base_url, api_key=gw.token(tenant_name(r.call.tenant)), max_retries=0
-            ),
+        client = openai.OpenAI(
+            base_url=gw.base_url, api_key=gw.token(tenant_name(r.call.tenant)), max_retries=0
         )
-        if r.call.fate == "cancel":
+        queued = r.call.kind == "background"
+        if queued and r.call.fate == "cancel":
             assert client.responses.cancel(r.response_id).status == "cancelled"
             cancelled.add(r.response_id)
             continue
-        fake.finish_background(r.response_id)
+        if queued:
+            fake.finish_background(r.response_id)
         if r.call.fate == "retrieve":
             assert client.responses.retrieve(r.response_id).status == "completed"
+        elif r.call.fate in ("cancel", "cancel_late"):
+            with pytest.raises(openai.BadRequestError):
+                client.responses.cancel(r.response_id)  # too late: it has completed
     watch_round(gw, 3 * 3600)
     return cancelled
 
@@ -123,6 +124,7 @@ def check_call_for_call(
     assert len(record) == len(billed), "the fake bills each call once"
     assert sorted(record) == sorted(set(admitted) - cancelled), "the fake served every call"
     for response_id, (row,) in by_id.items():
+        assert row["tenant"] == tenant_name(admitted[response_id].call.tenant), row
         served = record.get(response_id)
         if served is None:  # cancelled while queued: nothing ran, nothing billed
             assert response_id in cancelled
@@ -132,8 +134,10 @@ def check_call_for_call(
             # Left before the usage came: its exact count cannot be known, only estimated.
             assert admitted[response_id].call.kind in ("left_responses", "left_chat"), served
             assert row["estimated"], row
+            assert int(row["cost_nanos"]) > 0, "an estimate, never free"
             continue
         assert not row["estimated"], (served, row)
+        assert row["served_model"] == served.model, (served, row)
         tokens = (row["input_tokens"], row["cached_input_tokens"], row["output_tokens"])
         assert tokens == (
             served.input_tokens - served.cached_tokens,
@@ -150,7 +154,9 @@ EVERY_PATH = Mix(
         Call(0, "background", "gpt-5-nano", None, 20, "retrieve"),
         Call(0, "background", "gpt-5-nano", "flex", 20, "watcher"),
         Call(0, "background", "gpt-5-nano", None, 20, "cancel"),
+        Call(0, "background", "gpt-5-nano", None, 20, "cancel_late"),
         Call(0, "left_background", "gpt-5-nano", None, 24, "watcher"),
+        Call(2, "left_background", "gpt-5-nano", None, 24, "cancel_late"),
         Call(1, "responses", "gpt-5-nano", "priority", 12, "watcher"),
         Call(1, "responses_stream", "gpt-5-nano", "auto", 16, "watcher"),
         Call(1, "chat", "gpt-5-nano", "flex", 12, "watcher"),
@@ -163,6 +169,7 @@ EVERY_PATH = Mix(
 """Every kind of call and every background fate at least once, whatever the draws are."""
 
 
+@pytest.mark.slow  # 20 mixes, each on its own gateway: about 20 s
 @settings(
     max_examples=20,
     deadline=None,
