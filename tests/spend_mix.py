@@ -41,12 +41,12 @@ KINDS: tuple[Kind, ...] = (
     "left_chat",
     "left_background",
 )
-Fate = Literal["retrieve", "watcher", "cancel", "cancel_late"]
-"""What ends a background response: finished upstream, then the client's retrieve or the
-gateway's watcher; the client's cancel while it is still queued; or a cancel that comes after
-it finished (refused upstream), then the watcher. A background stream has finished upstream
-by the time its client leaves: any cancel of it is late."""
-FATES: tuple[Fate, ...] = ("retrieve", "watcher", "cancel", "cancel_late")
+Fate = Literal["retrieve", "watcher", "race", "cancel", "cancel_late"]
+"""What ends a background response: finished upstream, then the client's retrieve, the
+gateway's watcher, or both at once (``race``); the client's cancel while it is still queued;
+or a cancel that comes after it finished (refused upstream), then the watcher. A background
+stream has finished upstream by the time its client leaves: any cancel of it is late."""
+FATES: tuple[Fate, ...] = ("retrieve", "watcher", "race", "cancel", "cancel_late")
 MODELS = ("gpt-5-nano", "small")  # "small" is gpt-4.1-mini upstream: about 4x dearer
 TIERS = (None, "auto", "flex", "priority")
 BUDGETS_USD = (0.00008, 0.00015, 0.0003)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from harness import PRICING, GatewayServer, config_dict, ledger_rows
@@ -26,6 +27,7 @@ from poll import latest_sync
 from spend_mix import Call, Mix, Ran, mixes, run_mix, tenant_name, tenants_config
 
 from fake_openai import Billed, FakeOpenAIServer
+from gateway.ledger.queries import nanos_to_usd
 from gateway.metering import Usage
 from gateway.pricing import NANOS_PER_USD, cost_of, load_pricing
 
@@ -56,13 +58,14 @@ def settle(gw: GatewayServer, fake: FakeOpenAIServer, ran: list[Ran]) -> set[str
     """End every background response as its call's fate says; the ids cancelled in the queue.
 
     The watcher first looks while they are all still queued (it must bill none of those),
-    then again once they have finished upstream.
+    then again while clients retrieve the ones racing it, and once more at the end.
     """
     admitted = [r for r in ran if r.response_id is not None]
     # Every admitted call has its row (pending or final) before the watcher looks.
     ledger_rows(gw.database_url, at_least=len(admitted), timeout_s=10)
     watch_round(gw, 3600)
     cancelled: set[str] = set()
+    racing: list[Ran] = []
     for r in admitted:
         if r.response_id is None or r.call.kind not in ("background", "left_background"):
             continue
@@ -78,11 +81,37 @@ def settle(gw: GatewayServer, fake: FakeOpenAIServer, ran: list[Ran]) -> set[str
             fake.finish_background(r.response_id)
         if r.call.fate == "retrieve":
             assert client.responses.retrieve(r.response_id).status == "completed"
+        elif r.call.fate == "race":
+            racing.append(r)
         elif r.call.fate in ("cancel", "cancel_late"):
             with pytest.raises(openai.BadRequestError):
                 client.responses.cancel(r.response_id)  # too late: it has completed
+    asyncio.run(race(gw, racing))
     watch_round(gw, 3 * 3600)
     return cancelled
+
+
+async def race(gw: GatewayServer, racing: list[Ran]) -> None:
+    """A round of the watcher and the clients' retrieves of the same finished responses, at
+    once: whichever bills a response first, it is billed once."""
+    loop = gw._server.servers[0].get_loop()
+    check = gw.app.services.deferred.check_due(time.time() + 2 * 3600)
+    clients = {
+        r.call.tenant: openai.AsyncOpenAI(
+            base_url=gw.base_url, api_key=gw.token(tenant_name(r.call.tenant)), max_retries=0
+        )
+        for r in racing
+    }
+    watcher = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(check, loop))
+    try:
+        answers = await asyncio.gather(
+            *(clients[r.call.tenant].responses.retrieve(str(r.response_id)) for r in racing)
+        )
+        await watcher
+    finally:
+        for client in clients.values():
+            await client.close()
+    assert {answer.status for answer in answers} <= {"completed"}
 
 
 def settled_rows(gw: GatewayServer, count: int) -> list[Row]:
@@ -109,6 +138,22 @@ def check_budgets(mix: Mix, rows: list[Row]) -> None:
         spent = sum(int(r["cost_nanos"]) for r in rows if r["tenant"] == tenant)
         budget = round(budget_usd * NANOS_PER_USD)
         assert spent <= budget, f"{tenant} spent {spent} nano-USD of a {budget} budget"
+
+
+def check_quota(gw: GatewayServer, mix: Mix, rows: list[Row]) -> None:
+    """The budgets the gateway enforces agree with its ledger: nothing left reserved, and
+    spent what the ledger says (to the micro-dollar the usage endpoint shows)."""
+    for index in range(len(mix.budgets_usd)):
+        tenant = tenant_name(index)
+        spent = sum(int(r["cost_nanos"]) for r in rows if r["tenant"] == tenant)
+        usage = httpx.get(
+            f"{gw.root}/v1/gateway/usage", headers={"Authorization": f"Bearer {gw.token(tenant)}"}
+        ).json()
+        (budget,) = usage["budgets"]
+        assert (budget["spent_usd"], budget["reserved_usd"]) == (
+            str(nanos_to_usd(spent)),
+            "0.000000",
+        ), (tenant, budget)
 
 
 def check_call_for_call(
@@ -155,8 +200,10 @@ EVERY_PATH = Mix(
         Call(0, "background", "gpt-5-nano", "flex", 20, "watcher"),
         Call(0, "background", "gpt-5-nano", None, 20, "cancel"),
         Call(0, "background", "gpt-5-nano", None, 20, "cancel_late"),
+        Call(0, "background", "gpt-5-nano", None, 20, "race"),
         Call(0, "left_background", "gpt-5-nano", None, 24, "watcher"),
         Call(2, "left_background", "gpt-5-nano", None, 24, "cancel_late"),
+        Call(2, "left_background", "gpt-5-nano", None, 24, "race"),
         Call(1, "responses", "gpt-5-nano", "priority", 12, "watcher"),
         Call(1, "responses_stream", "gpt-5-nano", "auto", 16, "watcher"),
         Call(1, "chat", "gpt-5-nano", "flex", 12, "watcher"),
@@ -192,6 +239,7 @@ def test_spend_stays_within_budgets_and_the_ledger_equals_what_upstream_served(
             served = sum(r.response_id is not None for r in ran) - len(cancelled)
             billed = latest_sync(lambda: paced.billed, lambda got: len(got) >= served, 10)
             rows = settled_rows(gw, sum(r.response_id is not None for r in ran))
+            check_quota(gw, mix, rows)
         check_budgets(mix, rows)
         check_call_for_call(ran, billed, rows, cancelled)
     describe(ran, billed, cancelled)
