@@ -1,10 +1,11 @@
 """No spend hole, as a property: whatever mix of calls a few tenants make under strict budgets
 (JSON, streamed, background, abandoned, cancelled; Responses and Chat), once everything has
-settled every tenant's ledger spend is within its budget, and the ledger equals the fake
-upstream's own record of what it served, call for call.
+settled every tenant's ledger spend is within its budget (and equals what the gateway's own
+budget counts, with nothing left reserved), and the ledger equals the fake upstream's own
+record of what it served, call for call.
 
 Each example gets a fresh gateway and database; the fake is shared and cleared. Streams are
-paced (20 ms an event) so a client that leaves after the first event leaves well before the
+paced (25 ms an event) so a client that leaves after the first event leaves well before the
 usage is sent: the fake then records the call undelivered, and the gateway can only estimate
 it.
 """
@@ -32,8 +33,8 @@ from gateway.metering import Usage
 from gateway.pricing import NANOS_PER_USD, cost_of, load_pricing
 
 PRICES = load_pricing(PRICING)
-EVENT_DELAY_S = 0.02
-"""Between the fake's stream events: a stream a client leaves (30-odd events) lasts 0.5 s and
+EVENT_DELAY_S = 0.025
+"""Between the fake's stream events: a stream a client leaves (30-odd events) lasts 0.7 s and
 more, well past the 0.2 s after which the gateway notices a client has left."""
 
 Row = dict[str, Any]
