@@ -4,8 +4,8 @@ Tests compare the gateway's ledger with this record call for call. An entry is w
 when the fake produces the usage it bills: a JSON answer, a stream whose usage-bearing
 event was sent, a background response when it completes (a background response
 cancelled while queued bills nothing). A stream the client left before its usage arrived
-is recorded too, ``delivered`` false, with the usage it had planned: what it really used
-is unknowable to the client, so a test can tell those calls apart.
+is recorded too, ``delivered`` false, with the usage it had planned (so is an answer a fault
+cut): what it really used is unknowable to the client, so a test can tell those calls apart.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class Billed:
     output_tokens: int
     """Reasoning tokens included."""
     delivered: bool = True
-    """False for a stream its client left before the usage-bearing event: usage is the plan."""
+    """False when the usage never reached the client: a stream left (or cut by a fault) before
+    its usage-bearing event, a JSON answer a fault cut. Its usage is then the plan."""
     background: bool = False
 
 

@@ -21,7 +21,13 @@ from fake_openai.faults import Fault
 from fake_openai.generation import Generation, Prompt, plan_generation
 from fake_openai.params import echo_service_tier, message_parts_text, optional_int, require_model
 from fake_openai.state import FakeState
-from fake_openai.transport import read_payload, reply_json, reply_stream, request_fault
+from fake_openai.transport import (
+    answer_cut,
+    read_payload,
+    reply_json,
+    reply_stream,
+    request_fault,
+)
 from fake_openai.wire import ApiError, JsonObject, missing_parameter, new_id, obfuscation
 
 
@@ -38,7 +44,8 @@ class ChatApi:
         payload = await read_payload(request)
         plan = plan_chat(self._state, payload, request_fault(request))
         if not payload.get("stream"):
-            self._state.billed.append(billed_chat(plan.completion))
+            cut = answer_cut(request)
+            self._state.billed.append(billed_chat(plan.completion, delivered=not cut))
             return await reply_json(self._state, request, plan.completion)
 
         options = payload.get("stream_options") or {}

@@ -13,7 +13,13 @@ from fake_openai.encoding import sse
 from fake_openai.response_events import replay_events, response_events
 from fake_openai.responses import plan_response
 from fake_openai.state import FakeState, StoredResponse
-from fake_openai.transport import read_payload, reply_json, reply_stream, request_fault
+from fake_openai.transport import (
+    answer_cut,
+    read_payload,
+    reply_json,
+    reply_stream,
+    request_fault,
+)
 from fake_openai.wire import RESPONSES_PATH, ApiError
 
 
@@ -35,7 +41,8 @@ class ResponsesApi:
         final, returned = plan_response(self._state, payload, request_fault(request))
         if not payload.get("stream"):
             if returned is final:  # a background response is billed when it completes
-                self._state.billed.append(billed_response(final))
+                cut = answer_cut(request)
+                self._state.billed.append(billed_response(final, delivered=not cut))
             return await reply_json(self._state, request, returned)
         obfuscate = (payload.get("stream_options") or {}).get("include_obfuscation", True)
         events = [sse(event, named=True) for event in response_events(final, bool(obfuscate))]

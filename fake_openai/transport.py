@@ -26,6 +26,14 @@ def request_fault(request: web.Request) -> Fault | None:
     return request.get(FAULT_KEY)
 
 
+def answer_cut(request: web.Request) -> bool:
+    """Whether this request's fault cuts or stalls a whole answer (see ``reply_bytes``)."""
+    fault = request_fault(request)
+    return fault is not None and (
+        fault.drop_after_events is not None or fault.stall_after_events is not None
+    )
+
+
 def carried_fault(request: web.Request) -> Fault | None:
     """The fault a WebSocket upgrade took, minus what the upgrade itself already used."""
     fault = request_fault(request)

@@ -151,6 +151,18 @@ def test_a_stream_cut_by_a_fault_is_recorded_undelivered(
     assert (entry.kind, entry.delivered) == ("responses", False)
 
 
+def test_a_json_answer_cut_by_a_fault_is_recorded_undelivered(
+    client: openai.OpenAI, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(path="/v1/chat/completions", drop_after_events=0))
+    with pytest.raises(openai.APIConnectionError):
+        client.chat.completions.create(
+            model="gpt-5-nano", messages=[{"role": "user", "content": PROMPT}]
+        )
+    entry = only(fake)
+    assert (entry.kind, entry.delivered, entry.output_tokens > 0) == ("chat", False, True)
+
+
 @pytest.fixture
 def slow() -> Iterator[FakeOpenAIServer]:
     """Events 10 ms apart: the client can leave long before the end."""
