@@ -23,7 +23,7 @@ import httpx
 import openai
 import pytest
 from harness import PRICING, GatewayServer, config_dict, ledger_rows
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given, settings
 from poll import latest_sync
 from spend_mix import Call, Mix, Ran, mixes, run_mix, tenant_name, tenants_config
 
@@ -223,7 +223,6 @@ EVERY_PATH = Mix(
     deadline=None,
     derandomize=True,  # the same 20 mixes on every run, in CI and locally
     database=None,
-    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(mix=mixes())
 @example(mix=EVERY_PATH)
