@@ -13,6 +13,7 @@ import asyncio
 from aiohttp import web
 
 from fake_openai.batches import BatchesApi, finish_batch
+from fake_openai.billing import Billed
 from fake_openai.calls import Calls
 from fake_openai.chat import ChatApi
 from fake_openai.chat_store import ChatStoreApi
@@ -99,6 +100,11 @@ class FakeOpenAI:
     def hung_up(self) -> set[str]:
         """Ids of the Realtime calls ended by ``POST /v1/realtime/calls/{id}/hangup``."""
         return self.state.hung_up
+
+    @property
+    def billed(self) -> list[Billed]:
+        """What the fake would bill, one entry per call served, in order (billing.py)."""
+        return self.state.billed
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application (also usable with aiohttp's own test client)."""

@@ -14,13 +14,20 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from fake_openai.billing import billed_chat, on_stream_end
 from fake_openai.chat_store import store_chat
 from fake_openai.encoding import SSE_DONE, sse
 from fake_openai.faults import Fault
 from fake_openai.generation import Generation, Prompt, plan_generation
 from fake_openai.params import echo_service_tier, message_parts_text, optional_int, require_model
 from fake_openai.state import FakeState
-from fake_openai.transport import read_payload, reply_json, reply_stream, request_fault
+from fake_openai.transport import (
+    answer_cut,
+    read_payload,
+    reply_json,
+    reply_stream,
+    request_fault,
+)
 from fake_openai.wire import ApiError, JsonObject, missing_parameter, new_id, obfuscation
 
 
@@ -37,6 +44,8 @@ class ChatApi:
         payload = await read_payload(request)
         plan = plan_chat(self._state, payload, request_fault(request))
         if not payload.get("stream"):
+            cut = answer_cut(request)
+            self._state.billed.append(billed_chat(plan.completion, delivered=not cut))
             return await reply_json(self._state, request, plan.completion)
 
         options = payload.get("stream_options") or {}
@@ -49,8 +58,10 @@ class ChatApi:
             bool(options.get("include_obfuscation", True)),
         )
         events = [sse(chunk, named=False) for chunk in chunks]
+        # The last chunk carries the usage (or, without include_usage, the finish reason).
+        on_end = on_stream_end(self._state.billed, billed_chat(plan.completion), len(events) - 1)
         events.append(SSE_DONE)
-        return await reply_stream(self._state, request, events)
+        return await reply_stream(self._state, request, events, on_end)
 
 
 @dataclass

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from fake_openai.billing import billed_response
 from fake_openai.conversation_store import append_items, referenced_conversation
 from fake_openai.faults import Fault
 from fake_openai.generation import Generation, Prompt, is_reasoning_model, plan_generation
@@ -120,6 +121,7 @@ def finish_background(state: FakeState, response_id: str) -> JsonObject:
         raise KeyError(f"no background response {response_id!r}")
     if stored.obj["status"] in ("queued", "in_progress"):
         stored.obj = stored.final
+        state.billed.append(billed_response(stored.final))
     return stored.obj
 
 

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from fake_openai.billing import billed_response, on_stream_end
 from fake_openai.encoding import sse
 from fake_openai.response_events import replay_events, response_events
 from fake_openai.responses import plan_response
 from fake_openai.state import FakeState, StoredResponse
-from fake_openai.transport import read_payload, reply_json, reply_stream, request_fault
+from fake_openai.transport import (
+    answer_cut,
+    read_payload,
+    reply_json,
+    reply_stream,
+    request_fault,
+)
 from fake_openai.wire import RESPONSES_PATH, ApiError
 
 
@@ -33,10 +40,15 @@ class ResponsesApi:
         payload = await read_payload(request)
         final, returned = plan_response(self._state, payload, request_fault(request))
         if not payload.get("stream"):
+            if returned is final:  # a background response is billed when it completes
+                cut = answer_cut(request)
+                self._state.billed.append(billed_response(final, delivered=not cut))
             return await reply_json(self._state, request, returned)
         obfuscate = (payload.get("stream_options") or {}).get("include_obfuscation", True)
         events = [sse(event, named=True) for event in response_events(final, bool(obfuscate))]
-        return await reply_stream(self._state, request, events)
+        # The terminal event, last, carries the usage.
+        on_end = on_stream_end(self._state.billed, billed_response(final), len(events) - 1)
+        return await reply_stream(self._state, request, events, on_end)
 
     def _stored(self, request: web.Request) -> tuple[str, StoredResponse]:
         response_id = request.match_info["id"]

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from fake_openai.app import FakeOpenAI
+from fake_openai.billing import Billed
 from fake_openai.faults import Fault
 from fake_openai.state import RecordedRequest
 
@@ -136,6 +137,11 @@ class FakeOpenAIServer:
     def finish_batch(self, batch_id: str) -> dict[str, Any]:
         """Run a waiting batch to its end (thread-safe); returns the batch object."""
         return self._call(self.fake.finish_batch, batch_id)
+
+    @property
+    def billed(self) -> list[Billed]:
+        """A snapshot of what the fake would bill so far, one entry per call (thread-safe)."""
+        return self._call(lambda: list(self.fake.billed))
 
     @property
     def realtime_events(self) -> list[tuple[str, dict[str, Any]]]:

@@ -1,5 +1,5 @@
 """The state every endpoint of one fake shares: what arrived, the faults queued for what comes
-next, stored responses, prompt-cache memory and the client secrets.
+next, stored responses, prompt-cache memory, the client secrets and what it would bill.
 
 It is touched only from the event loop that serves the app, so it needs no locks;
 ``FakeOpenAIServer`` (runner.py) marshals calls from other threads onto that loop.
@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from fake_openai.billing import Billed
 from fake_openai.credentials import SecretStore
 from fake_openai.faults import Fault
 from fake_openai.generation import Prompt
@@ -82,12 +83,15 @@ class FakeState:
         """Every Responses WebSocket client event, as ``(connection id, event)``."""
         self.hung_up: set[str] = set()
         """Ids of the Realtime calls ended by ``POST /v1/realtime/calls/{id}/hangup``."""
+        self.billed: list[Billed] = []
+        """What the fake would bill, one entry per call served, in order (billing.py)."""
         self.system_fingerprint = new_id("fp_", 5)
         self._seen_prompts: dict[str, list[tuple[str, ...]]] = {}
         self._seen_cache_keys: set[tuple[str, str]] = set()
 
     def clear(self) -> None:
-        """Forget requests, events, faults, stored objects, prompt-cache memory and secrets."""
+        """Forget requests, events, faults, stored objects, prompt-cache memory, secrets and
+        the billing record."""
         self.requests.clear()
         self.faults.clear()
         self.responses.clear()
@@ -96,6 +100,7 @@ class FakeState:
         self.realtime_events.clear()
         self.responses_ws_events.clear()
         self.hung_up.clear()
+        self.billed.clear()
         self.secrets.clear()
         self.stores.clear()
 

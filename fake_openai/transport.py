@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -23,6 +24,14 @@ BODY_TOKENS_KEY = web.RequestKey("fake_openai_body_tokens", int)
 def request_fault(request: web.Request) -> Fault | None:
     """The fault this request took on arrival, if any."""
     return request.get(FAULT_KEY)
+
+
+def answer_cut(request: web.Request) -> bool:
+    """Whether this request's fault cuts or stalls a whole answer (see ``reply_bytes``)."""
+    fault = request_fault(request)
+    return fault is not None and (
+        fault.drop_after_events is not None or fault.stall_after_events is not None
+    )
 
 
 def carried_fault(request: web.Request) -> Fault | None:
@@ -102,9 +111,31 @@ async def reply_bytes(
 
 
 async def reply_stream(
-    state: FakeState, request: web.Request, events: list[bytes]
+    state: FakeState,
+    request: web.Request,
+    events: list[bytes],
+    on_end: Callable[[int], None] | None = None,
 ) -> web.StreamResponse:
-    """Stream SSE frames one write each, paced, and cut or stalled where the fault says."""
+    """Stream SSE frames one write each, paced, and cut or stalled where the fault says.
+
+    ``on_end`` is told, once, how many events were written whole, however the stream ends
+    (finished, cut by a fault, or left by the client)."""
+    sent = 0
+
+    def count(written: int) -> None:
+        nonlocal sent
+        sent = written
+
+    try:
+        return await _stream(state, request, events, count)
+    finally:
+        if on_end is not None:
+            on_end(sent)
+
+
+async def _stream(
+    state: FakeState, request: web.Request, events: list[bytes], count: Callable[[int], None]
+) -> web.StreamResponse:
     fault = request_fault(request)
     drop_after = fault.drop_after_events if fault is not None else None
     stall_after = fault.stall_after_events if fault is not None else None
@@ -131,6 +162,7 @@ async def reply_stream(
             # The client hung up mid-stream (a case gateway tests provoke on purpose);
             # that is not a server error worth a logged traceback.
             return response
+        count(index + 1)
     if drop_after is not None:
         return drop(request, response)
     if stall_after is not None:
