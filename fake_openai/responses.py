@@ -145,14 +145,12 @@ def _previous(state: FakeState, previous_id: Any) -> StoredResponse | None:
 
 
 def usage_object(input_tokens: int, cached: int, output_tokens: int, reasoning: int) -> JsonObject:
-    """A Responses ``usage`` object."""
+    """A Responses ``usage`` object, in the shape current SDKs validate: the optional
+    ``cache_write_tokens_details`` object is left out, since ``@openai/agents`` requires every
+    ``input_tokens_details`` value to be a number and rejects a stream that carries it."""
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {
-            "cached_tokens": cached,
-            "cache_write_tokens": 0,
-            "cache_write_tokens_details": {"ttl_30m_tokens": 0, "ttl_12h_tokens": 0},
-        },
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": input_tokens + output_tokens,
