@@ -1,5 +1,6 @@
-"""The client suite's gateway: the shared fake upstream behind a gateway with one rate-limited
-tenant beside the usual ones, so every SDK error class has a refusal that produces it."""
+"""The client suite's gateway: the shared fake upstream behind a gateway with a rate-limited
+tenant beside the usual ones (so every SDK error class has a refusal that produces it) and one
+whose ledger rows a single test reads."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from harness import GatewayServer, config_dict
 
 from fake_openai import FakeOpenAIServer
 
-TENANTS = {"limited": {"models": ["*"], "limits": {"rpm": 1}}}
+TENANTS = {
+    "limited": {"models": ["*"], "limits": {"rpm": 1}},
+    "codex": {"models": ["*"]},  # its ledger rows are the Codex WebSocket test's alone
+}
 
 
 @pytest.fixture(scope="package")

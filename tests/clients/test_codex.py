@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from clients.node import explain, installed, run
-from harness import GatewayServer
+from harness import GatewayServer, ledger_rows
+from poll import latest_sync
 
 from fake_openai import FakeOpenAIServer
 
@@ -45,13 +46,13 @@ enabled = false
     return home
 
 
-def codex_exec(tmp_path: Path, gw: GatewayServer, *, websocket: bool) -> str:
+def codex_exec(tmp_path: Path, gw: GatewayServer, *, websocket: bool, tenant: str = "alpha") -> str:
     bin_dir = installed() / ".bin"
     home = codex_home(tmp_path, gw, websocket=websocket)
     env = {
         "HOME": str(tmp_path),
         "CODEX_HOME": str(home),
-        "GATEWAY_TOKEN": gw.token(),
+        "GATEWAY_TOKEN": gw.token(tenant),
         # Anything not bound for the gateway goes to a closed local port, never out.
         "HTTPS_PROXY": "http://127.0.0.1:9",
         "HTTP_PROXY": "http://127.0.0.1:9",
@@ -81,15 +82,30 @@ def test_codex_over_http_sse(
 def test_codex_over_the_responses_websocket(
     tmp_path: Path, client_gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:
-    log = codex_exec(tmp_path, client_gw, websocket=True)
+    log = codex_exec(tmp_path, client_gw, websocket=True, tenant="codex")
     paths = [(r.method, r.path) for r in fake.requests]
     assert paths == [("GET", "/v1/responses")], paths  # one socket; no fallback POST
     warm_up, turn = [event for _, event in fake.responses_ws_events]
-    assert (warm_up["type"], warm_up["generate"]) == ("response.create", False)
+    assert (warm_up["type"], warm_up["generate"], warm_up["store"]) == (
+        "response.create",
+        False,
+        False,
+    )
+    # The turn chains to the unstored warm-up on the same socket.
     assert turn["type"] == "response.create"
     assert "generate" not in turn
-    assert "falling back" not in log.lower(), log
-    assert "reconnecting" not in log.lower(), log
+    assert turn["previous_response_id"].startswith("resp_")
+    for word in ("retrying", "reconnecting", "falling back"):
+        assert word not in log.lower(), log
+    # The warm-up is metered for what it is: its input and no output.
+    rows = latest_sync(
+        lambda: [r for r in ledger_rows(client_gw.database_url) if r["tenant"] == "codex"],
+        lambda rows: len(rows) >= 2,
+    )
+    assert [(r["endpoint"], r["status"]) for r in rows] == [("responses.websocket", 200)] * 2
+    assert (rows[0]["output_tokens"], rows[0]["reasoning_tokens"]) == (0, 0)
+    assert rows[0]["input_tokens"] > 0
+    assert rows[1]["output_tokens"] > 0
 
 
 @pytest.mark.xfail(

@@ -4,7 +4,7 @@ message)."""
 
 from __future__ import annotations
 
-from clients.node import explain, run
+from clients.node import NODE, explain, run
 from harness import GatewayServer
 
 from fake_openai import FakeOpenAIServer
@@ -16,7 +16,7 @@ def node_env(gw: GatewayServer) -> dict[str, str]:
 
 
 def test_openai_node_sdk(client_gw: GatewayServer, fake: FakeOpenAIServer) -> None:
-    done = run(["node", "sdk.mjs"], node_env(client_gw))
+    done = run([str(NODE), "sdk.mjs"], node_env(client_gw))
     assert done.returncode == 0, explain(done)
     assert done.stdout.count("\nok ") + done.stdout.startswith("ok ") == 6, explain(done)
     paths = [(r.method, r.path) for r in fake.requests]
@@ -30,7 +30,7 @@ def test_openai_agents_js(client_gw: GatewayServer, fake: FakeOpenAIServer) -> N
     fake.inject(Fault(model="gpt-4.1", output_text="It is sunny in Paris."))
     fake.inject(Fault(model="gpt-5-mini", function_call=("city_weather", '{"city": "Oslo"}')))
     fake.inject(Fault(model="gpt-5-mini", output_text="It is sunny in Oslo."))
-    done = run(["node", "agents.mjs"], node_env(client_gw))
+    done = run([str(NODE), "agents.mjs"], node_env(client_gw))
     assert done.returncode == 0, explain(done)
     assert "ok WebSocket: a function tool" in done.stdout, explain(done)
     paths = [(r.method, r.path) for r in fake.requests]

@@ -5,13 +5,9 @@
 import {
   Agent, OpenAIProvider, Runner, setDefaultOpenAIClient, setTracingDisabled, tool,
 } from '@openai/agents';
-import { WebSocket } from 'ws';
 import { z } from 'zod';
 import { assert, baseURL, apiKey, client, run } from './lib.mjs';
 
-// Node 22 has a global WebSocket (undici's, which takes `{ headers }`); on Node 20 the `ws`
-// package stands in, with the same constructor the transport calls.
-globalThis.WebSocket ??= WebSocket;
 setTracingDisabled(true);
 setDefaultOpenAIClient(client());
 

