@@ -106,8 +106,10 @@ def test_codex_over_the_responses_websocket(
     tokens = [(r["input_tokens"], r["output_tokens"], r["reasoning_tokens"]) for r in rows]
     (warm_in, warm_out, warm_reasoning), (_, turn_out, _) = tokens
     assert (warm_out, warm_reasoning) == (0, 0)
-    assert isinstance(warm_in, int) and warm_in > 0
-    assert isinstance(turn_out, int) and turn_out > 0
+    assert isinstance(warm_in, int)
+    assert warm_in > 0
+    assert isinstance(turn_out, int)
+    assert turn_out > 0
 
 
 @pytest.mark.xfail(
