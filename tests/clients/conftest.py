@@ -14,6 +14,7 @@ from fake_openai import FakeOpenAIServer
 TENANTS = {
     "limited": {"models": ["*"], "limits": {"rpm": 1}},
     "codex": {"models": ["*"]},  # its ledger rows are the Codex WebSocket test's alone
+    "paced": {"models": ["*"], "limits": {"rpm": 100}},
 }
 
 
