@@ -65,6 +65,16 @@ await run({
     assert.equal(model.object, 'model');
     await assert.rejects(openai.models.retrieve('no-such-model'), OpenAI.NotFoundError);
   },
+  async 'errors: class, code, param and request id'() {
+    const error = await openai.responses
+      .create({ model: 'no-such-model', input: 'x' })
+      .then(() => assert.fail('an unknown model was answered'), (e) => e);
+    assert.ok(error instanceof OpenAI.NotFoundError, `${error}`);
+    assert.equal(error.status, 404);
+    assert.equal(error.code, 'model_not_found');
+    assert.equal(error.param, 'model');
+    assert.ok(error.requestID, 'the gateway refusal has a request id');
+  },
   async 'ResponsesWS: two responses, the second chained'() {
     const ws = new ResponsesWS(openai);
     const done = [];
