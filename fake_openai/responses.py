@@ -19,6 +19,9 @@ from fake_openai.state import FakeState, StoredResponse
 from fake_openai.stores import ConversationState
 from fake_openai.wire import ApiError, JsonObject, new_id
 
+SocketResponses = dict[str, StoredResponse]
+"""A Responses WebSocket's own unstored response, by id: what it may chain to besides the store."""
+
 
 @dataclass
 class RequestContext:
@@ -33,10 +36,13 @@ class RequestContext:
     conversation: ConversationState | None
 
 
-def read_context(state: FakeState, payload: JsonObject) -> RequestContext:
+def read_context(
+    state: FakeState, payload: JsonObject, socket: SocketResponses | None = None
+) -> RequestContext:
     """Validate a body's input, instructions, ``previous_response_id`` and ``conversation``.
 
-    Shared by ``POST /v1/responses``, ``…/input_tokens`` and ``…/compact``.
+    Shared by ``POST /v1/responses``, ``…/input_tokens``, ``…/compact`` and the WebSocket
+    mode, whose ``socket`` responses can be chained to although they were not stored.
     """
     input_items = normalize_input(payload.get("input"))
     instructions = payload.get("instructions")
@@ -47,7 +53,7 @@ def read_context(state: FakeState, payload: JsonObject) -> RequestContext:
             param="instructions",
             code="invalid_type",
         )
-    previous = _previous(state, payload.get("previous_response_id"))
+    previous = _previous(state, payload.get("previous_response_id"), socket)
     conversation = referenced_conversation(state, payload.get("conversation"))
     if conversation is not None and previous is not None:
         raise ApiError(
@@ -65,23 +71,33 @@ def read_context(state: FakeState, payload: JsonObject) -> RequestContext:
 
 
 def plan_response(
-    state: FakeState, payload: JsonObject, fault: Fault | None
+    state: FakeState,
+    payload: JsonObject,
+    fault: Fault | None,
+    *,
+    generate: bool = True,
+    socket: SocketResponses | None = None,
 ) -> tuple[JsonObject, JsonObject]:
     """Answer a ``POST /v1/responses`` body: ``(final object, object returned at once)``.
 
     They differ only for background requests (returned queued). Stores the response
-    unless ``store`` is false. Raises ``ApiError`` for an invalid body.
+    unless ``store`` is false. Raises ``ApiError`` for an invalid body. ``generate=False``
+    is the WebSocket mode's warm-up: the input is read (and cached) and the response completes
+    with no output, so a later ``previous_response_id`` can chain to it. On a socket, a
+    response with ``store: false`` is kept in ``socket`` (its latest only) for chaining.
     """
     model = require_model(payload)
     limit = optional_int(payload, "max_output_tokens", minimum=1)
-    request = read_context(state, payload)
+    request = read_context(state, payload, socket)
     input_items, input_texts = request.input_items, request.input_texts
     conversation, prompt = request.conversation, request.prompt
     input_tokens = prompt.tokens
     cached = state.cached_tokens(model, payload.get("prompt_cache_key"), prompt, input_tokens)
     generation = plan_generation(model, " ".join(input_texts), limit, fault)
+    if not generate:
+        generation = Generation(0, [], truncated=False)
 
-    output = response_output(payload, generation, " ".join(input_texts))
+    output = response_output(payload, generation, " ".join(input_texts)) if generate else []
     usage = usage_object(
         input_tokens, cached, generation.output_tokens, generation.reasoning_tokens
     )
@@ -103,14 +119,18 @@ def plan_response(
             "incomplete_details": None,
         }
         returned.pop("tool_usage", None)
+    stored = StoredResponse(
+        obj=returned,
+        input_items=input_items,
+        context=[*request.context, *([generation.text] if generate else [])],
+        final=final if returned is not final else None,
+    )
     if payload.get("store", True) is not False:
         # Stored before streaming: a stream cut short can still be settled with GET.
-        state.responses[final["id"]] = StoredResponse(
-            obj=returned,
-            input_items=input_items,
-            context=[*request.context, generation.text],
-            final=final if returned is not final else None,
-        )
+        state.responses[final["id"]] = stored
+    elif socket is not None:
+        socket.clear()
+        socket[final["id"]] = stored
     return final, returned
 
 
@@ -132,10 +152,14 @@ def conversation_texts(conversation: ConversationState | None) -> list[str]:
     return [text for item in conversation.items.values() for text in input_item_texts(item)]
 
 
-def _previous(state: FakeState, previous_id: Any) -> StoredResponse | None:
+def _previous(
+    state: FakeState, previous_id: Any, socket: SocketResponses | None
+) -> StoredResponse | None:
     if previous_id is None:
         return None
     previous = state.responses.get(previous_id) if isinstance(previous_id, str) else None
+    if previous is None and socket is not None and isinstance(previous_id, str):
+        previous = socket.get(previous_id)
     if previous is None:
         raise ApiError(
             400,
@@ -147,14 +171,12 @@ def _previous(state: FakeState, previous_id: Any) -> StoredResponse | None:
 
 
 def usage_object(input_tokens: int, cached: int, output_tokens: int, reasoning: int) -> JsonObject:
-    """A Responses ``usage`` object."""
+    """A Responses ``usage`` object, in the shape current SDKs validate: the optional
+    ``cache_write_tokens_details`` object is left out, since ``@openai/agents`` requires every
+    ``input_tokens_details`` value to be a number and rejects a stream that carries it."""
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {
-            "cached_tokens": cached,
-            "cache_write_tokens": 0,
-            "cache_write_tokens_details": {"ttl_30m_tokens": 0, "ttl_12h_tokens": 0},
-        },
+        "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning},
         "total_tokens": input_tokens + output_tokens,

@@ -4,9 +4,11 @@ Each text message is a ``response.create`` event (the ``POST /v1/responses`` bod
 ``type``); the reply is the SSE stream's events (numbered from 0 per response), one JSON
 message each, tagged with the request's ``stream_id`` if it had one. Messages are answered in
 order, each response in full before the next is read, so a ``response.steer`` always gets
-``response.steer.failed``. Errors (an invalid body, ``background: true``, an unknown event) are
-nested, ``{type: "error", status, error: {type, code, message, param}}``, and leave the socket
-open.
+``response.steer.failed``. ``generate: false`` (Codex's warm-up) completes a response with no
+output and no output tokens. The socket keeps its latest ``store: false`` response, so the next
+``response.create`` can chain to it by ``previous_response_id``, as on OpenAI. Errors (an
+invalid body, ``background: true``, an unknown event) are nested, ``{type: "error", status,
+error: {type, code, message, param}}``, and leave the socket open.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from aiohttp import WSMsgType, web
 from fake_openai.encoding import socket_error
 from fake_openai.faults import Fault
 from fake_openai.response_events import response_events
-from fake_openai.responses import plan_response
+from fake_openai.responses import SocketResponses, plan_response
 from fake_openai.sockets import (
     MAX_MESSAGE_BYTES,
     Dropped,
@@ -61,10 +63,11 @@ class ResponsesSocketApi:
         peer = Peer(ws, request)
         self._hub.opened(ws)
         connection_id = new_id("wsconn_", 12)
+        unstored: SocketResponses = {}
         try:
             async for message in ws:
                 if message.type == WSMsgType.TEXT:
-                    if not await self._event(peer, connection_id, message.data, carried):
+                    if not await self._event(peer, connection_id, message.data, carried, unstored):
                         break
                 elif message.type == WSMsgType.BINARY:
                     error = ApiError(400, "Binary frames are not supported; send JSON text.")
@@ -75,7 +78,14 @@ class ResponsesSocketApi:
             self._hub.closed(ws)
         return ws
 
-    async def _event(self, peer: Peer, connection_id: str, data: str, carried: list[Fault]) -> bool:
+    async def _event(
+        self,
+        peer: Peer,
+        connection_id: str,
+        data: str,
+        carried: list[Fault],
+        unstored: SocketResponses,
+    ) -> bool:
         """Handle one client message; False once the socket has been cut."""
         try:
             event = orjson.loads(data)
@@ -104,20 +114,7 @@ class ResponsesSocketApi:
         if fault is None:
             fault = self._state.pop_fault(RESPONSES_PATH, orjson.dumps(payload))
         generate = event.get("generate") is not False
-        return await self._create(peer, event.get("stream_id"), payload, fault, generate)
-
-    def _warmed_up(self, final: JsonObject) -> JsonObject:
-        usage = dict(final["usage"])
-        usage.update(
-            output_tokens=0,
-            output_tokens_details={"reasoning_tokens": 0},
-            total_tokens=usage["input_tokens"],
-        )
-        warmed = {**final, "output": [], "usage": usage}
-        stored = self._state.responses.get(final["id"])
-        if stored is not None:
-            stored.obj = warmed
-        return warmed
+        return await self._create(peer, event.get("stream_id"), payload, fault, generate, unstored)
 
     async def _create(
         self,
@@ -125,7 +122,8 @@ class ResponsesSocketApi:
         stream_id: object,
         payload: JsonObject,
         fault: Fault | None,
-        generate: bool = True,
+        generate: bool,
+        unstored: SocketResponses,
     ) -> bool:
         """Answer one ``response.create``; False once the socket has been cut."""
         if fault is not None and fault.delay_s:
@@ -144,9 +142,9 @@ class ResponsesSocketApi:
                     "Background responses are not supported in WebSocket mode.",
                     param="background",
                 )
-            final, _ = plan_response(self._state, payload, fault)
-            if not generate:
-                final = self._warmed_up(final)
+            final, _ = plan_response(
+                self._state, payload, fault, generate=generate, socket=unstored
+            )
         except ApiError as exc:
             headers = dict(fault.headers) if fault is not None else None
             await deliver(peer, socket_error(exc, stream_id, headers))

@@ -129,3 +129,48 @@ def test_responses_websocket_drop_after_events_cuts_the_socket(fake: FakeOpenAIS
         assert closed.value.rcvd is None
 
     run(scenario())
+
+
+def test_responses_websocket_generate_false_warms_up_without_output(
+    fake: FakeOpenAIServer,
+) -> None:
+    """Codex's warm-up: the input is read and the response completes with no output (and no
+    output tokens); the next turn chains to it, its context holding the warmed input only."""
+
+    async def scenario() -> None:
+        async with sdk(fake).responses.connect() as conn:
+            await conn.response.create(
+                model="gpt-4.1",
+                input="a long shared prefix for the warm up",
+                generate=False,
+            )
+            warm = await recv_response_ws_until(conn, "response.completed")
+            await conn.response.create(
+                model="gpt-4.1", input="now answer", previous_response_id=warm[-1].response.id
+            )
+            turn = await recv_response_ws_until(conn, "response.completed")
+
+        assert [e.type for e in warm] == [
+            "response.created",
+            "response.in_progress",
+            "response.completed",
+        ]
+        warmed = warm[-1].response
+        assert warmed.output == []
+        assert warmed.usage is not None
+        assert (
+            warmed.usage.output_tokens,
+            warmed.usage.output_tokens_details.reasoning_tokens,
+        ) == (0, 0)
+        assert warmed.usage.input_tokens == len("a long shared prefix for the warm up") // 4
+        answer = turn[-1].response
+        assert answer.previous_response_id == warmed.id
+        assert answer.output_text == "Fake answer: now answer"
+        assert answer.usage is not None
+        # The warmed input is the chained context (no answer of its own in it), seen before.
+        context = ["a long shared prefix for the warm up", "now answer"]
+        assert answer.usage.input_tokens == sum(len(text) for text in context) // 4
+        assert answer.usage.input_tokens_details.cached_tokens == answer.usage.input_tokens // 2
+
+    run(scenario())
+    assert [event.get("generate") for _, event in fake.responses_ws_events] == [False, None]
