@@ -123,12 +123,27 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
 
 def model_and_stream(body: dict[str, Any]) -> tuple[str, bool]:
     model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise BadRequest("You must provide a model parameter.", param="model", code="missing_model")
+    if model is None or model == "":  # worded as OpenAI words it, so clients match it
+        raise BadRequest(
+            "Missing required parameter: 'model'.",
+            param="model",
+            code="missing_required_parameter",
+        )
+    if not isinstance(model, str):
+        raise BadRequest(
+            f"Invalid type for 'model': expected a string, but got {_json_type(model)} instead.",
+            param="model",
+            code="invalid_type",
+        )
     stream = body.get("stream", False)
     if stream is not None and not isinstance(stream, bool):
         raise BadRequest("'stream' must be a boolean.", param="stream", code="invalid_type")
     return model, bool(stream)
+
+
+def _json_type(value: Any) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a decimal", list: "an array"}
+    return names.get(type(value), "an object")
 
 
 def untouched(cap: int = 0, choices: int = 1) -> Applied:

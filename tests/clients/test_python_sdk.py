@@ -62,12 +62,6 @@ def test_with_raw_response_exposes_headers_and_parses(client_gw: GatewayServer) 
     assert raw.parse().output_text == "Fake answer: raw please"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 item 1: the gateway replaces the upstream's x-request-id with its own "
-    "(the upstream's is sent as x-upstream-request-id), so the SDK's _request_id cannot be "
-    "quoted to OpenAI",
-)
 def test_request_id_is_the_upstreams(client_gw: GatewayServer, fake: FakeOpenAIServer) -> None:
     raw = sync_client(client_gw).responses.with_raw_response.create(
         model="gpt-5-nano", input="whose id"
@@ -149,12 +143,6 @@ def test_400_bad_request_error(client_gw: GatewayServer) -> None:
     assert caught.value.type == "invalid_request_error"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the gateway answers a Responses request without 'model' with code 'missing_model' "
-    "('You must provide a model parameter.'); OpenAI (and the fake) answer "
-    "'missing_required_parameter' (\"Missing required parameter: 'model'.\")",
-)
 def test_400_missing_model_is_openais(client_gw: GatewayServer, fake: FakeOpenAIServer) -> None:
     direct = openai.OpenAI(base_url=fake.base_url, api_key=fake.fake.api_key, max_retries=0)
     with pytest.raises(openai.BadRequestError) as upstream:

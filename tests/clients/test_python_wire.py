@@ -25,11 +25,6 @@ def test_models_are_the_tenants(client_gw: GatewayServer) -> None:
         assert (caught.value.code, caught.value.param) == ("model_not_found", "model")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 item 5: GET /v1/models says owned_by 'gateway' for every model; OpenAI's "
-    "shape says 'openai' for upstream models (the gateway's name only for route aliases)",
-)
 def test_models_owned_by(client_gw: GatewayServer) -> None:
     owners = {m.id: m.owned_by for m in sdk(client_gw).models.list()}
     assert owners["gpt-5-nano"] == "openai"
@@ -63,11 +58,6 @@ def test_a_tenants_own_limits_are_its_rate_limit_headers(client_gw: GatewayServe
     assert int(raw.headers["x-ratelimit-remaining-requests"]) < 100
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 item 2: for a tenant without limits of its own the upstream's "
-    "x-ratelimit-* headers are dropped, so rate-aware clients see none",
-)
 def test_upstream_rate_limit_headers_reach_a_tenant_without_limits(
     client_gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:

@@ -84,12 +84,6 @@ def test_chat_stream_with_usage(client_gw: GatewayServer, fake: FakeOpenAIServer
     assert_same_stream(*both(client_gw, fake, "/chat/completions", body))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason='issue 16 item 4: a Chat stream whose client did not ask for usage gets "usage": '
-    "null added to every chunk (the gateway asks upstream for usage and hides the usage chunk, "
-    "but the other chunks keep the field)",
-)
 def test_chat_stream_without_usage(client_gw: GatewayServer, fake: FakeOpenAIServer) -> None:
     body = {
         "model": "gpt-4.1",
