@@ -211,8 +211,11 @@ class TenantPolicy(Strict):
     realtime: RealtimePolicy = RealtimePolicy()
     files: FilesPolicy = FilesPolicy()
     images: ImagesPolicy = ImagesPolicy()
-    max_output_tokens: int = Field(
-        default=4096, ge=1, description="Output cap applied to every call (reasoning included)."
+    max_output_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Output cap set on every call (reasoning included); none: a request that "
+        "sets no cap goes as it came, bounded at the model's own limit.",
     )
     max_output_tokens_by_model: dict[str, int] = Field(default_factory=dict)
     output_cap_mode: Literal["clamp", "reject"] = Field(

@@ -95,7 +95,7 @@ class Policy:
     concurrent: int | None = None
     budgets: tuple[BudgetLimit, ...] = ()
     budget_mode: Literal["strict", "soft"] = "strict"
-    max_output_tokens: int = 4096
+    max_output_tokens: int | None = None  # None: no cap of the tenant's own
     max_output_tokens_by_model: Mapping[str, int] = field(default_factory=dict)
     output_cap_mode: Literal["clamp", "reject"] = "clamp"
     max_tool_calls: int = 8
@@ -114,8 +114,16 @@ class Policy:
         return model in self.allowed_models
 
     def output_cap(self, model: Model) -> int:
+        """The most output a call may make: the tenant's cap, else the model's own limit
+        (its context window when the config gives none)."""
+        own = model.max_output_tokens or model.context_window
         cap = self.max_output_tokens_by_model.get(model.name, self.max_output_tokens)
-        return min(cap, model.max_output_tokens) if model.max_output_tokens else cap
+        return own if cap is None else min(cap, own)
+
+    def caps_output(self, model: Model) -> bool:
+        """Whether the tenant sets a cap of its own on this model (else requests that set
+        none go upstream as they came, and the model's limit bounds them)."""
+        return model.name in self.max_output_tokens_by_model or self.max_output_tokens is not None
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,8 @@ class Attempt:
             self._pipeline.own_items(self.prepared.caller.tenant, answer)
         applied = request.applied
         reached = measured.usage.total_output >= applied.cap * applied.choices > 0
-        self.truncated = self.ctx.truncated_by_cap = applied.cap_action != "kept" and reached
+        by_gateway = applied.cap_action in ("set", "clamped")
+        self.truncated = self.ctx.truncated_by_cap = by_gateway and reached
         if self.truncated:
             tenant = tenant_label(self.prepared.config, self.prepared.caller.tenant)
             self._pipeline.metrics.truncated(tenant, request.model.name, endpoint.name).inc()

@@ -15,7 +15,9 @@ from gateway.policy.tools import hosted_tools, prompt_tools
 
 __all__ = ["Applied", "apply_chat", "apply_responses", "hosted_tools", "served_tiers"]
 
-CapAction = Literal["set", "clamped", "kept"]
+# set: the gateway put its cap in; clamped: it lowered the client's; kept: the client's
+# stands; model: neither set one, the model's own limit bounds the call (body untouched).
+CapAction = Literal["set", "clamped", "kept", "model"]
 
 # Chat's fields that set output length: the answer stops at the lowest, so each is capped
 # and the bound takes the largest (an API that read only one must not be relied on).
@@ -47,9 +49,13 @@ def _positive_int(body: dict[str, Any], name: str) -> int | None:
     return value
 
 
-def _cap(body: dict[str, Any], field: str, cap: int, policy: Policy) -> tuple[int, CapAction]:
+def _cap(
+    body: dict[str, Any], field: str, cap: int, policy: Policy, imposed: bool = True
+) -> tuple[int, CapAction]:
     requested = _positive_int(body, field)
     if requested is None:
+        if not imposed:  # as OpenAI would get it; the model's limit bounds it
+            return cap, "model"
         body[field] = cap
         return cap, "set"
     if requested <= cap:
@@ -70,7 +76,7 @@ def _chat_cap(body: dict[str, Any], policy: Policy, model: Model) -> tuple[int, 
     cap = policy.output_cap(model)
     sent = [f for f in _CHAT_CAPS if body.get(f) is not None]
     if not sent:
-        return _cap(body, _CHAT_CAPS[0], cap, policy)
+        return _cap(body, _CHAT_CAPS[0], cap, policy, policy.caps_output(model))
     capped = [_cap(body, f, cap, policy) for f in sent]
     action: CapAction = "clamped" if any(a == "clamped" for _, a in capped) else "kept"
     return max(limit for limit, _ in capped), action
@@ -107,7 +113,8 @@ def _common(body: dict[str, Any], policy: Policy, tenant: str) -> bool:
 def apply_responses(body: dict[str, Any], policy: Policy, model: Model, tenant: str) -> Applied:
     tiers = served_tiers(body, policy)
     changed = _common(body, policy, tenant)
-    cap, action = _cap(body, "max_output_tokens", policy.output_cap(model), policy)
+    imposed = policy.caps_output(model)
+    cap, action = _cap(body, "max_output_tokens", policy.output_cap(model), policy, imposed)
     hosted = hosted_tools(body.get("tools"), policy) | prompt_tools(body, policy)
     max_calls = None
     if hosted:

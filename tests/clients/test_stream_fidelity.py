@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 import httpx
-import pytest
 from harness import UPSTREAM_KEY, GatewayServer
 
 from fake_openai import FakeOpenAIServer
@@ -59,14 +58,6 @@ def test_responses_stream(client_gw: GatewayServer, fake: FakeOpenAIServer) -> N
     assert_same_stream(*both(client_gw, fake, "/responses", body))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 16 item 3: a request that sets neither max_output_tokens nor "
-    "prompt_cache_key gets the tenant's cap (4096 by default) and 'tenant:<name>' as its "
-    "cache key, which the Responses stream echoes in response.created, .in_progress and "
-    ".completed ('max_output_tokens':4096 and 'prompt_cache_key':'tenant:alpha' where "
-    "OpenAI sends null)",
-)
 def test_responses_stream_of_a_client_that_sets_nothing(
     client_gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from gateway.config.runtime import Model, Policy
 from gateway.errors import BadRequest, PermissionDenied
-from gateway.policy.request import apply_chat, apply_responses, served_tiers
+from gateway.policy.request import Applied, apply_chat, apply_responses, served_tiers
 
 MODEL = Model("gpt-5", "openai", "gpt-5", max_output_tokens=1000)
 
@@ -21,6 +22,36 @@ def test_the_model_limit_caps_the_tenant_cap() -> None:
     body: dict[str, Any] = {"input": "x"}
     applied = apply_responses(body, policy(max_output_tokens=5000), MODEL, "t")
     assert (applied.cap, applied.cap_action, body["max_output_tokens"]) == (1000, "set", 1000)
+
+
+def _responses(body: dict[str, Any], p: Policy) -> Applied:
+    return apply_responses(body, p, MODEL, "t")
+
+
+def _chat(body: dict[str, Any], p: Policy) -> Applied:
+    return apply_chat(body, p, MODEL, "t", False)
+
+
+@pytest.mark.parametrize(
+    ("apply", "field"), [(_responses, "max_output_tokens"), (_chat, "max_completion_tokens")]
+)
+def test_without_a_tenant_cap_a_request_goes_as_it_came_bounded_by_the_model(
+    apply: Callable[[dict[str, Any], Policy], Applied], field: str
+) -> None:
+    body: dict[str, Any] = {"input": "x"}
+    applied = apply(body, policy())
+    assert (applied.cap, applied.cap_action) == (1000, "model")
+    assert field not in body, "as OpenAI would get it"
+    assert not applied.changed
+    asked: dict[str, Any] = {field: 300}
+    assert apply(asked, policy()).cap_action == "kept"
+    assert asked == {field: 300}
+
+
+def test_a_model_without_a_limit_is_bounded_at_its_window() -> None:
+    unknown = Model("gpt-x", "openai", "gpt-x", context_window=32_000)
+    assert policy().output_cap(unknown) == 32_000
+    assert policy(max_output_tokens_by_model={"gpt-x": 99}).output_cap(unknown) == 99
 
 
 @pytest.mark.parametrize("bad", [0, -5, "10", True, 1.5])
