@@ -123,7 +123,7 @@ def apply_responses(body: dict[str, Any], policy: Policy, model: Model, tenant: 
         if asked != max_calls:
             body["max_tool_calls"] = max_calls
             changed = True
-    changed = changed or action != "kept"
+    changed = changed or action in ("set", "clamped")
     return Applied(cap, action, hosted, max_calls, changed, False, tiers=tiers)
 
 
@@ -143,7 +143,7 @@ def apply_chat(
         action,
         hosted,
         choices if hosted else None,  # a search per choice, at most
-        changed or injected or action != "kept",
+        changed or injected or action in ("set", "clamped"),
         injected,
         choices,
         tiers,
