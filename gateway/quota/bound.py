@@ -24,33 +24,9 @@ from gateway.config.runtime import Model
 from gateway.errors import PermissionDenied
 from gateway.policy.request import Applied
 from gateway.pricing import ModelPrice, PriceTable
+from gateway.shapes.refs import stored_item
 
 _REMOTE_CONTENT_MARKERS = (b'"file_id"', b'"file_url"', b'"image_url"', b'"input_file"', b'"file"')
-# Input items whose content is in the body even when they carry a stored item's id; any
-# other item with an id (a hosted tool's call, whose results are not in it; a reasoning
-# item without its encrypted content; an item reference) makes the API read stored content.
-_INLINE_ITEMS = frozenset(
-    {
-        "message",
-        "function_call",
-        "function_call_output",
-        "custom_tool_call",
-        "custom_tool_call_output",
-        "local_shell_call",
-        "local_shell_call_output",
-        "shell_call",
-        "shell_call_output",
-        "apply_patch_call",
-        "apply_patch_call_output",
-        "computer_call",
-        "computer_call_output",
-        "mcp_call",
-        "mcp_list_tools",
-        "mcp_approval_request",
-        "mcp_approval_response",
-        "compaction",
-    }
-)
 # Hosted tools that put content in the first pass the body does not carry (an MCP
 # server's tool list).
 _CONTEXT_TOOLS = frozenset({"mcp"})
@@ -74,24 +50,13 @@ def references_content(raw: bytes, body: Mapping[str, Any]) -> bool:
 
 def _names_stored_items(body: Mapping[str, Any]) -> bool:
     items = body.get("input")
-    if isinstance(items, list) and any(_stored_item(i) for i in items if isinstance(i, dict)):
+    if isinstance(items, list) and any(stored_item(i) for i in items if isinstance(i, dict)):
         return True
     messages = body.get("messages")  # Chat: {"role": "assistant", "audio": {"id": ...}}
     return isinstance(messages, list) and any(
         isinstance(m, dict) and isinstance(m.get("audio"), dict) and "id" in m["audio"]
         for m in messages
     )
-
-
-def _stored_item(item: dict[str, Any]) -> bool:
-    if "id" not in item:
-        return False
-    kind = item.get("type")
-    if kind is None:  # a message written short, or an item reference without its type
-        return "role" not in item
-    if kind == "reasoning":
-        return not item.get("encrypted_content")
-    return kind not in _INLINE_ITEMS
 
 
 class Sizing(NamedTuple):

@@ -103,14 +103,55 @@ def _responses_refs(body: dict[str, Any]) -> Iterator[Ref]:
     yield from tool_refs(body.get("tools"))
 
 
+# Input items whose content is in the body even when they carry a stored item's id; any
+# other item with an id (a hosted tool's call, whose results are not in it; a reasoning
+# item without its encrypted content; an item reference) makes the API read stored content.
+_INLINE_ITEMS = frozenset(
+    {
+        "message",
+        "function_call",
+        "function_call_output",
+        "custom_tool_call",
+        "custom_tool_call_output",
+        "local_shell_call",
+        "local_shell_call_output",
+        "shell_call",
+        "shell_call_output",
+        "apply_patch_call",
+        "apply_patch_call_output",
+        "computer_call",
+        "computer_call_output",
+        "mcp_call",
+        "mcp_list_tools",
+        "mcp_approval_request",
+        "mcp_approval_response",
+        "compaction",
+    }
+)
+
+
+def stored_item(item: Mapping[str, Any]) -> bool:
+    """An input item the API reads from storage by its id (so it must be the caller's,
+    and it is bounded at the context window)."""
+    if "id" not in item:
+        return False
+    kind = item.get("type")
+    if kind is None:  # a message written short, or an item reference without its type
+        return "role" not in item
+    if kind == "reasoning":
+        return not item.get("encrypted_content")
+    return kind not in _INLINE_ITEMS
+
+
 def input_refs(items: Any) -> Iterator[Ref]:
-    """Items and content parts naming stored objects (``item_reference``, ``file_id``)."""
+    """Items and content parts naming stored objects (an ``item_reference``, typed or not; a
+    hosted tool's call or a reasoning item the API reads by id; a ``file_id``)."""
     if not isinstance(items, list):
         return
     for item in items:
         if not isinstance(item, dict):
             continue
-        if item.get("type") == "item_reference" and isinstance(item.get("id"), str):
+        if isinstance(item.get("id"), str) and stored_item(item):
             yield Ref(ITEM, item["id"])
         content = item.get("content")
         if isinstance(content, list):

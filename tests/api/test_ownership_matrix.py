@@ -106,6 +106,16 @@ FOREIGN: dict[str, Call] = {
     "item in an item_reference": lambda c, o: c.responses.create(
         model="gpt-5-nano", input=[{"type": "item_reference", "id": o.item}]
     ),
+    "item in a reference without its type": lambda c, o: c.responses.create(
+        model="gpt-5-nano", input=[{"id": o.item}]
+    ),
+    "item as a reasoning item read by id": lambda c, o: c.responses.create(
+        model="gpt-5-nano", input=[{"type": "reasoning", "id": o.item, "summary": []}]
+    ),
+    "item as a hosted tool's call read by id": lambda c, o: c.responses.create(
+        model="gpt-5-nano",
+        input=[{"type": "web_search_call", "id": o.item, "status": "completed"}],
+    ),
     "chat completion by path: retrieve": lambda c, o: c.chat.completions.retrieve(
         o.chat_completion
     ),

@@ -112,8 +112,9 @@ def test_content_named_by_reference_is_bounded_at_the_context_window(
     responses: list[dict[str, Any]] = [
         {"input": [{"type": "item_reference", "id": own_item}]},
         {"input": [{"id": own_item}]},  # an item reference without its optional type
-        {"input": [{"type": "image_generation_call", "id": "ig_0123"}]},  # a stored image
-        {"input": [{"type": "reasoning", "id": "rs_0123", "summary": []}]},  # stored reasoning
+        # A stored image, stored reasoning: read by id (so they must be the caller's too).
+        {"input": [{"type": "image_generation_call", "id": own_item}]},
+        {"input": [{"type": "reasoning", "id": own_item, "summary": []}]},
         {"input": user([{"type": "input_file", "file_url": "https://example.com/a.pdf"}])},
         {"input": user([{"type": "input_image", "image_url": "https://example.com/a.png"}])},
     ]
