@@ -129,6 +129,16 @@ SCENARIOS = {
             True,
             "[DONE]",
         ),
+        # The client asks no usage: the gateway asks for it (to meter) and cuts what that
+        # adds back out of the stream, byte by byte (the usage chunk, every "usage": null).
+        Scenario(
+            "chat-stream-unasked",
+            "POST /v1/chat/completions, streaming (SSE), no usage asked",
+            "/v1/chat/completions",
+            {**_CHAT_BODY, "stream": True},
+            True,
+            "[DONE]",
+        ),
     ]
 }
 DEFAULT_SCENARIOS = ["responses", "responses-stream"]

@@ -239,12 +239,13 @@ def chat_json() -> str:
 
 
 def chat_sse() -> str:
-    """Streaming ``POST /v1/chat/completions`` body (with the usage chunk and ``[DONE]``)."""
+    """Streaming ``POST /v1/chat/completions`` body with usage asked for, as OpenAI sends it:
+    ``"usage": null`` on every chunk, then the usage chunk and ``[DONE]``."""
     base = {**_chat_base(), "object": "chat.completion.chunk", "obfuscation": "abc"}
 
     def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return {**base, "choices": [choice]}
+        return {**base, "choices": [choice], "usage": None}
 
     chunks = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
     chunks += [chunk({"content": delta}, None) for delta in DELTAS]
