@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import httpx
 import openai
@@ -31,16 +31,7 @@ Kind = Literal[
 ]
 """``left_*``: a stream the client leaves after its first event; ``left_background`` is a
 background stream, which runs on upstream after its client left."""
-KINDS: tuple[Kind, ...] = (
-    "responses",
-    "responses_stream",
-    "chat",
-    "chat_stream",
-    "background",
-    "left_responses",
-    "left_chat",
-    "left_background",
-)
+KINDS: tuple[Kind, ...] = get_args(Kind)
 Fate = Literal["retrieve", "watcher", "race", "cancel", "cancel_late"]
 """What ends a background response: finished upstream, then the client's retrieve, the
 gateway's watcher, or both at once (``race``); the client's cancel while it is still queued;

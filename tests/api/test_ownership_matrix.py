@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
@@ -107,14 +107,15 @@ FOREIGN: dict[str, Call] = {
         model="gpt-5-nano", input=[{"type": "item_reference", "id": o.item}]
     ),
     "item in a reference without its type": lambda c, o: c.responses.create(
-        model="gpt-5-nano", input=[{"id": o.item}]
+        model="gpt-5-nano",
+        input=cast(Any, [{"id": o.item}]),  # the SDK's types want a type
     ),
     "item as a reasoning item read by id": lambda c, o: c.responses.create(
         model="gpt-5-nano", input=[{"type": "reasoning", "id": o.item, "summary": []}]
     ),
     "item as a hosted tool's call read by id": lambda c, o: c.responses.create(
         model="gpt-5-nano",
-        input=[{"type": "web_search_call", "id": o.item, "status": "completed"}],
+        input=cast(Any, [{"type": "web_search_call", "id": o.item, "status": "completed"}]),
     ),
     "chat completion by path: retrieve": lambda c, o: c.chat.completions.retrieve(
         o.chat_completion
