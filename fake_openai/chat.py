@@ -19,7 +19,12 @@ from fake_openai.chat_store import store_chat
 from fake_openai.encoding import SSE_DONE, sse
 from fake_openai.faults import Fault
 from fake_openai.generation import Generation, Prompt, plan_generation
-from fake_openai.params import echo_service_tier, message_parts_text, optional_int, require_model
+from fake_openai.params import (
+    echo_service_tier,
+    message_parts_text,
+    optional_int,
+    require_text_model,
+)
 from fake_openai.state import FakeState
 from fake_openai.transport import (
     answer_cut,
@@ -81,7 +86,7 @@ def plan_chat(state: FakeState, payload: JsonObject, fault: Fault | None) -> Cha
 
     Shared by the route and by batches (batches.py).
     """
-    model = require_model(payload)
+    model = require_text_model(payload)
     prompt, source = _read_messages(payload.get("messages"))
     n = optional_int(payload, "n", minimum=1) or 1
     limit = optional_int(payload, "max_completion_tokens", minimum=1)

@@ -18,7 +18,8 @@ MODELS: tuple[str, ...] = (
     "gpt-4o-mini",
     "o4-mini",
 )
-"""Models listed by ``GET /v1/models``; any model name is still accepted on create calls."""
+"""Models listed by ``GET /v1/models``; Responses and Chat answer the wider ``params.TEXT_MODELS``
+(a dated name as its model) and give any other OpenAI's 404 ``model_not_found``."""
 
 
 def model_object(model: str) -> JsonObject:

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fake_openai.wire import ApiError, JsonObject, missing_parameter
+
+# Text models the fake answers on Responses and Chat (a dated name, `gpt-5-2025-08-07`, counts
+# as its model): an unknown one gets OpenAI's 404 `model_not_found`, as clients expect.
+TEXT_MODELS = frozenset({
+    "gpt-5.5", "gpt-5.4", "gpt-5.4-mini", "gpt-5.4-nano", "gpt-5", "gpt-5-mini", "gpt-5-nano",
+    "gpt-5-chat-latest", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4o", "gpt-4o-mini",
+    "o1", "o3", "o3-mini", "o4-mini",
+})  # fmt: skip
+_DATED = re.compile(r"^(.*)-\d{4}-\d{2}-\d{2}$")
+
+
+def require_text_model(payload: JsonObject) -> str:
+    """The body's ``model`` if the fake answers it in text, else the 404 OpenAI gives."""
+    model = require_model(payload)
+    dated = _DATED.match(model)
+    if model not in TEXT_MODELS and not (dated and dated[1] in TEXT_MODELS):
+        raise ApiError(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            param="model",
+            code="model_not_found",
+        )
+    return model
 
 
 def require_model(payload: JsonObject) -> str:

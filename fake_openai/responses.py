@@ -14,7 +14,12 @@ from fake_openai.billing import billed_response
 from fake_openai.conversation_store import append_items, referenced_conversation
 from fake_openai.faults import Fault
 from fake_openai.generation import Generation, Prompt, is_reasoning_model, plan_generation
-from fake_openai.params import echo_service_tier, message_parts_text, optional_int, require_model
+from fake_openai.params import (
+    echo_service_tier,
+    message_parts_text,
+    optional_int,
+    require_text_model,
+)
 from fake_openai.state import FakeState, StoredResponse
 from fake_openai.stores import ConversationState
 from fake_openai.wire import ApiError, JsonObject, new_id
@@ -86,7 +91,7 @@ def plan_response(
     with no output, so a later ``previous_response_id`` can chain to it. On a socket, a
     response with ``store: false`` is kept in ``socket`` (its latest only) for chaining.
     """
-    model = require_model(payload)
+    model = require_text_model(payload)
     limit = optional_int(payload, "max_output_tokens", minimum=1)
     request = read_context(state, payload, socket)
     input_items, input_texts = request.input_items, request.input_texts

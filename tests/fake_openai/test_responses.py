@@ -297,3 +297,18 @@ def test_responses_validation_errors(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.post("/responses", body={"model": "gpt-4o", "input": 42}, cast_to=httpx.Response)
     assert caught.value.param == "input"
+
+
+def test_an_unknown_model_is_openais_404(fake: FakeOpenAIServer) -> None:
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+    for create in (
+        lambda: client.responses.create(model="gpt-9-ultra", input="x"),
+        lambda: client.chat.completions.create(
+            model="gpt-9-ultra", messages=[{"role": "user", "content": "x"}]
+        ),
+    ):
+        with pytest.raises(openai.NotFoundError) as err:
+            create()
+        assert (err.value.code, err.value.param) == ("model_not_found", "model")
+    dated = client.responses.create(model="gpt-5-nano-2025-08-07", input="x")
+    assert dated.model == "gpt-5-nano-2025-08-07"
