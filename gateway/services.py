@@ -72,7 +72,9 @@ class Services:
             if auth.jwks_url
             else None
         )
-        self.verifier = TokenVerifier(auth, config.hs_secret, self.jwks)
+        self.verifier = TokenVerifier(
+            auth, config.hs_secret, self.jwks, previous_secret=config.hs_previous_secret
+        )
         self.pool = UpstreamPool(config.upstreams)
         self.ownership = OwnershipStore(engine)
         self.client_secrets: SecretStore = (

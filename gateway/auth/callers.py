@@ -41,7 +41,10 @@ class Authenticator:
 
     async def caller(self, authorization: str | None) -> Caller:
         principal = await self._verifier.verify(bearer_token(authorization))
-        return Caller(principal, resolve_tenant(self._config(), principal))
+        config = self._config()
+        if config.revoked_ids or config.revoked_subjects:  # checked on every call, cached or not
+            _check_revoked(config, principal)
+        return Caller(principal, resolve_tenant(config, principal))
 
     async def session_caller(self, authorization: str | None) -> tuple[Caller, dict[str, Any]]:
         """A team's JWT, or a client secret this gateway minted (with the session it fixed)."""
@@ -64,3 +67,11 @@ class Authenticator:
                 "This endpoint needs the gateway admin role.", code="admin_required"
             )
         return caller
+
+
+def _check_revoked(config: RuntimeConfig, principal: Principal) -> None:
+    if principal.token_id in config.revoked_ids or principal.subject in config.revoked_subjects:
+        raise AuthenticationFailed(
+            "This token has been revoked; ask your gateway's operators for a new one.",
+            code="token_revoked",
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 import jwt
 
@@ -22,6 +23,7 @@ def mint_token(
         "iat": now,
         "nbf": now,
         "exp": now + int(ttl_s),
+        "jti": uuid.uuid4().hex,  # so this one token can be revoked (`revoked.token_ids`)
     }
     if admin:
         claims[cfg.roles_claim] = [cfg.admin_role]

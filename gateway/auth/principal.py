@@ -11,3 +11,4 @@ class Principal:
     subject: str | None
     is_admin: bool
     expires_at: float  # unix seconds; verified tokens are cached until then
+    token_id: str | None = None  # the `jti` claim, for revocation

@@ -47,10 +47,12 @@ class TokenVerifier:
         hs_secret: bytes | None,
         jwks: JwksCache | None,
         clock: Callable[[], float] = time.time,
+        previous_secret: bytes | None = None,
     ) -> None:
         self._cfg = cfg
         self._clock = clock
         self._secret = hs_secret
+        self._previous = previous_secret  # a rotation: tokens signed before still verify
         self._jwks = jwks
         self._allowed = frozenset(cfg.algorithms)
         self._cache: dict[str, Principal] = {}
@@ -77,14 +79,19 @@ class TokenVerifier:
             raise AuthenticationFailed(
                 f"The token's algorithm {alg!r} is not allowed here.", code="invalid_algorithm"
             )
-        key: Any
         if alg in HS_ALGORITHMS:
             if not self._secret:
                 raise AuthenticationFailed(
                     "HS* tokens are not configured.", code="invalid_algorithm"
                 )
-            key = self._secret
-        elif alg in ASYMMETRIC_ALGORITHMS and self._jwks is not None:
+            try:
+                return self._principal(self._decode(token, self._secret, alg))
+            except AuthenticationFailed as err:
+                if err.code != "invalid_signature" or not self._previous:
+                    raise
+                return self._principal(self._decode(token, self._previous, alg))
+        key: Any
+        if alg in ASYMMETRIC_ALGORITHMS and self._jwks is not None:
             kid = header.get("kid")
             jwk = await self._jwks.get(kid if isinstance(kid, str) else None)
             if jwk is None:
@@ -143,11 +150,13 @@ class TokenVerifier:
         roles = claims.get(cfg.roles_claim)
         role_list = [roles] if isinstance(roles, str) else roles if isinstance(roles, list) else []
         subject = claims.get(cfg.subject_claim)
+        jti = claims.get("jti")
         return Principal(
             tenant=tenant,
             subject=subject if isinstance(subject, str) else None,
             is_admin=cfg.admin_role in role_list,
             expires_at=float(claims["exp"]),
+            token_id=jti if isinstance(jti, str) else None,
         )
 
 

@@ -36,6 +36,11 @@ class AuthConfig(Strict):
     hs256_secret_env: EnvName | None = Field(
         default="GATEWAY_JWT_SECRET", description="Env var holding the HMAC secret for HS* tokens."
     )
+    hs256_previous_secret_env: EnvName | None = Field(
+        default=None,
+        description="During a rotation: env var holding the secret tokens were signed with "
+        "before; they stay valid until they expire (new tokens use hs256_secret_env).",
+    )
     jwks_url: HttpUrl | None = Field(default=None, description="JWKS endpoint for RS*/ES*/PS*.")
     jwks_cache_s: float = Field(default=3600, gt=0, description="Refresh keys after this long.")
     jwks_min_refetch_s: float = Field(
@@ -345,8 +350,18 @@ class ServerConfig(Strict):
     )
 
 
+class Revoked(Strict):
+    """Tokens refused before they expire (hot-reloaded, unlike `auth`)."""
+
+    token_ids: list[str] = Field(default_factory=list, description="`jti` claims refused.")
+    subjects: list[str] = Field(
+        default_factory=list, description="`sub` claims (services) whose tokens are refused."
+    )
+
+
 class GatewayConfig(Strict):
     auth: AuthConfig = AuthConfig()
+    revoked: Revoked = Revoked()
     server: ServerConfig = ServerConfig()
     accounting: AccountingConfig = AccountingConfig()
     upstreams: dict[Name, UpstreamConfig] = Field(

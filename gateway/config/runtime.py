@@ -139,6 +139,9 @@ class RuntimeConfig:
     defaults: Policy | None
     pricing: PriceTable = EMPTY_PRICES
     routes: Mapping[str, Route] = field(default_factory=dict)
+    hs_previous_secret: bytes | None = None  # during a rotation: the secret before
+    revoked_ids: frozenset[str] = frozenset()  # `jti`s refused
+    revoked_subjects: frozenset[str] = frozenset()  # `sub`s refused
     routes_for_models: Mapping[str, Route] = field(default_factory=dict)  # `also_for`
 
     def policy_for(self, tenant: str) -> Policy | None:
@@ -208,6 +211,9 @@ def compile_config(
         pricing=replace(pricing, allow_unpriced=cfg.accounting.allow_unpriced),
         routes=routes,
         routes_for_models={m: routes[n] for n, r in cfg.routes.items() for m in r.also_for},
+        hs_previous_secret=hs_previous_secret(cfg.auth, env),
+        revoked_ids=frozenset(cfg.revoked.token_ids),
+        revoked_subjects=frozenset(cfg.revoked.subjects),
     )
 
 
@@ -222,7 +228,18 @@ def hs_secret(auth: AuthConfig, env: Mapping[str, str]) -> bytes | None:
     PyJWT only warns about a short key; so a secret shorter than the longest hash of
     the allowed HS* algorithms is a config error at start.
     """
-    name = auth.hs256_secret_env
+    return _secret_in(auth.hs256_secret_env, "auth.hs256_secret_env", auth, env)
+
+
+def hs_previous_secret(auth: AuthConfig, env: Mapping[str, str]) -> bytes | None:
+    """During a rotation, the secret tokens were signed with before (the same rules)."""
+    where = "auth.hs256_previous_secret_env"
+    return _secret_in(auth.hs256_previous_secret_env, where, auth, env)
+
+
+def _secret_in(
+    name: str | None, where: str, auth: AuthConfig, env: Mapping[str, str]
+) -> bytes | None:
     value = env.get(name) if name else None
     if not value:
         return None
@@ -235,7 +252,7 @@ def hs_secret(auth: AuthConfig, env: Mapping[str, str]) -> bytes | None:
             f"{name} is {len(secret)} bytes; {alg} needs a secret of at least {need} bytes "
             f"(e.g. `openssl rand -base64 {need}`)"
         )
-        raise ConfigError([Problem("environment", "auth.hs256_secret_env", None, message)])
+        raise ConfigError([Problem("environment", where, None, message)])
     return secret
 
 
