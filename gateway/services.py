@@ -76,6 +76,7 @@ class Services:
             auth, config.hs_secret, self.jwks, previous_secret=config.hs_previous_secret
         )
         self.pool = UpstreamPool(config.upstreams)
+        self.metrics.watch_upstreams(self.pool.circuits)
         self.ownership = OwnershipStore(engine)
         self.client_secrets: SecretStore = (
             RedisClientSecrets(redis_url) if redis_url else ClientSecrets()

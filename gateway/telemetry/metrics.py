@@ -10,8 +10,10 @@ instance has its own registry, so several can live in one process (tests).
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -82,6 +84,12 @@ class Metrics:
         r.register(self._budgets)
         self._store = _StoreCollector()
         r.register(self._store)
+        self._circuits = _CircuitCollector()
+        r.register(self._circuits)
+        Gauge(
+            "gateway_build_info", "Always 1: the running gateway's version and Python.",
+            ["version", "python"], registry=r,
+        ).labels(_version(), platform.python_version()).set(1)  # fmt: skip
         self._declare_outcomes(r)
         self._declare_realtime(r)
         self._declare_backlog(r)
@@ -156,6 +164,10 @@ class Metrics:
     def watch_budgets(self, levels: Callable[[], Iterable[BudgetLevel]]) -> None:
         """Read budget levels at scrape time: every budget shows from start-up, none per call."""
         self._budgets.levels = levels
+
+    def watch_upstreams(self, states: Callable[[], Iterable[tuple[str, bool]]]) -> None:
+        """Each upstream's circuit breaker, read at scrape time: (name, open)."""
+        self._circuits.states = states
 
     def watch_quota(self, quota: object) -> None:
         """The shared quota store's health, read at scrape time (nothing for the in-memory one)."""
@@ -241,3 +253,35 @@ class _StoreCollector(Collector):
 
 def status_class(status: int) -> str:
     return f"{status // 100}xx" if status else "none"
+
+
+class _CircuitCollector(Collector):
+    """1 while an upstream's circuit breaker is open (the gateway is not calling it)."""
+
+    def __init__(self) -> None:
+        self.states: Callable[[], Iterable[tuple[str, bool]]] = tuple
+
+    def describe(self) -> list[Metric]:
+        return list(self._families(()))
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families(self.states())
+
+    @staticmethod
+    def _families(states: Iterable[tuple[str, bool]]) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "gateway_upstream_circuit_open",
+            "1 while the upstream's circuit breaker is open: calls to it are refused at once "
+            "(503 upstream_circuit_open) until its cooldown ends.",
+            labels=["upstream"],
+        )
+        for name, is_open in states:
+            family.add_metric([name], 1 if is_open else 0)
+        yield family
+
+
+def _version() -> str:
+    try:
+        return version("gateway")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"

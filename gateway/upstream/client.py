@@ -215,6 +215,10 @@ class UpstreamPool:
     def __init__(self, upstreams: Mapping[str, Upstream]) -> None:
         self._clients = {name: UpstreamClient(u) for name, u in upstreams.items()}
 
+    def circuits(self) -> list[tuple[str, bool]]:
+        """Each upstream and whether its circuit breaker is open now."""
+        return [(name, client.circuit_open()) for name, client in self._clients.items()]
+
     def get(self, name: str) -> UpstreamClient:
         return self._clients[name]
 

@@ -173,6 +173,7 @@ def test_retries_on_the_same_rung_before_escalating(fake: FakeOpenAIServer, db_u
 def test_the_circuit_opens_after_repeated_failures(fake: FakeOpenAIServer, db_url: str) -> None:
     circuit = {"failures": 2, "cooldown_s": 60}
     with GatewayServer(config(fake, circuit=circuit), database_url=db_url) as gw:
+        assert metric_value(gw, "gateway_upstream_circuit_open", upstream="openai") == 0
         for _ in range(2):
             fake.inject(Fault(path="/v1/responses", status=500))
             with pytest.raises(openai.InternalServerError):
@@ -182,6 +183,7 @@ def test_the_circuit_opens_after_repeated_failures(fake: FakeOpenAIServer, db_ur
         assert err.value.status_code == 503
         assert err.value.code == "upstream_circuit_open"
         assert len(fake.requests) == 2, "an open circuit does not call the upstream"
+        assert metric_value(gw, "gateway_upstream_circuit_open", upstream="openai") == 1
 
 
 def test_streams_are_the_clients_once_started(gw: GatewayServer, fake: FakeOpenAIServer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import platform
 import socket
 
 import httpx
@@ -31,6 +32,12 @@ def test_the_metrics_port_serves_the_exposition_and_nothing_else(gateway: Gatewa
     assert scraped.status_code == 200
     assert scraped.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     assert "# TYPE gateway_requests_total counter" in scraped.text
+    build = next(
+        line for line in scraped.text.splitlines() if line.startswith("gateway_build_info{")
+    )
+    assert f'python="{platform.python_version()}"' in build
+    assert 'version="' in build
+    assert build.endswith(" 1.0")
     assert httpx.get(gateway.metrics_url.replace("/metrics", "/v1/models")).status_code == 404
     assert httpx.post(gateway.metrics_url).status_code == 404
     head = httpx.head(gateway.metrics_url)

@@ -56,6 +56,7 @@ def exported_metrics() -> dict[str, set[str]]:
     metrics = Metrics()
     metrics.watch_budgets(lambda: [BudgetLevel("t", "day", "_all", 1.0, 1.0)])
     metrics.watch_quota(SimpleNamespace(replica="r", up=True, fail_open_admits=0, reclaimed=0))
+    metrics.watch_upstreams(lambda: [("openai", False)])
     for family in metrics.registry.collect():  # the scrape-time collectors' series
         for sample in family.samples:
             names.setdefault(sample.name, set()).update(sample.labels)
