@@ -87,7 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("usage", help="spend and tokens from the ledger, as a table, CSV or JSON")
     p.add_argument("--tenant")
     p.add_argument("--model")
-    p.add_argument("--from", dest="start", metavar="WHEN", help="YYYY-MM-DD or ISO date-time")
+    p.add_argument(
+        "--from", dest="start", metavar="WHEN",
+        help="YYYY-MM-DD, an ISO date-time, today, yesterday, month (its first day) or 7d",
+    )  # fmt: skip
     p.add_argument("--to", dest="end", metavar="WHEN", help="exclusive")
     p.add_argument(
         "--group-by", default="day,tenant,model", help="of day,month,tenant,model,endpoint"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from typing import Annotated, Any, Literal, TypedDict, cast
 from zoneinfo import ZoneInfo
@@ -20,19 +20,37 @@ from gateway.ledger import GROUP_KEYS, TOKEN_FIELDS, UsageRow, nanos_to_usd, usa
 from gateway.services import Services
 
 
-def parse_when(text: str, tz: ZoneInfo, param: str) -> datetime:
-    """A date (local midnight in ``tz``) or an ISO date-time (naive means ``tz``)."""
+def parse_when(text: str, tz: ZoneInfo, param: str, now: datetime | None = None) -> datetime:
+    """A date (local midnight in ``tz``), an ISO date-time (naive means ``tz``), or a day
+    said in words: ``today``, ``yesterday``, ``month`` (its first day), ``7d`` (days ago)."""
+    relative = _relative_day(text.strip().lower(), (now or datetime.now(tz)).astimezone(tz))
+    if relative is not None:
+        return datetime.combine(relative, dtime(), tz)
     try:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), dtime(), tz)
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise BadRequest(
-            f"'{param}' must be a date (YYYY-MM-DD) or an ISO 8601 date-time.",
+            f"'{param}' must be a date (YYYY-MM-DD), an ISO 8601 date-time, today, yesterday, "
+            "month or a number of days ago (7d).",
             param=param,
             code="invalid_value",
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
+
+
+def _relative_day(text: str, now: datetime) -> date | None:
+    today = now.date()
+    if text == "today":
+        return today
+    if text == "yesterday":
+        return today - timedelta(days=1)
+    if text == "month":
+        return today.replace(day=1)
+    if text.endswith("d") and text[:-1].isdigit():
+        return today - timedelta(days=int(text[:-1]))
+    return None
 
 
 def parse_group_by(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -51,7 +69,9 @@ def parse_group_by(text: str | None, default: tuple[str, ...]) -> tuple[str, ...
 
 _QUERY = ("from", "to", "group_by", "model")
 _FROM = QueryParameter(
-    name="from", description="Start (inclusive): YYYY-MM-DD or ISO 8601; naive is accounting time"
+    name="from",
+    description="Start (inclusive): YYYY-MM-DD, ISO 8601 (naive is accounting time), today, "
+    "yesterday, month (its first day) or 7d (days ago)",
 )
 _TO = QueryParameter(description="End (exclusive), in the same forms as `from`")
 _GROUP_BY = QueryParameter(description=f"Comma-separated keys among {', '.join(GROUP_KEYS)}")
