@@ -19,7 +19,7 @@ import orjson
 from gateway.api.listing import UpstreamPage, list_owned
 from gateway.api.proxy import Exchange, Handler, body_of, caller_of, content_type_of, upload_of
 from gateway.auth.callers import Caller
-from gateway.config.model import FilesPolicy
+from gateway.config.tenant import FilesPolicy
 from gateway.errors import BadRequest, PermissionDenied
 from gateway.metering.outcome import Outcome
 from gateway.ownership import OwnershipStore

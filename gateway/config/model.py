@@ -2,16 +2,19 @@
 
 These models are the single source of truth: the loader validates against them
 and ``config/gateway.schema.json`` is generated from them. Secrets never live
-here; fields ending in ``_env`` name environment variables.
+here; fields ending in ``_env`` name environment variables. A tenant's policy has its own
+module (`gateway.config.tenant`), the shared building blocks theirs (`gateway.config.base`).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Literal, get_args
+from typing import Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import Field, HttpUrl, model_validator
+
+from gateway.config.base import EnvName, Name, Strict
+from gateway.config.tenant import ENDPOINT_FAMILIES, HOSTED_TOOLS, TenantPolicy
 
 HS_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -21,12 +24,6 @@ Algorithm = Literal[
     "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
     "ES256", "ES384", "ES512", "EdDSA",
 ]  # fmt: skip
-Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
-EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AuthConfig(Strict):
@@ -106,141 +103,6 @@ class ModelConfig(Strict):
     )
     max_output_tokens: int | None = Field(
         default=None, ge=1, description="The model's own output limit; caps the tenants' caps."
-    )
-
-
-Usd = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
-HOSTED_TOOLS = (
-    "web_search",
-    "file_search",
-    "code_interpreter",
-    "image_generation",
-    "computer_use",
-    "mcp",
-    "shell",
-)
-
-
-# Endpoint families a tenant can be allowed (`endpoints:`); `models` (the list) is always allowed.
-ENDPOINT_FAMILIES = (
-    "responses", "chat", "realtime", "embeddings", "moderations", "images", "audio",
-    "files", "uploads", "vector_stores", "conversations", "batches", "containers",
-)  # fmt: skip
-
-
-class ImagesPolicy(Strict):
-    """Limits on image calls beyond the API's own."""
-
-    max_per_request: int = Field(
-        default=10, ge=1, le=10, description="Images one call may ask for (`n`)."
-    )
-
-
-class FilesPolicy(Strict):
-    """Limits on what a tenant stores upstream through `/v1/files` and `/v1/uploads`."""
-
-    max_bytes: int = Field(
-        default=512 * 1024**2, ge=1, description="Largest file a tenant may upload, in bytes."
-    )
-    purposes: list[str] = Field(
-        default=["*"], description='Purposes a tenant may upload files for; "*" allows all.'
-    )
-    max_files: int | None = Field(
-        default=None, ge=1, description="Files a tenant may keep upstream at once (null: no limit)."
-    )
-
-
-class Limits(Strict):
-    rpm: int | None = Field(default=None, ge=1, description="Requests per minute.")
-    tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (estimated).")
-    concurrent: int | None = Field(default=None, ge=1, description="Requests in flight.")
-    realtime_sessions: int | None = Field(
-        default=None, ge=1, description="Realtime sessions open at once (WebSocket and calls)."
-    )
-    when_store_down: Literal["closed", "open"] = Field(
-        default="closed",
-        description="With GATEWAY_REDIS_URL, while Redis is unreachable: closed answers 503; "
-        "open admits against this replica's own limits and last known budget levels.",
-    )
-
-
-class RealtimePolicy(Strict):
-    """How long a Realtime session may run, and what running out of budget does to it."""
-
-    max_session_s: float = Field(
-        default=3600, gt=0, description="A session is closed (with an error event) after this."
-    )
-    idle_timeout_s: float = Field(
-        default=600, gt=0, description="Closed when the client sends nothing for this long."
-    )
-    single_use_secrets: bool = Field(
-        default=False, description="A client secret the gateway mints opens one session only."
-    )
-    over_budget: Literal["error", "close"] = Field(
-        default="error",
-        description="error: refuse that response with a budget_exceeded event, keep the "
-        "session; close: also close the session.",
-    )
-
-
-class WindowBudget(Strict):
-    daily_usd: Usd | None = None
-    monthly_usd: Usd | None = None
-
-
-class Budgets(WindowBudget):
-    """USD budgets per calendar day and month (in ``accounting.timezone``)."""
-
-    mode: Literal["strict", "soft"] = Field(
-        default="strict",
-        description="strict: refuse calls whose cost bound does not fit; soft: admit and alert.",
-    )
-    models: dict[str, WindowBudget] = Field(
-        default_factory=dict, description="Extra budgets for single models."
-    )
-
-
-class TenantPolicy(Strict):
-    """What one tenant may do. Tenants not listed get `defaults` (or are refused without it)."""
-
-    enabled: bool = True
-    models: list[str] = Field(
-        default=["*"], description='Model names the tenant may request; "*" means every model.'
-    )
-    endpoints: list[str] = Field(
-        default=["*"],
-        description=f'Endpoint families allowed ({", ".join(ENDPOINT_FAMILIES)}); "*" allows all.',
-    )
-    limits: Limits = Limits()
-    budgets: Budgets = Budgets()
-    realtime: RealtimePolicy = RealtimePolicy()
-    files: FilesPolicy = FilesPolicy()
-    images: ImagesPolicy = ImagesPolicy()
-    max_output_tokens: int | None = Field(
-        default=None,
-        ge=1,
-        description="Output cap set on every call (reasoning included); none: a request that "
-        "sets no cap goes as it came, bounded at the model's own limit.",
-    )
-    max_output_tokens_by_model: dict[str, int] = Field(default_factory=dict)
-    output_cap_mode: Literal["clamp", "reject"] = Field(
-        default="clamp", description="What to do with a request asking for more than the cap."
-    )
-    max_tool_calls: int = Field(
-        default=8, ge=1, description="Set on Responses calls with fee-charging hosted tools."
-    )
-    store: bool | None = Field(
-        default=None, description="false forces store:false upstream; null leaves it to clients."
-    )
-    tools: list[str] = Field(
-        default=["*"],
-        description=f'Hosted tools allowed ({", ".join(HOSTED_TOOLS)}); "*" allows all.',
-    )
-    service_tiers: list[str] = Field(default=["*"], description="Allowed service_tier values.")
-    prompt_cache_key: Literal["tenant", "off"] = Field(
-        default="off",
-        description="tenant: set prompt_cache_key to tenant:<name> when the client gave none "
-        "(one cache routing key for the tenant's whole traffic); off: leave it to clients.",
     )
 
 

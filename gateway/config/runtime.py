@@ -17,13 +17,15 @@ from gateway.config.load import ConfigError, Problem, load_config
 from gateway.config.model import (
     AccountingConfig,
     AuthConfig,
-    FilesPolicy,
     GatewayConfig,
-    ImagesPolicy,
-    RealtimePolicy,
     RouteConfig,
     RuleMatch,
     ServerConfig,
+)
+from gateway.config.tenant import (
+    FilesPolicy,
+    ImagesPolicy,
+    RealtimePolicy,
     TenantPolicy,
     WindowBudget,
 )

@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 
 from gateway.api.asgi import Receive, Send
-from gateway.config.model import RealtimePolicy
+from gateway.config.tenant import RealtimePolicy
 from gateway.errors import BadRequest, GatewayError
 from gateway.errors.wire import realtime_event
 from gateway.realtime.decision import Decision

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.config.model import FilesPolicy
+from gateway.config.tenant import FilesPolicy
 from gateway.errors import BadRequest, PayloadTooLarge, PermissionDenied
 from gateway.shapes.refs import (
     BATCH,
