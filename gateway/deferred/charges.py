@@ -36,6 +36,7 @@ from gateway.pipeline.meter import Call
 from gateway.quota.orphans import CounterKey
 from gateway.quota.store import Quota
 from gateway.shapes.endpoint import Deferral
+from gateway.shapes.sse import json_object
 from gateway.upstream import UpstreamPool
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,9 @@ class DeferredCharges:
         ended = {
             a["id"]: a
             for a in answers
-            if isinstance(a.get("id"), str) and a.get("status") in deferral.terminal
+            if isinstance(a.get("id"), str)
+            and a.get("status") in deferral.terminal
+            and (deferral.only_if is None or a.get(deferral.only_if) is True)
         }
         if not ended:
             return
@@ -140,17 +143,11 @@ class DeferredCharges:
 
     async def _read(self, upstream: str, path: str) -> tuple[int, bytes | None]:
         """The upstream's status and body (0, None when it could not be reached)."""
-        client = self._pool.get(upstream)
         try:
-            resp = await client.send("GET", path, b"", self._headers(upstream), None)
-            body = await resp.read()
+            status, body = await self._pool.get(upstream).fetch(path)
         except GatewayError:
             return 0, None
-        return resp.status, body if resp.status == 200 else None
-
-    def _headers(self, upstream: str) -> dict[str, str]:
-        key = self._pool.get(upstream).upstream.api_key
-        return {"Authorization": f"Bearer {key}"} if key else {}
+        return status, body if status == 200 else None
 
     # ------------------------------------------------------------------ watching
 
@@ -172,7 +169,7 @@ class DeferredCharges:
             if status == 404:  # gone upstream, nothing says what ran: it keeps its bound
                 answer: Any = {"id": charge.object_id, "status": "vanished"}
             else:
-                answer = orjson.loads(raw) if raw else None
+                answer = json_object(raw) if raw else None
             if isinstance(answer, dict) and answer.get("status") in {
                 *deferral.terminal,
                 "vanished",

@@ -95,12 +95,10 @@ class Attempt:
         measured = measure(endpoint, outcome, len(request.raw), request.units, request.fallback)
         self.measured = measured
         running = self._runs_on()
-        if running is not None and endpoint.defer is not None:
-            self.call.hold(measured, outcome.status)  # billed when it ends upstream
+        self.call.settle(measured, outcome.status, held=running is not None)
+        if running is not None and endpoint.defer is not None:  # billed when it ends upstream
             assert self._pipeline.deferred is not None
             await self._pipeline.deferred.hold(self.call, endpoint.defer, running)
-        else:
-            self.call.settle(measured, outcome.status)
         if self.prepared.request.creates is RESPONSE and outcome.status < 400:
             answer = outcome.body or (outcome.facts.response if outcome.facts else None)
             self._pipeline.own_items(self.prepared.caller.tenant, answer)

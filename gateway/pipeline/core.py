@@ -44,17 +44,12 @@ class Pipeline:
 
     async def fetch(self, upstream: str, path: str) -> bytes:
         """A stored object's bytes (a batch's input file), or the upstream's refusal."""
-        client = self.pool.get(upstream)
-        key = client.upstream.api_key
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        resp = await client.send("GET", path, b"", headers, None)
-        body = await resp.read()
-        if resp.status == 404:
+        status, body = await self.pool.get(upstream).fetch(path)
+        if status == 404:
             raise NotFound(f"The upstream has nothing at {path}.", code="not_found")
-        if resp.status != 200:
+        if status != 200:
             raise UpstreamError(
-                f"The upstream {upstream!r} answered HTTP {resp.status} when the gateway read "
-                f"{path}.",
+                f"The upstream {upstream!r} answered HTTP {status} when the gateway read {path}.",
                 code="upstream_error",
             )
         return body

@@ -45,35 +45,25 @@ class Call:
     def settled(self) -> bool:
         return self.cost is not None
 
-    def settle(self, measured: Measured, status: int, *, session_id: str | None = None) -> int:
-        """Price, record and release; returns the cost in nano-USD (0 if already settled)."""
+    def settle(
+        self, measured: Measured, status: int, *, session_id: str | None = None, held: bool = False
+    ) -> int:
+        """Price, record and release; returns the cost in nano-USD (0 if already settled).
+
+        ``held``: the call goes on upstream (a batch, a background response): its bound is
+        charged, as a pending row, until it is billed (`gateway.deferred`)."""
         if self.cost is not None:
             return 0
         self.cost = self._recorder.finish(
             self.ctx,
             self.ticket,
-            measured,
+            replace(measured, outcome=PENDING, estimated=True) if held else measured,
             config=self.config,
             upstream_model=self.model.upstream_model,
             status=status,
             attempt=self.attempt,
             session_id=session_id,
-        )
-        return self.cost
-
-    def hold(self, measured: Measured, status: int) -> int:
-        """The call goes on upstream (a batch): its bound is charged until it is billed."""
-        if self.cost is not None:
-            return 0
-        self.cost = self._recorder.finish(
-            self.ctx,
-            self.ticket,
-            replace(measured, outcome=PENDING, estimated=True),
-            config=self.config,
-            upstream_model=self.model.upstream_model,
-            status=status,
-            attempt=self.attempt,
-            held=True,
+            held=held,
         )
         return self.cost
 

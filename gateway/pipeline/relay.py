@@ -15,9 +15,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import orjson
 
 from gateway.api.asgi import Headers, Receive, Send
 from gateway.errors import GatewayError, InternalError, UpstreamError
@@ -25,6 +22,7 @@ from gateway.errors.wire import json_body
 from gateway.metering.outcome import Outcome
 from gateway.pipeline.context import RequestContext
 from gateway.shapes.endpoint import Endpoint, Tap
+from gateway.shapes.sse import json_object
 from gateway.upstream import UpstreamResponse, client_response_headers
 from gateway.upstream.errors import client_error_from_upstream
 
@@ -65,7 +63,7 @@ async def read_answer(
         status, body = client_error_from_upstream(resp.status, body, api_key, upstream)
         outcome.error_code = "upstream_error"
         return Answer(status, [h for h in headers if h[0] != b"content-type"], body)
-    outcome.body = _json_object(body)
+    outcome.body = json_object(body)
     content_type = resp.headers.get("content-type", "application/json")
     if outcome.body is None and content_type.startswith("application/json"):
         # A broken answer is the upstream's fault: a clean 502, not a 200 no client can parse.
@@ -205,14 +203,6 @@ async def relay_bytes(
         resp.release()
     if not watch.gone:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
 
 
 class ClientWatch:

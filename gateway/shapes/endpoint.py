@@ -78,6 +78,9 @@ class Deferral:
     path: str  # where the upstream answers the object: "/batches/{id}"
     terminal: frozenset[str]  # the object's `status` once nothing more runs
     tier: str | None  # the price tier its usage is billed at ("batch")
+    # A field an object can only be held with, when not every one can (a response is held
+    # only when `background`): others are not looked up when a client sees them end.
+    only_if: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ RESPONSE_DEFERRAL = Deferral(
     path="/responses/{id}",
     terminal=frozenset({"completed", "failed", "incomplete", "cancelled"}),
     tier=None,  # billed at the tier the ended response says it used
+    only_if="background",
 )
 
 RESPONSES = Endpoint(

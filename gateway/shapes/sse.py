@@ -212,11 +212,8 @@ class ResponsesTap:
             self.facts.events = self._counted
 
     def _decode(self, payload: bytes) -> None:
-        try:
-            data = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(data, dict):
+        data = json_object(payload)
+        if data is None:
             return
         kind = data.get("type")
         facts = self.facts
@@ -282,11 +279,8 @@ class ChatTap:
 
     def _decode(self, payload: bytes) -> bool:
         """Note what the chunk says; True when it is the usage-only chunk."""
-        try:
-            data = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return False
-        if not isinstance(data, dict):
+        data = json_object(payload)
+        if data is None:
             return False
         facts = self.facts
         if isinstance(data.get("error"), dict):
@@ -320,6 +314,15 @@ def without_null_usage(block: bytes) -> bytes:
     return block
 
 
+def json_object(payload: bytes) -> dict[str, Any] | None:
+    """A JSON object, or None for anything else (not JSON, or not an object)."""
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _has_usage(payload: bytes) -> bool:
     i = payload.find(b'"usage":')
     if i == -1:
@@ -347,11 +350,8 @@ class UsageEventTap:
             payload = event_data(block)
             if not (_has_usage(payload) or b'"error"' in payload):
                 continue
-            try:
-                data = orjson.loads(payload)
-            except orjson.JSONDecodeError:
-                continue
-            if not isinstance(data, dict):
+            data = json_object(payload)
+            if data is None:
                 continue
             kind = data.get("type")
             if isinstance(data.get("error"), dict):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import orjson
-
 from gateway.errors import GatewayError
-from gateway.upstream import UpstreamClient, upstream_request_headers
+from gateway.shapes.sse import json_object
+from gateway.upstream import UpstreamClient
 
 
 class PollFailed(Exception):
@@ -16,22 +15,19 @@ class PollFailed(Exception):
 
 async def stored_bytes(client: UpstreamClient, store_id: str) -> int | None:
     """The store's ``usage_bytes``; None when the upstream has no such store (404)."""
-    headers = upstream_request_headers((), client.upstream.api_key)
     path = "/vector_stores/" + quote(store_id, safe="")
     try:
-        resp = await client.send("GET", path, b"", headers, None)
-        body = await resp.read()
+        status, body = await client.fetch(path)
     except GatewayError as exc:  # transport failures, an open circuit
         raise PollFailed(f"{store_id}: {exc}") from exc
-    if resp.status == 404:
+    if status == 404:
         return None
-    if resp.status != 200:
-        raise PollFailed(f"{store_id}: HTTP {resp.status}")
-    try:
-        answer = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise PollFailed(f"{store_id}: the answer is not JSON") from exc
-    usage = answer.get("usage_bytes") if isinstance(answer, dict) else None
+    if status != 200:
+        raise PollFailed(f"{store_id}: HTTP {status}")
+    answer = json_object(body)
+    if answer is None:
+        raise PollFailed(f"{store_id}: the answer is not a JSON object")
+    usage = answer.get("usage_bytes")
     if not isinstance(usage, int) or isinstance(usage, bool) or usage < 0:
         raise PollFailed(f"{store_id}: no usage_bytes in the answer")
     return usage

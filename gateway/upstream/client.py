@@ -154,6 +154,15 @@ class UpstreamClient:
             raise map_transport_error(exc, self.upstream.name) from exc
         return UpstreamResponse(self.upstream.name, resp)
 
+    async def fetch(self, path: str) -> tuple[int, bytes]:
+        """``GET path`` on the gateway's own behalf (its key, no client headers): the status
+        and the whole body. For what the gateway reads itself: a batch's input file, how a
+        held call is going, a vector store's size."""
+        key = self.upstream.api_key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        resp = await self.send("GET", path, b"", headers, None)
+        return resp.status, await resp.read()
+
     async def ws_connect(self, path: str, query: str) -> aiohttp.ClientWebSocketResponse:
         """Open a WebSocket to the upstream (Realtime) with the gateway's own key."""
         assert self._ws_session is not None, "UpstreamClient.start() was not called"
