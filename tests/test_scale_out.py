@@ -43,7 +43,13 @@ TENANTS = {
     # Never served at priority (auto is bounded at standard): the figures below are standard.
     "team": {"max_output_tokens": 200, "budgets": {"daily_usd": 0.0003}, **STANDARD},
     "paced": {"models": ["*"], "max_output_tokens": 200, "limits": {"rpm": 30}},
-    "roomy": {"max_output_tokens": 200, "budgets": {"daily_usd": 100}, **STANDARD},
+    # A concurrency limit it never reaches: its calls hold shares for the SIGKILL test to check.
+    "roomy": {
+        "max_output_tokens": 200,
+        "budgets": {"daily_usd": 100},
+        "limits": {"concurrent": 1000},
+        **STANDARD,
+    },
     "fenced": {"models": ["*"], "max_output_tokens": 200, "budgets": {"daily_usd": 100}},
     "lenient": {
         "models": ["*"],
@@ -185,7 +191,7 @@ def budget_counter(r: RedisServer, tenant: str) -> tuple[int, int]:
     """(spent, reserved) of the tenant's day budget in Redis."""
     client = redis_client.Redis(port=r.port)
     try:
-        [key] = list(client.scan_iter(rf"gw:budget:{tenant}:\*:????-??-??"))  # the total
+        [key] = list(client.scan_iter(rf"gw:budget:{{{tenant}}}:\*:????-??-??"))  # the total
         spent, reserved = client.hmget(key, "s", "r")
         return int(spent or 0), int(reserved or 0)
     finally:
@@ -290,7 +296,7 @@ def test_a_replica_killed_mid_load_leaves_nothing_held_or_counted_twice(
     assert len(rows) >= 60, "the survivors' 60 calls, plus what the victim wrote or orphaned"
     client = redis_client.Redis(port=r.port)
     try:
-        in_flight = client.hgetall("gw:conc:roomy")
+        in_flight = client.hgetall("gw:conc:{roomy}")
         assert sum(int(v) for v in in_flight.values()) == 0, "no concurrency share left held"
     finally:
         client.close()

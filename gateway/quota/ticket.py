@@ -24,6 +24,7 @@ class Ticket:
     id: str = ""  # the shared store's reservation id ("" when held in this process)
     ref: tuple[str, int] | None = None  # ledger (request_id, attempt), to reconcile an orphan
     epoch: bytes | None = None  # the shared store's seeding it was admitted under
+    holds_share: bool = False  # the shared store holds a concurrency share or tokens for it
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,7 +186,7 @@ def test_a_dead_replicas_reservations_are_reclaimed_and_reconciled(redis: RedisS
         await settled(dead)
         await dead.aclose()
         client = redis_sync.Redis(port=redis.port)
-        key = next(iter(client.scan_iter("gw:budget:t:*")))
+        key = next(iter(client.scan_iter("gw:budget:{t}:*")))
         assert int(client.hget(key, "s") or 0) == USD // 20 + USD // 4
         client.close()
 
@@ -262,10 +262,11 @@ def test_spend_is_seeded_from_the_ledger_once_per_window(redis: RedisServer) -> 
         ledger = Ledger()
         async with replica(redis) as first:
             window = first.windows(time.time())["day"].key
+            await first.admit("t", "m", p, bound=0, tokens=1, now=time.time())  # seeds "t"
         ledger.spend = {("t", None, window): USD * 3 // 4}
         async with replica(redis, ledger) as a:
             [s] = await a.budget_status("t", p, time.time())
-            assert s.spent_nanos == 0, "the window was already seeded (by the first replica)"
+            assert s.spent_nanos == 0, "the tenant was already seeded (by the first replica)"
         redis.flush()  # Redis lost its data: the next replica seeds from the ledger
         async with replica(redis, ledger) as b:
             ledger.spend = {("t", None, window): USD * 9 // 10}  # what a second read would see
@@ -348,10 +349,10 @@ def test_a_call_in_flight_when_redis_restarts_empty_is_still_counted(redis: Redi
         ledger = Ledger()
         async with replica(redis, ledger, heartbeat_s=0.1) as a:
             ticket = await a.admit("t", "m", p, bound=USD // 2, tokens=1, now=time.time())
-            before = a._seeding.epoch
+            before = a._seeding.epochs["t"]
             redis.stop()
             redis.start()  # empty: the reservation, the spend and the seeding mark are gone
-            await eventually(lambda: a._seeding.epoch not in (None, before))  # re-seeded
+            await eventually(lambda: a._seeding.epochs["t"] != before)  # re-seeded
             ledger.position += 1  # the call ends after the ledger was read: not in the seed
             a.settle(ticket, USD // 5, 1, time.time())
             ledger.commit()
@@ -364,23 +365,38 @@ def test_a_call_in_flight_when_redis_restarts_empty_is_still_counted(redis: Redi
     run(test)
 
 
-def test_budgets_wait_for_the_reseeding_after_redis_loses_its_data(redis: RedisServer) -> None:
+def test_a_tenants_budgets_are_reseeded_before_its_next_budgeted_admit(
+    redis: RedisServer,
+) -> None:
     async def test() -> None:
         p = daily(1.00)
-        async with replica(redis) as a:
+        ledger = Ledger()
+        async with replica(redis, ledger) as a:
+            window = a.windows(time.time())["day"].key
+            await a.admit("t", "m", p, bound=1, tokens=1, now=time.time())
             redis.flush()  # as a restart without persistence, minus the dropped connections
-            with pytest.raises(ServiceUnavailable) as refused:
-                await a.admit("t", "m", p, bound=1, tokens=1, now=time.time())
-            assert refused.value.code == "quota_store_unavailable"
-            assert a.up, "Redis answers; what it lacks is the ledger's spend"
-            ticket = await a.admit("t", "m", policy(rpm=5), bound=1, tokens=1, now=time.time())
-            assert ticket.id, "limits without budgets need no seeding"
+            ledger.spend = {("t", None, window): USD * 3 // 4}
+            # The admit finds the tenant unseeded, seeds it from the ledger, then decides.
+            with pytest.raises(BudgetExceeded, match=r"\$0\.250 left"):
+                await a.admit("t", "m", p, bound=USD // 2, tokens=1, now=time.time())
+            assert a.up, "Redis answered"
+            assert not a.fail_open_admits, "nothing fell back to this replica's limits"
+            assert (await a.admit("t", "m", p, bound=USD // 5, tokens=1, now=time.time())).id
+            client = redis_sync.Redis(port=redis.port)
+            assert client.exists("gw:seeded:{t}")
+            assert int(client.hget(f"gw:budget:{{t}}:*:{window}", "s") or 0) == USD * 3 // 4
+            client.close()
 
-            async def seeded() -> bool:
-                return bool(await a._redis.exists("gw:seeded"))
+    run(test)
 
-            await eventually(seeded)  # a maintenance round re-seeds (every 2 s, or when asked)
-            assert (await a.admit("t", "m", p, bound=1, tokens=1, now=time.time())).id
+
+def test_a_new_tenant_is_seeded_by_its_first_budgeted_admit(redis: RedisServer) -> None:
+    async def test() -> None:
+        async with replica(redis) as a:
+            ticket = await a.admit("new", "m", daily(1.00), bound=1, tokens=1, now=time.time())
+            assert ticket.id, "admitted in Redis"
+            assert ticket.epoch, "on a seeding of its own"
+            assert not a.fail_open_admits
 
     run(test)
 
@@ -399,23 +415,50 @@ def test_session_counts_survive_an_outage_and_a_restart_without_going_negative(
             a.close_session("t")  # ...and the Redis one in Redis
             await settled(a)
             client = redis_sync.Redis(port=redis.port)
-            assert sum(int(v) for v in client.hvals("gw:sess:t")) == 0
+            assert sum(int(v) for v in client.hvals("gw:sess:{t}")) == 0
             await eventually(lambda: a.up)  # a heartbeat got through since the restart
             clock.advance(1.1)  # past the second in which nothing waits on Redis
             assert await a.open_session("t", 1)
-            assert [int(v) for v in client.hvals("gw:sess:t")] == [1], "counted in Redis"
+            assert [int(v) for v in client.hvals("gw:sess:{t}")] == [1], "counted in Redis"
             redis.stop()
             redis.start()  # empty: the open session's count is gone
             client.close()
             client = redis_sync.Redis(port=redis.port)
             a.close_session("t")
             await settled(a)
-            assert [int(v) for v in client.hvals("gw:sess:t")] == [0], "0, not -1"
+            assert [int(v) for v in client.hvals("gw:sess:{t}")] == [0], "0, not -1"
             await eventually(lambda: a.up)  # a heartbeat got through since the restart
             clock.advance(1.1)  # past the second in which nothing waits on Redis
             assert await a.open_session("t", 1)
-            assert [int(v) for v in client.hvals("gw:sess:t")] == [1], "counted in Redis"
+            assert [int(v) for v in client.hvals("gw:sess:{t}")] == [1], "counted in Redis"
             assert not await a.open_session("t", 1), "the limit holds"
             client.close()
+
+    run(test)
+
+
+def test_a_round_of_one_tenants_admits_is_one_script_call(redis: RedisServer) -> None:
+    async def test() -> None:
+        p = daily(1.00, concurrent=30, rpm=1000)
+        async with replica(redis) as a:
+            await a.admit("t", "m", p, bound=0, tokens=1, now=time.time())  # registers, seeds
+            client = redis_sync.Redis(port=redis.port)
+            before = client.info("commandstats")["cmdstat_evalsha"]["calls"]
+
+            async def one() -> bool:
+                try:
+                    await a.admit("t", "m", p, bound=USD // 40, tokens=1, now=time.time())
+                except (BudgetExceeded, RateLimited):
+                    return False
+                return True
+
+            admitted = await asyncio.gather(*(one() for _ in range(60)))
+            calls = client.info("commandstats")["cmdstat_evalsha"]["calls"] - before
+            client.close()
+            assert calls <= 2, f"{calls} script calls for one round of 60 admits"
+            # Each was checked against the running levels: 29 more in flight, not 60.
+            assert sum(admitted) == 29
+            [s] = await a.budget_status("t", p, time.time())
+            assert s.reserved_nanos == 29 * (USD // 40)
 
     run(test)

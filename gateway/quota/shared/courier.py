@@ -2,7 +2,10 @@
 
 The admits waiting and the queued releases and settles all go in one
 pipeline, so under load many calls share one round trip and one connection,
-and the metering ``finally`` never waits on Redis. A call's concurrency share
+and the metering ``finally`` never waits on Redis. Within a round, a tenant's
+releases and admits go in one ``ADMIT`` script call and its settles in one
+``SETTLE`` (`rounds`), so Redis pays a script's fixed cost once per tenant
+per round, not once per call. A call's concurrency share
 goes back at once; its cost moves into the budget only after its ledger row
 is committed, so Redis never counts spend the ledger does not have, even
 across a SIGKILL. While Redis is unreachable, releases and settles wait here.
@@ -15,7 +18,6 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import hiredis
@@ -23,9 +25,11 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError
 
 from gateway.quota.orphans import LedgerLink
+from gateway.quota.shared.keys import Keys
 from gateway.quota.shared.liveness import RETRY_DOWN_S, Health
 from gateway.quota.shared.reseed import Spend
-from gateway.quota.shared.scripts import Call, Scripts, applied
+from gateway.quota.shared.rounds import Batch, Op, batches
+from gateway.quota.shared.scripts import Call, Part, Scripts
 
 log = logging.getLogger(__name__)
 
@@ -59,41 +63,18 @@ def _hiredis_packing(base: type[Any]) -> type[Any]:
     return type(f"Hiredis{base.__name__}", (base,), {"pack_command": pack_command})
 
 
-@dataclass(slots=True, eq=False)
-class Op:
-    """One script for the courier; ``answer`` when a request waits on it."""
-
-    call: Call
-    answer: asyncio.Future[object] | None = None
-    position: int = 0  # a settle: the ledger row it waits for
-    sent: bool = False  # a call: in a pipeline (an undo must follow it, not precede it)
-    skip: bool = False  # a call whose caller left before it was sent
-    spend: Spend | None = None  # a settle: its cost, should Redis have lost the reservation
-
-    def answer_with(self, result: object) -> None:
-        if self.answer is None or self.answer.done():  # the caller left; admit() undid it
-            return
-        if isinstance(result, Exception):
-            self.answer.set_exception(result)
-        else:
-            self.answer.set_result(result)
-
-    def fail(self, exc: Exception) -> None:
-        if self.answer is not None and not self.answer.done():
-            self.answer.set_exception(exc)
-
-
 class Courier:
     def __init__(
         self,
         redis: aioredis.Redis,
+        keys: Keys,
         run: Scripts,
         health: Health,
         missed: Callable[[Spend], None],
         gone: asyncio.Event,
         clock: Callable[[], float],
     ) -> None:
-        self._redis, self._scripts, self._health = redis, run, health
+        self._redis, self._keys, self._scripts, self._health = redis, keys, run, health
         self._missed, self._gone, self._clock = missed, gone, clock
         self._calls: deque[Op] = deque()  # admits and session opens, awaited
         self._ops: deque[Op] = deque()  # releases and settles: sent, retried, not awaited
@@ -102,8 +83,9 @@ class Courier:
         self._called = asyncio.Event()  # a call is waiting: cuts a retry backoff short
         self._idle = asyncio.Event()  # set while no settle is queued
         self._idle.set()
+        self._ledger: LedgerLink | None = None
 
-    def call(self, call: Call) -> Op:
+    def call(self, call: Call | Part) -> Op:
         """Queue a script whose caller waits for its answer (`answer`)."""
         op = Op(call, asyncio.get_running_loop().create_future())
         self._calls.append(op)
@@ -120,16 +102,18 @@ class Courier:
         except TimeoutError:
             raise RedisError("the quota courier did not answer") from None
 
-    def send(self, call: Call) -> None:
+    def send(self, call: Call | Part) -> None:
         """Queue a script nobody waits for (sent, and retried while Redis is away)."""
         self._ops.append(Op(call))
         self._idle.clear()
         self._wake.set()
 
-    def after_row(self, call: Call, spend: Spend) -> None:
+    def after_row(self, call: Part, spend: Spend) -> None:
         """Queue a budget settle, to go once its ledger row (``spend.position``) is committed."""
         self._after_ledger.append(Op(call, position=spend.position, spend=spend))
         self._idle.clear()
+        if self._ledger is not None and spend.position <= self._ledger.committed:
+            self._wake.set()  # committed already: no commit is coming to wake the courier
 
     def wake(self) -> None:
         self._wake.set()
@@ -143,6 +127,7 @@ class Courier:
 
     async def run(self, ledger: LedgerLink) -> None:
         """Send what is waiting, one pipeline per round trip; keep settles while Redis is down."""
+        self._ledger = ledger
         backoff, failures = 0.05, 0
         while True:
             calls = [op for op in self._take(self._calls, BATCH) if not op.skip]
@@ -199,22 +184,20 @@ class Courier:
         # Releases and settles first: a call that ended frees its share for the admits
         # behind it. Every queued script is idempotent per ticket, so an op sent again
         # after a NOSCRIPT (Redis restarted) or a dropped connection counts once.
-        pending = [*ops, *calls]
+        pending = batches(self._keys, ops, calls)
         for attempt in (1, 2):
             pipe = self._redis.pipeline(transaction=False)
-            for op in pending:
-                self._scripts.add_to(pipe, op.call)
+            for batch in pending:
+                self._scripts.add_to(pipe, batch.call)
             results = await pipe.execute(raise_on_error=False)
-            again: list[Op] = []
-            for op, result in zip(pending, results, strict=True):
+            again: list[Batch] = []
+            for batch, result in zip(pending, results, strict=True):
                 if isinstance(result, NoScriptError) and attempt == 1:
-                    again.append(op)
-                elif op.answer is not None:
-                    op.answer_with(result)
-                elif isinstance(result, Exception):  # a script bug: say so, do not loop on it
-                    log.error("quota %s failed in Redis: %s", op.call.script, result)
-                elif op.spend is not None and not applied(result):
-                    self._missed(op.spend)
+                    again.append(batch)
+                elif isinstance(result, Exception) and not batch.answered:
+                    log.error("quota %s failed in Redis: %s", batch.call.script, result)
+                else:
+                    batch.deliver(result, self._missed)
             if not again:
                 return
             await self._scripts.load()

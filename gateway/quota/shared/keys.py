@@ -21,12 +21,24 @@ class Keys:
     replica: str
 
     def of(self, *parts: str) -> str:
+        """A key of no tenant (``replicas``, ``alive:<replica>``, ``tenants:<replica>``)."""
         return self.prefix + ":".join(parts)
 
     def mine(self, kind: str) -> str:
-        """This replica's own key of a kind (``res``, ``inflight``, ``tenants``, ``alive``)."""
+        """This replica's own key of a kind (``alive``, ``tenants``)."""
         return self.of(kind, self.replica)
+
+    def tenant(self, kind: str, tenant: str, *rest: str) -> str:
+        """A key of one tenant: hash-tagged, so all of a tenant's keys share a Cluster slot
+        (tenant names cannot hold braces: `gateway.config.base.Name`)."""
+        return ":".join((f"{self.prefix}{kind}:{{{tenant}}}", *rest))
+
+    def res(self, tenant: str, replica: str | None = None) -> str:
+        return self.tenant("res", tenant, replica or self.replica)
+
+    def inflight(self, tenant: str, replica: str | None = None) -> str:
+        return self.tenant("inflight", tenant, replica or self.replica)
 
     def budget(self, counter: CounterKey) -> str:
         tenant, model, window = counter
-        return f"{self.prefix}budget:{tenant}:{model or '*'}:{window}"
+        return self.tenant("budget", tenant, model or "*", window)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -73,11 +74,13 @@ class Liveness:
         keys: Keys,
         run: Scripts,
         health: Health,
+        tenants: set[str],
         *,
         alive_ttl_s: float,
         heartbeat_s: float,
     ) -> None:
         self._redis, self._keys, self._scripts, self._health = redis, keys, run, health
+        self._tenants = tenants  # the tenants this replica registered (kept by `RedisQuota`)
         self.alive_ttl_s, self.heartbeat_s = alive_ttl_s, heartbeat_s
         self.reclaimed = 0
 
@@ -98,6 +101,8 @@ class Liveness:
         pipe = self._redis.pipeline(transaction=False)
         pipe.set(self._keys.mine("alive"), b"1", px=int(self.alive_ttl_s * 1000))
         pipe.sadd(self._keys.of("replicas"), self._keys.replica)
+        if self._tenants:  # again: that key may be on a shard that lost its data
+            pipe.sadd(self._keys.mine("tenants"), *self._tenants)
         await pipe.execute()
         self._health.answered()
 
@@ -111,32 +116,49 @@ class Liveness:
         return self._health.up and now - self._health.up_since > self.alive_ttl_s
 
     async def reclaim(self, ledger: LedgerLink) -> None:
-        """Take over what dead replicas held: drop their counts, reconcile their reservations."""
+        """Take over what dead replicas held: drop their counts, reconcile their reservations.
+
+        Tenant by tenant (a tenant's keys are on one slot); the replica stays listed until
+        every tenant is done, so a reclaim cut short is finished by the next one.
+        """
         keys = self._keys
-        for raw in await self._redis.sunion([keys.of("replicas"), keys.of("claiming")]):
-            replica = raw.decode() if isinstance(raw, bytes) else raw
-            if replica == keys.replica:
+        for replica in _names(await self._redis.smembers(keys.of("replicas"))):
+            if replica == keys.replica or await self._redis.exists(keys.of("alive", replica)):
                 continue
-            orphans = scripts.orphans(await self._scripts.run(scripts.claim(keys, replica)))
-            if orphans is None:
-                continue  # alive
-            await self._reconcile(ledger, replica, orphans)
-            await self._scripts.run(scripts.claimed(keys, replica))
+            for tenant in _names(await self._redis.smembers(keys.of("tenants", replica))):
+                claim = scripts.claim(keys, tenant, replica)
+                orphans = scripts.orphans(await self._scripts.run(claim))
+                if orphans:
+                    await self._reconcile(ledger, tenant, replica, orphans)
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.delete(keys.of("tenants", replica))
+            pipe.srem(keys.of("replicas"), replica)
+            await pipe.execute()
 
     async def _reconcile(
-        self, ledger: LedgerLink, replica: str, orphans: list[tuple[Orphan, list[str]]]
+        self, ledger: LedgerLink, tenant: str, replica: str, orphans: list[tuple[Orphan, list[str]]]
     ) -> None:
         refs = [o.ref for o, _ in orphans if o.ref is not None]
         recorded = await asyncio.to_thread(ledger.recorded_cost, refs) if refs else {}
+        groups: dict[tuple[str, ...], list[tuple[Orphan, int | None]]] = {}
         for orphan, held in orphans:
             known = recorded.get(orphan.ref) if orphan.ref is not None else None
-            charge = orphan.bound if known is None else known
-            call = scripts.settle_orphan(self._keys, replica, orphan, held, charge)
-            if scripts.applied(await self._scripts.run(call)):
-                self.reclaimed += 1
-                if known is None:
-                    ledger.record_orphan(orphan)
-        if orphans:
-            log.warning(
-                "replica %s stopped answering: reclaimed %d reservations", replica, len(orphans)
-            )
+            groups.setdefault(tuple(held), []).append((orphan, known))
+        for keys, group in groups.items():
+            charges = [(o, o.bound if known is None else known) for o, known in group]
+            call = scripts.settle_orphans(self._keys, tenant, replica, list(keys), charges)
+            for (orphan, known), applied in zip(
+                group, scripts.settled(await self._scripts.run(call)), strict=True
+            ):
+                if applied:
+                    self.reclaimed += 1
+                    if known is None:
+                        ledger.record_orphan(orphan)
+        log.warning(
+            "replica %s stopped answering: reclaimed %d reservations of tenant %s",
+            replica, len(orphans), tenant,
+        )  # fmt: skip
+
+
+def _names(raw: object) -> list[str]:
+    return [m.decode() if isinstance(m, bytes) else str(m) for m in cast(set[object], raw)]

@@ -53,7 +53,8 @@ class FailOpen:
         """A ticket admitted here (or unlimited): its spend waits for Redis in the backlog."""
         self._local.settle(ticket, cost, tokens, now)
         if ticket.counters and ledger is not None:
-            spend = Spend(ledger.position, ticket.counters, cost, epoch=self._seeding.epoch)
+            epoch = self._seeding.epochs.get(ticket.tenant)
+            spend = Spend(ledger.position, ticket.counters, cost, epoch=epoch)
             self._seeding.owe(spend)
 
     def open_session(self, tenant: str, limit: int | None) -> bool:

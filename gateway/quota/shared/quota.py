@@ -26,12 +26,13 @@ from gateway.quota.budgets import holds_nothing
 from gateway.quota.memory import MemoryQuota
 from gateway.quota.orphans import CounterKey, LedgerLink, SpendSource
 from gateway.quota.shared import scripts
-from gateway.quota.shared.courier import Courier, Op, connect
+from gateway.quota.shared.courier import Courier, connect
 from gateway.quota.shared.keys import Keys, new_replica_id
 from gateway.quota.shared.levels import BudgetLevels
 from gateway.quota.shared.liveness import Health, Liveness
 from gateway.quota.shared.outage import FailOpen
 from gateway.quota.shared.reseed import Seeding, Spend
+from gateway.quota.shared.rounds import Op
 from gateway.quota.shared.scripts import AdmitReply, Scripts, Verdict
 from gateway.quota.ticket import BudgetStatus, Ticket, unlimited_ticket
 from gateway.quota.windows import Window, WindowKind
@@ -63,10 +64,14 @@ class RedisQuota:
         self._gone = asyncio.Event()
         self._reseed = asyncio.Event()  # an admit found Redis unseeded
         self._seeding = Seeding(redis, keys, run, clock)
-        self._courier = Courier(redis, run, self._health, self._seeding.missed, self._gone, clock)
-        self._liveness = Liveness(
-            redis, keys, run, self._health, alive_ttl_s=alive_ttl_s, heartbeat_s=heartbeat_s
+        self._courier = Courier(
+            redis, keys, run, self._health, self._seeding.missed, self._gone, clock
         )
+        self._registered: set[str] = set()  # tenants whose keys a reclaim of ours must visit
+        self._liveness = Liveness(
+            redis, keys, run, self._health, self._registered,
+            alive_ttl_s=alive_ttl_s, heartbeat_s=heartbeat_s,
+        )  # fmt: skip
         self._levels = BudgetLevels(redis, keys, self._local.windows)
         self._outage = FailOpen(self._local, self._health, self._levels, self._seeding)
         self._tpm_caps: dict[str, str] = {}  # tenant -> the TPM its last admit used
@@ -89,12 +94,12 @@ class RedisQuota:
 
     async def start(self, spend: SpendSource, ledger: LedgerLink) -> None:
         """Connect (refusing to start without Redis), seed this window, begin heartbeats."""
-        self._seeding.source, self._ledger = spend, ledger
+        self._seeding.source, self._seeding.ledger, self._ledger = spend, ledger, ledger
         ledger.on_commit(self._ledger_committed)
         try:
             await self._scripts.load()
             await self._liveness.beat()
-            await self._seeding.check()
+            await self._seeding.start()
         except RedisError as exc:
             raise RuntimeError(f"Redis at {_safe(self._url)} is unreachable: {exc}") from exc
         self._tasks = [
@@ -168,23 +173,24 @@ class RedisQuota:
         counters = tuple(self._levels.counter(key) for _, key in counted)
         ticket = Ticket(
             tenant, model, bound, tokens, counters, {}, False, False, id=uuid.uuid4().hex,
-            ref=ref, epoch=self._seeding.epoch,
+            ref=ref, holds_share=scripts.holds_share(policy),
         )  # fmt: skip
-        op = self._courier.call(scripts.admit(self._keys, ticket, policy, counted, force, now))
         try:
-            reply = AdmitReply.decode(await self._courier.answer(op))
+            reply = await self._ask(ticket, policy, counted, force, now)
+            if reply.verdict is Verdict.UNSEEDED:  # the tenant's slot lost its data, or is new
+                await self._seeding.ensure(tenant)
+                reply = await self._ask(ticket, policy, counted, force, now)
         except RedisError as exc:
             self._health.went_down(exc)
-            self._undo(op, ticket)  # it may have been applied before the connection broke
             return self._outage.admit(tenant, model, policy, bound, tokens, now, force, exc)
-        except asyncio.CancelledError:  # the caller left; Redis may have held it all the same
-            self._undo(op, ticket)
-            raise
         self._levels.admitted(tenant, counted)
         self._tpm_caps[tenant] = scripts.opt(policy.tpm)
         if reply.verdict is Verdict.ADMITTED:
             ticket.headers = reply.headers(policy)
             ticket.over_budget = reply.over_budget
+            if reply.epoch is not None:
+                ticket.epoch = reply.epoch
+                self._seeding.saw(tenant, reply.epoch)
             if ticket.over_budget:
                 log.warning("tenant %s admitted over a budget (soft mode)", tenant)
             return ticket
@@ -192,6 +198,24 @@ class RedisQuota:
             self._reseed.set()
             return self._outage.admit(tenant, model, policy, bound, tokens, now, force, None)
         raise reply.refusal(ticket, policy, counted, self.windows(now), now)
+
+    async def _ask(
+        self, ticket: Ticket, policy: Policy, counted: scripts.Counted, force: bool, now: float
+    ) -> AdmitReply:
+        """One admit in Redis; if its outcome is unknown (an error, the caller left), undone."""
+        await self._register(ticket.tenant)
+        op = self._courier.call(scripts.admit(self._keys, ticket, policy, counted, force, now))
+        try:
+            return AdmitReply.decode(await self._courier.answer(op))
+        except (RedisError, asyncio.CancelledError):  # Redis may have held it all the same
+            self._undo(op, ticket)
+            raise
+
+    async def _register(self, tenant: str) -> None:
+        """Before this replica holds anything of a tenant, a reclaim must know to look."""
+        if tenant not in self._registered:
+            await self._courier.answer(self._courier.call(scripts.register(self._keys, tenant)))
+            self._registered.add(tenant)
 
     def _undo(self, op: Op, ticket: Ticket) -> None:
         """Give back whatever an admit of uncertain outcome may hold (idempotent per id)."""
@@ -232,14 +256,14 @@ class RedisQuota:
         self._local.adjust(counters, nanos)
         position = self._ledger.position if self._ledger is not None else 0
         at = self._clock()
-        self._seeding.owe(
-            Spend(position, counters, nanos, committed_at=at, epoch=self._seeding.epoch)
-        )
+        epoch = self._seeding.epochs.get(counters[0][0])
+        self._seeding.owe(Spend(position, counters, nanos, committed_at=at, epoch=epoch))
         self._reseed.set()  # the maintenance loop adds it now
 
     def _release(self, ticket: Ticket, tokens: int) -> None:
-        tpm = self._tpm_caps.get(ticket.tenant, "")
-        self._courier.send(scripts.release(self._keys, ticket, tokens, tpm))
+        if ticket.holds_share:
+            tpm = self._tpm_caps.get(ticket.tenant, "")
+            self._courier.send(scripts.release(ticket, tokens, tpm))
 
     async def drain(self) -> None:
         """Wait until every queued settle has reached Redis (after its ledger row)."""
@@ -249,6 +273,7 @@ class RedisQuota:
         if self._health.asking(self._clock()):
             call = scripts.open_session(self._keys, tenant, limit)
             try:
+                await self._register(tenant)
                 return scripts.applied(await self._courier.answer(self._courier.call(call)))
             except RedisError as exc:
                 self._health.went_down(exc)

@@ -1,8 +1,10 @@
 """Budgets seeded from the ledger, and spend Redis missed added back, exactly once.
 
-The first replica of a window seeds Redis's budgets from the ledger. If
-Redis loses its data (``p seeded`` is gone), a replica seeds it again; until
-then budgeted calls are treated as if Redis were down. Spend admitted
+Each tenant's budgets are seeded from the ledger on their own (``p seeded:{t}``
+is on the tenant's slot, so it goes when the tenant's counters go, even when
+one shard of a Redis Cluster loses its data and the others do not): at start
+for every tenant the ledger has spend for, and otherwise by the first budgeted
+admit that finds the tenant unseeded, which waits for it. Spend admitted
 fail-open while Redis was unreachable, and the cost of a call whose
 reservation went with Redis's data, are added when it is back, except what
 the ledger read of a re-seeding already had: a spend whose ledger row was
@@ -41,17 +43,26 @@ class Spend:
     committed_at: float | None = None  # when this replica saw its ledger row committed
     epoch: bytes | None = None  # the seeding Redis's counters stood on when it was spent
 
+    @property
+    def tenant(self) -> str:
+        return self.counters[0][0]
+
 
 class Seeding:
-    """The seeding Redis's budgets stand on (``epoch``), and the spend it still lacks."""
+    """The seeding each tenant's budgets stand on (``epochs``), and the spend Redis lacks."""
 
     def __init__(
         self, redis: aioredis.Redis, keys: Keys, run: Scripts, clock: Callable[[], float]
     ) -> None:
         self._redis, self._keys, self._scripts, self._clock = redis, keys, run, clock
-        self.epoch: bytes | None = None  # "<id>|<ledger read time>" of the last seeding
+        self.epochs: dict[str, bytes] = {}  # tenant -> "<id>|<ledger read time>"
         self.backlog: list[Spend] = []
         self.source: SpendSource | None = None
+        self.ledger: LedgerLink | None = None
+        self._mine: dict[bytes, int] = {}  # seedings of ours -> rows committed when read
+        self._seeding: dict[
+            str, asyncio.Future[dict[str, bytes | None]]
+        ] = {}  # tenants being seeded now
 
     def owe(self, spend: Spend) -> None:
         """Spend Redis does not have (admitted fail-open): added when Redis answers."""
@@ -59,10 +70,14 @@ class Seeding:
 
     def missed(self, spend: Spend) -> None:
         """A settle found no reservation: Redis lost it, unless it was settled already."""
-        if spend.epoch != self.epoch:
+        if spend.epoch != self.epochs.get(spend.tenant):
             # Its reservation went with Redis's data: the cost goes in by the re-seeding
             # rule (unless the ledger read already had it).
             self.backlog.append(spend)
+
+    def saw(self, tenant: str, epoch: bytes) -> None:
+        """An admit read the tenant's seeding mark."""
+        self.epochs[tenant] = epoch
 
     def committed(self, ledger: LedgerLink) -> None:
         """The ledger committed rows: note when, for the backlog's spends among them."""
@@ -72,59 +87,85 @@ class Seeding:
                 if spend.committed_at is None and spend.position <= committed:
                     spend.committed_at = now
 
-    async def check(self) -> None:
-        """Seed if Redis lost its data, then add the backlog by the re-seeding rule."""
-        key = self._keys.of("seeded")
-        epoch = cast(bytes | None, await self._redis.get(key))
-        if epoch is None:
-            epoch = await self._seed() or cast(bytes | None, await self._redis.get(key))
-        if self.backlog:
-            await self._push(epoch)
-        self.epoch = epoch
+    async def start(self) -> None:
+        """Seed every tenant the ledger has spend for in this window (if not yet seeded)."""
+        await self._seed(None)
 
-    async def _push(self, epoch: bytes | None) -> None:
+    async def ensure(self, tenant: str) -> None:
+        """Seed one tenant whose admit found it unseeded; concurrent admits share the work."""
+        waiting = self._seeding.get(tenant)
+        if waiting is None:
+            waiting = asyncio.ensure_future(self._seed({tenant}))
+            self._seeding[tenant] = waiting
+            waiting.add_done_callback(lambda _: self._seeding.pop(tenant, None))
+        await asyncio.shield(waiting)
+
+    async def check(self) -> None:
+        """Re-seed tenants whose slot lost its data, then add the backlog by the re-seeding rule."""
+        tenants = sorted({*self.epochs, *(s.tenant for s in self.backlog)})
+        if not tenants:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for tenant in tenants:
+            pipe.get(self._keys.tenant("seeded", tenant))
+        marks = dict(zip(tenants, await pipe.execute(), strict=True))
+        lost = {t for t, mark in marks.items() if mark is None}
+        if lost:
+            marks.update(await self._seed(lost))
+        if self.backlog:
+            await self._push(marks)
+        self.epochs.update({t: mark for t, mark in marks.items() if mark is not None})
+
+    async def _push(self, marks: dict[str, bytes | None]) -> None:
         """Spend Redis lacks goes in, but for what a re-seeding read from the ledger."""
         backlog, self.backlog = self.backlog, []
-        if epoch is not None:
-            backlog = _not_in_seed(backlog, epoch)
-        totals: dict[str, int] = {}
-        for spend in backlog:
+        totals: dict[str, dict[str, int]] = {}  # tenant -> budget key -> nanos
+        for spend in _not_in_seed(backlog, marks, self._mine):
+            keys = totals.setdefault(spend.tenant, {})
             for counter in spend.counters:
                 key = self._keys.budget(counter)
-                totals[key] = totals.get(key, 0) + spend.nanos
-        if not totals:
-            return
+                keys[key] = keys.get(key, 0) + spend.nanos
         try:
-            await self._scripts.run(scripts.add_spend(totals))
+            for tenant in list(totals):
+                await self._scripts.run(scripts.add_spend(totals.pop(tenant)))
         except RedisError:
-            self.backlog[:0] = backlog
+            self.backlog[:0] = [s for s in backlog if s.tenant in totals]
             raise
 
-    async def _seed(self) -> bytes | None:
-        """This window's spend from the ledger (first replica of the window, or Redis lost it).
+    async def _seed(self, tenants: set[str] | None) -> dict[str, bytes | None]:
+        """This window's spend from the ledger, for ``tenants`` (None: every one with spend).
 
-        Returns the new epoch, or None when another replica seeded first.
+        Returns each tenant's seeding mark: this one's, or another replica's that came first.
         """
         assert self.source is not None
         now = self._clock()
+        committed = self.ledger.committed if self.ledger is not None else 0
         spend = await asyncio.to_thread(self.source)
+        by_tenant: dict[str, dict[CounterKey, int]] = {t: {} for t in tenants or ()}
+        for counter, nanos in spend.items():
+            if tenants is None or counter[0] in tenants:
+                by_tenant.setdefault(counter[0], {})[counter] = nanos
         epoch = f"{uuid.uuid4().hex}|{now}".encode()
-        if not scripts.applied(await self._scripts.run(scripts.seed(self._keys, spend, epoch))):
-            return None
-        log.info("budgets seeded from the ledger: %d counters", len(spend))
-        return epoch
+        marks: dict[str, bytes | None] = {}
+        for tenant, counters in by_tenant.items():
+            call = scripts.seed(self._keys, tenant, counters, epoch)
+            if scripts.applied(await self._scripts.run(call)):
+                marks[tenant] = epoch
+            else:
+                mark = await self._redis.get(self._keys.tenant("seeded", tenant))
+                marks[tenant] = cast(bytes | None, mark)
+        seeded = [t for t, mark in marks.items() if mark == epoch]
+        if seeded:
+            self._mine[epoch] = committed
+            log.info("budgets seeded from the ledger: %d tenants", len(seeded))
+        self.epochs.update({t: mark for t, mark in marks.items() if mark is not None})
+        return marks
 
 
-def _not_in_seed(backlog: list[Spend], epoch: bytes) -> list[Spend]:
-    # Accrued under an earlier seeding and committed well before this one read the ledger
-    # (replicas' clocks differ a little): in the seed. Later or unsure: added, so an error
-    # can only over-count.
-    read_at = float(epoch.rsplit(b"|", 1)[1]) - CLOCK_SKEW_S
-    seeded = [
-        s
-        for s in backlog
-        if s.epoch != epoch and s.committed_at is not None and s.committed_at < read_at
-    ]
+def _not_in_seed(
+    backlog: list[Spend], marks: dict[str, bytes | None], mine: dict[bytes, int]
+) -> list[Spend]:
+    seeded = [s for s in backlog if _in_seed(s, marks.get(s.tenant), mine)]
     if seeded:
         log.warning(
             "Redis lost its data during the outage; %d fail-open spends are in the "
@@ -132,3 +173,15 @@ def _not_in_seed(backlog: list[Spend], epoch: bytes) -> list[Spend]:
             len(seeded),
         )
     return [s for s in backlog if s not in seeded]
+
+
+def _in_seed(spend: Spend, epoch: bytes | None, mine: dict[bytes, int]) -> bool:
+    """Whether a seeding's ledger read had this spend (unsure: no, so an error over-counts)."""
+    if epoch is None or spend.epoch == epoch:
+        return False
+    if epoch in mine:  # our own read: our rows committed before it are in it
+        return spend.position <= mine[epoch]
+    # Another replica's: committed well before it read (replicas' clocks differ a little).
+    if spend.committed_at is None:
+        return False
+    return spend.committed_at < float(epoch.rsplit(b"|", 1)[1]) - CLOCK_SKEW_S

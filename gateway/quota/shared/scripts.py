@@ -33,34 +33,54 @@ Counted = list[tuple[BudgetLimit, str]]  # the budgets a call counts against, wi
 
 class Script(StrEnum):
     ADMIT = "admit"
-    RELEASE = "release"
     SETTLE = "settle"
     ADD_SPEND = "add_spend"
     OPEN_SESSION = "open_session"
     CLOSE_SESSION = "close_session"
     CLAIM = "claim"
-    CLAIMED = "claimed"
     SEED = "seed"
+    REGISTER = "register"
 
 
 _SOURCES = {
     Script.ADMIT: lua.ADMIT,
-    Script.RELEASE: lua.RELEASE,
     Script.SETTLE: lua.SETTLE,
     Script.ADD_SPEND: lua.ADD_SPEND,
     Script.OPEN_SESSION: lua.OPEN_SESSION,
     Script.CLOSE_SESSION: lua.CLOSE_SESSION,
     Script.CLAIM: lua.CLAIM,
-    Script.CLAIMED: lua.CLAIMED,
     Script.SEED: lua.SEED,
+    Script.REGISTER: lua.REGISTER,
 }
+
+
+Arg = str | int
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
     script: Script
     keys: list[str]
-    args: list[str | int]
+    args: list[Arg]
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One call's share of a batched script (``ADMIT`` or ``SETTLE``): calls whose
+    ``group`` is the same go in one script call of a courier round."""
+
+    script: Script
+    keys: tuple[str, ...]
+    shared: tuple[Arg, ...]  # the same for every part of a group
+    item: tuple[Arg, ...]  # this call's own arguments
+    tenant: str = ""
+
+    @property
+    def group(self) -> tuple[Script, tuple[str, ...], tuple[Arg, ...]]:
+        return self.script, self.keys, self.shared
+
+
+ADMIT_REPLY = 5  # values per admit in ``ADMIT``'s reply
 
 
 class Scripts:
@@ -115,13 +135,15 @@ class AdmitReply:
     in_flight: int = 0
     budget: int = 0  # the refusing budget's index among the call's budgets
     left: int = 0  # nanos that budget had left
+    epoch: bytes | None = None  # the seeding the tenant's budgets stand on (budgeted admits)
 
     @classmethod
     def decode(cls, raw: object) -> AdmitReply:
         reply = cast(list[Any], raw)
         verdict = Verdict(int(reply[0]))
         if verdict is Verdict.ADMITTED:
-            return cls(verdict, bool(int(reply[1])), _float(reply[2]), _float(reply[3]))
+            over, requests, tokens = bool(int(reply[1])), _float(reply[2]), _float(reply[3])
+            return cls(verdict, over, requests, tokens, epoch=reply[4] or None)
         if verdict is Verdict.TOO_MANY_IN_FLIGHT:
             return cls(verdict, in_flight=int(reply[1]))
         if verdict is Verdict.RPM_EXHAUSTED:
@@ -166,7 +188,9 @@ class AdmitReply:
 
 def admit(
     keys: Keys, ticket: Ticket, policy: Policy, counted: Counted, force: bool, now: float
-) -> Call:
+) -> Part:
+    """One admit: batched with the tenant's other admits (same policy and budgets) and
+    its releases, in one ``ADMIT`` per courier round."""
     record = {
         "t": ticket.tenant,
         "m": ticket.model,
@@ -175,39 +199,74 @@ def admit(
         "q": ticket.ref,
         "at": now,
     }
-    tenant = ticket.tenant
-    return Call(
+    return Part(
         Script.ADMIT,
-        [
-            keys.of("rate", tenant), keys.of("conc", tenant), keys.mine("res"),
-            keys.mine("tenants"), keys.mine("inflight"), keys.of("seeded"),
-            *(key for _, key in counted),
-        ],
-        [
-            keys.replica, ticket.id, opt(policy.rpm), opt(policy.tpm), opt(policy.concurrent),
-            ticket.tokens, ticket.bound, int(policy.budget_mode == "strict"), int(force),
-            orjson.dumps(record).decode(), BUDGET_TTL_S, tenant,
+        (*_tenant_keys(keys, ticket.tenant), *(key for _, key in counted)),
+        (
+            opt(policy.rpm), opt(policy.tpm), opt(policy.concurrent),
+            int(policy.budget_mode == "strict"), int(holds_share(policy)),
             *(limit.nanos for limit, _ in counted),
-        ],
+        ),
+        (ticket.id, ticket.tokens, ticket.bound, int(force), orjson.dumps(record).decode()),
+        ticket.tenant,
     )  # fmt: skip
+
+
+def holds_share(policy: Policy) -> bool:
+    """Whether an admitted call holds something its release gives back at once."""
+    return policy.concurrent is not None or policy.tpm is not None
+
+
+def admit_call(keys: Keys, tenant: str, admits: list[Part], releases: list[Part]) -> Call:
+    """One tenant's round: its releases, then its admits (all of one group)."""
+    if admits:
+        head = admits[0]
+        call_keys, shared = list(head.keys), list(head.shared)
+    else:
+        call_keys, shared = _tenant_keys(keys, tenant), ["", "", "", 0, 0]
+    args: list[Arg] = [keys.replica, BUDGET_TTL_S, len(releases), len(admits), *shared]
+    for part in (*releases, *admits):
+        args.extend(part.item)
+    return Call(Script.ADMIT, call_keys, args)
+
+
+def admit_replies(raw: object) -> list[list[Any]]:
+    flat = cast(list[Any], raw)
+    return [flat[i : i + ADMIT_REPLY] for i in range(0, len(flat), ADMIT_REPLY)]
+
+
+def _tenant_keys(keys: Keys, tenant: str) -> list[str]:
+    return [
+        keys.tenant("rate", tenant), keys.tenant("conc", tenant), keys.res(tenant),
+        keys.inflight(tenant), keys.tenant("seeded", tenant),
+    ]  # fmt: skip
 
 
 # ------------------------------------------------------------------ settling
 
 
-def release(keys: Keys, ticket: Ticket, tokens: int, tpm: str) -> Call:
-    """The concurrency share back, and the tokens estimated beyond ``tokens`` used."""
-    return Call(
-        Script.RELEASE,
-        [keys.mine("inflight"), keys.of("conc", ticket.tenant), keys.of("rate", ticket.tenant)],
-        [ticket.id, keys.replica, ticket.tokens - tokens, tpm],
-    )
+def release(ticket: Ticket, tokens: int, tpm: str) -> Part:
+    """The concurrency share back, and the tokens estimated beyond ``tokens`` used (sent
+    with the tenant's next round of admits)."""
+    return Part(Script.ADMIT, (), (), (ticket.id, ticket.tokens - tokens, tpm), ticket.tenant)
 
 
-def settle(keys: Keys, ticket: Ticket, cost: int) -> Call:
+def settle(keys: Keys, ticket: Ticket, cost: int) -> Part:
     """The budget reservation becomes ``cost`` (0 gives it back unspent)."""
-    held = [keys.mine("res"), *map(keys.budget, ticket.counters)]
-    return Call(Script.SETTLE, held, [ticket.id, -ticket.bound, cost])
+    held = (keys.res(ticket.tenant), *map(keys.budget, ticket.counters))
+    return Part(Script.SETTLE, held, (), (ticket.id, ticket.bound, cost), ticket.tenant)
+
+
+def settle_call(parts: list[Part]) -> Call:
+    args: list[Arg] = []
+    for part in parts:
+        args.extend(part.item)
+    return Call(Script.SETTLE, list(parts[0].keys), args)
+
+
+def settled(raw: object) -> list[bool]:
+    """``SETTLE``'s reply: whether each settle found its reservation."""
+    return [bool(int(x)) for x in cast(list[Any], raw)]
 
 
 def applied(raw: object) -> bool:
@@ -215,55 +274,55 @@ def applied(raw: object) -> bool:
     return bool(int(cast(int, raw)))
 
 
+def register(keys: Keys, tenant: str) -> Call:
+    return Call(Script.REGISTER, [keys.mine("tenants")], [tenant])
+
+
 def open_session(keys: Keys, tenant: str, limit: int | None) -> Call:
-    return Call(
-        Script.OPEN_SESSION,
-        [keys.of("sess", tenant), keys.mine("tenants")],
-        [keys.replica, opt(limit), tenant],
-    )
+    return Call(Script.OPEN_SESSION, [keys.tenant("sess", tenant)], [keys.replica, opt(limit)])
 
 
 def close_session(keys: Keys, tenant: str) -> Call:
-    return Call(Script.CLOSE_SESSION, [keys.of("sess", tenant)], [keys.replica])
+    return Call(Script.CLOSE_SESSION, [keys.tenant("sess", tenant)], [keys.replica])
 
 
 # ------------------------------------------------------------------ seeding and reclaiming
 
 
 def add_spend(totals: dict[str, int]) -> Call:
+    """One tenant's spend (its keys are on one slot)."""
     return Call(Script.ADD_SPEND, list(totals), [BUDGET_TTL_S, *totals.values()])
 
 
-def seed(keys: Keys, spend: dict[CounterKey, int], epoch: bytes) -> Call:
-    counters = [keys.of("seeded"), *map(keys.budget, spend)]
+def seed(keys: Keys, tenant: str, spend: dict[CounterKey, int], epoch: bytes) -> Call:
+    counters = [keys.tenant("seeded", tenant), *map(keys.budget, spend)]
     return Call(Script.SEED, counters, [BUDGET_TTL_S, epoch.decode(), *spend.values()])
 
 
-def claim(keys: Keys, replica: str) -> Call:
+def claim(keys: Keys, tenant: str, replica: str) -> Call:
     return Call(
         Script.CLAIM,
         [
-            keys.of("alive", replica), keys.of("res", replica), keys.of("tenants", replica),
-            keys.of("claimed", replica), keys.of("inflight", replica), keys.of("replicas"),
-            keys.of("claiming"),
+            keys.tenant("conc", tenant), keys.tenant("sess", tenant),
+            keys.res(tenant, replica), keys.inflight(tenant, replica),
+            keys.tenant("claimed", tenant, replica),
         ],
-        [replica, keys.prefix],
+        [replica],
     )  # fmt: skip
 
 
-def claimed(keys: Keys, replica: str) -> Call:
-    return Call(Script.CLAIMED, [keys.of("claimed", replica), keys.of("claiming")], [replica])
+def settle_orphans(
+    keys: Keys, tenant: str, replica: str, held: list[str], orphans: list[tuple[Orphan, int]]
+) -> Call:
+    """Claimed reservations of one tenant (counting against ``held``) charged their costs."""
+    args: list[Arg] = []
+    for orphan, cost in orphans:
+        args.extend((orphan.ticket, orphan.bound, cost))
+    return Call(Script.SETTLE, [keys.tenant("claimed", tenant, replica), *held], args)
 
 
-def settle_orphan(keys: Keys, replica: str, orphan: Orphan, held: list[str], cost: int) -> Call:
-    claimed_by = keys.of("claimed", replica)
-    return Call(Script.SETTLE, [claimed_by, *held], [orphan.ticket, -orphan.bound, cost])
-
-
-def orphans(raw: object) -> list[tuple[Orphan, list[str]]] | None:
-    """``CLAIM``'s reply: None while the replica is alive, else its reservations and keys."""
-    if raw is None:
-        return None
+def orphans(raw: object) -> list[tuple[Orphan, list[str]]]:
+    """``CLAIM``'s reply: the dead replica's reservations on one tenant, and their keys."""
     flat = cast(list[bytes], raw)
     return [_orphan(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
