@@ -32,7 +32,7 @@ from redis.exceptions import (
 from redis_cluster import RedisCluster as LocalCluster
 from redis_server import RedisServer
 
-from gateway.quota.shared.connection import REDIS_TIMEOUT_S, connect, is_cluster
+from gateway.quota.shared.connection import REDIS_TIMEOUT_S, connect, is_cluster, ready
 
 T = TypeVar("T")
 
@@ -134,6 +134,56 @@ def test_a_cluster_url_gives_a_cluster_client_of_its_seed_node(url: str, connect
     assert kwargs["connection_class"].__name__ == connection  # for the nodes it discovers
     assert kwargs["password"] == "secret"
     assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == REDIS_TIMEOUT_S
+
+
+def test_a_cluster_url_may_name_several_seeds() -> None:
+    client = connect("redis-cluster://u:pw@h1:7000,h2:7001,[::1]:7002/0?ssl_cert_reqs=none")
+    assert isinstance(client, RedisCluster)
+    seeds = client.nodes_manager.startup_nodes.values()
+    assert sorted((seed.host, seed.port) for seed in seeds) == [
+        ("::1", 7002), ("h1", 7000), ("h2", 7001)
+    ]  # fmt: skip
+    assert {seed.connection_class.__name__ for seed in seeds} == {"HiredisConnection"}
+    assert all(seed.connection_kwargs["password"] == "pw" for seed in seeds)
+
+
+def test_a_replica_starting_while_a_master_is_down_reaches_the_others(
+    empty_cluster: LocalCluster,
+) -> None:
+    """The master stopped is the one redis-py asks for its command table (its default
+    node), and the first seed named: `ready` gets past both."""
+    keys = tenant_keys(empty_cluster)
+
+    async def default_node() -> int:
+        client = cluster_client(empty_cluster)
+        try:
+            await ready(client)
+            return empty_cluster.ports.index(int(client.get_default_node().port))
+        finally:
+            await client.aclose()
+
+    down = run(default_node)
+    up = [i for i in range(3) if i != down]
+    empty_cluster.stop_node(down)
+    seeds = ",".join(f"127.0.0.1:{empty_cluster.ports[i]}" for i in [down, *up])
+
+    async def test() -> None:
+        alone = connect(f"redis-cluster://127.0.0.1:{empty_cluster.ports[down]}")
+        with pytest.raises(RedisClusterException, match="cannot be connected"):
+            await ready(alone)  # not a RedisError: the courier must expect it too
+        await alone.aclose()
+        for _ in range(5):  # unready, each would go to a random primary first
+            client = connect(f"redis-cluster://{seeds}")
+            try:
+                await ready(client)
+                for i in up:
+                    assert await client.set(keys[i], 1)
+                with pytest.raises(ConnectionError):
+                    await client.set(keys[down], 1)
+            finally:
+                await client.aclose()
+
+    run(test)
 
 
 def test_every_cluster_connection_packs_with_hiredis(empty_cluster: LocalCluster) -> None:

@@ -1,9 +1,12 @@
 """The quota's Redis client, from ``GATEWAY_REDIS_URL``: one server, or a Redis Cluster.
 
 ``redis://``, ``rediss://`` and ``unix://`` name one server. ``redis-cluster://``
-and ``rediss-cluster://`` name one seed node of a Redis Cluster (host:port, with
-an optional password); the client finds the other masters and which slots each
-serves, and follows the cluster when slots move.
+and ``rediss-cluster://`` name seed nodes of a Redis Cluster
+(``redis-cluster://[user:password@]host:port[,host:port...]``); the client asks
+the first seed that answers which masters serve which slots, and follows the
+cluster when slots move. More than one seed lets a replica start while a node is
+down: with one seed, the first command fails (``RedisClusterException``, which
+is not a ``RedisError``) until that node is back.
 
 Both clients wait at most ``REDIS_TIMEOUT_S`` per connection attempt and per
 reply, and both pack commands with hiredis. A cluster client retries once
@@ -18,9 +21,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import hiredis
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis._parsers.commands import AsyncCommandsParser
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, TimeoutError
 
 REDIS_TIMEOUT_S = 1.0  # longest a request waits on Redis before its tenant's when_store_down
 CLUSTER_SCHEMES = {"redis-cluster": "redis", "rediss-cluster": "rediss"}
@@ -31,14 +36,23 @@ Client = aioredis.Redis | RedisCluster
 
 
 def connect(url: str) -> Client:
-    scheme = urlsplit(url).scheme
-    if scheme in CLUSTER_SCHEMES:
-        return _cluster(urlunsplit(urlsplit(url)._replace(scheme=CLUSTER_SCHEMES[scheme])))
-    return _single(url)
+    return _cluster(url) if is_cluster(url) else _single(url)
 
 
 def is_cluster(url: str) -> bool:
     return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
+async def ready(client: Client) -> None:
+    """Read a cluster's slot map now (a server client has nothing to read).
+
+    Until a cluster client has read it, redis-py routes a keyed command to a random
+    primary (it picks the route before it reads the map): with one master down, the
+    first commands of a replica that starts then may fail for tenants on the others.
+    Raises like a command would (``RedisClusterException`` when no seed answers).
+    """
+    if isinstance(client, RedisCluster):
+        await client.initialize()
 
 
 def _single(url: str) -> aioredis.Redis:
@@ -53,8 +67,13 @@ def _single(url: str) -> aioredis.Redis:
 
 
 def _cluster(url: str) -> RedisCluster:
+    parts = urlsplit(url)
+    user, at, hosts = parts.netloc.rpartition("@")
+    first, *more = hosts.split(",")
+    seeds = [urlsplit(f"//{host}") for host in more]
     client = RedisCluster.from_url(
-        url,
+        urlunsplit(parts._replace(scheme=CLUSTER_SCHEMES[parts.scheme], netloc=user + at + first)),
+        startup_nodes=[ClusterNode(seed.hostname or "", seed.port or 6379) for seed in seeds],
         socket_timeout=REDIS_TIMEOUT_S,
         socket_connect_timeout=REDIS_TIMEOUT_S,
         max_connections=NODE_CONNECTIONS,
@@ -67,7 +86,33 @@ def _cluster(url: str) -> RedisCluster:
     client.connection_kwargs["connection_class"] = packing
     for node in client.nodes_manager.startup_nodes.values():
         node.connection_class = packing
+    client.commands_parser = _CommandsFromAnyPrimary(client)
     return client
+
+
+class _CommandsFromAnyPrimary(AsyncCommandsParser):
+    """The command table (``COMMAND``, for key positions) from the first primary that answers.
+
+    redis-py asks only its default node, the first primary the seed lists, each time a
+    client that never connected initialises: with that one master down, every command
+    fails, also for slots the others serve. (A client that was connected moves a failed
+    node to the end of its list and gets past it.)
+    """
+
+    def __init__(self, client: RedisCluster) -> None:
+        super().__init__()
+        self._client = client
+
+    async def initialize(self, node: ClusterNode | None = None) -> None:
+        primaries = self._client.get_primaries()
+        candidates = [node, *(p for p in primaries if p is not node)] if node else primaries
+        for i, candidate in enumerate(candidates):
+            try:
+                await super().initialize(candidate)
+                return
+            except (ConnectionError, TimeoutError):
+                if i == len(candidates) - 1:
+                    raise
 
 
 def _hiredis_packing(base: type[Any]) -> type[Any]:
