@@ -5,13 +5,21 @@ and ``rediss-cluster://`` name seed nodes of a Redis Cluster
 (``redis-cluster://[user:password@]host:port[,host:port...]``); the client asks
 the first seed that answers which masters serve which slots, and follows the
 cluster when slots move. More than one seed lets a replica start while a node is
-down: with one seed, the first command fails (``RedisClusterException``, which
-is not a ``RedisError``) until that node is back.
+down: with one seed, nothing works until that node is back (`ready` raises
+``RedisClusterUnreachableError``, which is not a ``RedisError``: `STORE_ERRORS`).
 
 Both clients wait at most ``REDIS_TIMEOUT_S`` per connection attempt and per
 reply, and both pack commands with hiredis. A cluster client retries once
 (after re-reading the slot map) before it raises, so an outage reaches the
-caller within about two timeouts instead of redis-py's default ten retries.
+caller within about two timeouts instead of redis-py's ten retries.
+
+What a cluster changes for the callers (``tests/quota/test_connection.py``):
+``pipe.evalsha`` is refused in a cluster pipeline (``pipe.execute_command("EVALSHA",
+...)`` is routed by its first key); a non-transactional pipeline spans shards and
+answers in order, but a shard's failure comes back as values (NOSCRIPT, CLUSTERDOWN,
+a broken connection, a timeout), or, when that shard cannot be connected to, raised
+for the whole pipeline after the other shards ran their commands: so one pipeline
+per shard. SCRIPT LOAD goes to every primary and fails while one is down.
 """
 
 from __future__ import annotations
@@ -25,7 +33,12 @@ from redis._parsers.commands import AsyncCommandsParser
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError, TimeoutError
+from redis.exceptions import (
+    ConnectionError,
+    RedisClusterUnreachableError,
+    RedisError,
+    TimeoutError,
+)
 
 REDIS_TIMEOUT_S = 1.0  # longest a request waits on Redis before its tenant's when_store_down
 CLUSTER_SCHEMES = {"redis-cluster": "redis", "rediss-cluster": "rediss"}
@@ -33,6 +46,8 @@ CLUSTER_RETRIES = 1  # after a connection error or timeout: re-read the slot map
 NODE_CONNECTIONS = 64  # per cluster node; a cluster node's pool fails rather than waits when full
 
 Client = aioredis.Redis | RedisCluster
+# What a store outage raises: a cluster none of whose seeds answers raises no RedisError.
+STORE_ERRORS = (RedisError, RedisClusterUnreachableError)
 
 
 def connect(url: str) -> Client:
