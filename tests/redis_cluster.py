@@ -67,6 +67,11 @@ class RedisCluster:
         """A seed node, as the gateway is configured (``GATEWAY_REDIS_URL``)."""
         return f"redis-cluster://127.0.0.1:{self.ports[0]}"
 
+    @property
+    def seeds_url(self) -> str:
+        """Every node as a seed: a replica can start while any one of them is down."""
+        return "redis-cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
     def node_url(self, i: int) -> str:
         """Node ``i`` on its own (a plain client sees only its slots)."""
         return f"redis://127.0.0.1:{self.ports[i]}/0"
