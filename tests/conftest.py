@@ -9,6 +9,7 @@ import openai
 import pytest
 from harness import UPSTREAM_KEY, GatewayServer, config_dict
 from pg import PostgresServer
+from redis_cluster import RedisCluster
 from redis_server import RedisServer
 
 from fake_openai import FakeOpenAIServer
@@ -73,6 +74,24 @@ def redis(redis_server: RedisServer) -> RedisServer:
         redis_server.start()
     redis_server.flush()
     return redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """One real three-master Redis Cluster for the session; ``empty_cluster`` hands each test
+    an empty one with every node up."""
+    with RedisCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def empty_cluster(redis_cluster: RedisCluster) -> RedisCluster:
+    for i in range(len(redis_cluster.ports)):
+        redis_cluster.resume_node(i)  # a test paused it
+        redis_cluster.start_node(i, wait=False)  # a test stopped it
+    redis_cluster.wait_ok()
+    redis_cluster.flush()
+    return redis_cluster
 
 
 @pytest.fixture
