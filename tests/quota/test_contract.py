@@ -1,7 +1,8 @@
 """The `Quota` contract: the same specifications hold in one process and across replicas.
 
-Every test here runs against `MemoryQuota` and against `RedisQuota` on a real
-Redis (skipped where ``redis-server`` is missing, a failure in CI). Redis
+Every test here runs against `MemoryQuota`, against `RedisQuota` on a real
+Redis, and on a real three-master Redis Cluster (skipped where ``redis-server``
+is missing, a failure in CI). Redis
 keeps its rate buckets on its own clock, so a specification here never waits
 for a bucket to refill: that is specified with an injected clock in
 `test_memory.py`. Budgets use the ``now`` each call passes, on both stores.
@@ -18,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from poll import eventually
 from quota.fakes import Ledger
+from redis_cluster import RedisCluster
 from redis_server import RedisServer
 
 from gateway.config.runtime import BudgetLimit, Policy
@@ -59,10 +61,13 @@ class Backend:
         asyncio.run(main())
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "memory":
         return Backend(None)
+    if request.param == "cluster":  # three masters: tenants' keys spread over them
+        cluster: RedisCluster = request.getfixturevalue("empty_cluster")
+        return Backend(cluster.url)
     server: RedisServer = request.getfixturevalue("redis")
     return Backend(server.url)
 

@@ -18,13 +18,14 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
-import hiredis
-import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import ClusterDownError, NoScriptError, RedisError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.quota.orphans import LedgerLink
+from gateway.quota.shared.connection import REDIS_TIMEOUT_S, STORE_ERRORS, Client
 from gateway.quota.shared.keys import Keys
 from gateway.quota.shared.liveness import RETRY_DOWN_S, Health
 from gateway.quota.shared.reseed import Spend
@@ -33,40 +34,13 @@ from gateway.quota.shared.scripts import Call, Part, Scripts
 
 log = logging.getLogger(__name__)
 
-REDIS_TIMEOUT_S = 1.0  # longest a request waits on Redis before its tenant's when_store_down
 BATCH = 500  # most calls, and most releases and settles, in one pipeline
-
-
-def connect(url: str) -> aioredis.Redis:
-    # The courier holds one connection; the heartbeats and status reads take a few
-    # more. Blocking: a burst of status reads waits instead of failing like an outage.
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=16, timeout=REDIS_TIMEOUT_S,
-        socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S,
-    )  # fmt: skip
-    pool.connection_class = _hiredis_packing(pool.connection_class)
-    return aioredis.Redis(connection_pool=pool)
-
-
-def _hiredis_packing(base: type[Any]) -> type[Any]:
-    """The URL's connection class, packing commands with hiredis (C) instead of Python.
-
-    redis-py's asyncio client packs in Python: about 50 µs of CPU for an admit's
-    twenty arguments, the largest cost per call in `bench/metering.py`.
-    """
-
-    def pack_command(self: Any, *args: Any) -> list[bytes]:
-        if isinstance(args[0], str) and " " in args[0]:  # "SCRIPT LOAD": two words on the wire
-            args = (*args[0].split(), *args[1:])
-        return [hiredis.pack_command(args)]
-
-    return type(f"Hiredis{base.__name__}", (base,), {"pack_command": pack_command})
 
 
 class Courier:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: Client,
         keys: Keys,
         run: Scripts,
         health: Health,
@@ -143,26 +117,27 @@ class Courier:
                 await self._wake.wait()
                 continue
             try:
-                await self._send(calls, ops)
-                backoff, failures = 0.05, 0
-            except RedisError as exc:
-                for op in calls:  # their requests fall back now, as the tenant says
-                    op.fail(exc)
-                self._ops.extendleft(reversed(ops))
+                failed = await self._send(calls, ops)  # what a down shard had is put back
+            except STORE_ERRORS as exc:
+                failed = exc
                 self._health.went_down(exc)
-                failures += 1
-                if self._gone.is_set() and failures > 3:
-                    return  # shutting down and Redis stays away: aclose reports what is left
-                self._called.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._called.wait(), backoff)
-                backoff = min(backoff * 2, RETRY_DOWN_S)
             except Exception as exc:  # a bug: the courier must live on, or every admit hangs
                 log.exception(
                     "quota courier failed; %d settles dropped (their holds stay)", len(ops)
                 )
                 for op in calls:
                     op.fail(RedisError(f"quota courier failed: {exc!r}"))
+                continue
+            if failed is None:
+                backoff, failures = 0.05, 0
+                continue
+            failures += 1
+            if self._gone.is_set() and failures > 3:
+                return  # shutting down and Redis stays away: aclose reports what is left
+            self._called.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._called.wait(), backoff)
+            backoff = min(backoff * 2, RETRY_DOWN_S)
 
     @staticmethod
     def _take(queue: deque[Op], most: int) -> list[Op]:
@@ -180,25 +155,83 @@ class Courier:
             out.append(op)
         return out
 
-    async def _send(self, calls: list[Op], ops: list[Op]) -> None:
-        # Releases and settles first: a call that ended frees its share for the admits
-        # behind it. Every queued script is idempotent per ticket, so an op sent again
-        # after a NOSCRIPT (Redis restarted) or a dropped connection counts once.
-        pending = batches(self._keys, ops, calls)
+    async def _send(self, calls: list[Op], ops: list[Op]) -> Exception | None:
+        """One pipeline per shard (one in all for a single server), at the same time: a
+        shard that is down fails its own tenants' calls, not the others'. A Cluster shard
+        that failed in the last second is not sent to (one that hangs would hold up every
+        round for a timeout): what it has waits, its calls fail."""
+        shards: dict[str, list[Batch]] = {}
+        for batch in batches(self._keys, ops, calls):
+            shards.setdefault(self.shard(batch.call.keys), []).append(batch)
+        now, sent = self._clock(), []
+        failed: Exception | None = None
+        for shard, group in shards.items():
+            if not shard or self._health.asking(now, shard):
+                sent.append(self._send_to(shard, group))
+            else:
+                failed = RedisError(f"Redis shard {shard or 'server'} is down")
+                self._put_back(group, failed)
+        for exc in await asyncio.gather(*sent):
+            failed = failed or exc
+        return failed
+
+    def shard(self, keys: list[str]) -> str:
+        """The shard serving ``keys[0]`` (its node's name; ``""`` for a single server)."""
+        if isinstance(self._redis, RedisCluster) and keys:
+            node = self._redis.get_node_from_key(keys[0])
+            return node.name if node is not None else ""
+        return ""
+
+    async def _send_to(self, shard: str, group: list[Batch]) -> Exception | None:
+        """Send one shard's batches; on failure put them back (calls fail) and say why.
+
+        Every queued script is idempotent per ticket, so a batch sent again after a
+        NOSCRIPT (Redis restarted) or a dropped connection counts once.
+        """
+        failed: Exception | None = None
         for attempt in (1, 2):
             pipe = self._redis.pipeline(transaction=False)
-            for batch in pending:
+            for batch in group:
                 self._scripts.add_to(pipe, batch.call)
-            results = await pipe.execute(raise_on_error=False)
+            try:
+                results = await pipe.execute(raise_on_error=False)
+            except STORE_ERRORS as exc:
+                self._put_back(group, exc)
+                self._health.went_down(exc, shard)
+                return exc
             again: list[Batch] = []
-            for batch, result in zip(pending, results, strict=True):
+            for batch, result in zip(group, results, strict=True):
                 if isinstance(result, NoScriptError) and attempt == 1:
                     again.append(batch)
+                elif isinstance(result, _SHARD_DOWN):  # a cluster shard's failure, as a value
+                    self._put_back([batch], result)
+                    self._health.went_down(result, shard)
+                    failed = result
                 elif isinstance(result, Exception) and not batch.answered:
                     log.error("quota %s failed in Redis: %s", batch.call.script, result)
                 else:
                     batch.deliver(result, self._missed)
             if not again:
-                return
-            await self._scripts.load()
-            pending = again
+                return failed
+            try:
+                await self._scripts.load(again[0].call.keys)
+            except STORE_ERRORS as exc:
+                self._put_back(again, exc)
+                self._health.went_down(exc, shard)
+                return exc
+            group = again
+        return failed
+
+    def _put_back(self, group: list[Batch], exc: Exception) -> None:
+        """Waiting requests fall back now, as their tenants say; the rest is sent again."""
+        for batch in reversed(group):
+            for op in reversed(batch.ops):
+                if op.answer is not None:
+                    op.fail(exc)
+                else:
+                    self._ops.appendleft(op)
+        self._idle.clear()
+
+
+# A shard that did not run its part of a cluster pipeline says so in its result.
+_SHARD_DOWN = (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError)

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-import redis.asyncio as aioredis
-
 from gateway.config.runtime import Policy
 from gateway.quota.budgets import applicable, counter_key
 from gateway.quota.orphans import CounterKey
+from gateway.quota.shared.connection import Client
 from gateway.quota.shared.keys import Keys
 from gateway.quota.shared.scripts import Counted
 from gateway.quota.ticket import BudgetStatus
@@ -23,7 +22,7 @@ Windows = Callable[[float], dict[WindowKind, Window]]
 
 
 class BudgetLevels:
-    def __init__(self, redis: aioredis.Redis, keys: Keys, windows: Windows) -> None:
+    def __init__(self, redis: Client, keys: Keys, windows: Windows) -> None:
         self._redis, self._keys, self._windows = redis, keys, windows
         self._levels: dict[str, tuple[int, int]] = {}  # budget key -> (spent, reserved)
         self._counters: dict[str, CounterKey] = {}  # budget key -> its counter

@@ -18,11 +18,11 @@ import logging
 from collections.abc import Callable
 from typing import cast
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
 
 from gateway.quota.orphans import LedgerLink, Orphan
 from gateway.quota.shared import scripts
+from gateway.quota.shared.connection import STORE_ERRORS, Client
 from gateway.quota.shared.keys import Keys
 from gateway.quota.shared.scripts import Scripts
 
@@ -37,19 +37,22 @@ class Health:
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
         self.up = True
-        self.down_until = 0.0  # requests do not wait on Redis before this time
+        self.down_until: dict[str, float] = {}  # shard -> requests do not wait on it before
         self.up_since = 0.0  # connected without a break since (reclaiming waits for a TTL)
         self._fell_back = False  # a request fell back since the last heartbeat
 
-    def asking(self, now: float) -> bool:
-        """Whether a request at ``now`` waits on Redis (not in the second after a failure)."""
-        return now >= self.down_until
+    def asking(self, now: float, shard: str = "") -> bool:
+        """Whether a request at ``now`` waits on Redis, or on one shard of a Cluster (not in
+        the second after it failed). A single server is shard ``""``."""
+        return now >= self.down_until.get(shard, 0.0)
 
-    def went_down(self, exc: Exception) -> None:
+    def went_down(self, exc: Exception, shard: str | None = "") -> None:
+        """Redis, or a shard, failed (None: a Cluster failed on a key of no tenant's)."""
         if self.up:
             log.error("Redis unreachable (%s): applying each tenant's when_store_down", exc)
         self.up = False
-        self.down_until = self._clock() + RETRY_DOWN_S
+        if shard is not None:
+            self.down_until[shard] = self._clock() + RETRY_DOWN_S
 
     def answered(self) -> None:
         if not self.up:
@@ -57,7 +60,8 @@ class Health:
             self.up_since = self._clock()
         elif not self.up_since:
             self.up_since = self._clock()
-        self.up, self.down_until, self._fell_back = True, 0.0, False
+        self.up, self._fell_back = True, False
+        self.down_until.clear()
 
     def first_fallback(self) -> bool:
         """True for the first request of an outage that falls back to this replica's limits."""
@@ -70,7 +74,7 @@ class Liveness:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        redis: Client,
         keys: Keys,
         run: Scripts,
         health: Health,
@@ -81,6 +85,7 @@ class Liveness:
     ) -> None:
         self._redis, self._keys, self._scripts, self._health = redis, keys, run, health
         self._tenants = tenants  # the tenants this replica registered (kept by `RedisQuota`)
+        self._cluster = isinstance(redis, RedisCluster)
         self.alive_ttl_s, self.heartbeat_s = alive_ttl_s, heartbeat_s
         self.reclaimed = 0
 
@@ -92,8 +97,8 @@ class Liveness:
                 return
             try:
                 await self.beat()
-            except RedisError as exc:
-                self._health.went_down(exc)
+            except STORE_ERRORS as exc:
+                self._health.went_down(exc, None if self._cluster else "")
             except Exception:  # a bug here must not stop the heartbeat (the replica would die)
                 log.exception("quota heartbeat failed")
 
@@ -108,7 +113,7 @@ class Liveness:
 
     async def leave(self) -> None:
         """The alive key goes: nothing is left held (every settle was sent first)."""
-        with contextlib.suppress(RedisError):
+        with contextlib.suppress(*STORE_ERRORS):
             await self._redis.delete(self._keys.mine("alive"))
 
     def may_reclaim(self, now: float) -> bool:

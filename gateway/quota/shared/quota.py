@@ -19,14 +19,13 @@ import uuid
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from redis.exceptions import RedisError
-
 from gateway.config.runtime import Policy
 from gateway.quota.budgets import holds_nothing
 from gateway.quota.memory import MemoryQuota
 from gateway.quota.orphans import CounterKey, LedgerLink, SpendSource
 from gateway.quota.shared import scripts
-from gateway.quota.shared.courier import Courier, connect
+from gateway.quota.shared.connection import STORE_ERRORS, connect, is_cluster, ready
+from gateway.quota.shared.courier import Courier
 from gateway.quota.shared.keys import Keys, new_replica_id
 from gateway.quota.shared.levels import BudgetLevels
 from gateway.quota.shared.liveness import Health, Liveness
@@ -58,6 +57,7 @@ class RedisQuota:
         self.replica = new_replica_id()
         self._keys = keys = Keys(prefix, self.replica)
         self._redis = redis = connect(url)
+        self._cluster = is_cluster(url)
         self._local = MemoryQuota(tz)  # the fail-open fallback, and the window cache
         self._scripts = run = Scripts(redis)
         self._health = Health(clock)
@@ -97,10 +97,11 @@ class RedisQuota:
         self._seeding.source, self._seeding.ledger, self._ledger = spend, ledger, ledger
         ledger.on_commit(self._ledger_committed)
         try:
+            await ready(self._redis)
             await self._scripts.load()
             await self._liveness.beat()
             await self._seeding.start()
-        except RedisError as exc:
+        except STORE_ERRORS as exc:
             raise RuntimeError(f"Redis at {_safe(self._url)} is unreachable: {exc}") from exc
         self._tasks = [
             asyncio.create_task(self._courier.run(ledger), name="quota-courier"),
@@ -146,8 +147,8 @@ class RedisQuota:
                 await self._levels.refresh()
                 if rounds % 2 == 0 and self._liveness.may_reclaim(self._clock()):
                     await self._liveness.reclaim(ledger)
-            except RedisError as exc:
-                self._health.went_down(exc)
+            except STORE_ERRORS as exc:
+                self._health.went_down(exc, None if self._cluster else "")
             except Exception:
                 log.exception("quota maintenance failed")
 
@@ -167,7 +168,8 @@ class RedisQuota:
     ) -> Ticket:
         if holds_nothing(policy):
             return unlimited_ticket(tenant, model, bound, tokens)
-        if not self._health.asking(now):
+        shard = self._courier.shard([self._keys.tenant("rate", tenant)])
+        if not self._health.asking(now, shard):
             return self._outage.admit(tenant, model, policy, bound, tokens, now, force, None)
         counted = self._levels.counted(tenant, model, policy, now)
         counters = tuple(self._levels.counter(key) for _, key in counted)
@@ -180,8 +182,8 @@ class RedisQuota:
             if reply.verdict is Verdict.UNSEEDED:  # the tenant's slot lost its data, or is new
                 await self._seeding.ensure(tenant)
                 reply = await self._ask(ticket, policy, counted, force, now)
-        except RedisError as exc:
-            self._health.went_down(exc)
+        except STORE_ERRORS as exc:
+            self._health.went_down(exc, shard)
             return self._outage.admit(tenant, model, policy, bound, tokens, now, force, exc)
         self._levels.admitted(tenant, counted)
         self._tpm_caps[tenant] = scripts.opt(policy.tpm)
@@ -207,7 +209,7 @@ class RedisQuota:
         op = self._courier.call(scripts.admit(self._keys, ticket, policy, counted, force, now))
         try:
             return AdmitReply.decode(await self._courier.answer(op))
-        except (RedisError, asyncio.CancelledError):  # Redis may have held it all the same
+        except (*STORE_ERRORS, asyncio.CancelledError):  # Redis may have held it all the same
             self._undo(op, ticket)
             raise
 
@@ -270,13 +272,14 @@ class RedisQuota:
         await self._courier.drain()
 
     async def open_session(self, tenant: str, limit: int | None) -> bool:
-        if self._health.asking(self._clock()):
+        shard = self._courier.shard([self._keys.tenant("sess", tenant)])
+        if self._health.asking(self._clock(), shard):
             call = scripts.open_session(self._keys, tenant, limit)
             try:
                 await self._register(tenant)
                 return scripts.applied(await self._courier.answer(self._courier.call(call)))
-            except RedisError as exc:
-                self._health.went_down(exc)
+            except STORE_ERRORS as exc:
+                self._health.went_down(exc, shard)
         return self._outage.open_session(tenant, limit)
 
     def close_session(self, tenant: str) -> None:
@@ -289,7 +292,7 @@ class RedisQuota:
         return self._levels.status(tenant, policy, now)
 
     async def budget_status(self, tenant: str, policy: Policy, now: float) -> list[BudgetStatus]:
-        with contextlib.suppress(RedisError):
+        with contextlib.suppress(*STORE_ERRORS):
             await self._levels.read(tenant, policy, now)
         return self.status(tenant, policy, now)
 

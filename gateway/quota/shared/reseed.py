@@ -20,11 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from gateway.quota.orphans import CounterKey, LedgerLink, SpendSource
 from gateway.quota.shared import scripts
+from gateway.quota.shared.connection import STORE_ERRORS, Client
 from gateway.quota.shared.keys import Keys
 from gateway.quota.shared.scripts import Scripts
 
@@ -51,9 +49,7 @@ class Spend:
 class Seeding:
     """The seeding each tenant's budgets stand on (``epochs``), and the spend Redis lacks."""
 
-    def __init__(
-        self, redis: aioredis.Redis, keys: Keys, run: Scripts, clock: Callable[[], float]
-    ) -> None:
+    def __init__(self, redis: Client, keys: Keys, run: Scripts, clock: Callable[[], float]) -> None:
         self._redis, self._keys, self._scripts, self._clock = redis, keys, run, clock
         self.epochs: dict[str, bytes] = {}  # tenant -> "<id>|<ledger read time>"
         self.backlog: list[Spend] = []
@@ -128,7 +124,7 @@ class Seeding:
         try:
             for tenant in list(totals):
                 await self._scripts.run(scripts.add_spend(totals.pop(tenant)))
-        except RedisError:
+        except STORE_ERRORS:
             self.backlog[:0] = [s for s in backlog if s.tenant in totals]
             raise
 

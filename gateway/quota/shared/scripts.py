@@ -7,14 +7,15 @@ An admit's reply becomes a `Verdict`; the refusal a client sees is worded by
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from typing import Any, cast
 
 import orjson
-import redis.asyncio as aioredis
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import NoScriptError
 
 from gateway.config.runtime import BudgetLimit, Policy
@@ -22,6 +23,7 @@ from gateway.quota.bucket import rate_headers
 from gateway.quota.errors import budget_refusal, concurrency_refusal, rpm_refusal, tpm_refusal
 from gateway.quota.orphans import CounterKey, Orphan
 from gateway.quota.shared import lua
+from gateway.quota.shared.connection import STORE_ERRORS, Client
 from gateway.quota.shared.keys import Keys
 from gateway.quota.ticket import Ticket
 from gateway.quota.windows import Window, WindowKind
@@ -84,30 +86,54 @@ ADMIT_REPLY = 5  # values per admit in ``ADMIT``'s reply
 
 
 class Scripts:
-    """The scripts as loaded into one Redis, whose cache goes when it restarts (NOSCRIPT)."""
+    """The scripts as loaded into Redis, whose cache goes when it restarts (NOSCRIPT).
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    In a Cluster each primary has its own cache: a shard that restarted is loaded
+    again on its own, when it answers NOSCRIPT, while another may be down.
+    """
+
+    def __init__(self, redis: Client) -> None:
         self._redis = redis
-        self._shas: dict[Script, str] = {}
+        # Redis names a script by the SHA-1 of its source (an identifier, not security).
+        self._shas = {
+            s: hashlib.sha1(src.encode(), usedforsecurity=False).hexdigest()
+            for s, src in _SOURCES.items()
+        }
 
-    async def load(self) -> None:
-        for script, source in _SOURCES.items():
-            self._shas[script] = await self._redis.script_load(source)
+    async def load(self, keys: list[str] | None = None) -> None:
+        """Into the server, or the shard serving ``keys[0]`` (None: every primary that answers)."""
+        redis = self._redis
+        if not isinstance(redis, RedisCluster):
+            for source in _SOURCES.values():
+                await redis.script_load(source)
+            return
+        nodes = [redis.get_node_from_key(keys[0])] if keys else redis.get_primaries()
+        loaded = 0
+        for node in nodes:
+            try:
+                for source in _SOURCES.values():
+                    await redis.execute_command("SCRIPT LOAD", source, target_nodes=node)
+                loaded += 1
+            except STORE_ERRORS:
+                if keys or (loaded == 0 and node is nodes[-1]):
+                    raise
 
-    def add_to(self, pipe: Pipeline, call: Call) -> None:
-        pipe.evalsha(self._shas[call.script], len(call.keys), *call.keys, *call.args)
+    def add_to(self, pipe: Pipeline | ClusterPipeline, call: Call) -> None:
+        pipe.execute_command(
+            "EVALSHA", self._shas[call.script], len(call.keys), *call.keys, *call.args
+        )
 
     async def run(self, call: Call) -> object:
         """One script on its own (not through the courier), loading the scripts again if need be."""
         try:
             return await self._eval(call)
         except NoScriptError:  # Redis restarted and lost its script cache
-            await self.load()
+            await self.load(call.keys or None)
             return await self._eval(call)
 
     async def _eval(self, call: Call) -> object:
-        reply: object = await self._redis.evalsha(
-            self._shas[call.script], len(call.keys), *call.keys, *call.args
+        reply: object = await self._redis.execute_command(
+            "EVALSHA", self._shas[call.script], len(call.keys), *call.keys, *call.args
         )
         return reply
 
