@@ -2,13 +2,16 @@
 
 What a platform team relies on when it scales out: a tenant's budget and rate
 limit hold across replicas (not x3), every admitted call is in the ledger once,
-a replica killed mid-load leaves nothing held and nothing counted twice, and
-losing Redis does what each tenant's ``when_store_down`` says.
+a replica killed mid-load leaves nothing held and nothing counted twice (both
+on one Redis and on a three-master Redis Cluster), and losing Redis does what
+each tenant's ``when_store_down`` says (one shard of a cluster going down:
+`tests/quota/test_cluster.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import os
@@ -29,6 +32,7 @@ import redis as redis_client
 from harness import JWT_SECRET, PRICING, UPSTREAM_KEY, config_dict, ledger_rows, to_yaml
 from pg import PostgresServer
 from poll import eventually, eventually_sync
+from redis_cluster import RedisCluster
 from redis_server import RedisServer
 
 from fake_openai import FakeOpenAIServer
@@ -147,17 +151,42 @@ class Cluster:
                 proc.wait()
 
 
+Store = RedisServer | RedisCluster  # one Redis, or a three-master Redis Cluster
+
+
+@contextlib.contextmanager
+def replicas(store: Store, postgres: PostgresServer, tmp_path: Path) -> Iterator[Cluster]:
+    with FakeOpenAIServer(api_key=UPSTREAM_KEY, event_delay_s=0.1) as fake:  # streams last ~1 s
+        c = Cluster(tmp_path, fake.base_url, postgres.migrated_database(), store.url)
+        try:
+            c.start()
+            yield c
+        finally:
+            c.stop()
+
+
 @pytest.fixture
 def cluster(
     redis: RedisServer, postgres: PostgresServer, tmp_path: Path
 ) -> Iterator[tuple[Cluster, RedisServer]]:
-    with FakeOpenAIServer(api_key=UPSTREAM_KEY, event_delay_s=0.1) as fake:  # streams last ~1 s
-        c = Cluster(tmp_path, fake.base_url, postgres.migrated_database(), redis.url)
-        try:
-            c.start()
-            yield c, redis
-        finally:
-            c.stop()
+    with replicas(redis, postgres, tmp_path) as c:
+        yield c, redis
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def on_either(
+    request: pytest.FixtureRequest, postgres: PostgresServer, tmp_path: Path
+) -> Iterator[tuple[Cluster, Store]]:
+    """The replicas on one Redis, then on a Redis Cluster (tenants' keys on their shards)."""
+    store: Store = request.getfixturevalue("redis" if request.param == "redis" else "empty_cluster")
+    with replicas(store, postgres, tmp_path) as c:
+        yield c, store
+
+
+def store_client(store: Store) -> redis_client.Redis | redis_client.RedisCluster:
+    if isinstance(store, RedisCluster):
+        return redis_client.RedisCluster(host="127.0.0.1", port=store.ports[0])
+    return redis_client.Redis(port=store.port)
 
 
 async def call(client: openai.AsyncOpenAI, *, stream: bool = False) -> tuple[int, str, str | None]:
@@ -187,9 +216,9 @@ def rows_of(c: Cluster, tenant: str) -> list[dict[str, Any]]:
     return [r for r in ledger_rows(c.database_url) if r["tenant"] == tenant]
 
 
-def budget_counter(r: RedisServer, tenant: str) -> tuple[int, int]:
+def budget_counter(r: Store, tenant: str) -> tuple[int, int]:
     """(spent, reserved) of the tenant's day budget in Redis."""
-    client = redis_client.Redis(port=r.port)
+    client = store_client(r)
     try:
         [key] = list(client.scan_iter(rf"gw:budget:{{{tenant}}}:\*:????-??-??"))  # the total
         spent, reserved = client.hmget(key, "s", "r")
@@ -198,7 +227,7 @@ def budget_counter(r: RedisServer, tenant: str) -> tuple[int, int]:
         client.close()
 
 
-def settle_down(r: RedisServer, c: Cluster, tenant: str) -> tuple[int, int, list[dict[str, Any]]]:
+def settle_down(r: Store, c: Cluster, tenant: str) -> tuple[int, int, list[dict[str, Any]]]:
     """Wait until Redis and the ledger agree on the tenant's spend (settles follow commits)."""
     last = (0, 0, list[dict[str, Any]]())
 
@@ -218,9 +247,9 @@ def settle_down(r: RedisServer, c: Cluster, tenant: str) -> tuple[int, int, list
 
 
 def test_budget_rpm_and_the_ledger_hold_across_three_replicas(
-    cluster: tuple[Cluster, RedisServer],
+    on_either: tuple[Cluster, Store],
 ) -> None:
-    c, r = cluster
+    c, r = on_either
     clients = [c.client(i, "team") for i in range(3)]
 
     async def burst() -> list[tuple[int, str, str | None]]:
@@ -254,9 +283,9 @@ def test_budget_rpm_and_the_ledger_hold_across_three_replicas(
 
 
 def test_a_replica_killed_mid_load_leaves_nothing_held_or_counted_twice(
-    cluster: tuple[Cluster, RedisServer],
+    on_either: tuple[Cluster, Store],
 ) -> None:
-    c, r = cluster
+    c, r = on_either
     victim = c.procs[0]
     survivors = [c.client(i, "roomy") for i in (1, 2)]
     doomed = c.client(0, "roomy")
@@ -294,7 +323,7 @@ def test_a_replica_killed_mid_load_leaves_nothing_held_or_counted_twice(
         (row["estimated"], row["cost_nanos"]) for row in orphaned
     ]
     assert len(rows) >= 60, "the survivors' 60 calls, plus what the victim wrote or orphaned"
-    client = redis_client.Redis(port=r.port)
+    client = store_client(r)
     try:
         in_flight = client.hgetall("gw:conc:{roomy}")
         assert sum(int(v) for v in in_flight.values()) == 0, "no concurrency share left held"

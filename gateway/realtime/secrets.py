@@ -112,9 +112,9 @@ class RedisClientSecrets:
     """
 
     def __init__(self, url: str, *, prefix: str = "gw:") -> None:
-        import redis.asyncio as aioredis
+        from gateway.quota.shared.connection import connect  # redis only when configured
 
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self._redis = connect(url)  # one server, or a Cluster (each key routed to its slot)
         self._prefix = prefix
 
     def _keys(self, value: str) -> tuple[str, str]:
