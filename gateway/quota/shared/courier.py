@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ClusterDownError, NoScriptError, RedisError, TryAgainError
@@ -72,7 +72,8 @@ class Courier:
             raise RedisError("the quota store is closed")
         assert op.answer is not None
         try:  # the courier answers within the socket timeout; this bounds one that died
-            return await asyncio.wait_for(asyncio.shield(op.answer), 4 * REDIS_TIMEOUT_S)
+            async with asyncio.timeout(4 * REDIS_TIMEOUT_S):
+                return await op.answer
         except TimeoutError:
             raise RedisError("the quota courier did not answer") from None
 
@@ -175,7 +176,7 @@ class Courier:
             failed = failed or exc
         return failed
 
-    def shard(self, keys: list[str]) -> str:
+    def shard(self, keys: Sequence[str]) -> str:
         """The shard serving ``keys[0]`` (its node's name; ``""`` for a single server)."""
         if isinstance(self._redis, RedisCluster) and keys:
             node = self._redis.get_node_from_key(keys[0])

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -67,6 +67,7 @@ class RedisQuota:
         self._courier = Courier(
             redis, keys, run, self._health, self._seeding.missed, self._gone, clock
         )
+        self._ids = itertools.count(1)  # reservation ids: unique within this replica's keys
         self._registered: set[str] = set()  # tenants whose keys a reclaim of ours must visit
         self._liveness = Liveness(
             redis, keys, run, self._health, self._registered,
@@ -168,13 +169,13 @@ class RedisQuota:
     ) -> Ticket:
         if holds_nothing(policy):
             return unlimited_ticket(tenant, model, bound, tokens)
-        shard = self._courier.shard([self._keys.tenant("rate", tenant)])
+        shard = self._courier.shard(scripts.tenant_keys(self._keys, tenant))
         if not self._health.asking(now, shard):
             return self._outage.admit(tenant, model, policy, bound, tokens, now, force, None)
         counted = self._levels.counted(tenant, model, policy, now)
         counters = tuple(self._levels.counter(key) for _, key in counted)
         ticket = Ticket(
-            tenant, model, bound, tokens, counters, {}, False, False, id=uuid.uuid4().hex,
+            tenant, model, bound, tokens, counters, {}, False, False, id=str(next(self._ids)),
             ref=ref, holds_share=scripts.holds_share(policy),
         )  # fmt: skip
         try:

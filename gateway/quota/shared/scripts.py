@@ -7,6 +7,7 @@ An admit's reply becomes a `Verdict`; the refusal a client sees is worded by
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
@@ -227,7 +228,7 @@ def admit(
     }
     return Part(
         Script.ADMIT,
-        (*_tenant_keys(keys, ticket.tenant), *(key for _, key in counted)),
+        (*tenant_keys(keys, ticket.tenant), *(key for _, key in counted)),
         (
             opt(policy.rpm), opt(policy.tpm), opt(policy.concurrent),
             int(policy.budget_mode == "strict"), int(holds_share(policy)),
@@ -249,7 +250,7 @@ def admit_call(keys: Keys, tenant: str, admits: list[Part], releases: list[Part]
         head = admits[0]
         call_keys, shared = list(head.keys), list(head.shared)
     else:
-        call_keys, shared = _tenant_keys(keys, tenant), ["", "", "", 0, 0]
+        call_keys, shared = list(tenant_keys(keys, tenant)), ["", "", "", 0, 0]
     args: list[Arg] = [keys.replica, BUDGET_TTL_S, len(releases), len(admits), *shared]
     for part in (*releases, *admits):
         args.extend(part.item)
@@ -261,11 +262,13 @@ def admit_replies(raw: object) -> list[list[Any]]:
     return [flat[i : i + ADMIT_REPLY] for i in range(0, len(flat), ADMIT_REPLY)]
 
 
-def _tenant_keys(keys: Keys, tenant: str) -> list[str]:
-    return [
+@functools.lru_cache(maxsize=4096)
+def tenant_keys(keys: Keys, tenant: str) -> tuple[str, ...]:
+    """The tenant's keys every ``ADMIT`` takes, in its order (built once per tenant)."""
+    return (
         keys.tenant("rate", tenant), keys.tenant("conc", tenant), keys.res(tenant),
         keys.inflight(tenant), keys.tenant("seeded", tenant),
-    ]  # fmt: skip
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------ settling
@@ -279,7 +282,7 @@ def release(ticket: Ticket, tokens: int, tpm: str) -> Part:
 
 def settle(keys: Keys, ticket: Ticket, cost: int) -> Part:
     """The budget reservation becomes ``cost`` (0 gives it back unspent)."""
-    held = (keys.res(ticket.tenant), *map(keys.budget, ticket.counters))
+    held = (tenant_keys(keys, ticket.tenant)[2], *map(keys.budget, ticket.counters))
     return Part(Script.SETTLE, held, (), (ticket.id, ticket.bound, cost), ticket.tenant)
 
 
