@@ -21,21 +21,31 @@ from sqlalchemy.engine import Engine
 
 from gateway.batching import BatchWriter
 from gateway.db import placeholder
+from gateway.ledger.checkpoint import Checkpointer
 from gateway.ledger.record import COLUMNS, TABLE, LedgerRecord, row_layout
 
 
 class Ledger:
     def __init__(
-        self, engine: Engine, *, flush_interval_s: float = 0.2, max_batch: int = 1000
+        self,
+        engine: Engine,
+        *,
+        flush_interval_s: float = 0.2,
+        max_batch: int = 1000,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
+        """On SQLite, batches are committed on the loop and ``checkpointer`` (by default one
+        per second) moves the log into the database file in its own thread."""
         self._engine = engine
+        sqlite = engine.dialect.name == "sqlite"
         self._writer: BatchWriter[LedgerRecord] = BatchWriter(
             self._write,
             name="ledger",
             flush_interval_s=flush_interval_s,
             max_batch=max_batch,
-            in_loop=engine.dialect.name == "sqlite",
+            in_loop=sqlite,
         )
+        self._checkpointer = (checkpointer or Checkpointer(engine)) if sqlite else None
 
     @property
     def engine(self) -> Engine:
@@ -73,6 +83,8 @@ class Ledger:
     async def aclose(self) -> None:
         """Write what is left and stop; the engine stays open (its owner disposes it)."""
         await self._writer.aclose()
+        if self._checkpointer is not None:
+            await self._checkpointer.aclose()
 
     def _write(self, records: list[LedgerRecord]) -> None:
         # One DBAPI executemany of plain tuples: SQLAlchemy Core's per-row parameter
@@ -81,6 +93,8 @@ class Ledger:
             dialect = conn.dialect
             rows = row_layout(dialect).rows(records)
             conn.exec_driver_sql(_insert_sql(dialect.name, dialect.paramstyle), rows)
+        if self._checkpointer is not None:
+            self._checkpointer.after_write()
 
 
 @functools.cache
