@@ -19,8 +19,13 @@ included); for ``production`` also the Redis server's CPU and the PostgreSQL
 server's (the postmaster and all its children) per call. What a replica core and
 a Redis core carry follows from those (the README's capacity guide).
 
+``--slow-fsync-ms MS`` simulates a slow disk under the gateways: every fsync of theirs
+sleeps MS first (`slowsync.c`, compiled with ``cc`` and loaded with LD_PRELOAD). The
+ledger's SQLite checkpoints are what fsync; they run off the event loop
+(`gateway.ledger.checkpoint`), so the p99 should not move (decision 15 in the README).
+
 Usage: ``bench/scale.py [--rounds 3] [--duration 8] [--scenarios responses,responses-stream]
-[--results bench/RESULTS.md]``. Develop with ``--rounds 2 --duration 5``.
+[--slow-fsync-ms 0] [--results bench/RESULTS.md]``. Develop with ``--rounds 2 --duration 5``.
 """
 
 from __future__ import annotations
@@ -115,6 +120,10 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--scenarios", default="responses", help="e.g. responses,responses-stream")
     parser.add_argument("--results", default=None, help="also write the section into this file")
+    parser.add_argument(
+        "--slow-fsync-ms", type=float, default=0.0,
+        help="a slow disk: every fsync of the gateways takes this much longer (needs cc)",
+    )  # fmt: skip
     args = parser.parse_args()
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     for name in args.scenarios:
@@ -152,7 +161,19 @@ def _gateway(sup: Supervisor, name: str, config: Path, env: dict[str, str], work
     return target
 
 
-def _start(sup: Supervisor, workdir: Path, nginx: str) -> tuple[dict[str, Row], int, int]:
+def _slow_disk(workdir: Path, ms: float) -> dict[str, str]:
+    """The environment that makes a gateway's fsyncs ``ms`` slower (`slowsync.c`)."""
+    if not ms:
+        return {}
+    shim = workdir / "slowsync.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(BENCH / "slowsync.c"),
+                    "-ldl"], check=True)  # fmt: skip
+    return {"LD_PRELOAD": str(shim), "SLOW_SYNC_US": str(int(ms * 1000))}
+
+
+def _start(
+    sup: Supervisor, workdir: Path, nginx: str, slow_fsync_ms: float
+) -> tuple[dict[str, Row], int, int]:
     """Every process; the rows to measure, and the Redis and postmaster pids."""
     upstream = bench.start_nginx(sup, nginx, workdir)
     passthrough = bench.start_passthrough(sup, bench.AIOHTTP, "passthrough_aiohttp", upstream.port)
@@ -162,17 +183,18 @@ def _start(sup: Supervisor, workdir: Path, nginx: str) -> tuple[dict[str, Row], 
     pg_url, pg_pid = start_postgres(sup, workdir)
     config = _config(workdir)
     gateway = str(bench.BIN_DIR / "gateway")
-    memory = _gateway(sup, "memory", config, bench._gateway_env(upstream.port, workdir / "m.db"),
-                      workdir)  # fmt: skip
+    slow = _slow_disk(workdir, slow_fsync_ms)
+    memory_env = {**bench._gateway_env(upstream.port, workdir / "m.db"), **slow}
+    memory = _gateway(sup, "memory", config, memory_env, workdir)
     env = {
         **bench._gateway_env(upstream.port, workdir / "unused.db"),
+        **slow,
         "GATEWAY_DATABASE_URL": pg_url,
         "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
     }
     subprocess.run([gateway, "db", "upgrade"], env=env, cwd=workdir, check=True,
                    capture_output=True, timeout=120)  # fmt: skip
     production = _gateway(sup, "production", config, env, workdir)
-    memory_env = bench._gateway_env(upstream.port, workdir / "m.db")
     token, error = bench._gateway_token(
         [gateway, "token", "--tenant", "bench", "--config", str(config)], memory_env, workdir
     )
@@ -193,7 +215,7 @@ Samples = dict[str, dict[str, list[Sample]]]  # scenario -> row -> rounds
 
 
 def _measure(sup: Supervisor, workdir: Path, nginx: str, args: Any) -> Samples:
-    rows, redis_pid, pg_pid = _start(sup, workdir, nginx)
+    rows, redis_pid, pg_pid = _start(sup, workdir, nginx, args.slow_fsync_ms)
     samples: Samples = {s: {r: [] for r in ROWS} for s in args.scenarios}
     for rnd in range(args.rounds):
         for scenario_name in args.scenarios:
@@ -244,8 +266,10 @@ def _report(samples: Samples, args: Any) -> str:
         f"`bench/scale.py` on {stamp} (at {revision}): one process per target, 1 uvicorn "
         f"worker, wrk at {args.connections} connections, nginx upstream; medians of "
         f"{args.rounds} interleaved rounds of {args.duration} s. This machine: "
-        f"{_cores()} cores shared by wrk, nginx, Redis, PostgreSQL and the targets.",
-    ]
+        f"{_cores()} cores shared by wrk, nginx, Redis, PostgreSQL and the targets."
+        + (f" A slow disk, simulated: every fsync of the gateways took {args.slow_fsync_ms:g} ms "
+           "longer." if args.slow_fsync_ms else ""),
+    ]  # fmt: skip
     for scenario_name, rows in samples.items():
         med = {name: _median(rounds) for name, rounds in rows.items()}
         floor = med["passthrough"].cpu_ms

@@ -16,7 +16,7 @@ from sqlalchemy import MetaData, event, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
-WAL_BACKSTOP_PAGES = 10_000  # 40 MB of write-ahead log
+WAL_BACKSTOP_PAGES = 20_000  # 80 MB of write-ahead log
 
 
 def make_engine(url: str) -> Engine:
@@ -30,7 +30,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             # The ledger checkpoints in a thread (gateway.ledger.checkpoint); a commit does it
-            # only as a backstop, at 10x SQLite's default, when those cannot keep up.
+            # only as a backstop, at 20x SQLite's default, when those cannot keep up.
             cur.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
             cur.close()
 

@@ -42,7 +42,7 @@ class Checkpointer:
         self,
         engine: Engine,
         *,
-        interval_s: float = 1.0,
+        interval_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         checkpoint: Callable[[Engine], object] = wal_checkpoint,
     ) -> None:

@@ -34,8 +34,8 @@ class Ledger:
         max_batch: int = 1000,
         checkpointer: Checkpointer | None = None,
     ) -> None:
-        """On SQLite, batches are committed on the loop and ``checkpointer`` (by default one
-        per second) moves the log into the database file in its own thread."""
+        """On SQLite, batches are committed on the loop and ``checkpointer`` (at most every
+        10 s) moves the log into the database file in its own thread."""
         self._engine = engine
         sqlite = engine.dialect.name == "sqlite"
         self._writer: BatchWriter[LedgerRecord] = BatchWriter(

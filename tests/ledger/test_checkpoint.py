@@ -116,7 +116,7 @@ def test_a_commit_checkpoints_only_as_a_backstop(tmp_path: Path) -> None:
     with engine.connect() as conn:
         pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one()
     engine.dispose()
-    assert pages == WAL_BACKSTOP_PAGES == 10_000  # SQLite's default is 1,000
+    assert pages == WAL_BACKSTOP_PAGES == 20_000  # SQLite's default is 1,000
 
 
 def test_wal_checkpoint_moves_the_log_into_the_database_file(
