@@ -9,7 +9,10 @@ Crash-loss window: a record lives only in memory until its batch commits. A
 crash (SIGKILL, power loss) loses at most the records of the last
 ``flush_interval_s`` (0.2 s by default) plus the batch being written at that
 moment, and, while the database is failing, everything kept for retry. A
-graceful shutdown (`aclose`) writes all of them (invariant 8).
+graceful shutdown (`aclose`) writes all of them (invariant 8). On SQLite
+(``synchronous=NORMAL``) a commit reaches the disk at the next checkpoint, so a
+power loss, unlike a process crash, may also take what was committed since the
+last one: at most ``Checkpointer``'s interval, 10 s (`gateway.ledger.checkpoint`).
 """
 
 from __future__ import annotations
