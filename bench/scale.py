@@ -1,22 +1,37 @@
-"""Per-replica capacity with the shared backends: a budgeted tenant, in-memory vs Redis.
+"""The production configuration against the floor: one replica, four rows, one run.
 
-`bench/run`'s `bench` tenant has no limits or budgets, so it never touches the
-quota store. This runs the case that does: one gateway process (1 uvicorn
-worker) per backend, nginx as the upstream (as in `bench/run`), wrk at 64
-connections, and a tenant with a daily budget, concurrency, RPM and TPM limits
-set high enough never to refuse. It reports each gateway's req/s at saturation
-and CPU ms per request, and Redis's own CPU per request; interleaved rounds,
-medians.
+`bench/run`'s headline is a tenant without limits, which never touches the quota.
+Production runs tenants with rate limits and strict budgets, on Redis and
+PostgreSQL. This measures, in the same interleaved rounds (medians), one process
+each (1 uvicorn worker, uvloop), nginx as the upstream, wrk at 64 connections:
 
-That is the capacity of one replica on one core of this machine: the figure
-the README's scaling guidance uses.
+- ``passthrough``: the raw-ASGI aiohttp passthrough (`passthrough_aiohttp.py`), the floor;
+- ``unlimited``: the gateway, tenant ``bench`` (no limits or budgets), SQLite ledger;
+- ``budgeted``: the same gateway process, tenant ``budgeted`` (RPM, TPM, concurrency,
+  strict daily and monthly budgets, all set high enough never to refuse), in-memory quota;
+- ``production``: another gateway, the same tenant on the Redis quota
+  (``GATEWAY_REDIS_URL``) and a PostgreSQL ledger (``GATEWAY_DATABASE_URL``, migrated
+  with ``gateway db upgrade`` first), a real server started here (`postgres.py`).
 
-Usage: ``bench/scale.py [--rounds 3] [--duration 8] [--results bench/RESULTS.md]``
+For each: req/s at saturation, CPU ms per request of the target's process tree and
+its ratio to the passthrough's, wrk's latency p50/p99 (closed loop, so queueing
+included); for ``production`` also the Redis server's CPU and the PostgreSQL
+server's (the postmaster and all its children) per call. What a replica core and
+a Redis core carry follows from those (the README's capacity guide).
+
+``--slow-fsync-ms MS`` simulates a slow disk under the gateways: every fsync of theirs
+sleeps MS first (`slowsync.c`, compiled with ``cc`` and loaded with LD_PRELOAD). The
+ledger's SQLite checkpoints are what fsync; they run off the event loop
+(`gateway.ledger.checkpoint`), so the p99 should not move (decision 15 in the README).
+
+Usage: ``bench/scale.py [--rounds 3] [--duration 8] [--scenarios responses,responses-stream]
+[--slow-fsync-ms 0] [--results bench/RESULTS.md]``. Develop with ``--rounds 2 --duration 5``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import statistics
@@ -24,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,15 +50,43 @@ sys.path.insert(0, str(BENCH))
 
 import run as bench  # noqa: E402
 from load import run_wrk  # noqa: E402
+from postgres import start_postgres  # noqa: E402
 from procs import Supervisor, cpu_seconds, free_port  # noqa: E402
 
-SECTION = "## Scale-out: one replica's capacity on each quota backend"
+SECTION = "## Production configuration: one replica, budgeted tenant, Redis + PostgreSQL"
 TENANT = "budgeted"
 POLICY = {
     "models": ["*"],
     "limits": {"rpm": 10_000_000, "tpm": 10_000_000_000, "concurrent": 100_000},
     "budgets": {"daily_usd": 1_000_000, "monthly_usd": 10_000_000},
 }
+ROWS = ("passthrough", "unlimited", "budgeted", "production")
+TITLES = {
+    "passthrough": "aiohttp passthrough",
+    "unlimited": "gateway, tenant without limits",
+    "budgeted": "gateway, budgeted tenant, in-memory quota, SQLite",
+    "production": "gateway, budgeted tenant, Redis quota, PostgreSQL",
+}
+
+
+@dataclass
+class Row:
+    """One measured row: the URL's target, the process tree charged, the caller's token."""
+
+    target: Any  # bench.Target
+    pid: int
+    authorization: str
+
+
+@dataclass
+class Sample:
+    rps: float
+    cpu_ms: float
+    p50_ms: float
+    p99_ms: float
+    redis_us: float
+    pg_us: float
+    errors: int
 
 
 def _redis(sup: Supervisor) -> tuple[int, int]:
@@ -61,12 +105,15 @@ def _redis(sup: Supervisor) -> tuple[int, int]:
     raise SystemExit("bench: redis-server did not start")
 
 
-def _config(workdir: Path) -> Path:
+def _config(folder: Path) -> Path:
+    """The config in a folder of its own: its watcher would see every write of a database
+    beside it (measured within noise, but a deployment keeps them apart)."""
+    folder.mkdir()
     data: dict[str, Any] = yaml.safe_load((bench.REPO_ROOT / bench.GATEWAY_CONFIG).read_text())
     data["tenants"][TENANT] = POLICY
-    path = workdir / "gateway.yaml"
+    path = folder / "gateway.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    shutil.copy(bench.REPO_ROOT / "config/pricing.yaml", workdir / "pricing.yaml")
+    shutil.copy(bench.REPO_ROOT / "config/pricing.yaml", folder / "pricing.yaml")
     return path
 
 
@@ -75,8 +122,17 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=8)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--scenarios", default="responses", help="e.g. responses,responses-stream")
     parser.add_argument("--results", default=None, help="also write the section into this file")
+    parser.add_argument(
+        "--slow-fsync-ms", type=float, default=0.0,
+        help="a slow disk: every fsync of the gateways takes this much longer (needs cc)",
+    )  # fmt: skip
     args = parser.parse_args()
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    for name in args.scenarios:
+        if name not in bench.SCENARIOS:
+            raise SystemExit(f"bench: unknown scenario {name!r} ({', '.join(bench.SCENARIOS)})")
     nginx = bench._find_binary("nginx")
     bench._find_binary("wrk")
     if not shutil.which("redis-server"):
@@ -100,49 +156,106 @@ def main() -> int:
     return 0
 
 
-Samples = dict[str, list[tuple[float, float, float, int]]]
+def _gateway(sup: Supervisor, name: str, config: Path, env: dict[str, str], workdir: Path) -> Any:
+    target = bench.Target(f"gateway-{name}", free_port())
+    bench._start_gateway(sup, target, [str(bench.BIN_DIR / "gateway")], config, env, workdir,
+                         tenant=TENANT)  # fmt: skip
+    if target.error:
+        raise SystemExit(f"bench: {target.name}: {target.error}")
+    return target
+
+
+def _slow_disk(workdir: Path, ms: float) -> dict[str, str]:
+    """The environment that makes a gateway's fsyncs ``ms`` slower (`slowsync.c`)."""
+    if not ms:
+        return {}
+    shim = workdir / "slowsync.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(shim), str(BENCH / "slowsync.c"),
+                    "-ldl"], check=True)  # fmt: skip
+    return {"LD_PRELOAD": str(shim), "SLOW_SYNC_US": str(int(ms * 1000))}
+
+
+def _start(
+    sup: Supervisor, workdir: Path, nginx: str, slow_fsync_ms: float
+) -> tuple[dict[str, Row], int, int]:
+    """Every process; the rows to measure, and the Redis and postmaster pids."""
+    upstream = bench.start_nginx(sup, nginx, workdir)
+    passthrough = bench.start_passthrough(sup, bench.AIOHTTP, "passthrough_aiohttp", upstream.port)
+    if passthrough.error or passthrough.service is None:
+        raise SystemExit(f"bench: passthrough: {passthrough.error}")
+    redis_port, redis_pid = _redis(sup)
+    pg_url, pg_pid = start_postgres(sup, workdir)
+    config = _config(workdir / "config")
+    gateway = str(bench.BIN_DIR / "gateway")
+    slow = _slow_disk(workdir, slow_fsync_ms)
+    memory_env = {**bench._gateway_env(upstream.port, workdir / "m.db"), **slow}
+    memory = _gateway(sup, "memory", config, memory_env, workdir)
+    env = {
+        **bench._gateway_env(upstream.port, workdir / "unused.db"),
+        **slow,
+        "GATEWAY_DATABASE_URL": pg_url,
+        "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+    }
+    subprocess.run([gateway, "db", "upgrade"], env=env, cwd=workdir, check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    production = _gateway(sup, "production", config, env, workdir)
+    token, error = bench._gateway_token(
+        [gateway, "token", "--tenant", "bench", "--config", str(config)], memory_env, workdir
+    )
+    if token is None:
+        raise SystemExit(f"bench: token for bench: {error}")
+    assert memory.service
+    assert production.service
+    rows = {
+        "passthrough": Row(passthrough, passthrough.service.pid, "Bearer bench-client-token"),
+        "unlimited": Row(memory, memory.service.pid, f"Bearer {token}"),
+        "budgeted": Row(memory, memory.service.pid, memory.authorization),
+        "production": Row(production, production.service.pid, production.authorization),
+    }
+    return rows, redis_pid, pg_pid
+
+
+Samples = dict[str, dict[str, list[Sample]]]  # scenario -> row -> rounds
 
 
 def _measure(sup: Supervisor, workdir: Path, nginx: str, args: Any) -> Samples:
-    upstream = bench.start_nginx(sup, nginx, workdir)
-    redis_port, redis_pid = _redis(sup)
-    config = _config(workdir)
-    gateway = [str(bench.BIN_DIR / "gateway")]
-    targets = {}
-    for name, extra in (
-        ("memory", {}),
-        ("redis", {"GATEWAY_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}),
-    ):
-        env = {**bench._gateway_env(upstream.port, workdir / f"{name}.db"), **extra}
-        target = bench.Target(f"gateway ({name})", free_port())
-        bench._start_gateway(sup, target, gateway, config, env, workdir, tenant=TENANT)
-        if target.error:
-            raise SystemExit(f"bench: {target.name}: {target.error}")
-        targets[name] = target
-    scenario = bench.SCENARIOS["responses"]
-    samples: Samples = {n: [] for n in targets}
+    rows, redis_pid, pg_pid = _start(sup, workdir, nginx, args.slow_fsync_ms)
+    samples: Samples = {s: {r: [] for r in ROWS} for s in args.scenarios}
     for rnd in range(args.rounds):
-        for name, target in targets.items():
-            assert target.service is not None
-            wrk: dict[str, Any] = {
-                "body": scenario.body_text, "accept": scenario.accept,
-                "authorization": target.authorization, "connections": args.connections,
-            }  # fmt: skip
-            run_wrk(target.url(scenario), duration_s=2, **wrk)  # warm-up
-            pid = target.service.pid
-            before, redis_before = cpu_seconds(pid), cpu_seconds(redis_pid)
-            result = run_wrk(target.url(scenario), duration_s=args.duration, **wrk)
-            cpu = cpu_seconds(pid) - before
-            redis_cpu = cpu_seconds(redis_pid) - redis_before
-            n = max(result.requests, 1)
-            samples[name].append((result.rps, cpu * 1e3 / n, redis_cpu * 1e6 / n, result.errors))
-            print(
-                f"round {rnd + 1} {name:6} {result.rps:8.0f} req/s  "
-                f"{cpu * 1e3 / n:.3f} CPU ms/req  redis {redis_cpu * 1e6 / n:.1f} µs/req  "
-                f"errors {result.errors}",
-                flush=True,
-            )
+        for scenario_name in args.scenarios:
+            scenario = bench.SCENARIOS[scenario_name]
+            for name, row in rows.items():
+                wrk: dict[str, Any] = {
+                    "body": scenario.body_text, "accept": scenario.accept,
+                    "authorization": row.authorization, "connections": args.connections,
+                }  # fmt: skip
+                url = row.target.url(scenario)
+                run_wrk(url, duration_s=2, **wrk)  # warm-up
+                before = (cpu_seconds(row.pid), cpu_seconds(redis_pid), cpu_seconds(pg_pid))
+                result = run_wrk(url, duration_s=args.duration, **wrk)
+                after = (cpu_seconds(row.pid), cpu_seconds(redis_pid), cpu_seconds(pg_pid))
+                n = max(result.requests, 1)
+                cpu, redis_cpu, pg_cpu = (a - b for a, b in zip(after, before, strict=True))
+                sample = Sample(
+                    result.rps, cpu * 1e3 / n, result.latency_ms["p50"],
+                    result.latency_ms["p99"], redis_cpu * 1e6 / n, pg_cpu * 1e6 / n,
+                    result.errors,
+                )  # fmt: skip
+                samples[scenario_name][name].append(sample)
+                print(
+                    f"round {rnd + 1} {scenario_name} {name:11} {sample.rps:7.0f} req/s "
+                    f"{sample.cpu_ms:.3f} CPU ms/req  p50 {sample.p50_ms:.1f} "
+                    f"p99 {sample.p99_ms:.1f} ms  redis {sample.redis_us:.1f} µs  "
+                    f"pg {sample.pg_us:.1f} µs  errors {sample.errors}",
+                    flush=True,
+                )
     return samples
+
+
+def _median(rounds: list[Sample]) -> Sample:
+    return Sample(
+        *(statistics.median(getattr(s, f) for s in rounds) for f in Sample.__dataclass_fields__)
+    )
 
 
 def _report(samples: Samples, args: Any) -> str:
@@ -151,33 +264,51 @@ def _report(samples: Samples, args: Any) -> str:
     commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     dirty = subprocess.run([*git, "status", "--porcelain", "--", "gateway"], capture_output=True)
     revision = commit.stdout.strip() + (" + uncommitted changes" if dirty.stdout else "")
-    med = {
-        name: [statistics.median(col) for col in zip(*rows, strict=True)]
-        for name, rows in samples.items()
-    }
     lines = [
         SECTION,
         "",
-        f"`bench/scale.py` on {stamp} (at {revision}): one gateway process, 1 uvicorn worker,",
-        f"POST /v1/responses non-streaming from wrk at {args.connections} connections, nginx",
-        f"upstream, a tenant with limits and budgets; medians of {args.rounds} rounds of",
-        f"{args.duration} s. This machine: 2 cores shared by wrk, nginx, Redis and the gateway.",
-        "",
-        "| backend | req/s | gateway CPU ms/req | Redis CPU µs/req | errors |",
-        "|---|---|---|---|---|",
-    ]
-    for name, (rps, cpu_ms, redis_us, errors) in med.items():
-        redis_col = f"{redis_us:.1f}" if name == "redis" else "-"
-        lines.append(f"| {name} | {rps:,.0f} | {cpu_ms:.3f} | {redis_col} | {errors:.0f} |")
-    mem, red = med["memory"], med["redis"]
-    lines += [
-        "",
-        f"Redis costs {(red[1] - mem[1]) * 1e3:.0f} µs of gateway CPU per call "
-        f"({red[1] / mem[1]:.2f}x) and {red[2]:.0f} µs of Redis CPU: one replica core serves "
-        f"about {1000 / red[1]:,.0f} budgeted calls a second, and one Redis core about "
-        f"{1e6 / red[2]:,.0f} (that is, {1e6 / red[2] / (1000 / red[1]):.0f} replica cores).",
-    ]
+        f"`bench/scale.py` on {stamp} (at {revision}): one process per target, 1 uvicorn "
+        f"worker, wrk at {args.connections} connections, nginx upstream; medians of "
+        f"{args.rounds} interleaved rounds of {args.duration} s. This machine: "
+        f"{_cores()} cores shared by wrk, nginx, Redis, PostgreSQL and the targets."
+        + (f" A slow disk, simulated: every fsync of the gateways took {args.slow_fsync_ms:g} ms "
+           "longer." if args.slow_fsync_ms else ""),
+    ]  # fmt: skip
+    for scenario_name, rows in samples.items():
+        med = {name: _median(rounds) for name, rounds in rows.items()}
+        floor = med["passthrough"].cpu_ms
+        lines += [
+            "",
+            f"### {bench.SCENARIOS[scenario_name].title}",
+            "",
+            "| row | req/s | CPU ms/req | ÷ passthrough | p50 ms | p99 ms | Redis µs/call "
+            "| PostgreSQL µs/call | errors |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, s in med.items():
+            shared = name == "production"
+            redis = f"{s.redis_us:.1f}" if shared else "-"
+            pg = f"{s.pg_us:.1f}" if shared else "-"
+            lines.append(
+                f"| {TITLES[name]} | {s.rps:,.0f} | {s.cpu_ms:.3f} | {s.cpu_ms / floor:.2f}x "
+                f"| {s.p50_ms:.1f} | {s.p99_ms:.1f} | {redis} | {pg} | {s.errors:.0f} |"
+            )
+        free, budgeted, prod = med["unlimited"], med["budgeted"], med["production"]
+        lines += [
+            "",
+            f"Budgeted ÷ unlimited: {budgeted.cpu_ms / free.cpu_ms:.2f}x CPU, p99 "
+            f"{budgeted.p99_ms / free.p99_ms:.2f}x. Production ÷ passthrough: "
+            f"{prod.cpu_ms / floor:.2f}x. One replica core serves about "
+            f"{1000 / prod.cpu_ms:,.0f} budgeted calls a second on Redis + PostgreSQL; one Redis "
+            f"core about {1e6 / max(prod.redis_us, 1e-9):,.0f} "
+            f"({prod.cpu_ms * 1e3 / max(prod.redis_us, 1e-9):.0f} replica cores), one "
+            f"PostgreSQL core about {1e6 / max(prod.pg_us, 1e-9):,.0f}.",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _cores() -> int:
+    return os.cpu_count() or 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from sqlalchemy import MetaData, event, inspect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel, create_engine
 
+WAL_BACKSTOP_PAGES = 20_000  # 80 MB of write-ahead log
+
 
 def make_engine(url: str) -> Engine:
     """An engine with the gateway's tables created; SQLite runs in WAL mode."""
@@ -27,6 +29,9 @@ def make_engine(url: str) -> Engine:
             cur = conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # The ledger checkpoints in a thread (gateway.ledger.checkpoint); a commit does it
+            # only as a backstop, at 20x SQLite's default, when those cannot keep up.
+            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
             cur.close()
 
         import gateway.deferred.table

@@ -2,14 +2,18 @@
 
 `Ledger.record` is synchronous and only queues (see `gateway.batching`); a
 worker thread inserts each batch with one executemany-style
-``INSERT ... ON CONFLICT (request_id, attempt) DO NOTHING``, so a batch that is
-retried, or an attempt recorded twice, still leaves one row per attempt.
+``INSERT ... ON CONFLICT (request_id, attempt) DO NOTHING`` (on PostgreSQL, a COPY
+and one such INSERT from it), so a batch that is retried, or an attempt recorded
+twice, still leaves one row per attempt.
 
 Crash-loss window: a record lives only in memory until its batch commits. A
 crash (SIGKILL, power loss) loses at most the records of the last
 ``flush_interval_s`` (0.2 s by default) plus the batch being written at that
 moment, and, while the database is failing, everything kept for retry. A
-graceful shutdown (`aclose`) writes all of them (invariant 8).
+graceful shutdown (`aclose`) writes all of them (invariant 8). On SQLite
+(``synchronous=NORMAL``) a commit reaches the disk at the next checkpoint, so a
+power loss, unlike a process crash, may also take what was committed since the
+last one: at most ``Checkpointer``'s interval, 10 s (`gateway.ledger.checkpoint`).
 """
 
 from __future__ import annotations
@@ -21,21 +25,32 @@ from sqlalchemy.engine import Engine
 
 from gateway.batching import BatchWriter
 from gateway.db import placeholder
+from gateway.ledger.checkpoint import Checkpointer
+from gateway.ledger.pgcopy import copy_rows
 from gateway.ledger.record import COLUMNS, TABLE, LedgerRecord, row_layout
 
 
 class Ledger:
     def __init__(
-        self, engine: Engine, *, flush_interval_s: float = 0.2, max_batch: int = 1000
+        self,
+        engine: Engine,
+        *,
+        flush_interval_s: float = 0.2,
+        max_batch: int = 1000,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
+        """On SQLite, batches are committed on the loop and ``checkpointer`` (at most every
+        10 s) moves the log into the database file in its own thread."""
         self._engine = engine
+        sqlite = engine.dialect.name == "sqlite"
         self._writer: BatchWriter[LedgerRecord] = BatchWriter(
             self._write,
             name="ledger",
             flush_interval_s=flush_interval_s,
             max_batch=max_batch,
-            in_loop=engine.dialect.name == "sqlite",
+            in_loop=sqlite,
         )
+        self._checkpointer = (checkpointer or Checkpointer(engine)) if sqlite else None
 
     @property
     def engine(self) -> Engine:
@@ -73,14 +88,22 @@ class Ledger:
     async def aclose(self) -> None:
         """Write what is left and stop; the engine stays open (its owner disposes it)."""
         await self._writer.aclose()
+        if self._checkpointer is not None:
+            await self._checkpointer.aclose()
 
     def _write(self, records: list[LedgerRecord]) -> None:
-        # One DBAPI executemany of plain tuples: SQLAlchemy Core's per-row parameter
-        # processing cost ~20 µs a row, which the benchmark showed on the hot path.
+        # Plain tuples: SQLAlchemy Core's per-row parameter processing cost ~20 µs a row,
+        # which the benchmark showed on the hot path. SQLite takes one DBAPI executemany;
+        # PostgreSQL a COPY (`gateway.ledger.pgcopy`).
         with self._engine.begin() as conn:
             dialect = conn.dialect
             rows = row_layout(dialect).rows(records)
-            conn.exec_driver_sql(_insert_sql(dialect.name, dialect.paramstyle), rows)
+            if dialect.name == "postgresql":
+                copy_rows(conn, rows)
+            else:
+                conn.exec_driver_sql(_insert_sql(dialect.name, dialect.paramstyle), rows)
+        if self._checkpointer is not None:
+            self._checkpointer.after_write()
 
 
 @functools.cache
