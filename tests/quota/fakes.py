@@ -1,11 +1,16 @@
-"""What a quota store is started with in tests: a ledger it can read and write, and a clock."""
+"""What a quota store is started with in tests: a ledger it can read and write, a clock, and
+a shared store started as one replica would start it."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from gateway.quota.orphans import CounterKey, Orphan
+from gateway.quota.shared import RedisQuota
 
 
 class Ledger:
@@ -47,3 +52,24 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self._ahead += seconds
+
+
+class Store(Protocol):
+    """A Redis server or Redis Cluster started by the tests."""
+
+    @property
+    def url(self) -> str: ...
+
+
+@asynccontextmanager
+async def replica(
+    store: Store, ledger: Ledger | None = None, **kw: Any
+) -> AsyncIterator[RedisQuota]:
+    """One "replica": a started `RedisQuota` on ``store``, closed after."""
+    ledger = ledger or Ledger()
+    q = RedisQuota(store.url, ZoneInfo("UTC"), **kw)
+    await q.start(ledger.read, ledger)
+    try:
+        yield q
+    finally:
+        await q.aclose()

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from poll import eventually
-from quota.fakes import Ledger
+from quota.fakes import Ledger, replica
 from redis_cluster import RedisCluster
 
 from gateway.config.runtime import BudgetLimit, Policy
@@ -31,19 +30,6 @@ UTC = ZoneInfo("UTC")
 def daily(usd: float, **kw: Any) -> Policy:
     budgets = (BudgetLimit("day", None, int(usd * USD)),)
     return Policy(enabled=True, allowed_models=frozenset({"m"}), budgets=budgets, **kw)
-
-
-@asynccontextmanager
-async def replica(
-    cluster: RedisCluster, ledger: Ledger | None = None, **kw: Any
-) -> AsyncIterator[RedisQuota]:
-    ledger = ledger or Ledger()
-    q = RedisQuota(cluster.url, UTC, **kw)
-    await q.start(ledger.read, ledger)
-    try:
-        yield q
-    finally:
-        await q.aclose()
 
 
 def tenant_on(cluster: RedisCluster, node: int, prefix: str = "t") -> str:

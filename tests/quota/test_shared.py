@@ -13,15 +13,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import redis as redis_sync
 from poll import eventually
-from quota.fakes import Clock, Ledger
+from quota.fakes import Clock, Ledger, replica
 from redis_server import RedisServer
 
 from gateway.config.runtime import BudgetLimit, Policy
@@ -39,19 +38,6 @@ def policy(**kw: Any) -> Policy:
 
 def daily(usd: float, **kw: Any) -> Policy:
     return policy(budgets=(BudgetLimit("day", None, int(usd * USD)),), **kw)
-
-
-@asynccontextmanager
-async def replica(
-    redis: RedisServer, ledger: Ledger | None = None, **kw: Any
-) -> AsyncIterator[RedisQuota]:
-    ledger = ledger or Ledger()
-    q = RedisQuota(redis.url, UTC, **kw)
-    await q.start(ledger.read, ledger)
-    try:
-        yield q
-    finally:
-        await q.aclose()
 
 
 async def settled(q: RedisQuota) -> None:
