@@ -131,6 +131,7 @@ def test_one_shard_down_leaves_the_other_shards_tenants_served(
             assert served.id, "the other shard's tenant is still admitted in Redis"
             with pytest.raises(BudgetExceeded):  # ...against its budget there
                 await a.admit(other, "m", p, bound=USD // 2 + 1, tokens=1, now=time.time())
+            assert not a.up, "a shard is down: gateway_quota_store_up says so"
             ledger.position += 1
             a.settle(local, USD // 10, 1, time.time())  # the fail-open call's row...
             ledger.commit()

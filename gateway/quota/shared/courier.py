@@ -26,8 +26,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.quota.orphans import LedgerLink
 from gateway.quota.shared.connection import REDIS_TIMEOUT_S, STORE_ERRORS, Client
+from gateway.quota.shared.health import RETRY_DOWN_S, Health
 from gateway.quota.shared.keys import Keys
-from gateway.quota.shared.liveness import RETRY_DOWN_S, Health
 from gateway.quota.shared.reseed import Spend
 from gateway.quota.shared.rounds import Batch, Op, batches
 from gateway.quota.shared.scripts import Call, Part, Scripts
@@ -201,6 +201,8 @@ class Courier:
                 self._health.went_down(exc, shard)
                 return exc
             again: list[Batch] = []
+            if shard and self._health.down_until:
+                self._health.answered(shard)  # it answered (some results may still be errors)
             for batch, result in zip(group, results, strict=True):
                 if isinstance(result, NoScriptError) and attempt == 1:
                     again.append(batch)

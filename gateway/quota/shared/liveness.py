@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import cast
 
 from redis.asyncio.cluster import RedisCluster
@@ -23,50 +22,11 @@ from redis.asyncio.cluster import RedisCluster
 from gateway.quota.orphans import LedgerLink, Orphan
 from gateway.quota.shared import scripts
 from gateway.quota.shared.connection import STORE_ERRORS, Client
+from gateway.quota.shared.health import Health
 from gateway.quota.shared.keys import Keys
 from gateway.quota.shared.scripts import Scripts
 
 log = logging.getLogger(__name__)
-
-RETRY_DOWN_S = 1.0  # after a failure, requests do not wait on Redis for this long
-
-
-class Health:
-    """Redis's reachability as this replica last saw it."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self.up = True
-        self.down_until: dict[str, float] = {}  # shard -> requests do not wait on it before
-        self.up_since = 0.0  # connected without a break since (reclaiming waits for a TTL)
-        self._fell_back = False  # a request fell back since the last heartbeat
-
-    def asking(self, now: float, shard: str = "") -> bool:
-        """Whether a request at ``now`` waits on Redis, or on one shard of a Cluster (not in
-        the second after it failed). A single server is shard ``""``."""
-        return now >= self.down_until.get(shard, 0.0)
-
-    def went_down(self, exc: Exception, shard: str | None = "") -> None:
-        """Redis, or a shard, failed (None: a Cluster failed on a key of no tenant's)."""
-        if self.up:
-            log.error("Redis unreachable (%s): applying each tenant's when_store_down", exc)
-        self.up = False
-        if shard is not None:
-            self.down_until[shard] = self._clock() + RETRY_DOWN_S
-
-    def answered(self) -> None:
-        if not self.up:
-            log.warning("Redis is reachable again: shared limits and budgets are back")
-            self.up_since = self._clock()
-        elif not self.up_since:
-            self.up_since = self._clock()
-        self.up, self._fell_back = True, False
-        self.down_until.clear()
-
-    def first_fallback(self) -> bool:
-        """True for the first request of an outage that falls back to this replica's limits."""
-        first, self._fell_back = not self._fell_back, True
-        return first
 
 
 class Liveness:

@@ -12,8 +12,8 @@ from gateway.config.runtime import Policy
 from gateway.quota.errors import store_unavailable
 from gateway.quota.memory import MemoryQuota
 from gateway.quota.orphans import LedgerLink
+from gateway.quota.shared.health import Health
 from gateway.quota.shared.levels import BudgetLevels
-from gateway.quota.shared.liveness import Health
 from gateway.quota.shared.reseed import Seeding, Spend
 from gateway.quota.ticket import Ticket
 

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
+from redis.asyncio.cluster import RedisCluster
+
 from gateway.config.runtime import Policy
 from gateway.quota.budgets import holds_nothing
 from gateway.quota.memory import MemoryQuota
@@ -26,9 +28,10 @@ from gateway.quota.orphans import CounterKey, LedgerLink, SpendSource
 from gateway.quota.shared import scripts
 from gateway.quota.shared.connection import STORE_ERRORS, connect, is_cluster, ready
 from gateway.quota.shared.courier import Courier
+from gateway.quota.shared.health import Health
 from gateway.quota.shared.keys import Keys, new_replica_id
 from gateway.quota.shared.levels import BudgetLevels
-from gateway.quota.shared.liveness import Health, Liveness
+from gateway.quota.shared.liveness import Liveness
 from gateway.quota.shared.outage import FailOpen
 from gateway.quota.shared.reseed import Seeding, Spend
 from gateway.quota.shared.rounds import Op
@@ -143,6 +146,7 @@ class RedisQuota:
                 return
             rounds += 1
             try:
+                await self._probe()
                 await self._seeding.check()
                 self._levels.prune(self._clock())
                 await self._levels.refresh()
@@ -152,6 +156,18 @@ class RedisQuota:
                 self._health.went_down(exc, None if self._cluster else "")
             except Exception:
                 log.exception("quota maintenance failed")
+
+    async def _probe(self) -> None:
+        """Ask each Cluster shard that failed whether it is back (no call may go there)."""
+        if not isinstance(self._redis, RedisCluster):
+            return
+        for shard in self._health.down_shards():
+            node = self._redis.get_node(node_name=shard)
+            with contextlib.suppress(*STORE_ERRORS):
+                if node is not None and await self._redis.execute_command(
+                    "PING", target_nodes=node
+                ):
+                    self._health.answered(shard)
 
     # ------------------------------------------------------------------ admission
 
