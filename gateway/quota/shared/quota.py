@@ -282,7 +282,7 @@ class RedisQuota:
     def _release(self, ticket: Ticket, tokens: int) -> None:
         if ticket.holds_share:
             tpm = self._tpm_caps.get(ticket.tenant, "")
-            self._courier.send(scripts.release(ticket, tokens, tpm))
+            self._courier.send(scripts.release(ticket, tokens, tpm), linger=True)
 
     async def drain(self) -> None:
         """Wait until every queued settle has reached Redis (after its ledger row)."""

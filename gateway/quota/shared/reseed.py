@@ -122,8 +122,9 @@ class Seeding:
                 key = self._keys.budget(counter)
                 keys[key] = keys.get(key, 0) + spend.nanos
         try:
-            for tenant in list(totals):
-                await self._scripts.run(scripts.add_spend(totals.pop(tenant)))
+            for tenant, keys in list(totals.items()):
+                await self._scripts.run(scripts.add_spend(keys))
+                del totals[tenant]  # added: not kept for the next try
         except STORE_ERRORS:
             self.backlog[:0] = [s for s in backlog if s.tenant in totals]
             raise
