@@ -5,9 +5,9 @@ pipeline, so under load many calls share one round trip and one connection,
 and the metering ``finally`` never waits on Redis. Within a round, a tenant's
 releases and admits go in one ``ADMIT`` script call and its settles in one
 ``SETTLE`` (`rounds`), so Redis pays a script's fixed cost once per tenant
-per round, not once per call. A call's concurrency share
-goes back at once; its cost moves into the budget only after its ledger row
-is committed, so Redis never counts spend the ledger does not have, even
+per round, not once per call. A call's concurrency share goes back with the
+next round (within `RELEASE_LINGER_S`); its cost moves into the budget only
+after its ledger row is committed, so Redis never counts spend the ledger does not have, even
 across a SIGKILL. While Redis is unreachable, releases and settles wait here.
 """
 

@@ -240,7 +240,7 @@ def admit(
 
 
 def holds_share(policy: Policy) -> bool:
-    """Whether an admitted call holds something its release gives back at once."""
+    """Whether an admitted call holds something its release gives back when it ends."""
     return policy.concurrent is not None or policy.tpm is not None
 
 
