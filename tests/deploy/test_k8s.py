@@ -36,7 +36,7 @@ KUBERNETES_VERSION = "1.32"  # validate against this API version: the oldest we 
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}  # CRDs: no schema in kubernetes-validate
 SECRET_ENV = ("OPENAI_API_KEY", "GATEWAY_JWT_SECRET", "GATEWAY_REDIS_URL", "GATEWAY_DATABASE_URL")
 REQUIRED_SECRET_ENV = ("OPENAI_API_KEY", "GATEWAY_REDIS_URL", "GATEWAY_DATABASE_URL")
-MEASURED_RSS_BYTES = 103 * 10**6  # README, "Benchmark": RSS after load
+MEASURED_RSS_BYTES = 103 * 10**6  # docs/benchmarks.md: RSS after load
 
 Doc = dict[str, Any]
 
