@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NoReturn
@@ -85,18 +86,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
 
     p = sub.add_parser("usage", help="spend and tokens from the ledger, as a table, CSV or JSON")
-    p.add_argument("--tenant")
-    p.add_argument("--model")
+    p.add_argument("--tenant", help="only this tenant")
+    p.add_argument("--model", help="only this requested model")
     p.add_argument(
         "--from", dest="start", metavar="WHEN",
         help="YYYY-MM-DD, an ISO date-time, today, yesterday, month (its first day) or 7d",
     )  # fmt: skip
-    p.add_argument("--to", dest="end", metavar="WHEN", help="exclusive")
+    p.add_argument("--to", dest="end", metavar="WHEN", help="exclusive, in the same forms")
     p.add_argument(
-        "--group-by", default="day,tenant,model", help="of day,month,tenant,model,endpoint"
-    )
+        "--by", "--group-by", dest="group_by", default="day,tenant,model", metavar="KEYS",
+        help="comma-separated, of day,month,tenant,subject (the calling service),route,"
+        "model,endpoint (default: day,tenant,model)",
+    )  # fmt: skip
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    p.add_argument("--config")
+    p.add_argument("--wide", action="store_true", help="table: every token count, not the main")
+    p.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
 
     p = sub.add_parser("route", help="routing tools")
     route_sub = p.add_subparsers(dest="route_command", required=True)
@@ -266,17 +270,33 @@ def _usage(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_REFUSED
-    rows = usage_report(
-        make_engine(settings.database_url),
-        tenant=args.tenant,
-        model=args.model,
-        start=start,
-        end=end,
-        group_by=group_by,
-        tz=tz_name,
+    engine = make_engine(settings.database_url)
+    report = partial(
+        usage_report, engine, tenant=args.tenant, model=args.model, start=start, end=end, tz=tz_name
     )
-    sys.stdout.write(format_usage(rows, args.format))
+    rows = report(group_by=group_by)
+    unknown = args.tenant is not None and args.tenant not in runtime.tenants
+    if unknown and not _unknown_tenant(args.tenant, sorted(runtime.tenants), found=bool(rows)):
+        return 1
+    total = None
+    if args.format == "table" and len(rows) > 1:  # exact: a request is counted once
+        total = next(iter(report(group_by=())), None)
+    sys.stdout.write(format_usage(rows, args.format, total=total, wide=args.wide))
+    if not rows and args.format == "table":
+        print("(no calls in the ledger match)")
     return 0
+
+
+def _unknown_tenant(tenant: str, known: list[str], *, found: bool) -> bool:
+    """Told on stderr; True when the ledger still has the tenant's calls to show."""
+    names = ", ".join(known) or "none"
+    if found:
+        print(f"warning: tenant {tenant!r} is not in the config (removed or renamed?); "
+              "showing its calls from the ledger", file=sys.stderr)  # fmt: skip
+        return True
+    print(f"gateway usage: no tenant {tenant!r} in the config or the ledger "
+          f"(the config's tenants: {names})", file=sys.stderr)  # fmt: skip
+    return False
 
 
 def _route_explain(args: argparse.Namespace, settings: Settings) -> int:

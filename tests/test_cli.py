@@ -347,6 +347,82 @@ def test_usage_prints_the_ledger_as_csv(
     assert main([*args[:-2], "--from", "not-a-date"]) == 2
 
 
+def _write_ledger(db_url: str, calls: list[tuple[str, str, str | None, int]]) -> None:
+    """(request id, tenant, subject, cost) per attempt, all on 2026-11-25."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from gateway.db import make_engine
+    from gateway.ledger import Ledger, LedgerRecord
+
+    async def write() -> None:
+        ledger = Ledger(make_engine(db_url))
+        attempts: dict[str, int] = {}
+        for request_id, tenant, subject, cost in calls:
+            attempts[request_id] = attempts.get(request_id, 0) + 1
+            ledger.record(
+                LedgerRecord(
+                    request_id=request_id, attempt=attempts[request_id],
+                    ts=datetime(2026, 11, 25, 10, tzinfo=UTC), tenant=tenant, subject=subject,
+                    endpoint="responses", route="default", requested_model="gpt-5-nano",
+                    status=200, outcome="completed", input_tokens=10, output_tokens=5,
+                    cost_nanos=cost,
+                )
+            )  # fmt: skip
+        await ledger.aclose()
+
+    asyncio.run(write())
+
+
+def test_usage_by_calling_service_with_requests_attempts_and_a_total(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_ledger(
+        db_url,
+        [
+            ("req_a", "search", "indexer", 1_000_000),
+            ("req_a", "search", "indexer", 2_000_000),  # escalated: a second attempt
+            ("req_b", "search", "ranker", 500_000),
+            ("req_c", "ads", "ranker", 7),
+        ],
+    )
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    assert main(["usage", "--config", CONFIG, "--by", "subject", "--from", "2026-11-25"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "subject", "requests", "attempts", "input_tokens", "output_tokens", "cost_usd"
+    ]  # fmt: skip
+    assert lines[2].split() == ["indexer", "1", "2", "20", "10", "0.003000"]
+    assert lines[3].split() == ["ranker", "2", "2", "20", "10", "0.000500"]
+    assert lines[5].split() == ["total", "3", "4", "40", "20", "0.003500"]
+
+    assert main(["usage", "--config", CONFIG, "--by", "route,tenant", "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    header = rows[0].split(",")
+    assert [(r.split(",")[header.index("route")], r.split(",")[header.index("tenant")])
+            for r in rows[1:]] == [("default", "ads"), ("default", "search")]  # fmt: skip
+
+
+def test_usage_of_a_tenant_unknown_to_the_config_and_the_ledger_says_so(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_ledger(db_url, [("req_a", "search", "indexer", 1), ("req_b", "gone", None, 2)])
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    assert main(["usage", "--config", CONFIG, "--tenant", "serch"]) == 1
+    captured = capsys.readouterr()
+    assert "no tenant 'serch' in the config or the ledger (the config's tenants: " in captured.err
+    assert "search" in captured.err
+    assert captured.out == ""
+    # A tenant since removed from the config still has its calls shown, with a warning.
+    assert main(["usage", "--config", CONFIG, "--tenant", "gone", "--by", "tenant"]) == 0
+    captured = capsys.readouterr()
+    assert "tenant 'gone' is not in the config" in captured.err
+    assert captured.out.splitlines()[2].split()[:3] == ["gone", "1", "1"]
+    # A known tenant with nothing in the period: an empty table that says so.
+    assert main(["usage", "--config", CONFIG, "--tenant", "search", "--to", "2026-11-25"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "(no calls in the ledger match)"
+
+
 def test_route_explain_says_which_ladder_and_why(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
