@@ -92,6 +92,8 @@ def test_reload_under_load_loses_no_request_and_a_bad_file_changes_nothing(
         assert status["reloads"]["ok"] >= 1  # the file watcher reloads too
         assert status["reloads"]["rejected"] >= 1
         assert "gamma" in status["tenants"]
+        assert status["policies"]["gamma"]["models"] == ["gpt-5-nano"]  # the one in force
+        assert status["policies"]["frozen"]["disabled"] is True
         assert metric_value(gw, "gateway_config_reloads_total", result="rejected") >= 1
         assert metric_value(gw, "gateway_config_reloads_total", result="ok") >= 1
 
