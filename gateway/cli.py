@@ -66,8 +66,13 @@ def _parser() -> argparse.ArgumentParser:
             help="config file (default: $GATEWAY_CONFIG or config/gateway.yaml; "
             "with the fake upstream config/demo.yaml)",
         )
-        p.add_argument("--host")
-        p.add_argument("--port", type=int)
+        p.add_argument("--host", help="listen address (default: $GATEWAY_HOST or 127.0.0.1)")
+        p.add_argument("--port", type=int, help="listen port (default: $GATEWAY_PORT or 8080)")
+        p.add_argument(
+            "--log-format", choices=("auto", "json", "text"),
+            help="app logs on stderr (default: $GATEWAY_LOG_FORMAT or auto: text on a "
+            "terminal, JSON lines otherwise)",
+        )  # fmt: skip
         p.set_defaults(fake_upstream=name == "demo")
     serve = sub.choices["serve"]
     serve.add_argument(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import socket
@@ -120,6 +121,15 @@ def test_fake_upstream_is_announced_and_serves(
             output += line
         assert "BUILT-IN FAKE UPSTREAM" in output
         assert f"a token for tenant {tenant!r}" in output
+        # stderr is no terminal here: app logs are JSON lines, the start-up summary one of them
+        logs = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+        [summary] = [entry for entry in logs if entry["message"].startswith("starting: ")]
+        assert (summary["database"], summary["quota"]) == ("sqlite", "memory")
+        assert summary["metrics_port"] == metrics_port
+        assert summary["config"] == str(
+            Path(CONFIG).with_name("demo.yaml") if argv == ["demo"] else CONFIG
+        )
+        assert any("Uvicorn running" in entry["message"] for entry in logs)
         token = re.search(r"export OPENAI_API_KEY=(\S+)", output)
         assert token is not None, output
         client = openai.OpenAI(
