@@ -120,8 +120,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("config", help="config tools")
     config_sub = p.add_subparsers(dest="config_command", required=True)
-    check = config_sub.add_parser("check", help="validate a config file")
-    check.add_argument("path", nargs="?")
+    check = config_sub.add_parser(
+        "check", help="validate a config file, or a price file (pricing.yaml) as one"
+    )
+    check.add_argument("path", nargs="?", help="default: $GATEWAY_CONFIG or config/gateway.yaml")
     schema = config_sub.add_parser("schema", help="print the config's JSON schema")
     schema.add_argument("--write", metavar="PATH", help="write to PATH instead of stdout")
 
@@ -201,18 +203,9 @@ def _load(path: str) -> RuntimeConfig | None:
 
 
 def _config_check(path: str) -> int:
-    runtime = _load(path)
-    if runtime is None:
-        return 1
-    cfg = runtime.source
-    print(f"ok: {path} ({len(cfg.tenants)} tenants, {len(cfg.models)} models, "
-          f"{len(cfg.upstreams)} upstreams; prices {runtime.pricing.version})")  # fmt: skip
-    unpriced = [m.name for m in runtime.models.values()
-                if runtime.pricing.price_for(m.upstream_model) is None]  # fmt: skip
-    if unpriced:
-        consequence = "served as unpriced" if cfg.accounting.allow_unpriced else "refused"
-        print(f"warning: no price for {', '.join(unpriced)}: calls to them are {consequence}")
-    return 0
+    from gateway.config.check import check_config, check_pricing, is_pricing_file
+
+    return check_pricing(path) if is_pricing_file(path) else check_config(path, os.environ)
 
 
 def _config_schema(write: str | None) -> int:
