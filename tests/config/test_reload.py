@@ -140,3 +140,29 @@ def test_reload_needs_an_admin(fake_server: FakeOpenAIServer, tmp_path: Path, db
             headers={"Authorization": f"Bearer {gw.token('alpha')}"},
         )
         assert resp.status_code == 403
+
+
+def test_a_reload_keeps_rate_limit_buckets_whose_limits_did_not_change(
+    fake_server: FakeOpenAIServer, tmp_path: Path, db_url: str
+) -> None:
+    # One request a minute: a bucket refilled by the reload would admit the second at once.
+    config = config_dict(fake_server.base_url, tenants={"paced": {"limits": {"rpm": 1}}})
+    with GatewayServer(config, database_url=db_url, config_dir=tmp_path) as gw:
+        assert gw.config_file is not None
+        paced = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("paced"), max_retries=0)
+        paced.responses.create(model="gpt-5-nano", input="the minute's one request")
+        with pytest.raises(openai.RateLimitError):
+            paced.responses.create(model="gpt-5-nano", input="too soon")
+
+        gw.config_file.write_text(to_yaml(with_tenants(config, GAMMA)))  # paced unchanged
+        assert admin(gw, "POST", "/admin/config/reload").status_code == 200
+        assert "gamma" in admin(gw, "GET", "/admin/config").json()["tenants"]
+        with pytest.raises(openai.RateLimitError) as err:
+            paced.responses.create(model="gpt-5-nano", input="still too soon")
+        assert err.value.code == "rate_limit_exceeded"
+
+        raised = with_tenants(config, GAMMA)
+        raised["tenants"]["paced"]["limits"]["rpm"] = 100
+        gw.config_file.write_text(to_yaml(raised))  # a changed limit applies at once
+        assert admin(gw, "POST", "/admin/config/reload").status_code == 200
+        assert paced.responses.create(model="gpt-5-nano", input="now").status == "completed"
