@@ -94,16 +94,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tenant", help="only this tenant")
     p.add_argument("--model", help="only this requested model")
     p.add_argument(
-        "--from", dest="start", metavar="WHEN",
+        "--from", "--since", dest="start", metavar="WHEN",
         help="YYYY-MM-DD, an ISO date-time, today, yesterday, month (its first day) or 7d",
     )  # fmt: skip
     p.add_argument("--to", dest="end", metavar="WHEN", help="exclusive, in the same forms")
+    p.add_argument(
+        "--month", dest="start", action="store_const", const="month",
+        help="this month so far (the same as --from month)",
+    )  # fmt: skip
     p.add_argument(
         "--by", "--group-by", dest="group_by", default="day,tenant,model", metavar="KEYS",
         help="comma-separated, of day,month,tenant,subject (the calling service),route,"
         "model,endpoint (default: day,tenant,model)",
     )  # fmt: skip
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table",
+        help="table (default; with a total line), or csv / json with every column",
+    )  # fmt: skip
     p.add_argument("--wide", action="store_true", help="table: every token count, not the main")
     p.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
 
@@ -113,10 +120,10 @@ def _parser() -> argparse.ArgumentParser:
         "explain", help="which ladder and models would serve a request, and why (no upstream call)"
     )
     explain.add_argument("file", nargs="?", default="-", help="request body JSON (- = stdin)")
-    explain.add_argument("--tenant", required=True)
+    explain.add_argument("--tenant", required=True, help="the tenant the request comes from")
     explain.add_argument("--hint", help="the x-gateway-route header value")
     explain.add_argument("--split-key", default="explain", help="request id that picks a split arm")
-    explain.add_argument("--config")
+    explain.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
 
     p = sub.add_parser("config", help="config tools")
     config_sub = p.add_subparsers(dest="config_command", required=True)

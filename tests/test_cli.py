@@ -70,6 +70,36 @@ def test_config_check_reports_problems_and_exit_code(
     assert f"{bad}:3: budgets: unknown key" in capsys.readouterr().err
 
 
+def test_every_command_and_option_has_help() -> None:
+    import argparse
+
+    from gateway.cli import _parser
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> list[str]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {a.dest: a.help for a in action._choices_actions}
+                for sub, subparser in action.choices.items():
+                    if not helps.get(sub):
+                        found.append(f"{name} {sub}")
+                    found += walk(subparser, f"{name} {sub}")
+            elif not action.help:
+                found.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+        return found
+
+    assert walk(_parser(), "gateway") == []
+
+
+def test_usage_since_and_month_are_from() -> None:
+    from gateway.cli import _parser
+
+    parse = _parser().parse_args
+    assert parse(["usage", "--since", "yesterday"]).start == "yesterday"
+    assert parse(["usage", "--month"]).start == "month"
+    assert parse(["usage"]).start is None
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"), [("90", 90), ("90s", 90), ("30m", 1800), ("1h", 3600), ("7d", 604800)]
 )
