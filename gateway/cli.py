@@ -37,6 +37,14 @@ def positive_duration(text: str) -> float:
     return seconds
 
 
+def _duration(seconds: float) -> str:
+    """Seconds in the largest whole unit ``parse_duration`` reads back (30d, 2h, 90s)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, with a bad flag told in one line (the usage is one ``--help`` away)."""
 
@@ -242,6 +250,11 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
                                   "they will be refused"),
             file=sys.stderr,
         )  # fmt: skip
+    if args.ttl > runtime.auth.max_token_ttl_s:
+        most = _duration(runtime.auth.max_token_ttl_s)
+        print(f"warning: a token for {_duration(args.ttl)} lives longer than "
+              f"auth.max_token_ttl_s ({most}); revoke it by its jti under "
+              "`revoked.token_ids` if it leaks", file=sys.stderr)  # fmt: skip
     print(mint_token(runtime.auth, runtime.hs_secret, args.tenant, admin=args.admin,
                      ttl_s=args.ttl, subject=args.subject))  # fmt: skip
     return 0

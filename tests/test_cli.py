@@ -59,6 +59,19 @@ def test_token_for_an_unknown_tenant_warns_and_a_lifeless_one_is_refused(
     assert "not > 0" in capsys.readouterr().err
 
 
+def test_token_warns_above_the_configured_maximum_lifetime(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", "cli-secret-0123456789abcdef0123456789")
+    assert main(["token", "--tenant", "search", "--ttl", "1d", "--config", CONFIG]) == 0
+    assert "warning" not in capsys.readouterr().err  # at the maximum (86400 s): no warning
+    assert main(["token", "--tenant", "search", "--ttl", "30d", "--config", CONFIG]) == 0
+    out = capsys.readouterr()
+    assert "warning: a token for 30d lives longer than auth.max_token_ttl_s (1d)" in out.err
+    claims = jwt.decode(out.out.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 30 * 86400  # warned, still minted as asked
+
+
 def test_config_check_reports_problems_and_exit_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
