@@ -20,6 +20,7 @@ class Reload(TypedDict):
     trigger: str  # admin, SIGHUP, file watch, ...
     at: float  # unix time
     problems: list[str]
+    changes: list[str]  # what an accepted reload changed (`gateway.config.diff`)
 
 
 class ConfigStatus(TypedDict):
@@ -39,6 +40,7 @@ def _result(result: ReloadResult) -> Reload:
         "trigger": result.trigger,
         "at": result.at,
         "problems": list(result.problems),
+        "changes": list(result.changed),
     }
 
 
