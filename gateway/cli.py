@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NoReturn
@@ -34,6 +35,14 @@ def positive_duration(text: str) -> float:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"a token must live a while: {text!r} is not > 0")
     return seconds
+
+
+def _duration(seconds: float) -> str:
+    """Seconds in the largest whole unit ``parse_duration`` reads back (30d, 2h, 90s)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,8 +74,13 @@ def _parser() -> argparse.ArgumentParser:
             help="config file (default: $GATEWAY_CONFIG or config/gateway.yaml; "
             "with the fake upstream config/demo.yaml)",
         )
-        p.add_argument("--host")
-        p.add_argument("--port", type=int)
+        p.add_argument("--host", help="listen address (default: $GATEWAY_HOST or 127.0.0.1)")
+        p.add_argument("--port", type=int, help="listen port (default: $GATEWAY_PORT or 8080)")
+        p.add_argument(
+            "--log-format", choices=("auto", "json", "text"),
+            help="app logs on stderr (default: $GATEWAY_LOG_FORMAT or auto: text on a "
+            "terminal, JSON lines otherwise)",
+        )  # fmt: skip
         p.set_defaults(fake_upstream=name == "demo")
     serve = sub.choices["serve"]
     serve.add_argument(
@@ -85,18 +99,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
 
     p = sub.add_parser("usage", help="spend and tokens from the ledger, as a table, CSV or JSON")
-    p.add_argument("--tenant")
-    p.add_argument("--model")
+    p.add_argument("--tenant", help="only this tenant")
+    p.add_argument("--model", help="only this requested model")
     p.add_argument(
-        "--from", dest="start", metavar="WHEN",
+        "--from", "--since", dest="start", metavar="WHEN",
         help="YYYY-MM-DD, an ISO date-time, today, yesterday, month (its first day) or 7d",
     )  # fmt: skip
-    p.add_argument("--to", dest="end", metavar="WHEN", help="exclusive")
+    p.add_argument("--to", dest="end", metavar="WHEN", help="exclusive, in the same forms")
     p.add_argument(
-        "--group-by", default="day,tenant,model", help="of day,month,tenant,model,endpoint"
-    )
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    p.add_argument("--config")
+        "--month", dest="start", action="store_const", const="month",
+        help="this month so far (the same as --from month)",
+    )  # fmt: skip
+    p.add_argument(
+        "--by", "--group-by", dest="group_by", default="day,tenant,model", metavar="KEYS",
+        help="comma-separated, of day,month,tenant,subject (the calling service),route,"
+        "model,endpoint (default: day,tenant,model)",
+    )  # fmt: skip
+    p.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table",
+        help="table (default; with a total line), or csv / json with every column",
+    )  # fmt: skip
+    p.add_argument("--wide", action="store_true", help="table: every token count, not the main")
+    p.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
 
     p = sub.add_parser("route", help="routing tools")
     route_sub = p.add_subparsers(dest="route_command", required=True)
@@ -104,15 +128,17 @@ def _parser() -> argparse.ArgumentParser:
         "explain", help="which ladder and models would serve a request, and why (no upstream call)"
     )
     explain.add_argument("file", nargs="?", default="-", help="request body JSON (- = stdin)")
-    explain.add_argument("--tenant", required=True)
+    explain.add_argument("--tenant", required=True, help="the tenant the request comes from")
     explain.add_argument("--hint", help="the x-gateway-route header value")
     explain.add_argument("--split-key", default="explain", help="request id that picks a split arm")
-    explain.add_argument("--config")
+    explain.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
 
     p = sub.add_parser("config", help="config tools")
     config_sub = p.add_subparsers(dest="config_command", required=True)
-    check = config_sub.add_parser("check", help="validate a config file")
-    check.add_argument("path", nargs="?")
+    check = config_sub.add_parser(
+        "check", help="validate a config file, or a price file (pricing.yaml) as one"
+    )
+    check.add_argument("path", nargs="?", help="default: $GATEWAY_CONFIG or config/gateway.yaml")
     schema = config_sub.add_parser("schema", help="print the config's JSON schema")
     schema.add_argument("--write", metavar="PATH", help="write to PATH instead of stdout")
 
@@ -192,18 +218,9 @@ def _load(path: str) -> RuntimeConfig | None:
 
 
 def _config_check(path: str) -> int:
-    runtime = _load(path)
-    if runtime is None:
-        return 1
-    cfg = runtime.source
-    print(f"ok: {path} ({len(cfg.tenants)} tenants, {len(cfg.models)} models, "
-          f"{len(cfg.upstreams)} upstreams; prices {runtime.pricing.version})")  # fmt: skip
-    unpriced = [m.name for m in runtime.models.values()
-                if runtime.pricing.price_for(m.upstream_model) is None]  # fmt: skip
-    if unpriced:
-        consequence = "served as unpriced" if cfg.accounting.allow_unpriced else "refused"
-        print(f"warning: no price for {', '.join(unpriced)}: calls to them are {consequence}")
-    return 0
+    from gateway.config.check import check_config, check_pricing, is_pricing_file
+
+    return check_pricing(path) if is_pricing_file(path) else check_config(path, os.environ)
 
 
 def _config_schema(write: str | None) -> int:
@@ -233,6 +250,11 @@ def _token(args: argparse.Namespace, settings: Settings) -> int:
                                   "they will be refused"),
             file=sys.stderr,
         )  # fmt: skip
+    if args.ttl > runtime.auth.max_token_ttl_s:
+        most = _duration(runtime.auth.max_token_ttl_s)
+        print(f"warning: a token for {_duration(args.ttl)} lives longer than "
+              f"auth.max_token_ttl_s ({most}); revoke it by its jti under "
+              "`revoked.token_ids` if it leaks", file=sys.stderr)  # fmt: skip
     print(mint_token(runtime.auth, runtime.hs_secret, args.tenant, admin=args.admin,
                      ttl_s=args.ttl, subject=args.subject))  # fmt: skip
     return 0
@@ -266,17 +288,33 @@ def _usage(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_REFUSED
-    rows = usage_report(
-        make_engine(settings.database_url),
-        tenant=args.tenant,
-        model=args.model,
-        start=start,
-        end=end,
-        group_by=group_by,
-        tz=tz_name,
+    engine = make_engine(settings.database_url)
+    report = partial(
+        usage_report, engine, tenant=args.tenant, model=args.model, start=start, end=end, tz=tz_name
     )
-    sys.stdout.write(format_usage(rows, args.format))
+    rows = report(group_by=group_by)
+    unknown = args.tenant is not None and args.tenant not in runtime.tenants
+    if unknown and not _unknown_tenant(args.tenant, sorted(runtime.tenants), found=bool(rows)):
+        return 1
+    total = None
+    if args.format == "table" and len(rows) > 1:  # exact: a request is counted once
+        total = next(iter(report(group_by=())), None)
+    sys.stdout.write(format_usage(rows, args.format, total=total, wide=args.wide))
+    if not rows and args.format == "table":
+        print("(no calls in the ledger match)")
     return 0
+
+
+def _unknown_tenant(tenant: str, known: list[str], *, found: bool) -> bool:
+    """Told on stderr; True when the ledger still has the tenant's calls to show."""
+    names = ", ".join(known) or "none"
+    if found:
+        print(f"warning: tenant {tenant!r} is not in the config (removed or renamed?); "
+              "showing its calls from the ledger", file=sys.stderr)  # fmt: skip
+        return True
+    print(f"gateway usage: no tenant {tenant!r} in the config or the ledger "
+          f"(the config's tenants: {names})", file=sys.stderr)  # fmt: skip
+    return False
 
 
 def _route_explain(args: argparse.Namespace, settings: Settings) -> int:

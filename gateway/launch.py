@@ -25,6 +25,7 @@ from gateway.config import ConfigError, RuntimeConfig, compile_config, load_file
 from gateway.config.model import GatewayConfig
 from gateway.pricing import PriceTable
 from gateway.settings import Settings
+from gateway.telemetry.app_log import configure_logging
 
 if TYPE_CHECKING:
     from fake_openai import FakeOpenAI
@@ -78,7 +79,7 @@ def serve(args: argparse.Namespace, settings: Settings, *, demo: bool) -> int:
     except Refused as exc:
         print(f"gateway: refusing to start: {exc}", file=sys.stderr)
         return exc.code
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level, args.log_format or settings.log_format)
     return uvloop.run(_run(settings, cfg, pricing, env, engine, fake=fake))
 
 
@@ -169,17 +170,6 @@ def startup_problem(exc: BaseException, database_url: str) -> str | None:
     return None
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    access = logging.getLogger("gateway.access")
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access.addHandler(handler)
-    access.propagate = False
-
-
 async def _run(
     settings: Settings,
     cfg: GatewayConfig,
@@ -193,6 +183,8 @@ async def _run(
 
     from gateway.app import create_app
     from gateway.serving import DrainingServer, http_protocol
+    from gateway.telemetry.metrics_listener import metrics_port
+    from gateway.telemetry.startup import startup_fields, startup_line
 
     stand_in: FakeOpenAI | None = None
     override: tuple[str, str] | None = None
@@ -220,6 +212,8 @@ async def _run(
     )
     if fake:
         _print_quickstart(runtime, settings.host, settings.port, generated=generated)
+    fields = startup_fields(settings, runtime, metrics_port(settings, runtime.server))
+    log.info("starting: %s", startup_line(fields), extra={"fields": fields})
     server = DrainingServer(
         uvicorn.Config(
             app,

@@ -18,6 +18,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     log_level: str = "info"
+    log_format: str = "auto"  # json, text, or auto: text on a terminal, JSON otherwise
     redis_url: str | None = None  # shared limits and budgets; None: this process alone
     redis_alive_s: float = 10.0  # a replica silent this long is dead: its holds are reclaimed
     metrics_port: int | None = None  # None: the config's server.metrics_port; 0: no listener
@@ -31,6 +32,7 @@ class Settings:
             host=env.get("GATEWAY_HOST", cls.host),
             port=int(_number(env, "GATEWAY_PORT", cls.port)),
             log_level=env.get("GATEWAY_LOG_LEVEL", cls.log_level).lower(),
+            log_format=_log_format(env),
             redis_url=env.get("GATEWAY_REDIS_URL") or None,
             redis_alive_s=_number(env, "GATEWAY_REDIS_ALIVE_S", cls.redis_alive_s),
             metrics_port=_metrics_port(env),
@@ -57,3 +59,10 @@ def _metrics_port(env: Mapping[str, str]) -> int | None:
     if not text.isdigit() or int(text) > 65535:
         raise ValueError(f"GATEWAY_METRICS_PORT={text!r} is not a port (or off)")
     return int(text)
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    text = env.get("GATEWAY_LOG_FORMAT", "").strip().lower() or "auto"
+    if text not in ("auto", "json", "text"):
+        raise ValueError(f"GATEWAY_LOG_FORMAT={text!r} is not json, text or auto")
+    return text

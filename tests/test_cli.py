@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import socket
@@ -58,6 +59,19 @@ def test_token_for_an_unknown_tenant_warns_and_a_lifeless_one_is_refused(
     assert "not > 0" in capsys.readouterr().err
 
 
+def test_token_warns_above_the_configured_maximum_lifetime(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY_JWT_SECRET", "cli-secret-0123456789abcdef0123456789")
+    assert main(["token", "--tenant", "search", "--ttl", "1d", "--config", CONFIG]) == 0
+    assert "warning" not in capsys.readouterr().err  # at the maximum (86400 s): no warning
+    assert main(["token", "--tenant", "search", "--ttl", "30d", "--config", CONFIG]) == 0
+    out = capsys.readouterr()
+    assert "warning: a token for 30d lives longer than auth.max_token_ttl_s (1d)" in out.err
+    claims = jwt.decode(out.out.strip(), options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 30 * 86400  # warned, still minted as asked
+
+
 def test_config_check_reports_problems_and_exit_code(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -67,6 +81,36 @@ def test_config_check_reports_problems_and_exit_code(
     bad.write_text("models:\n  gpt-5: {}\nbudgets: {}\n")
     assert main(["config", "check", str(bad)]) == 1
     assert f"{bad}:3: budgets: unknown key" in capsys.readouterr().err
+
+
+def test_every_command_and_option_has_help() -> None:
+    import argparse
+
+    from gateway.cli import _parser
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> list[str]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {a.dest: a.help for a in action._choices_actions}
+                for sub, subparser in action.choices.items():
+                    if not helps.get(sub):
+                        found.append(f"{name} {sub}")
+                    found += walk(subparser, f"{name} {sub}")
+            elif not action.help:
+                found.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+        return found
+
+    assert walk(_parser(), "gateway") == []
+
+
+def test_usage_since_and_month_are_from() -> None:
+    from gateway.cli import _parser
+
+    parse = _parser().parse_args
+    assert parse(["usage", "--since", "yesterday"]).start == "yesterday"
+    assert parse(["usage", "--month"]).start == "month"
+    assert parse(["usage"]).start is None
 
 
 @pytest.mark.parametrize(
@@ -120,6 +164,15 @@ def test_fake_upstream_is_announced_and_serves(
             output += line
         assert "BUILT-IN FAKE UPSTREAM" in output
         assert f"a token for tenant {tenant!r}" in output
+        # stderr is no terminal here: app logs are JSON lines, the start-up summary one of them
+        logs = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+        [summary] = [entry for entry in logs if entry["message"].startswith("starting: ")]
+        assert (summary["database"], summary["quota"]) == ("sqlite", "memory")
+        assert summary["metrics_port"] == metrics_port
+        assert summary["config"] == str(
+            Path(CONFIG).with_name("demo.yaml") if argv == ["demo"] else CONFIG
+        )
+        assert any("Uvicorn running" in entry["message"] for entry in logs)
         token = re.search(r"export OPENAI_API_KEY=(\S+)", output)
         assert token is not None, output
         client = openai.OpenAI(
@@ -345,6 +398,82 @@ def test_usage_prints_the_ledger_as_csv(
     assert rows["search"][header.index("requests")] == "2"
     assert rows["ads"][header.index("cost_usd")] == "0.000000"
     assert main([*args[:-2], "--from", "not-a-date"]) == 2
+
+
+def _write_ledger(db_url: str, calls: list[tuple[str, str, str | None, int]]) -> None:
+    """(request id, tenant, subject, cost) per attempt, all on 2026-11-25."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from gateway.db import make_engine
+    from gateway.ledger import Ledger, LedgerRecord
+
+    async def write() -> None:
+        ledger = Ledger(make_engine(db_url))
+        attempts: dict[str, int] = {}
+        for request_id, tenant, subject, cost in calls:
+            attempts[request_id] = attempts.get(request_id, 0) + 1
+            ledger.record(
+                LedgerRecord(
+                    request_id=request_id, attempt=attempts[request_id],
+                    ts=datetime(2026, 11, 25, 10, tzinfo=UTC), tenant=tenant, subject=subject,
+                    endpoint="responses", route="default", requested_model="gpt-5-nano",
+                    status=200, outcome="completed", input_tokens=10, output_tokens=5,
+                    cost_nanos=cost,
+                )
+            )  # fmt: skip
+        await ledger.aclose()
+
+    asyncio.run(write())
+
+
+def test_usage_by_calling_service_with_requests_attempts_and_a_total(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_ledger(
+        db_url,
+        [
+            ("req_a", "search", "indexer", 1_000_000),
+            ("req_a", "search", "indexer", 2_000_000),  # escalated: a second attempt
+            ("req_b", "search", "ranker", 500_000),
+            ("req_c", "ads", "ranker", 7),
+        ],
+    )
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    assert main(["usage", "--config", CONFIG, "--by", "subject", "--from", "2026-11-25"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "subject", "requests", "attempts", "input_tokens", "output_tokens", "cost_usd"
+    ]  # fmt: skip
+    assert lines[2].split() == ["indexer", "1", "2", "20", "10", "0.003000"]
+    assert lines[3].split() == ["ranker", "2", "2", "20", "10", "0.000500"]
+    assert lines[5].split() == ["total", "3", "4", "40", "20", "0.003500"]
+
+    assert main(["usage", "--config", CONFIG, "--by", "route,tenant", "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    header = rows[0].split(",")
+    assert [(r.split(",")[header.index("route")], r.split(",")[header.index("tenant")])
+            for r in rows[1:]] == [("default", "ads"), ("default", "search")]  # fmt: skip
+
+
+def test_usage_of_a_tenant_unknown_to_the_config_and_the_ledger_says_so(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write_ledger(db_url, [("req_a", "search", "indexer", 1), ("req_b", "gone", None, 2)])
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    assert main(["usage", "--config", CONFIG, "--tenant", "serch"]) == 1
+    captured = capsys.readouterr()
+    assert "no tenant 'serch' in the config or the ledger (the config's tenants: " in captured.err
+    assert "search" in captured.err
+    assert captured.out == ""
+    # A tenant since removed from the config still has its calls shown, with a warning.
+    assert main(["usage", "--config", CONFIG, "--tenant", "gone", "--by", "tenant"]) == 0
+    captured = capsys.readouterr()
+    assert "tenant 'gone' is not in the config" in captured.err
+    assert captured.out.splitlines()[2].split()[:3] == ["gone", "1", "1"]
+    # A known tenant with nothing in the period: an empty table that says so.
+    assert main(["usage", "--config", CONFIG, "--tenant", "search", "--to", "2026-11-25"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "(no calls in the ledger match)"
 
 
 def test_route_explain_says_which_ladder_and_why(

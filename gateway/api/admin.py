@@ -8,6 +8,7 @@ from litestar import Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
+from gateway.api.policy_view import TenantPolicyView, policy_view
 from gateway.auth.callers import Caller
 from gateway.config.reload import ReloadResult
 from gateway.errors import NotFound
@@ -19,10 +20,13 @@ class Reload(TypedDict):
     trigger: str  # admin, SIGHUP, file watch, ...
     at: float  # unix time
     problems: list[str]
+    changes: list[str]  # what an accepted reload changed (`gateway.config.diff`)
 
 
 class ConfigStatus(TypedDict):
     tenants: list[str]
+    policies: dict[str, TenantPolicyView]  # per configured tenant, as applied
+    defaults: TenantPolicyView | None  # for tenants not listed; None: they are refused
     models: list[str]
     routes: list[str]
     pricing_version: str
@@ -36,6 +40,7 @@ def _result(result: ReloadResult) -> Reload:
         "trigger": result.trigger,
         "at": result.at,
         "problems": list(result.problems),
+        "changes": list(result.changed),
     }
 
 
@@ -59,12 +64,17 @@ async def reload_config(
 async def config_status(
     services: NamedDependency[Services], admin: NamedDependency[Caller]
 ) -> ConfigStatus:
-    """The config in force and the outcome of the last reload."""
+    """The config in force, each tenant's policy as applied (wildcards and defaults
+    resolved), and the outcome of the last reload."""
     config = services.config
     reloader = services.reloader
     last = reloader.last if reloader else None
     return {
         "tenants": sorted(config.tenants),
+        "policies": {
+            name: policy_view(config, config.tenants[name]) for name in sorted(config.tenants)
+        },
+        "defaults": policy_view(config, config.defaults) if config.defaults else None,
         "models": sorted(config.models),
         "routes": sorted(config.routes),
         "pricing_version": config.pricing.version,

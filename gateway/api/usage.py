@@ -10,13 +10,20 @@ from datetime import time as dtime
 from typing import Annotated, Any, Literal, TypedDict, cast
 from zoneinfo import ZoneInfo
 
-from litestar import Request, get
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from gateway.auth.callers import Caller
 from gateway.errors import BadRequest
-from gateway.ledger import GROUP_KEYS, TOKEN_FIELDS, UsageRow, nanos_to_usd, usage_report
+from gateway.ledger import (
+    GROUP_KEYS,
+    TOKEN_FIELDS,
+    UsageRow,
+    format_usage,
+    nanos_to_usd,
+    usage_report,
+)
 from gateway.services import Services
 
 
@@ -76,6 +83,7 @@ _FROM = QueryParameter(
 _TO = QueryParameter(description="End (exclusive), in the same forms as `from`")
 _GROUP_BY = QueryParameter(description=f"Comma-separated keys among {', '.join(GROUP_KEYS)}")
 _MODEL = QueryParameter(description="Only this requested model")
+_FORMAT = QueryParameter(name="format", description="json (default) or csv")
 
 
 # total=False rather than NotRequired: with postponed annotations, Python 3.11's
@@ -84,6 +92,8 @@ class _GroupKeys(TypedDict, total=False):
     day: str  # YYYY-MM-DD in the accounting time zone
     month: str  # YYYY-MM
     tenant: str
+    subject: str  # the calling service (the token's sub)
+    route: str
     model: str  # the requested model
     endpoint: str
 
@@ -91,7 +101,8 @@ class _GroupKeys(TypedDict, total=False):
 class UsageGroup(_GroupKeys):
     """One group of the report; the keys not grouped by are absent."""
 
-    requests: int
+    requests: int  # client requests
+    attempts: int  # upstream attempts (retries and escalations included)
     input_tokens: int
     cached_input_tokens: int
     output_tokens: int
@@ -129,10 +140,9 @@ class AdminUsage(TypedDict):
 
 def row_json(row: UsageRow) -> UsageGroup:
     out: dict[str, Any] = {
-        k: getattr(row, k) for k in ("day", "month", "tenant", "model", "endpoint")
-        if getattr(row, k) is not None
+        k: getattr(row, k) for k in GROUP_KEYS if getattr(row, k) is not None
     }  # fmt: skip
-    for field in ("requests", *TOKEN_FIELDS, "estimated_requests", "unpriced_requests"):
+    for field in ("requests", "attempts", *TOKEN_FIELDS, "estimated_requests", "unpriced_requests"):
         out[field] = getattr(row, field)
     out["cost_usd"] = str(row.cost_usd)
     return cast(UsageGroup, out)
@@ -154,7 +164,7 @@ async def _report(
     *,
     default_group: tuple[str, ...],
     known: tuple[str, ...] = _QUERY,
-) -> list[UsageGroup]:
+) -> list[UsageRow]:
     unknown = sorted(set(request.query_params) - set(known))
     if unknown:  # a misspelt filter must not silently widen the report
         raise BadRequest(
@@ -177,7 +187,7 @@ async def _report(
         group_by=group_by,
         tz=services.config.accounting.timezone,
     )
-    return [row_json(r) for r in rows]
+    return rows
 
 
 @get("/v1/gateway/usage", summary="The tenant's usage and budgets")
@@ -205,7 +215,8 @@ async def tenant_usage(
         for s in await services.quota.budget_status(tenant, caller.policy, time.time())
     ]
     filters = _Filters(from_, to, group_by, model, tenant=tenant)
-    data = await _report(services, request, filters, default_group=("day", "model"))
+    rows = await _report(services, request, filters, default_group=("day", "model"))
+    data = [row_json(r) for r in rows]
     return {"object": "gateway.usage", "tenant": tenant, "budgets": budgets, "data": data}
 
 
@@ -219,13 +230,17 @@ async def admin_usage(
     group_by: Annotated[str | None, _GROUP_BY] = None,
     model: Annotated[str | None, _MODEL] = None,
     tenant: Annotated[str | None, QueryParameter(description="Only this tenant")] = None,
-) -> AdminUsage:
-    """Every tenant (admins only), filterable by tenant, model and time, grouped at will."""
-    data = await _report(
+    format_: Annotated[Literal["json", "csv"], _FORMAT] = "json",
+) -> Response[AdminUsage | str]:
+    """Every tenant (admins only), filterable by tenant, model and time, grouped at will;
+    as JSON, or as CSV with every group key and number (the columns of `gateway usage`)."""
+    rows = await _report(
         services,
         request,
         _Filters(from_, to, group_by, model, tenant=tenant),
         default_group=("day", "tenant", "model"),
-        known=(*_QUERY, "tenant"),
+        known=(*_QUERY, "tenant", "format"),
     )
-    return {"object": "gateway.usage", "data": data}
+    if format_ == "csv":
+        return Response(format_usage(rows, "csv"), media_type="text/csv; charset=utf-8")
+    return Response({"object": "gateway.usage", "data": [row_json(r) for r in rows]})

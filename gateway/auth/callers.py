@@ -39,12 +39,17 @@ class Authenticator:
         self._secrets = secrets
         self._config = config  # the config in force now (it hot-reloads)
 
-    async def caller(self, authorization: str | None) -> Caller:
+    async def principal(self, authorization: str | None) -> Principal:
+        """The verified, unrevoked token (401 otherwise); its tenant not yet looked at."""
         principal = await self._verifier.verify(bearer_token(authorization))
         config = self._config()
         if config.revoked_ids or config.revoked_subjects:  # checked on every call, cached or not
             _check_revoked(config, principal)
-        return Caller(principal, resolve_tenant(config, principal))
+        return principal
+
+    async def caller(self, authorization: str | None) -> Caller:
+        principal = await self.principal(authorization)
+        return Caller(principal, resolve_tenant(self._config(), principal))
 
     async def session_caller(self, authorization: str | None) -> tuple[Caller, dict[str, Any]]:
         """A team's JWT, or a client secret this gateway minted (with the session it fixed)."""
@@ -60,13 +65,21 @@ class Authenticator:
         principal = Principal(secret.tenant, secret.subject, False, secret.expires_at)
         return Caller(principal, resolve_tenant(self._config(), principal)), secret.session
 
-    async def admin(self, authorization: str | None) -> Caller:
-        caller = await self.caller(authorization)
-        if not caller.principal.is_admin:
+    def admin(self, principal: Principal) -> Caller:
+        """An admin token (403 otherwise). Its tenant need not be in the config: an
+        operator's token need not be a team's. A disabled tenant's tokens stay refused."""
+        if not principal.is_admin:
             raise PermissionDenied(
                 "This endpoint needs the gateway admin role.", code="admin_required"
             )
-        return caller
+        config = self._config()
+        if config.policy_for(principal.tenant) is None:
+            return Caller(principal, NO_ACCESS)
+        return Caller(principal, resolve_tenant(config, principal))
+
+
+NO_ACCESS = Policy(enabled=False, allowed_models=frozenset())
+"""An admin of no configured tenant: admin endpoints only, no model calls."""
 
 
 def _check_revoked(config: RuntimeConfig, principal: Principal) -> None:

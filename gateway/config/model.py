@@ -50,6 +50,12 @@ class AuthConfig(Strict):
     subject_claim: str = Field(default="sub", min_length=1)
     roles_claim: str = Field(default="roles", description="Claim holding a role or list of roles.")
     admin_role: str = Field(default="gateway-admin", min_length=1)
+    max_token_ttl_s: float = Field(
+        default=86400,
+        gt=0,
+        description="`gateway token` warns when asked for a longer lifetime (a token cannot "
+        "be taken back before it expires except by the `revoked` list).",
+    )
 
     @model_validator(mode="after")
     def _keys_for_algorithms(self) -> AuthConfig:

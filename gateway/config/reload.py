@@ -78,17 +78,26 @@ class ConfigReloader:
             new = compile_config(cfg, self._env, pricing=pricing, upstream_override=self._override)
         except ConfigError as exc:
             problems = tuple(str(p) for p in exc.problems)
-            log.error("config reload (%s) rejected:\n  %s", trigger, "\n  ".join(problems))
+            log.error(
+                "config reload (%s) rejected:\n  %s", trigger, "\n  ".join(problems),
+                extra={"fields": {"trigger": trigger, "problems": problems}},
+            )  # fmt: skip
             return ReloadResult(False, trigger, now, problems)
         restart = restart_only_changes(self._current(), new)
         if restart:
             problem = f"changing {', '.join(restart)} needs a restart; nothing was applied"
-            log.error("config reload (%s) rejected: %s", trigger, problem)
+            log.error(
+                "config reload (%s) rejected: %s", trigger, problem,
+                extra={"fields": {"trigger": trigger, "problems": [problem]}},
+            )  # fmt: skip
             return ReloadResult(False, trigger, now, (problem,))
         changed = config_changes(self._current(), new)
         self._apply(new)
-        log.info("config reloaded (%s): %s", trigger, "; ".join(changed) or "no change")
-        return ReloadResult(True, trigger, now)
+        log.info(
+            "config reloaded (%s): %s", trigger, "; ".join(changed) or "no change",
+            extra={"fields": {"trigger": trigger, "changes": changed}},
+        )  # fmt: skip
+        return ReloadResult(True, trigger, now, changed=tuple(changed))
 
     def watched_files(self) -> frozenset[Path]:
         """The files this config was loaded from: the config file and its price table."""

@@ -4,7 +4,6 @@ from gateway.ledger.queries import (
     GROUP_KEYS,
     TOKEN_FIELDS,
     UsageRow,
-    format_usage,
     nanos_to_usd,
     recorded_costs,
     spend_by_tenant_model,
@@ -12,6 +11,7 @@ from gateway.ledger.queries import (
 )
 from gateway.ledger.record import COLUMNS, LedgerRecord, RowLayout, row_layout
 from gateway.ledger.table import LedgerEntry
+from gateway.ledger.usage_format import format_usage
 from gateway.ledger.writer import Ledger
 
 __all__ = [

@@ -14,14 +14,11 @@ databases the rows are grouped by their raw timestamp instead: slower, same resu
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import (
@@ -30,6 +27,7 @@ from sqlalchemy import (
     Integer,
     case,
     cast,
+    distinct,
     extract,
     func,
     literal_column,
@@ -40,8 +38,9 @@ from sqlalchemy.engine import Engine
 from gateway.ledger.record import TABLE as _TABLE
 from gateway.ledger.record import as_utc
 
-GROUP_KEYS = ("day", "month", "tenant", "model", "endpoint")
-"""What `usage_report` can group by ("model" is the requested model)."""
+GROUP_KEYS = ("day", "month", "tenant", "subject", "route", "model", "endpoint")
+"""What `usage_report` can group by ("subject" is the calling service, the token's ``sub``;
+"model" is the requested model)."""
 
 TOKEN_FIELDS = (
     "input_tokens",
@@ -55,7 +54,13 @@ TOKEN_FIELDS = (
 )
 
 _QUARTER_HOUR_S = 900
-_COLUMN_OF_KEY = {"tenant": "tenant", "model": "requested_model", "endpoint": "endpoint"}
+_COLUMN_OF_KEY = {
+    "tenant": "tenant",
+    "subject": "subject",
+    "route": "route",
+    "model": "requested_model",
+    "endpoint": "endpoint",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +70,12 @@ class UsageRow:
     day: str | None = None  # YYYY-MM-DD in the report's time zone
     month: str | None = None  # YYYY-MM in the report's time zone
     tenant: str | None = None
+    subject: str | None = None  # the calling service (the token's sub)
+    route: str | None = None
     model: str | None = None  # the requested model
     endpoint: str | None = None
-    requests: int = 0
+    requests: int = 0  # client requests (distinct request ids)
+    attempts: int = 0  # upstream attempts: retries and escalations count here
     input_tokens: int = 0
     cached_input_tokens: int = 0
     output_tokens: int = 0
@@ -85,7 +93,14 @@ class UsageRow:
         return nanos_to_usd(self.cost_nanos)
 
 
-_SUM_FIELDS = ("requests", *TOKEN_FIELDS, "cost_nanos", "estimated_requests", "unpriced_requests")
+SUM_FIELDS = (
+    "requests",
+    "attempts",
+    *TOKEN_FIELDS,
+    "cost_nanos",
+    "estimated_requests",
+    "unpriced_requests",
+)
 
 
 def nanos_to_usd(nanos: int) -> Decimal:
@@ -158,6 +173,9 @@ def usage_report(
     ]
     stmt = select(
         *group_columns,
+        # A request's attempts share its start time (`ts`), hence its time bucket, so
+        # summing buckets into days never counts one request twice.
+        func.count(distinct(t.c.request_id)),
         func.count(),
         *(func.sum(t.c[name]) for name in TOKEN_FIELDS),
         func.sum(t.c.cost_nanos),
@@ -186,7 +204,7 @@ def usage_report(
                 values["month"] = local.strftime("%Y-%m")
                 rest = rest[1:]
             group = tuple(values[k] if k in keys else None for k in GROUP_KEYS)
-            sums = totals.setdefault(group, [0] * len(_SUM_FIELDS))
+            sums = totals.setdefault(group, [0] * len(SUM_FIELDS))
             for i, v in enumerate(rest):
                 sums[i] += int(v or 0)
 
@@ -195,69 +213,18 @@ def usage_report(
         for group, sums in totals.items()
         if sums[0] > 0  # no group_by and no rows: SQL still answers one row of zeros
     ]
-    rows.sort(key=lambda r: tuple(getattr(r, k) for k in keys))
+    rows.sort(key=lambda r: tuple(_sortable(getattr(r, k)) for k in keys))
     return rows
 
 
-def format_usage(rows: Iterable[UsageRow], fmt: Literal["table", "csv", "json"]) -> str:
-    """A usage report as an aligned text table, CSV with a header, or a JSON array.
-
-    CSV and JSON always carry every group key (empty/null when not grouped by)
-    and the exact ``cost_nanos`` next to ``cost_usd``; the table shows only the
-    keys that have values, and ``cost_usd``.
-    """
-    rows = list(rows)
-    if fmt == "json":
-        return json.dumps([_record(r) for r in rows], indent=2)
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        header = [*GROUP_KEYS, *_SUM_FIELDS, "cost_usd"]
-        writer.writerow(header)
-        for r in rows:
-            record = _record(r)
-            writer.writerow([record[h] for h in header])
-        return out.getvalue()
-    if fmt == "table":
-        return _table(rows)
-    raise ValueError(f"unknown format {fmt!r}; use table, csv or json")
-
-
-def _record(row: UsageRow) -> dict[str, Any]:
-    return {**asdict(row), "cost_usd": str(row.cost_usd)}
-
-
-def _table(rows: list[UsageRow]) -> str:
-    keys = [k for k in GROUP_KEYS if any(getattr(r, k) is not None for r in rows)]
-    numbers = [f.name for f in fields(UsageRow) if f.name in _SUM_FIELDS and f.name != "cost_nanos"]
-    header = [*keys, *numbers, "cost_usd"]
-    cells = [header]
-    for r in rows:
-        cells.append(
-            [
-                *(str(getattr(r, k)) for k in keys),
-                *(str(getattr(r, n)) for n in numbers),
-                str(r.cost_usd),
-            ]
-        )
-    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
-
-    def line(values: list[str]) -> str:
-        parts = [
-            v.ljust(w) if i < len(keys) else v.rjust(w)
-            for i, (v, w) in enumerate(zip(values, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    out = [line(header), "  ".join("-" * w for w in widths)]
-    out.extend(line(c) for c in cells[1:])
-    return "\n".join(out) + "\n"
+def _sortable(value: str | None) -> tuple[bool, str]:
+    return (value is not None, value or "")  # rows without a subject or route first
 
 
 def _as_kwargs(group: tuple[str | None, ...], sums: list[int]) -> dict[str, Any]:
     return {
         **dict(zip(GROUP_KEYS, group, strict=True)),
-        **dict(zip(_SUM_FIELDS, sums, strict=True)),
+        **dict(zip(SUM_FIELDS, sums, strict=True)),
     }
 
 

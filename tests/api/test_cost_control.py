@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -250,6 +253,19 @@ def test_usage_endpoints(gw: GatewayServer) -> None:
         headers={"Authorization": f"Bearer {gw.token('alpha', admin=True)}"},
     ).json()
     assert {"alpha", "beta"} <= {r["tenant"] for r in admin["data"]}
+    assert all(r["attempts"] >= r["requests"] >= 1 for r in admin["data"])
+    as_csv = httpx.get(
+        f"{gw.root}/admin/usage",
+        params={"group_by": "tenant,subject", "format": "csv", "tenant": "beta"},
+        headers={"Authorization": f"Bearer {gw.token('alpha', admin=True)}"},
+    )
+    assert as_csv.status_code == 200
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    [csv_row] = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert (csv_row["tenant"], csv_row["day"], csv_row["model"]) == ("beta", "", "")
+    assert csv_row["subject"]  # the token's subject: the calling service
+    assert int(csv_row["requests"]) >= 1
+    assert Decimal(csv_row["cost_usd"]) > 0
     bad = httpx.get(
         f"{gw.root}/admin/usage",
         params={"group_by": "planet"},

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import httpx
 import openai
 import pytest
 from harness import (
+    PRICING,
     UPSTREAM_KEY,
     GatewayServer,
     config_dict,
@@ -22,6 +25,8 @@ from harness import (
 from poll import eventually, latest_sync
 
 from fake_openai import FakeOpenAIServer
+from gateway.config import load_runtime
+from gateway.config.reload import ConfigReloader
 
 GAMMA = {"gamma": {"models": ["gpt-5-nano"]}}
 
@@ -92,6 +97,8 @@ def test_reload_under_load_loses_no_request_and_a_bad_file_changes_nothing(
         assert status["reloads"]["ok"] >= 1  # the file watcher reloads too
         assert status["reloads"]["rejected"] >= 1
         assert "gamma" in status["tenants"]
+        assert status["policies"]["gamma"]["models"] == ["gpt-5-nano"]  # the one in force
+        assert status["policies"]["frozen"]["disabled"] is True
         assert metric_value(gw, "gateway_config_reloads_total", result="rejected") >= 1
         assert metric_value(gw, "gateway_config_reloads_total", result="ok") >= 1
 
@@ -138,3 +145,51 @@ def test_reload_needs_an_admin(fake_server: FakeOpenAIServer, tmp_path: Path, db
             headers={"Authorization": f"Bearer {gw.token('alpha')}"},
         )
         assert resp.status_code == 403
+
+
+def test_a_reload_keeps_rate_limit_buckets_whose_limits_did_not_change(
+    fake_server: FakeOpenAIServer, tmp_path: Path, db_url: str
+) -> None:
+    # One request a minute: a bucket refilled by the reload would admit the second at once.
+    config = config_dict(fake_server.base_url, tenants={"paced": {"limits": {"rpm": 1}}})
+    with GatewayServer(config, database_url=db_url, config_dir=tmp_path) as gw:
+        assert gw.config_file is not None
+        paced = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("paced"), max_retries=0)
+        paced.responses.create(model="gpt-5-nano", input="the minute's one request")
+        with pytest.raises(openai.RateLimitError):
+            paced.responses.create(model="gpt-5-nano", input="too soon")
+
+        gw.config_file.write_text(to_yaml(with_tenants(config, GAMMA)))  # paced unchanged
+        reloaded = admin(gw, "POST", "/admin/config/reload")
+        assert reloaded.status_code == 200
+        # The file watcher may have applied the edit first: then this reload found no change.
+        assert reloaded.json()["changes"] in (["tenants +gamma"], [])
+        assert "gamma" in admin(gw, "GET", "/admin/config").json()["tenants"]
+        with pytest.raises(openai.RateLimitError) as err:
+            paced.responses.create(model="gpt-5-nano", input="still too soon")
+        assert err.value.code == "rate_limit_exceeded"
+
+        raised = with_tenants(config, GAMMA)
+        raised["tenants"]["paced"]["limits"]["rpm"] = 100
+        gw.config_file.write_text(to_yaml(raised))  # a changed limit applies at once
+        assert admin(gw, "POST", "/admin/config/reload").status_code == 200
+        assert paced.responses.create(model="gpt-5-nano", input="now").status == "completed"
+
+
+def test_a_reload_reports_and_logs_what_it_changed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "gateway.yaml"
+    base = {"models": {"gpt-5-nano": {}}, "tenants": {"search": {"models": ["gpt-5-nano"]}}}
+    path.write_text(to_yaml(base))
+    shutil.copy(PRICING, tmp_path / "pricing.yaml")
+    held = [load_runtime(path, {})]
+    reloader = ConfigReloader(path, {}, lambda: held[0], lambda new: held.__setitem__(0, new))
+    path.write_text(to_yaml(with_tenants(base, {"ads": {"models": ["gpt-5-nano"]}})))
+    caplog.set_level(logging.INFO, logger="gateway.config.reload")
+    result = asyncio.run(reloader.reload("admin"))
+    assert result.changed == ("tenants +ads",)
+    [record] = caplog.records
+    assert record.getMessage() == "config reloaded (admin): tenants +ads"
+    assert record.__dict__["fields"] == {"trigger": "admin", "changes": ["tenants +ads"]}
+    assert asyncio.run(reloader.reload("SIGHUP")).changed == ()  # nothing new on disk

@@ -121,6 +121,7 @@ def test_sums_and_counts_per_group(around_midnight: Engine) -> None:
         tenant="alpha",
         day="2025-03-01",
         requests=2,
+        attempts=2,
         input_tokens=20,
         output_tokens=40,
         cost_nanos=3_000,
@@ -131,6 +132,7 @@ def test_sums_and_counts_per_group(around_midnight: Engine) -> None:
         tenant="beta",
         day="2025-03-02",
         requests=1,
+        attempts=1,
         input_tokens=10,
         cached_input_tokens=5,
         output_tokens=20,
@@ -147,6 +149,52 @@ def test_sums_and_counts_per_group(around_midnight: Engine) -> None:
     assert [(r.endpoint, r.requests) for r in by_endpoint] == [
         ("chat.completions", 1),
         ("responses", 3),
+    ]
+
+
+def test_requests_are_client_requests_and_attempts_are_counted_apart(
+    engine: Engine, make_record: MakeRecord
+) -> None:
+    # One client request escalated over three attempts, its start time on every row, just
+    # before a quarter-hour and a local midnight (New York), and one plain request.
+    start = utc(2025, 3, 2, 4, 59, 59)
+    write(
+        engine,
+        [
+            *(
+                make_record(request_id="req_esc", attempt=n, ts=start, cost_nanos=10 * n)
+                for n in (1, 2, 3)
+            ),
+            make_record(request_id="req_one", attempt=1, ts=start, cost_nanos=5),
+        ],
+    )
+    for group_by in ((), ("day",), ("month", "tenant", "model")):
+        [row] = usage_report(engine, group_by=group_by, tz="America/New_York")
+        assert (row.requests, row.attempts, row.cost_nanos) == (2, 4, 60 + 5), group_by
+
+
+def test_groups_by_calling_service_and_route(engine: Engine, make_record: MakeRecord) -> None:
+    write(
+        engine,
+        [
+            make_record(subject="svc-search", route="cheap", cost_nanos=1),
+            make_record(subject="svc-search", route="smart", cost_nanos=2),
+            make_record(subject="svc-ads", route="cheap", cost_nanos=4),
+            make_record(subject=None, route=None, cost_nanos=8),  # an orphan has neither
+        ],
+    )
+    by_subject = usage_report(engine, group_by=("subject",))
+    assert [(r.subject, r.requests, r.cost_nanos) for r in by_subject] == [
+        (None, 1, 8),
+        ("svc-ads", 1, 4),
+        ("svc-search", 2, 3),
+    ]
+    by_route = usage_report(engine, group_by=("route", "subject"))
+    assert [(r.route, r.subject, r.cost_nanos) for r in by_route] == [
+        (None, None, 8),
+        ("cheap", "svc-ads", 4),
+        ("cheap", "svc-search", 1),
+        ("smart", "svc-search", 2),
     ]
 
 
@@ -228,6 +276,7 @@ ROWS = [
         day="2025-03-01",
         model="gpt-5",
         requests=3,
+        attempts=4,
         input_tokens=1200,
         output_tokens=345,
         cost_nanos=1_234_567,
@@ -237,6 +286,7 @@ ROWS = [
         day="2025-03-02",
         model="gpt-5-nano",
         requests=12,
+        attempts=12,
         input_tokens=5,
         cost_nanos=123_456_789_012_345_678,
         unpriced_requests=2,
@@ -248,15 +298,16 @@ def test_format_csv() -> None:
     text = format_usage(ROWS, "csv")
     lines = text.splitlines()
     assert lines[0] == (
-        "day,month,tenant,model,endpoint,requests,input_tokens,cached_input_tokens,"
-        "output_tokens,reasoning_tokens,audio_input_tokens,cached_audio_input_tokens,"
-        "audio_output_tokens,image_input_tokens,cost_nanos,estimated_requests,"
-        "unpriced_requests,cost_usd"
+        "day,month,tenant,subject,route,model,endpoint,requests,attempts,input_tokens,"
+        "cached_input_tokens,output_tokens,reasoning_tokens,audio_input_tokens,"
+        "cached_audio_input_tokens,audio_output_tokens,image_input_tokens,cost_nanos,"
+        "estimated_requests,unpriced_requests,cost_usd"
     )
-    assert lines[1] == "2025-03-01,,,gpt-5,,3,1200,0,345,0,0,0,0,0,1234567,1,0,0.001235"
+    assert lines[1] == "2025-03-01,,,,,gpt-5,,3,4,1200,0,345,0,0,0,0,0,1234567,1,0,0.001235"
     assert lines[2].endswith(",123456789012345678,0,2,123456789.012346")
     assert len(list(csv.DictReader(io.StringIO(text)))) == 2
     assert format_usage([], "csv") == lines[0] + "\n"
+    assert format_usage(ROWS, "csv", total=ROWS[0]) == text  # each CSV row is one group
 
 
 def test_format_json() -> None:
@@ -264,18 +315,47 @@ def test_format_json() -> None:
     assert data[0]["cost_usd"] == "0.001235"
     assert data[0]["cost_nanos"] == 1_234_567
     assert data[0]["month"] is None
+    assert (data[0]["requests"], data[0]["attempts"]) == (3, 4)
     assert data[1]["cost_usd"] == "123456789.012346"
     assert data[1]["unpriced_requests"] == 2
     assert format_usage([], "json") == "[]"
 
 
-def test_format_table() -> None:
+def test_format_table_shows_the_main_columns_and_warnings_only_when_there_are_some() -> None:
     text = format_usage(ROWS, "table")
     lines = text.splitlines()
     assert lines[0].split() == [
         "day",
         "model",
         "requests",
+        "attempts",
+        "input_tokens",
+        "output_tokens",
+        "estimated_requests",
+        "unpriced_requests",
+        "cost_usd",
+    ]
+    assert set(lines[1]) <= {"-", " "}
+    assert lines[2].split()[:4] == ["2025-03-01", "gpt-5", "3", "4"]
+    assert lines[2].endswith("        0.001235")  # numbers right-aligned
+    assert lines[3].endswith("123456789.012346")
+    assert len({len(line) for line in lines}) == 1  # aligned: every line equally wide
+    assert "month" not in lines[0]  # keys not grouped by are left out of the table
+    clean = format_usage([UsageRow(model="gpt-5", requests=1, attempts=1)], "table")
+    assert "estimated_requests" not in clean
+    assert "unpriced_requests" not in clean
+    assert clean.splitlines()[0].split() == [
+        "model", "requests", "attempts", "input_tokens", "output_tokens", "cost_usd"
+    ]  # fmt: skip
+
+
+def test_format_table_wide_has_every_number() -> None:
+    header = format_usage(ROWS, "table", wide=True).splitlines()[0].split()
+    assert header == [
+        "day",
+        "model",
+        "requests",
+        "attempts",
         "input_tokens",
         "cached_input_tokens",
         "output_tokens",
@@ -288,9 +368,18 @@ def test_format_table() -> None:
         "unpriced_requests",
         "cost_usd",
     ]
-    assert set(lines[1]) <= {"-", " "}
-    assert lines[2].split()[:3] == ["2025-03-01", "gpt-5", "3"]
-    assert lines[2].endswith("        0.001235")  # numbers right-aligned
-    assert lines[3].endswith("123456789.012346")
-    assert len({len(line) for line in lines}) == 1  # aligned: every line equally wide
-    assert "month" not in lines[0]  # keys not grouped by are left out of the table
+
+
+def test_format_table_ends_with_the_total_it_is_given() -> None:
+    total = UsageRow(
+        requests=14, attempts=16, input_tokens=1205, cost_nanos=123_456_789_013_580_245
+    )
+    lines = format_usage(ROWS, "table", total=total).splitlines()
+    assert len(lines) == 6  # header, rule, two groups, rule, total
+    assert set(lines[4]) <= {"-", " "}
+    assert lines[5].split()[:4] == ["total", "14", "16", "1205"]
+    assert lines[5].endswith("123456789.013580")
+    assert len({len(line) for line in lines}) == 1
+    ungrouped = format_usage([total], "table", total=total).splitlines()
+    assert len(ungrouped) == 3
+    assert "total" not in ungrouped[2]

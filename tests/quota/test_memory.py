@@ -72,3 +72,17 @@ def test_remembered_windows_turn_over_at_the_reset_and_follow_a_clock_set_back()
 @pytest.mark.parametrize(("s", "text"), [(0.0123, "13ms"), (1.5, "1.5s"), (360, "6m0s")])
 def test_reset_durations_use_go_syntax(s: float, text: str) -> None:
     assert go_duration(s) == text
+
+
+def test_a_reloaded_policy_with_the_same_limits_keeps_the_buckets_levels() -> None:
+    q = MemoryQuota(ZoneInfo("UTC"))
+    before = policy(rpm=2, tpm=1000)
+    for _ in range(2):
+        q.settle(q.admit_now("a", "m", before, bound=0, tokens=400, now=NOW), 0, 400, NOW)
+    # A reload compiles a new Policy: other fields changed, the rates did not.
+    after = policy(rpm=2, tpm=1000, max_tool_calls=3, budgets=())
+    with pytest.raises(RateLimited):
+        q.admit_now("a", "m", after, bound=0, tokens=1, now=NOW)
+    t = q.admit_now("a", "m", policy(rpm=3, tpm=1000), bound=0, tokens=100, now=NOW)
+    assert t.headers["x-ratelimit-remaining-tokens"] == "100"  # tpm unchanged: 200 left, less 100
+    assert t.headers["x-ratelimit-remaining-requests"] == "2"  # rpm changed: a new bucket

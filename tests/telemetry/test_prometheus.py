@@ -98,8 +98,9 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 def concrete(expr: str) -> str:
-    """What Grafana would send with tenant = All and a 1m rate interval."""
-    return expr.replace("$tenant", ".*").replace("$__rate_interval", "1m")
+    """What Grafana would send with tenant = All, a 1m rate interval and a panel range of 1h
+    (the test's traffic is minutes old: a day's or a month's increase sees the same)."""
+    return expr.replace("$tenant", ".*").replace("$__rate_interval", "1m").replace("$__range", "1h")
 
 
 SELECTOR = re.compile(r"\b(gateway_[a-z_]+)\b(\{[^}]*\})?")
@@ -355,6 +356,19 @@ def test_dashboards_and_alerts_run_on_a_real_prometheus(
 
             within_sync(all_panels_have_data, 20, 0.5)
             assert not pending, f"panels without data: {json.dumps(pending, indent=1)}"
+
+            by_title = {title: expr for _, title, expr in panel_exprs()}
+
+            def labels(title: str, label: str) -> set[str]:
+                answer = prom.query(concrete(by_title[title]))
+                return {series["metric"][label] for series in answer["data"]["result"]}
+
+            served = labels("Served model mix (requests/s by the model that served)", "model")
+            assert "default" not in served, "a route's alias is not a model that serves"
+            assert {"gpt-5-nano", "gpt-5-mini"} <= served  # mini: where the escalations ended
+            assert {"upstream_error", "incomplete"} <= labels("Escalations by reason", "reason")
+            for title in ("Spent yesterday by team (USD)", "Spent this month so far by team (USD)"):
+                assert "spender" in labels(title, "tenant"), title
 
             for rule in alert_rules():
                 answer = prom.query(rule["expr"])

@@ -1,0 +1,65 @@
+"""``gateway config check``: a config checked as a config, a price file as a price file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.cli import main
+from gateway.config.check import is_pricing_file
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "config" / "gateway.yaml"
+PRICING = ROOT / "config" / "pricing.yaml"
+
+
+def test_the_price_file_is_checked_as_a_price_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", str(PRICING)]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith(f"ok: {PRICING} is a price file (version ")
+    assert "upstreams" not in out.err
+
+
+def test_a_broken_price_file_is_told_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "pricing.yaml"
+    broken.write_text('version: "x"\nas_of: 2026-01-01\nmodels:\n  gpt-5: {input: -1}\n')
+    assert main(["config", "check", str(broken)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"price file {broken} is invalid: {broken}:4")
+    assert "models.gpt-5.input" in err
+
+
+def test_a_price_file_is_known_by_its_keys_and_a_config_is_not(tmp_path: Path) -> None:
+    prices = tmp_path / "costs-2026.yaml"
+    prices.write_text('version: "x"\nas_of: 2026-01-01\nmodels: {}\n')
+    not_prices = tmp_path / "bad.yaml"
+    not_prices.write_text("models:\n  gpt-5: {}\nbudgets: {}\n")  # a config with a typo
+    unparsable = tmp_path / "gw.yaml"
+    unparsable.write_text("models: [\n")
+    assert is_pricing_file(str(prices))
+    assert not is_pricing_file(str(not_prices))
+    assert not is_pricing_file(str(unparsable))  # the config loader reports its line
+    assert not is_pricing_file(str(CONFIG))
+
+
+def test_an_unpriced_model_names_the_upstream_key_to_add(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(PRICING, tmp_path / "pricing.yaml")
+    config = yaml.safe_load(CONFIG.read_text())
+    config["models"]["house-model"] = {"upstream_model": "ft:gpt-5-nano:acme:v2"}
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["config", "check", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "warning: no price for upstream model 'ft:gpt-5-nano:acme:v2' (model 'house-model'): "
+        "calls are refused; add `ft:gpt-5-nano:acme:v2:` under `models:` in "
+        f"{tmp_path / 'pricing.yaml'} (prices are looked up by the upstream model name)"
+    ) in out
+    assert out.count("warning:") == 1  # the models the price file has are not named
