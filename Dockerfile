@@ -16,7 +16,9 @@ COPY fake_openai ./fake_openai
 RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:3.11-slim-bookworm
-RUN useradd --system --uid 10001 --home-dir /app gateway
+# uid and gid 10001, as the Kubernetes manifests set them (runAsUser/runAsGroup).
+RUN groupadd --system --gid 10001 gateway \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home gateway
 WORKDIR /app
 COPY --from=build --chown=root:root /app/.venv /app/.venv
 COPY --chown=root:root config /app/config
@@ -27,9 +29,9 @@ ENV PATH=/app/.venv/bin:$PATH \
     GATEWAY_HOST=0.0.0.0 \
     GATEWAY_PORT=8080 \
     GATEWAY_DATABASE_URL=sqlite:////data/gateway.db
-RUN mkdir /data && chown gateway /data
+RUN mkdir /data && chown 10001:10001 /data
 VOLUME ["/data"]
-USER 10001
+USER 10001:10001
 EXPOSE 8080 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
     CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]

@@ -259,7 +259,15 @@ def test_a_startup_probe_holds_liveness_back_while_the_gateway_starts(
 def test_pod_runs_as_the_images_non_root_user(docs: tuple[Doc, ...]) -> None:
     pod = pod_spec(docs)["securityContext"]
     assert pod["runAsNonRoot"] is True
-    assert pod["runAsUser"] == int(dockerfile(r"^USER (\d+)$")) == 10001
+    assert pod["runAsUser"] == int(dockerfile(r"^USER (\d+):\d+$")) == 10001
+    assert pod["runAsGroup"] == int(dockerfile(r"^USER \d+:(\d+)$")) == 10001
+
+
+def test_the_images_user_and_group_ids_are_the_ones_kubernetes_sets() -> None:
+    # groupadd/useradd --system would otherwise pick a gid below 1000 (999), so files the
+    # image gives its user would not belong to the group the pods run as.
+    assert dockerfile(r"groupadd --system --gid (\d+) gateway") == "10001"
+    assert dockerfile(r"useradd --system --uid 10001 --gid (\d+)") == "10001"
 
 
 def test_root_filesystem_is_read_only_and_tmp_is_a_writable_empty_dir(
@@ -497,3 +505,97 @@ def test_overlay_pins_the_image_to_a_registry_and_a_version(overlay: tuple[Doc, 
     name, _, tag = image.rpartition(":")
     assert "/" in name, image
     assert re.fullmatch(r"\d+\.\d+\.\d+", tag), image
+
+
+# --------------------------------------------------------------------------- the migration Job
+
+
+def migration_job(docs: tuple[Doc, ...]) -> Doc:
+    job = only(docs, "Job")
+    assert job["metadata"]["name"] == "ai-gateway-migrate"
+    return job
+
+
+def test_migration_job_runs_db_upgrade_through_the_images_entry_point(
+    overlay: tuple[Doc, ...],
+) -> None:
+    # The entry point is `gateway`: `command` would replace it, and args ["gateway", ...]
+    # would run `gateway gateway db upgrade`.
+    (job_container,) = migration_job(overlay)["spec"]["template"]["spec"]["containers"]
+    assert dockerfile(r"^ENTRYPOINT (.+)$") == '["gateway"]'
+    assert "command" not in job_container
+    assert job_container["args"] == ["db", "upgrade"]
+
+
+def test_migration_job_uses_the_release_image_and_the_deployments_database(
+    overlay: tuple[Doc, ...],
+) -> None:
+    (job_container,) = migration_job(overlay)["spec"]["template"]["spec"]["containers"]
+    assert job_container["image"] == container(overlay)["image"]
+    job_env = {var["name"]: var for var in job_container["env"]}
+    assert job_env["GATEWAY_DATABASE_URL"] == env(overlay)["GATEWAY_DATABASE_URL"]
+
+
+def test_migration_job_runs_once_and_is_not_one_of_the_services_pods(
+    overlay: tuple[Doc, ...],
+) -> None:
+    spec = migration_job(overlay)["spec"]
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"
+    assert spec["backoffLimit"] >= 1
+    job_labels = spec["template"]["metadata"]["labels"]
+    assert not selects(only(overlay, "Deployment")["spec"]["selector"], job_labels)
+    assert not selects({"matchLabels": only(overlay, "Service")["spec"]["selector"]}, job_labels)
+
+
+def restricted_profile_violations(pod: Doc) -> list[str]:
+    """What the "restricted" Pod Security Standard (v1.32) refuses in one pod spec."""
+    found = []
+    pod_security = pod.get("securityContext", {})
+    if pod_security.get("seccompProfile", {}).get("type") not in {"RuntimeDefault", "Localhost"}:
+        found.append("pod seccompProfile")
+    for box in pod["containers"] + pod.get("initContainers", []):
+        security = box.get("securityContext", {})
+        name = box["name"]
+        if not (security.get("runAsNonRoot") or pod_security.get("runAsNonRoot")):
+            found.append(f"{name}: runAsNonRoot")
+        if security.get("runAsUser", pod_security.get("runAsUser")) == 0:
+            found.append(f"{name}: runAsUser 0")
+        if security.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{name}: allowPrivilegeEscalation")
+        if security.get("privileged"):
+            found.append(f"{name}: privileged")
+        if security.get("capabilities", {}).get("drop") != ["ALL"]:
+            found.append(f"{name}: capabilities.drop")
+        if set(security.get("capabilities", {}).get("add", [])) - {"NET_BIND_SERVICE"}:
+            found.append(f"{name}: capabilities.add")
+    for volume in pod.get("volumes", []):
+        allowed = {"configMap", "emptyDir", "secret", "projected", "persistentVolumeClaim"}
+        if not set(volume) - {"name"} <= allowed:
+            found.append(f"volume {volume['name']}")
+    return found
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard(overlay: tuple[Doc, ...]) -> None:
+    pods = {
+        doc["kind"]: doc["spec"]["template"]["spec"]
+        for doc in overlay
+        if doc["kind"] in {"Deployment", "Job"}
+    }
+    assert set(pods) == {"Deployment", "Job"}
+    for kind, pod in pods.items():
+        assert restricted_profile_violations(pod) == [], kind
+        assert pod["securityContext"]["runAsUser"] == 10001, kind
+        assert pod["securityContext"]["runAsGroup"] == 10001, kind
+        for box in pod["containers"]:
+            assert box["securityContext"]["readOnlyRootFilesystem"] is True, kind
+
+
+def test_the_restricted_profile_check_refuses_a_pod_with_no_hardening() -> None:
+    pod = {"containers": [{"name": "c"}], "volumes": [{"name": "h", "hostPath": {"path": "/"}}]}
+    assert restricted_profile_violations(pod) == [
+        "pod seccompProfile",
+        "c: runAsNonRoot",
+        "c: allowPrivilegeEscalation",
+        "c: capabilities.drop",
+        "volume h",
+    ]
