@@ -1,7 +1,7 @@
 """deploy/k8s/: the kustomize base and the example overlay build, validate and say what matters.
 
-Each build is ``kubectl kustomize --load-restrictor=LoadRestrictionsNone`` (the ConfigMaps are
-generated from ``config/`` and ``dashboards/``, outside the kustomization roots). Built-in kinds
+Each build is plain ``kubectl kustomize`` (no load restrictor flag: the ConfigMaps come from
+copies of ``config/`` and ``dashboards/`` inside the base, held equal here). Built-in kinds
 are validated, strictly, against the Kubernetes OpenAPI schemas shipped in
 ``kubernetes-validate``; the Prometheus Operator's kinds have no schema there, so their
 essential fields are checked by hand. ``kubectl`` comes from Debian's ``kubectl`` package, which
@@ -31,7 +31,7 @@ CONFIG = ROOT / "config"
 DASHBOARDS = ROOT / "dashboards"
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
-KUSTOMIZE = ["kustomize", "--load-restrictor=LoadRestrictionsNone"]
+KUSTOMIZE = ["kustomize"]  # the default load restrictor: nothing outside a root is read
 KUBERNETES_VERSION = "1.32"  # validate against this API version: the oldest we support
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}  # CRDs: no schema in kubernetes-validate
 SECRET_ENV = ("OPENAI_API_KEY", "GATEWAY_JWT_SECRET", "GATEWAY_REDIS_URL", "GATEWAY_DATABASE_URL")
@@ -367,7 +367,7 @@ def test_config_map_holds_gateway_and_pricing_yaml_verbatim(docs: tuple[Doc, ...
     assert config["data"] == {
         "gateway.yaml": (CONFIG / "gateway.yaml").read_text(),
         "pricing.yaml": (CONFIG / "pricing.yaml").read_text(),
-    }
+    }, "deploy/k8s/base/config/ differs from config/: run deploy/k8s/sync"
 
 
 # --------------------------------------------------------------------------- traffic
@@ -478,7 +478,10 @@ def test_dashboards_config_map_holds_every_dashboard_for_the_grafana_sidecar(
     assert len(labelled) == 1, "one ConfigMap carries the sidecar label grafana_dashboard: '1'"
     files = sorted(DASHBOARDS.glob("*.json"))
     assert files
-    assert labelled[0]["data"] == {path.name: path.read_text() for path in files}
+    assert labelled[0]["data"] == {path.name: path.read_text() for path in files}, (
+        "deploy/k8s/base/dashboards/ differs from dashboards/: run deploy/k8s/sync (and list a "
+        "new file in deploy/k8s/base/kustomization.yaml)"
+    )
     for text in labelled[0]["data"].values():
         json.loads(text)
 
