@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The AI gateway: a slim, non-root image with the locked dependencies.
-#   docker build -t ai-gateway .
+#   docker build -t ai-gateway .      (no registry: deploy/image/build-from-debian, as CI does)
 #   docker run -p 8080:8080 -e OPENAI_API_KEY -e GATEWAY_JWT_SECRET ai-gateway
 # Config comes from /app/config (mount your own over it); secrets only from the environment.
 # Without OPENAI_API_KEY the container exits at start; Prometheus scrapes port 9464.
@@ -17,8 +17,8 @@ RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:3.11-slim-bookworm
 # uid and gid 10001, as the Kubernetes manifests set them (runAsUser/runAsGroup).
-RUN groupadd --system --gid 10001 gateway \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home gateway
+RUN groupadd --gid 10001 gateway \
+    && useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin gateway
 WORKDIR /app
 COPY --from=build --chown=root:root /app/.venv /app/.venv
 COPY --chown=root:root config /app/config

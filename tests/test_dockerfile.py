@@ -1,4 +1,4 @@
-"""The Dockerfile passes hadolint (no container engine runs here, so it is linted, not built)."""
+"""The Dockerfile passes hadolint; tests/deploy/test_image.py builds and runs it."""
 
 from __future__ import annotations
 

@@ -332,10 +332,10 @@ def test_pod_runs_as_the_images_non_root_user(docs: tuple[Doc, ...]) -> None:
 
 
 def test_the_images_user_and_group_ids_are_the_ones_kubernetes_sets() -> None:
-    # groupadd/useradd --system would otherwise pick a gid below 1000 (999), so files the
+    # Without explicit ids, useradd --system picks a gid below 1000 (999), so files the
     # image gives its user would not belong to the group the pods run as.
-    assert dockerfile(r"groupadd --system --gid (\d+) gateway") == "10001"
-    assert dockerfile(r"useradd --system --uid 10001 --gid (\d+)") == "10001"
+    assert dockerfile(r"groupadd --gid (\d+) gateway") == "10001"
+    assert dockerfile(r"useradd --uid 10001 --gid (\d+)") == "10001"
 
 
 def test_root_filesystem_is_read_only_and_tmp_is_a_writable_empty_dir(
