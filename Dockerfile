@@ -18,7 +18,7 @@ RUN uv sync --frozen --no-dev --no-editable
 FROM python:3.11-slim-bookworm
 # uid and gid 10001, as the Kubernetes manifests set them (runAsUser/runAsGroup).
 RUN groupadd --gid 10001 gateway \
-    && useradd --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin gateway
+    && useradd --no-log-init --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin gateway
 WORKDIR /app
 COPY --from=build --chown=root:root /app/.venv /app/.venv
 COPY --chown=root:root config /app/config

@@ -335,7 +335,7 @@ def test_the_images_user_and_group_ids_are_the_ones_kubernetes_sets() -> None:
     # Without explicit ids, useradd --system picks a gid below 1000 (999), so files the
     # image gives its user would not belong to the group the pods run as.
     assert dockerfile(r"groupadd --gid (\d+) gateway") == "10001"
-    assert dockerfile(r"useradd --uid 10001 --gid (\d+)") == "10001"
+    assert dockerfile(r"useradd --no-log-init --uid 10001 --gid (\d+)") == "10001"
 
 
 def test_root_filesystem_is_read_only_and_tmp_is_a_writable_empty_dir(
