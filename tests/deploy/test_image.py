@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
+from pg import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / ".tools" / "image"
@@ -152,6 +154,24 @@ def test_config_check_passes_on_the_shipped_config(container: str) -> None:
     done = run(container, "gateway", "config", "check")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("ok: /app/config/gateway.yaml")
+
+
+def test_the_migration_jobs_command_migrates_an_empty_postgresql(
+    image: str, container: str, postgres: PostgresServer
+) -> None:
+    # What the Job's pod runs: the image's entry point followed by the Job's args.
+    job = yaml.safe_load((ROOT / "deploy/k8s/components/migration/job.yaml").read_text())
+    (job_container,) = job["spec"]["template"]["spec"]["containers"]
+    inspected = buildah("inspect", "--type", "image", image)
+    entrypoint = json.loads(inspected.stdout)["OCIv1"]["config"]["Entrypoint"]
+    url = postgres.new_database()
+    env = {"GATEWAY_DATABASE_URL": url}
+    done = run(container, *entrypoint, *job_container["args"], env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("database schema: empty -> ")
+    status = run(container, *entrypoint, "db", "status", env=env)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "up to date" in status.stdout
 
 
 def test_serve_without_the_upstream_key_exits_at_once_with_one_line(container: str) -> None:
