@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -216,6 +217,40 @@ def test_every_overlay_and_component_is_built_here_and_documented() -> None:
     assert components == used, "every component is in at least one built overlay"
     for name in components:
         assert f"components/{name}" in readme, f"deploy/k8s/README.md does not describe {name}"
+
+
+def test_the_readmes_own_overlay_snippet_builds_into_valid_objects() -> None:
+    readme = (K8S / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)
+    snippets = [block for block in blocks if "kind: Kustomization" in block]
+    assert len(snippets) == 1, "one overlay snippet in deploy/k8s/README.md"
+    # The snippet's relative paths are for a directory beside overlays/example.
+    scratch = Path(tempfile.mkdtemp(dir=K8S, prefix=".snippet-"))
+    try:
+        mine = scratch / "mine"
+        mine.mkdir()
+        (mine / "kustomization.yaml").write_text(snippets[0])
+        shutil.copy(OVERLAYS / "example" / "namespace.yaml", mine / "namespace.yaml")
+        built = _kustomize(mine)
+    finally:
+        shutil.rmtree(scratch)
+    kinds = {doc["kind"] for doc in built}
+    assert kinds == ALWAYS | {
+        "Namespace",
+        "Job",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
+    for doc in built:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    for name, source in SHARED_STATE_SECRETS.items():
+        ref = env(built)[name]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == source, name
+    (job,) = [doc for doc in built if doc["kind"] == "Job"]
+    (job_container,) = job["spec"]["template"]["spec"]["containers"]
+    job_ref = job_container["env"][0]["valueFrom"]["secretKeyRef"]
+    assert (job_ref["name"], job_ref["key"]) == SHARED_STATE_SECRETS["GATEWAY_DATABASE_URL"]
 
 
 def test_every_built_in_object_is_valid_for_the_pinned_kubernetes_version(
