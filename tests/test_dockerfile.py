@@ -1,4 +1,4 @@
-"""The Dockerfile passes hadolint (no container engine runs here, so it is linted, not built)."""
+"""The Dockerfile passes hadolint; tests/deploy/test_image.py builds and runs it."""
 
 from __future__ import annotations
 
@@ -21,6 +21,6 @@ def test_dockerfile_is_lint_clean_and_runs_as_non_root() -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     text = (ROOT / "Dockerfile").read_text()
-    assert "USER 10001" in text
+    assert "USER 10001:10001" in text, "uid and gid as Kubernetes sets them"
     assert "HEALTHCHECK" in text
     assert "uv sync --frozen" in text, "the image installs the locked dependencies"

@@ -1,7 +1,7 @@
 """deploy/k8s/: the kustomize base and the example overlay build, validate and say what matters.
 
-Each build is ``kubectl kustomize --load-restrictor=LoadRestrictionsNone`` (the ConfigMaps are
-generated from ``config/`` and ``dashboards/``, outside the kustomization roots). Built-in kinds
+Each build is plain ``kubectl kustomize`` (no load restrictor flag: the ConfigMaps come from
+copies of ``config/`` and ``dashboards/`` inside the base, held equal here). Built-in kinds
 are validated, strictly, against the Kubernetes OpenAPI schemas shipped in
 ``kubernetes-validate``; the Prometheus Operator's kinds have no schema there, so their
 essential fields are checked by hand. ``kubectl`` comes from Debian's ``kubectl`` package, which
@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,17 +27,53 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
-OVERLAY = K8S / "overlays" / "example"
+COMPONENTS = K8S / "components"
+OVERLAYS = K8S / "overlays"
 CONFIG = ROOT / "config"
 DASHBOARDS = ROOT / "dashboards"
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
-KUSTOMIZE = ["kustomize", "--load-restrictor=LoadRestrictionsNone"]
+KUSTOMIZE = ["kustomize"]  # the default load restrictor: nothing outside a root is read
 KUBERNETES_VERSION = "1.32"  # validate against this API version: the oldest we support
-CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule"}  # CRDs: no schema in kubernetes-validate
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ExternalSecret"}  # CRDs: no schema here
 SECRET_ENV = ("OPENAI_API_KEY", "GATEWAY_JWT_SECRET", "GATEWAY_REDIS_URL", "GATEWAY_DATABASE_URL")
 REQUIRED_SECRET_ENV = ("OPENAI_API_KEY", "GATEWAY_REDIS_URL", "GATEWAY_DATABASE_URL")
 MEASURED_RSS_BYTES = 103 * 10**6  # docs/benchmarks.md: RSS after load
+
+# Every documented combination (deploy/k8s/README.md, "Combinations"): the directory built and
+# the optional kinds its components add to the base's Deployment, Service and ConfigMaps.
+ALWAYS = frozenset({"Deployment", "Service", "ConfigMap"})
+EVERYTHING_WITH_THE_OPERATOR = frozenset(
+    {
+        "Namespace",
+        "Job",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "ServiceMonitor",
+        "PrometheusRule",
+    }
+)
+BUILDS: dict[str, tuple[Path, frozenset[str]]] = {
+    "base": (BASE, frozenset()),
+    "example": (OVERLAYS / "example", EVERYTHING_WITH_THE_OPERATOR),
+    "external-secrets": (
+        OVERLAYS / "external-secrets",
+        EVERYTHING_WITH_THE_OPERATOR | {"ExternalSecret", "Ingress"},
+    ),
+    "without-prometheus-operator": (
+        OVERLAYS / "without-prometheus-operator",
+        (EVERYTHING_WITH_THE_OPERATOR - {"ServiceMonitor", "PrometheusRule"}) | {"Ingress"},
+    ),
+}
+# Where each secret variable comes from (Secret, key), where a build changes it.
+SHARED_STATE_SECRETS = {
+    "GATEWAY_REDIS_URL": ("ai-gateway-redis", "url"),
+    "GATEWAY_DATABASE_URL": ("ai-gateway-postgresql-app", "uri"),
+}
+SECRET_SOURCES: dict[str, dict[str, tuple[str, str]]] = {
+    "without-prometheus-operator": SHARED_STATE_SECRETS,
+}
 
 Doc = dict[str, Any]
 
@@ -59,15 +96,25 @@ def _kustomize(path: Path) -> tuple[Doc, ...]:
     return tuple(doc for doc in yaml.safe_load_all(done.stdout) if doc)
 
 
-@pytest.fixture(params=[BASE, OVERLAY], ids=["base", "example-overlay"])
+def builds_with(*kinds: str) -> list[str]:
+    return [name for name, (_, optional) in BUILDS.items() if set(kinds) <= ALWAYS | optional]
+
+
+def with_kinds(*kinds: str) -> pytest.MarkDecorator:
+    """Run the test on every build that has these kinds (``docs`` then holds one of them)."""
+    return pytest.mark.parametrize("docs", builds_with(*kinds), indirect=True)
+
+
+@pytest.fixture(params=list(BUILDS))
 def docs(request: pytest.FixtureRequest) -> tuple[Doc, ...]:
-    """Every object of one build: the base, then the example overlay."""
-    return _kustomize(request.param)
+    """Every object of one build: the base, then each documented overlay."""
+    return _kustomize(BUILDS[request.param][0])
 
 
-@pytest.fixture
-def overlay() -> tuple[Doc, ...]:
-    return _kustomize(OVERLAY)
+@pytest.fixture(params=builds_with("Namespace"))
+def overlay(request: pytest.FixtureRequest) -> tuple[Doc, ...]:
+    """An overlay: its own namespace, a pinned image, the migration Job."""
+    return _kustomize(BUILDS[request.param][0])
 
 
 # --------------------------------------------------------------------------- helpers
@@ -151,6 +198,61 @@ def memory_bytes(quantity: str | int) -> float:
 # --------------------------------------------------------------------------- validity
 
 
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_each_combination_has_exactly_the_kinds_its_components_add(build: str) -> None:
+    path, optional = BUILDS[build]
+    assert {doc["kind"] for doc in _kustomize(path)} == ALWAYS | optional
+
+
+def test_every_overlay_and_component_is_built_here_and_documented() -> None:
+    readme = (K8S / "README.md").read_text()
+    overlays = {path.name for path in OVERLAYS.iterdir() if path.is_dir()}
+    assert overlays == set(BUILDS) - {"base"}, "build every overlay in BUILDS"
+    used: set[str] = set()
+    for name in overlays:
+        assert f"overlays/{name}" in readme, f"deploy/k8s/README.md does not show {name}"
+        kustomization = yaml.safe_load((OVERLAYS / name / "kustomization.yaml").read_text())
+        used |= {PurePosixPath(path).name for path in kustomization.get("components", [])}
+    components = {path.name for path in COMPONENTS.iterdir() if path.is_dir()}
+    assert components == used, "every component is in at least one built overlay"
+    for name in components:
+        assert f"components/{name}" in readme, f"deploy/k8s/README.md does not describe {name}"
+
+
+def test_the_readmes_own_overlay_snippet_builds_into_valid_objects() -> None:
+    readme = (K8S / "README.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", readme, re.DOTALL)
+    snippets = [block for block in blocks if "kind: Kustomization" in block]
+    assert len(snippets) == 1, "one overlay snippet in deploy/k8s/README.md"
+    # The snippet's relative paths are for a directory beside overlays/example.
+    scratch = Path(tempfile.mkdtemp(dir=K8S, prefix=".snippet-"))
+    try:
+        mine = scratch / "mine"
+        mine.mkdir()
+        (mine / "kustomization.yaml").write_text(snippets[0])
+        shutil.copy(OVERLAYS / "example" / "namespace.yaml", mine / "namespace.yaml")
+        built = _kustomize(mine)
+    finally:
+        shutil.rmtree(scratch)
+    kinds = {doc["kind"] for doc in built}
+    assert kinds == ALWAYS | {
+        "Namespace",
+        "Job",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    }
+    for doc in built:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    for name, source in SHARED_STATE_SECRETS.items():
+        ref = env(built)[name]["valueFrom"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == source, name
+    (job,) = [doc for doc in built if doc["kind"] == "Job"]
+    (job_container,) = job["spec"]["template"]["spec"]["containers"]
+    job_ref = job_container["env"][0]["valueFrom"]["secretKeyRef"]
+    assert (job_ref["name"], job_ref["key"]) == SHARED_STATE_SECRETS["GATEWAY_DATABASE_URL"]
+
+
 def test_every_built_in_object_is_valid_for_the_pinned_kubernetes_version(
     docs: tuple[Doc, ...],
 ) -> None:
@@ -164,6 +266,7 @@ def test_every_built_in_object_is_valid_for_the_pinned_kubernetes_version(
             pytest.fail(f"{doc['kind']}/{doc['metadata']['name']}: {where}: {exc.message}")
 
 
+@with_kinds("ServiceMonitor")
 def test_the_service_monitor_has_what_the_prometheus_operator_requires(
     docs: tuple[Doc, ...],
 ) -> None:
@@ -178,13 +281,13 @@ def test_the_service_monitor_has_what_the_prometheus_operator_requires(
         assert re.fullmatch(r"\d+[smh]", endpoint["interval"])
 
 
+@with_kinds("PrometheusRule")
 def test_the_prometheus_rule_is_dashboards_alerts_yaml(docs: tuple[Doc, ...]) -> None:
     rule = only(docs, "PrometheusRule")
     assert rule["apiVersion"] == "monitoring.coreos.com/v1"
     alerts = yaml.safe_load((DASHBOARDS / "alerts.yaml").read_text())
     assert rule["spec"] == alerts, (
-        "deploy/k8s/base/prometheusrule.yaml differs from dashboards/alerts.yaml: regenerate it "
-        "(the command is in the file's header)"
+        "the PrometheusRule component differs from dashboards/alerts.yaml: run deploy/k8s/sync"
     )
     for group in rule["spec"]["groups"]:
         assert group["name"]
@@ -259,7 +362,15 @@ def test_a_startup_probe_holds_liveness_back_while_the_gateway_starts(
 def test_pod_runs_as_the_images_non_root_user(docs: tuple[Doc, ...]) -> None:
     pod = pod_spec(docs)["securityContext"]
     assert pod["runAsNonRoot"] is True
-    assert pod["runAsUser"] == int(dockerfile(r"^USER (\d+)$")) == 10001
+    assert pod["runAsUser"] == int(dockerfile(r"^USER (\d+):\d+$")) == 10001
+    assert pod["runAsGroup"] == int(dockerfile(r"^USER \d+:(\d+)$")) == 10001
+
+
+def test_the_images_user_and_group_ids_are_the_ones_kubernetes_sets() -> None:
+    # Without explicit ids, useradd --system picks a gid below 1000 (999), so files the
+    # image gives its user would not belong to the group the pods run as.
+    assert dockerfile(r"groupadd --gid (\d+) gateway") == "10001"
+    assert dockerfile(r"useradd --no-log-init --uid 10001 --gid (\d+)") == "10001"
 
 
 def test_root_filesystem_is_read_only_and_tmp_is_a_writable_empty_dir(
@@ -315,15 +426,17 @@ def test_resources_request_and_cap_cpu_and_memory(docs: tuple[Doc, ...]) -> None
 # --------------------------------------------------------------------------- secrets
 
 
-def test_secrets_come_from_one_secret_by_reference(docs: tuple[Doc, ...]) -> None:
-    variables = env(docs)
-    secrets = set()
+@pytest.mark.parametrize("build", list(BUILDS))
+def test_secrets_come_from_secrets_by_reference(build: str) -> None:
+    # One Secret, ai-gateway-secrets, its keys the variable names; shared-state-secrets reads
+    # Redis's and PostgreSQL's URLs from the Secrets their own tooling creates instead.
+    variables = env(_kustomize(BUILDS[build][0]))
+    expected = {name: ("ai-gateway-secrets", name) for name in SECRET_ENV}
+    expected |= SECRET_SOURCES.get(build, {})
     for name in SECRET_ENV:
         assert "value" not in variables[name], f"{name} is a literal"
         ref = variables[name]["valueFrom"]["secretKeyRef"]
-        assert ref["key"] == name
-        secrets.add(ref["name"])
-    assert secrets == {"ai-gateway-secrets"}
+        assert (ref["name"], ref["key"]) == expected[name], name
 
 
 def test_upstream_key_and_shared_state_are_required_so_no_pod_starts_without_them(
@@ -359,7 +472,7 @@ def test_config_map_holds_gateway_and_pricing_yaml_verbatim(docs: tuple[Doc, ...
     assert config["data"] == {
         "gateway.yaml": (CONFIG / "gateway.yaml").read_text(),
         "pricing.yaml": (CONFIG / "pricing.yaml").read_text(),
-    }
+    }, "deploy/k8s/base/config/ differs from config/: run deploy/k8s/sync"
 
 
 # --------------------------------------------------------------------------- traffic
@@ -378,12 +491,14 @@ def test_service_selects_the_pods_and_targets_the_container_port_by_name(
     assert {"http", "metrics"} <= set(port_names(docs))
 
 
+@with_kinds("NetworkPolicy")
 def test_network_policy_selects_the_pods(docs: tuple[Doc, ...]) -> None:
     policy = only(docs, "NetworkPolicy")
     assert selects(policy["spec"]["podSelector"], pod_labels(docs))
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
 
 
+@with_kinds("NetworkPolicy")
 def test_network_policy_admits_the_http_port_and_only_prometheus_to_the_metrics_port(
     docs: tuple[Doc, ...],
 ) -> None:
@@ -401,6 +516,7 @@ def test_network_policy_admits_the_http_port_and_only_prometheus_to_the_metrics_
     ], "every tenant's spend is for the Prometheus Operator's pods only"
 
 
+@with_kinds("NetworkPolicy")
 def test_network_policy_lets_out_only_dns_https_redis_and_postgres(
     docs: tuple[Doc, ...],
 ) -> None:
@@ -412,6 +528,7 @@ def test_network_policy_lets_out_only_dns_https_redis_and_postgres(
 # --------------------------------------------------------------------------- scaling
 
 
+@with_kinds("HorizontalPodAutoscaler")
 def test_hpa_targets_the_deployment_and_keeps_at_least_three_pods(docs: tuple[Doc, ...]) -> None:
     hpa = only(docs, "HorizontalPodAutoscaler")
     deployment = only(docs, "Deployment")
@@ -425,18 +542,21 @@ def test_hpa_targets_the_deployment_and_keeps_at_least_three_pods(docs: tuple[Do
     assert hpa["spec"]["maxReplicas"] > hpa["spec"]["minReplicas"]
 
 
+@with_kinds("HorizontalPodAutoscaler")
 def test_hpa_scales_on_cpu_utilisation(docs: tuple[Doc, ...]) -> None:
     metrics = only(docs, "HorizontalPodAutoscaler")["spec"]["metrics"]
     assert [(m["type"], m["resource"]["name"]) for m in metrics] == [("Resource", "cpu")]
     assert metrics[0]["resource"]["target"]["type"] == "Utilization"
 
 
+@with_kinds("PodDisruptionBudget")
 def test_pdb_selects_the_pods(docs: tuple[Doc, ...]) -> None:
     pdb = only(docs, "PodDisruptionBudget")
     assert pdb["apiVersion"] == "policy/v1"
     assert selects(pdb["spec"]["selector"], pod_labels(docs))
 
 
+@with_kinds("PodDisruptionBudget")
 def test_pdb_lets_drains_proceed_one_pod_at_a_time(docs: tuple[Doc, ...]) -> None:
     spec = only(docs, "PodDisruptionBudget")["spec"]
     assert spec["maxUnavailable"] == 1
@@ -446,6 +566,7 @@ def test_pdb_lets_drains_proceed_one_pod_at_a_time(docs: tuple[Doc, ...]) -> Non
 # --------------------------------------------------------------------------- monitoring
 
 
+@with_kinds("ServiceMonitor")
 def test_service_monitor_selects_the_service_and_scrapes_the_metrics_port(
     docs: tuple[Doc, ...],
 ) -> None:
@@ -470,7 +591,10 @@ def test_dashboards_config_map_holds_every_dashboard_for_the_grafana_sidecar(
     assert len(labelled) == 1, "one ConfigMap carries the sidecar label grafana_dashboard: '1'"
     files = sorted(DASHBOARDS.glob("*.json"))
     assert files
-    assert labelled[0]["data"] == {path.name: path.read_text() for path in files}
+    assert labelled[0]["data"] == {path.name: path.read_text() for path in files}, (
+        "deploy/k8s/base/dashboards/ differs from dashboards/: run deploy/k8s/sync (and list a "
+        "new file in deploy/k8s/base/kustomization.yaml)"
+    )
     for text in labelled[0]["data"].values():
         json.loads(text)
 
@@ -497,3 +621,145 @@ def test_overlay_pins_the_image_to_a_registry_and_a_version(overlay: tuple[Doc, 
     name, _, tag = image.rpartition(":")
     assert "/" in name, image
     assert re.fullmatch(r"\d+\.\d+\.\d+", tag), image
+
+
+# --------------------------------------------------------------------------- the migration Job
+
+
+def migration_job(docs: tuple[Doc, ...]) -> Doc:
+    job = only(docs, "Job")
+    assert job["metadata"]["name"] == "ai-gateway-migrate"
+    return job
+
+
+@with_kinds("Job")
+def test_migration_job_runs_db_upgrade_through_the_images_entry_point(
+    docs: tuple[Doc, ...],
+) -> None:
+    # The entry point is `gateway`: `command` would replace it, and args ["gateway", ...]
+    # would run `gateway gateway db upgrade`.
+    (job_container,) = migration_job(docs)["spec"]["template"]["spec"]["containers"]
+    assert dockerfile(r"^ENTRYPOINT (.+)$") == '["gateway"]'
+    assert "command" not in job_container
+    assert job_container["args"] == ["db", "upgrade"]
+
+
+@with_kinds("Job")
+def test_migration_job_uses_the_release_image_and_the_deployments_database(
+    docs: tuple[Doc, ...],
+) -> None:
+    (job_container,) = migration_job(docs)["spec"]["template"]["spec"]["containers"]
+    assert job_container["image"] == container(docs)["image"]
+    job_env = {var["name"]: var for var in job_container["env"]}
+    assert job_env["GATEWAY_DATABASE_URL"] == env(docs)["GATEWAY_DATABASE_URL"]
+
+
+@with_kinds("Job")
+def test_migration_job_runs_once_and_is_not_one_of_the_services_pods(
+    docs: tuple[Doc, ...],
+) -> None:
+    spec = migration_job(docs)["spec"]
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"
+    assert spec["backoffLimit"] >= 1
+    job_labels = spec["template"]["metadata"]["labels"]
+    assert not selects(only(docs, "Deployment")["spec"]["selector"], job_labels)
+    assert not selects({"matchLabels": only(docs, "Service")["spec"]["selector"]}, job_labels)
+
+
+def restricted_profile_violations(pod: Doc) -> list[str]:
+    """What the "restricted" Pod Security Standard (v1.32) refuses in one pod spec."""
+    found = []
+    pod_security = pod.get("securityContext", {})
+    if pod_security.get("seccompProfile", {}).get("type") not in {"RuntimeDefault", "Localhost"}:
+        found.append("pod seccompProfile")
+    for box in pod["containers"] + pod.get("initContainers", []):
+        security = box.get("securityContext", {})
+        name = box["name"]
+        if not (security.get("runAsNonRoot") or pod_security.get("runAsNonRoot")):
+            found.append(f"{name}: runAsNonRoot")
+        if security.get("runAsUser", pod_security.get("runAsUser")) == 0:
+            found.append(f"{name}: runAsUser 0")
+        if security.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{name}: allowPrivilegeEscalation")
+        if security.get("privileged"):
+            found.append(f"{name}: privileged")
+        if security.get("capabilities", {}).get("drop") != ["ALL"]:
+            found.append(f"{name}: capabilities.drop")
+        if set(security.get("capabilities", {}).get("add", [])) - {"NET_BIND_SERVICE"}:
+            found.append(f"{name}: capabilities.add")
+    for volume in pod.get("volumes", []):
+        allowed = {"configMap", "emptyDir", "secret", "projected", "persistentVolumeClaim"}
+        if not set(volume) - {"name"} <= allowed:
+            found.append(f"volume {volume['name']}")
+    return found
+
+
+def test_every_pod_meets_the_restricted_pod_security_standard(overlay: tuple[Doc, ...]) -> None:
+    pods = {
+        doc["kind"]: doc["spec"]["template"]["spec"]
+        for doc in overlay
+        if doc["kind"] in {"Deployment", "Job"}
+    }
+    assert set(pods) == {"Deployment", "Job"}
+    for kind, pod in pods.items():
+        assert restricted_profile_violations(pod) == [], kind
+        assert pod["securityContext"]["runAsUser"] == 10001, kind
+        assert pod["securityContext"]["runAsGroup"] == 10001, kind
+        for box in pod["containers"]:
+            assert box["securityContext"]["readOnlyRootFilesystem"] is True, kind
+
+
+def test_the_restricted_profile_check_refuses_a_pod_with_no_hardening() -> None:
+    pod = {"containers": [{"name": "c"}], "volumes": [{"name": "h", "hostPath": {"path": "/"}}]}
+    assert restricted_profile_violations(pod) == [
+        "pod seccompProfile",
+        "c: runAsNonRoot",
+        "c: allowPrivilegeEscalation",
+        "c: capabilities.drop",
+        "volume h",
+    ]
+
+
+# --------------------------------------------------------------------------- Ingress, ExternalSecret
+
+
+@with_kinds("Ingress")
+def test_ingress_routes_to_the_services_http_port_only_over_tls(docs: tuple[Doc, ...]) -> None:
+    ingress = only(docs, "Ingress")["spec"]
+    service = only(docs, "Service")
+    backends = [
+        path["backend"]["service"] for rule in ingress["rules"] for path in rule["http"]["paths"]
+    ]
+    assert backends == [{"name": service["metadata"]["name"], "port": {"name": "http"}}]
+    hosts = {rule["host"] for rule in ingress["rules"]}
+    assert hosts <= {host for tls in ingress["tls"] for host in tls["hosts"]}
+
+
+@with_kinds("Ingress")
+def test_ingress_does_not_buffer_streams(docs: tuple[Doc, ...]) -> None:
+    annotations = only(docs, "Ingress")["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 600
+
+
+@with_kinds("ExternalSecret")
+def test_external_secret_creates_the_secret_with_every_key_the_pods_read(
+    docs: tuple[Doc, ...],
+) -> None:
+    external = only(docs, "ExternalSecret")
+    assert external["apiVersion"] == "external-secrets.io/v1"
+    spec = external["spec"]
+    assert spec["secretStoreRef"]["name"]
+    assert spec["secretStoreRef"]["kind"] in {"SecretStore", "ClusterSecretStore"}
+    target = spec["target"]["name"]
+    provided = {item["secretKey"] for item in spec["data"]}
+    assert all(item["remoteRef"]["key"] for item in spec["data"])
+    read = {
+        var["valueFrom"]["secretKeyRef"]["key"]
+        for doc in docs
+        if doc["kind"] in {"Deployment", "Job"}
+        for box in doc["spec"]["template"]["spec"]["containers"]
+        for var in box.get("env", [])
+        if var.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == target
+    }
+    assert read == provided == set(SECRET_ENV)
