@@ -39,6 +39,10 @@ class Params:
     """Shrinkage of the hour-of-day shape towards flat, in days of evidence."""
     weekday_pseudo_days: int = 2
     """Pseudo-days at the class level (working day or weekend) mixed into each weekday."""
+    cap_floor: float = 0.25
+    """The cap never goes below `cap` x this fraction of the level: the product profile
+    underrates quiet hours (a weekend night is flatter than a weekday's), and capping
+    them at their tiny expectation would bias the level down."""
     min_factor: float = 0.05
     """Floor of a slot's factor, so an always-idle hour cannot divide by zero."""
 
@@ -156,7 +160,8 @@ def _level(
     for hour, nanos in series:
         factor = shape.factor(hour)
         w = math.exp(-decay * ((cutoff - hour) / HOUR))
-        spent += w * (min(float(nanos), ceiling * factor) if ceiling > 0 else nanos)
+        cap = ceiling * max(factor, params.cap_floor)
+        spent += w * (min(float(nanos), cap) if ceiling > 0 else nanos)
         weight += w * factor
     return spent / weight if weight > 0 else 0.0
 
