@@ -136,12 +136,11 @@ def _weekday_profile(days: Mapping[datetime, list[int]], params: Params) -> tupl
         weekend: median([r for day, r in ratios if (day >= 5) == weekend] or [1.0])
         for weekend in (False, True)
     }
-    pseudo = round(params.weekday_pseudo_days)
     factors = []
     for weekday in range(7):
         same = [r for day, r in ratios if day == weekday]
-        prior = [classes[weekday >= 5]] * pseudo
-        factors.append(max(median(same + prior), params.min_factor) if same or prior else 1.0)
+        prior = [classes[weekday >= 5]] * params.weekday_pseudo_days
+        factors.append(max(median(same + prior), params.min_factor) if same + prior else 1.0)
     return _normalised(factors)
 
 

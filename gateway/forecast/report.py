@@ -30,6 +30,12 @@ _METHOD = """\
   score = an hour's spend / its expectation from the hours before it (floored at a
   quarter of the mean hour), an alert at {threshold:g}x and only after a week of history.
 - **Naive baseline** for comparison: spent so far / hours elapsed x hours in the month.
+
+Known limits, visible below: there is no trend term, so steady growth (+10% a month
+here) is underestimated by a few percent early in the month; before the first
+working day nothing can tell a weekend from the usual level (days 1-2); and while a
+launch lasts the capped level still rises, so the month end is overestimated by up
+to about 12% for a few days.
 """
 
 
