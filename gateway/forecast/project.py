@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from typing import Literal
 
 from gateway.forecast.calendar import (
     HOUR,
+    day_start,
     hour_start,
     hours,
     month_start,
@@ -95,6 +97,30 @@ def exhaustion(
             return lo + HOUR * (remaining / rate)
         remaining -= chunk
     return None
+
+
+Window = Literal["day", "month"]
+
+
+def budget_exhaustion(
+    hourly: Mapping[datetime, int],
+    limit: int,
+    window: Window,
+    now: datetime,
+    tz: tzinfo,
+    params: Params = DEFAULT_PARAMS,
+) -> datetime | None:
+    """When a daily or monthly budget runs out at the expected rate; None if it lasts the window.
+
+    The one call an alert or an API needs: spent-so-far and the window's end come
+    from the same local calendar the budget is enforced in.
+    """
+    if window == "day":
+        start, end = day_start(now, tz), next_day_start(now, tz)
+    else:
+        start, end = month_start(now, tz), next_month_start(now, tz)
+    spent = sum(n for hour, n in hourly.items() if start <= hour < now)
+    return exhaustion(fit(hourly, now, tz, params), limit, spent, now, end)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 
 from gateway.forecast import (
     anomaly_score,
+    budget_exhaustion,
     exhaustion,
     expected_between,
     fit,
@@ -153,3 +154,14 @@ def test_expected_between_prorates_partial_hours() -> None:
     start = START + timedelta(days=3, minutes=30)
     assert expected_between(model, start, start + HOUR * 2) == pytest.approx(2_000_000)
     assert expected_between(model, start, start) == 0.0
+
+
+def test_a_budget_window_counts_its_own_spend_and_ends_with_its_window() -> None:
+    hourly = series(10, lambda _: 1_000_000)
+    now = START + timedelta(days=9, hours=6)  # 6 hours into the day, 222 into the month
+    day = budget_exhaustion(hourly, 10_000_000, "day", now, UTC)
+    assert day == now + timedelta(hours=4)
+    assert budget_exhaustion(hourly, 30_000_000, "day", now, UTC) is None  # a day is 24e6
+    month = budget_exhaustion(hourly, 300_000_000, "month", now, UTC)
+    assert month == now + timedelta(hours=78)
+    assert budget_exhaustion(hourly, 200_000_000, "month", now, UTC) == now
