@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 
 from gateway.config import ConfigError, RuntimeConfig, compile_config, load_files
+from gateway.config.check import report_invalid
 from gateway.config.model import GatewayConfig
 from gateway.pricing import PriceTable
 from gateway.settings import Settings
@@ -84,13 +85,7 @@ def serve(args: argparse.Namespace, settings: Settings, *, demo: bool) -> int:
 
 
 def report_config_error(path: str, exc: ConfigError) -> None:
-    """One problem on one line; several under a heading, one a line."""
-    if len(exc.problems) == 1:
-        print(f"config {path} is invalid: {exc.problems[0]}", file=sys.stderr)
-        return
-    print(f"config {path} is invalid:", file=sys.stderr)
-    for problem in exc.problems:
-        print(f"  {problem}", file=sys.stderr)
+    report_invalid(f"config {path}", exc)
 
 
 def _environment(cfg: GatewayConfig, *, fake: bool) -> dict[str, str]:

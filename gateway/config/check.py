@@ -41,7 +41,7 @@ def check_pricing(path: str) -> int:
     try:
         table = load_pricing(path)
     except ConfigError as exc:
-        _report(f"price file {path}", exc)
+        report_invalid(f"price file {path}", exc)
         return 1
     print(f"ok: {path} is a price file (version {table.version}, as of {table.as_of}; "
           f"{len(table.models)} models, {len(table.tools)} tools, "
@@ -53,7 +53,7 @@ def check_config(path: str, env: Mapping[str, str]) -> int:
     try:
         runtime = load_runtime(path, env)
     except ConfigError as exc:
-        _report(f"config {path}", exc)
+        report_invalid(f"config {path}", exc)
         return 1
     cfg = runtime.source
     print(f"ok: {path} ({len(cfg.tenants)} tenants, {len(cfg.models)} models, "
@@ -78,7 +78,8 @@ def unpriced_warnings(runtime: RuntimeConfig, pricing_path: Path) -> list[str]:
     ]
 
 
-def _report(what: str, exc: ConfigError) -> None:
+def report_invalid(what: str, exc: ConfigError) -> None:
+    """One problem on one line; several under a heading, one a line (stderr)."""
     if len(exc.problems) == 1:
         print(f"{what} is invalid: {exc.problems[0]}", file=sys.stderr)
         return
