@@ -6,7 +6,7 @@ compiles it into the `Policy` a request is served under.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -85,6 +85,27 @@ class RealtimePolicy(Strict):
     )
 
 
+TagKey = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_.-]*$")]
+
+
+class TagsPolicy(Strict):
+    """Which cost-attribution tags a tenant's calls may carry (`x-gateway-tags`, `metadata`).
+
+    The allow-list bounds the ledger's cardinality: at most these keys, each value at most
+    ``max_value_len`` characters of a safe charset.
+    """
+
+    keys: list[TagKey] = Field(
+        default_factory=list, description="Tag keys a call may carry; none: no tags accepted."
+    )
+    max_value_len: int = Field(default=64, ge=1, le=128, description="Longest tag value.")
+    from_metadata: bool = Field(
+        default=False,
+        description="Also read the allow-listed keys from the request body's `metadata` "
+        "(the x-gateway-tags header wins on a conflict).",
+    )
+
+
 class WindowBudget(Strict):
     daily_usd: Usd | None = None
     monthly_usd: Usd | None = None
@@ -118,6 +139,7 @@ class TenantPolicy(Strict):
     realtime: RealtimePolicy = RealtimePolicy()
     files: FilesPolicy = FilesPolicy()
     images: ImagesPolicy = ImagesPolicy()
+    tags: TagsPolicy = TagsPolicy()
     max_output_tokens: int | None = Field(
         default=None,
         ge=1,

@@ -87,3 +87,5 @@ class LedgerEntry(SQLModel, table=True):
     stream: bool = False
     background: bool = False  # ran on upstream after its answer (billed when it ended)
     session_id: str | None = None
+    # Cost-attribution tags, "env=prod,feature=search": sorted, canonical (gateway.policy.tags).
+    tags: str | None = Field(default=None, max_length=512)
