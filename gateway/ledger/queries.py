@@ -10,6 +10,11 @@ Python assigns each quarter-hour to its local day. That is exact because every
 time zone offset in use today is a whole number of quarter-hours (+05:45,
 +12:45 and -09:30 included), so no local midnight falls inside one. On other
 databases the rows are grouped by their raw timestamp instead: slower, same result.
+
+Grouping by a tag (``tag:feature``) reads that key's value out of the ledger's
+canonical tags text (``env=prod,feature=search``) with plain string functions,
+in SQL, so a report never fetches a row per tag combination; calls without the
+tag form one ``(none)`` group.
 """
 
 from __future__ import annotations
