@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gateway.config.base import Strict, Usd
 
@@ -85,6 +85,8 @@ class RealtimePolicy(Strict):
     )
 
 
+TAGS_TEXT_MAX = 512  # `ledger.tags`' length: every allowed tag at its longest fits
+
 TagKey = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_.-]*$")]
 
 
@@ -104,6 +106,19 @@ class TagsPolicy(Strict):
         description="Also read the allow-listed keys from the request body's `metadata` "
         "(the x-gateway-tags header wins on a conflict).",
     )
+
+    @model_validator(mode="after")
+    def _fits_the_ledger(self) -> TagsPolicy:
+        """Every key at its longest value must fit `ledger.tags`: a cut text would
+        attribute the last tag to a value nobody sent."""
+        longest = sum(len(k) + 2 + self.max_value_len for k in self.keys) - 1
+        if longest > TAGS_TEXT_MAX:
+            raise ValueError(
+                f"tags: {len(self.keys)} keys with values of up to {self.max_value_len} "
+                f"characters make up to {longest}; the ledger keeps {TAGS_TEXT_MAX} "
+                "(fewer keys or a lower max_value_len)"
+            )
+        return self
 
 
 class WindowBudget(Strict):
