@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--by", "--group-by", dest="group_by", default="day,tenant,model", metavar="KEYS",
         help="comma-separated, of day,month,tenant,subject (the calling service),route,"
-        "model,endpoint (default: day,tenant,model)",
+        "model,endpoint and one tag:<key> (a cost tag's value) (default: day,tenant,model)",
     )  # fmt: skip
     p.add_argument(
         "--format", choices=("table", "csv", "json"), default="table",

@@ -60,7 +60,7 @@ def sqlite_file_missing(url: str) -> Path | None:
 
 
 def add_missing_columns(engine: Engine, metadata: MetaData) -> list[str]:
-    """Columns added to older SQLite tables since (`ledger.background`, migration 0005).
+    """Columns added to older SQLite tables since (`ledger.background`, `ledger.tags`).
 
     SQLite files are created at start, not migrated: a column added since is added here,
     with its default for the rows already there. Returns "table.column" of each added.

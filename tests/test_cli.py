@@ -525,3 +525,38 @@ def test_sighup_reloads_the_config(tmp_path: Path) -> None:
     proc.terminate()
     rest, _ = proc.communicate(timeout=20)
     assert "config reloaded (SIGHUP)" in output + rest
+
+
+def test_usage_groups_by_a_tag_with_untagged_calls_as_none(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from gateway.db import make_engine
+    from gateway.ledger import Ledger, LedgerRecord
+
+    async def write() -> None:
+        ledger = Ledger(make_engine(db_url))
+        for i, tags in enumerate(["env=prod,feature=rerank", "feature=rerank", None]):
+            ledger.record(
+                LedgerRecord(
+                    request_id=f"req_{i}", attempt=1, ts=datetime(2026, 11, 25, 10, tzinfo=UTC),
+                    tenant="search", endpoint="responses", requested_model="gpt-5-nano",
+                    status=200, outcome="completed", cost_nanos=1_000_000, tags=tags,
+                )
+            )  # fmt: skip
+        await ledger.aclose()
+
+    asyncio.run(write())
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    assert main(["usage", "--config", CONFIG, "--by", "tag:feature", "--from", "2026-11-25"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["tag", "requests"]
+    assert [(line.split()[0], line.split()[-1]) for line in lines[2:4]] == [
+        ("(none)", "0.001000"),
+        ("rerank", "0.002000"),
+    ]
+    assert lines[-1].split()[0] == "total"
+    assert main(["usage", "--config", CONFIG, "--by", "tag:feature,tag:env"]) == 2
+    assert "one tag key at a time" in capsys.readouterr().err

@@ -52,6 +52,12 @@ class FilesView(TypedDict):
     max_files: int | None
 
 
+class TagsView(TypedDict):
+    keys: list[str]  # tag keys a call may carry (another is refused: 400 invalid_tags)
+    max_value_len: int
+    from_metadata: bool  # the allow-listed keys of a body's `metadata` count too
+
+
 class TenantPolicyView(TypedDict):
     disabled: bool  # its tokens are refused (403 tenant_disabled)
     models: list[str]  # models and routes it may request, wildcards resolved
@@ -67,6 +73,7 @@ class TenantPolicyView(TypedDict):
     realtime: RealtimeView
     files: FilesView
     images_max_per_request: int
+    tags: TagsView
 
 
 def policy_view(config: RuntimeConfig, policy: Policy) -> TenantPolicyView:
@@ -116,6 +123,11 @@ def policy_view(config: RuntimeConfig, policy: Policy) -> TenantPolicyView:
             "max_files": files.max_files,
         },
         "images_max_per_request": policy.images.max_per_request,
+        "tags": {
+            "keys": sorted(policy.tags.keys),
+            "max_value_len": policy.tags.max_value_len,
+            "from_metadata": policy.tags.from_metadata,
+        },
     }
 
 

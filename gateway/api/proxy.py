@@ -29,6 +29,7 @@ from gateway.errors import GatewayError
 from gateway.errors.wire import INTERNAL
 from gateway.pipeline.context import GATEWAY_ID, RequestContext
 from gateway.pipeline.prepare import prepare
+from gateway.policy.tags import HEADER as TAGS_HEADER
 from gateway.services import Services
 from gateway.shapes.endpoint import Endpoint, parse_json_object
 from gateway.shapes.form import parse_form
@@ -183,9 +184,11 @@ def create(endpoint: Endpoint) -> Handler:
             split_key=split_key.decode("latin-1") if split_key else ctx.request_id,
             hint=hint.decode("latin-1") if hint else None,
             fetch=services.pipeline.fetch,
+            tags_header=header(ex.scope, TAGS_HEADER),
         )
         request = prepared.request
         ctx.model, ctx.stream, ctx.background = request.model, request.stream, request.background
+        ctx.tags = prepared.tags
         await services.pipeline.serve(ex, prepared)
 
     return handle

@@ -18,10 +18,13 @@ from gateway.auth.callers import Caller
 from gateway.errors import BadRequest
 from gateway.ledger import (
     GROUP_KEYS,
+    ROW_KEYS,
+    TAG_PREFIX,
     TOKEN_FIELDS,
     UsageRow,
     format_usage,
     nanos_to_usd,
+    tag_key_of,
     usage_report,
 )
 from gateway.services import Services
@@ -61,16 +64,26 @@ def _relative_day(text: str, now: datetime) -> date | None:
 
 
 def parse_group_by(text: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Group keys; ``tag:<key>`` groups by one tag's value (calls without it: ``(none)``)."""
     if not text:
         return default
     keys = tuple(k.strip() for k in text.split(",") if k.strip())
-    unknown = [k for k in keys if k not in GROUP_KEYS]
+    unknown = [k for k in keys if k not in GROUP_KEYS and not k.startswith(TAG_PREFIX)]
     if unknown:
+        choices = ", ".join((*GROUP_KEYS, "tag:<key>"))
         raise BadRequest(
-            f"Unknown group_by key {unknown[0]!r}; use any of {', '.join(GROUP_KEYS)}.",
+            f"Unknown group_by key {unknown[0]!r}; use any of {choices}.",
             param="group_by",
             code="invalid_value",
         )
+    tags = {k for k in keys if k.startswith(TAG_PREFIX)}
+    try:
+        for k in tags:
+            tag_key_of(k)
+        if len(tags) > 1:
+            raise ValueError("Usage groups by one tag key at a time.")
+    except ValueError as exc:
+        raise BadRequest(str(exc), param="group_by", code="invalid_value") from None
     return keys
 
 
@@ -81,7 +94,10 @@ _FROM = QueryParameter(
     "yesterday, month (its first day) or 7d (days ago)",
 )
 _TO = QueryParameter(description="End (exclusive), in the same forms as `from`")
-_GROUP_BY = QueryParameter(description=f"Comma-separated keys among {', '.join(GROUP_KEYS)}")
+_GROUP_BY = QueryParameter(
+    description=f"Comma-separated keys among {', '.join(GROUP_KEYS)}, and one tag:<key> "
+    "(a cost-attribution tag's value; calls without it are grouped as (none))"
+)
 _MODEL = QueryParameter(description="Only this requested model")
 _FORMAT = QueryParameter(name="format", description="json (default) or csv")
 
@@ -96,6 +112,7 @@ class _GroupKeys(TypedDict, total=False):
     route: str
     model: str  # the requested model
     endpoint: str
+    tag: str  # the value of the tag grouped by (group_by=tag:<key>); "(none)" without it
 
 
 class UsageGroup(_GroupKeys):
@@ -140,7 +157,7 @@ class AdminUsage(TypedDict):
 
 def row_json(row: UsageRow) -> UsageGroup:
     out: dict[str, Any] = {
-        k: getattr(row, k) for k in GROUP_KEYS if getattr(row, k) is not None
+        k: getattr(row, k) for k in ROW_KEYS if getattr(row, k) is not None
     }  # fmt: skip
     for field in ("requests", "attempts", *TOKEN_FIELDS, "estimated_requests", "unpriced_requests"):
         out[field] = getattr(row, field)

@@ -26,6 +26,7 @@ from gateway.config.tenant import (
     FilesPolicy,
     ImagesPolicy,
     RealtimePolicy,
+    TagsPolicy,
     TenantPolicy,
     WindowBudget,
 )
@@ -111,6 +112,7 @@ class Policy:
     endpoints: frozenset[str] | None = None  # endpoint families; None: every family
     files: FilesPolicy = field(default_factory=FilesPolicy)
     images: ImagesPolicy = field(default_factory=ImagesPolicy)
+    tags: TagsPolicy = field(default_factory=TagsPolicy)  # cost-attribution tags allowed
 
     def allows_model(self, model: str) -> bool:
         return model in self.allowed_models
@@ -320,6 +322,7 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
         endpoints=None if "*" in p.endpoints else frozenset(p.endpoints),
         files=p.files,
         images=p.images,
+        tags=p.tags,
     )
 
 

@@ -6,9 +6,9 @@ compiles it into the `Policy` a request is served under.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gateway.config.base import Strict, Usd
 
@@ -85,6 +85,42 @@ class RealtimePolicy(Strict):
     )
 
 
+TAGS_TEXT_MAX = 512  # `ledger.tags`' length: every allowed tag at its longest fits
+
+TagKey = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_.-]*$")]
+
+
+class TagsPolicy(Strict):
+    """Which cost-attribution tags a tenant's calls may carry (`x-gateway-tags`, `metadata`).
+
+    The allow-list bounds the ledger's cardinality: at most these keys, each value at most
+    ``max_value_len`` characters of a safe charset.
+    """
+
+    keys: list[TagKey] = Field(
+        default_factory=list, description="Tag keys a call may carry; none: no tags accepted."
+    )
+    max_value_len: int = Field(default=64, ge=1, le=128, description="Longest tag value.")
+    from_metadata: bool = Field(
+        default=False,
+        description="Also read the allow-listed keys from the request body's `metadata` "
+        "(the x-gateway-tags header wins on a conflict).",
+    )
+
+    @model_validator(mode="after")
+    def _fits_the_ledger(self) -> TagsPolicy:
+        """Every key at its longest value must fit `ledger.tags`: a cut text would
+        attribute the last tag to a value nobody sent."""
+        longest = sum(len(k) + 2 + self.max_value_len for k in self.keys) - 1
+        if longest > TAGS_TEXT_MAX:
+            raise ValueError(
+                f"tags: {len(self.keys)} keys with values of up to {self.max_value_len} "
+                f"characters make up to {longest}; the ledger keeps {TAGS_TEXT_MAX} "
+                "(fewer keys or a lower max_value_len)"
+            )
+        return self
+
+
 class WindowBudget(Strict):
     daily_usd: Usd | None = None
     monthly_usd: Usd | None = None
@@ -118,6 +154,7 @@ class TenantPolicy(Strict):
     realtime: RealtimePolicy = RealtimePolicy()
     files: FilesPolicy = FilesPolicy()
     images: ImagesPolicy = ImagesPolicy()
+    tags: TagsPolicy = TagsPolicy()
     max_output_tokens: int | None = Field(
         default=None,
         ge=1,

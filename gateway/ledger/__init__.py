@@ -2,11 +2,15 @@
 
 from gateway.ledger.queries import (
     GROUP_KEYS,
+    NO_TAG,
+    ROW_KEYS,
+    TAG_PREFIX,
     TOKEN_FIELDS,
     UsageRow,
     nanos_to_usd,
     recorded_costs,
     spend_by_tenant_model,
+    tag_key_of,
     usage_report,
 )
 from gateway.ledger.record import COLUMNS, LedgerRecord, RowLayout, row_layout
@@ -17,6 +21,9 @@ from gateway.ledger.writer import Ledger
 __all__ = [
     "COLUMNS",
     "GROUP_KEYS",
+    "NO_TAG",
+    "ROW_KEYS",
+    "TAG_PREFIX",
     "TOKEN_FIELDS",
     "Ledger",
     "LedgerEntry",
@@ -28,5 +35,6 @@ __all__ = [
     "recorded_costs",
     "row_layout",
     "spend_by_tenant_model",
+    "tag_key_of",
     "usage_report",
 ]

@@ -10,10 +10,16 @@ Python assigns each quarter-hour to its local day. That is exact because every
 time zone offset in use today is a whole number of quarter-hours (+05:45,
 +12:45 and -09:30 included), so no local midnight falls inside one. On other
 databases the rows are grouped by their raw timestamp instead: slower, same result.
+
+Grouping by a tag (``tag:feature``) reads that key's value out of the ledger's
+canonical tags text (``env=prod,feature=search``) with plain string functions,
+in SQL, so a report never fetches a row per tag combination; calls without the
+tag form one ``(none)`` group.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -25,6 +31,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Integer,
+    String,
     case,
     cast,
     distinct,
@@ -40,7 +47,16 @@ from gateway.ledger.record import as_utc
 
 GROUP_KEYS = ("day", "month", "tenant", "subject", "route", "model", "endpoint")
 """What `usage_report` can group by ("subject" is the calling service, the token's ``sub``;
-"model" is the requested model)."""
+"model" is the requested model); and one ``tag:<key>`` (the value of that tag)."""
+
+ROW_KEYS = (*GROUP_KEYS, "tag")
+"""A report row's keys: the group keys, and the grouped tag's value."""
+
+TAG_PREFIX = "tag:"
+NO_TAG = "(none)"
+"""The tag value of the calls that did not carry the tag grouped by."""
+
+_TAG_KEY = re.compile(r"[a-z][a-z0-9_.-]{0,31}")  # as the config allows (TagsPolicy.keys)
 
 TOKEN_FIELDS = (
     "input_tokens",
@@ -74,6 +90,7 @@ class UsageRow:
     route: str | None = None
     model: str | None = None  # the requested model
     endpoint: str | None = None
+    tag: str | None = None  # the value of the tag grouped by; NO_TAG for calls without it
     requests: int = 0  # client requests (distinct request ids)
     attempts: int = 0  # upstream attempts: retries and escalations count here
     input_tokens: int = 0
@@ -158,10 +175,13 @@ def usage_report(
     exclusive, naive datetimes are UTC. Day and month are local to `tz`.
     Raises ValueError for an unknown group key or time zone.
     """
-    keys = _group_keys(group_by)
+    keys, tag_key = _group_keys(group_by)
     zone = _zone(tz)
     t = _TABLE
-    key_columns = [t.c[_COLUMN_OF_KEY[k]] for k in keys if k in _COLUMN_OF_KEY]
+    key_columns = [
+        c for k in keys if (c := _key_column(k, tag_key, engine.dialect.name)) is not None
+    ]
+    named = [k for k in keys if k in _COLUMN_OF_KEY or k == "tag"]
     by_time = "day" in keys or "month" in keys
     bucket: ColumnElement[Any] | None = None
     if by_time:
@@ -196,14 +216,16 @@ def usage_report(
     totals: dict[tuple[str | None, ...], list[int]] = {}
     with engine.connect() as conn:
         for row in conn.execute(stmt):
-            values = dict(zip((k for k in keys if k in _COLUMN_OF_KEY), row, strict=False))
+            values = dict(zip(named, row, strict=False))
+            if tag_key is not None:
+                values["tag"] = values["tag"] or NO_TAG
             rest = row[len(key_columns) :]
             if bucket is not None:
                 local = _bucket_instant(rest[0]).astimezone(zone)
                 values["day"] = local.strftime("%Y-%m-%d")
                 values["month"] = local.strftime("%Y-%m")
                 rest = rest[1:]
-            group = tuple(values[k] if k in keys else None for k in GROUP_KEYS)
+            group = tuple(values[k] if k in keys else None for k in ROW_KEYS)
             sums = totals.setdefault(group, [0] * len(SUM_FIELDS))
             for i, v in enumerate(rest):
                 sums[i] += int(v or 0)
@@ -223,19 +245,59 @@ def _sortable(value: str | None) -> tuple[bool, str]:
 
 def _as_kwargs(group: tuple[str | None, ...], sums: list[int]) -> dict[str, Any]:
     return {
-        **dict(zip(GROUP_KEYS, group, strict=True)),
+        **dict(zip(ROW_KEYS, group, strict=True)),
         **dict(zip(SUM_FIELDS, sums, strict=True)),
     }
 
 
-def _group_keys(group_by: Sequence[str]) -> tuple[str, ...]:
+def _group_keys(group_by: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
+    """The group keys ("tag" standing for ``tag:<key>``) and the tag key, if any."""
     if isinstance(group_by, str):
         group_by = (group_by,)
-    unknown = [k for k in group_by if k not in GROUP_KEYS]
+    tag_keys = [tag_key_of(k) for k in group_by if k.startswith(TAG_PREFIX)]
+    unknown = [k for k in group_by if k not in GROUP_KEYS and not k.startswith(TAG_PREFIX)]
     if unknown:
-        choices = ", ".join(GROUP_KEYS)
+        choices = ", ".join((*GROUP_KEYS, "tag:<key>"))
         raise ValueError(f"cannot group usage by {', '.join(unknown)}; choose from {choices}")
-    return tuple(dict.fromkeys(group_by))
+    if len(set(tag_keys)) > 1:
+        raise ValueError("usage groups by one tag key at a time")
+    keys = ("tag" if k.startswith(TAG_PREFIX) else k for k in group_by)
+    return tuple(dict.fromkeys(keys)), (tag_keys[0] if tag_keys else None)
+
+
+def tag_key_of(group_key: str) -> str:
+    """The tag key of ``tag:<key>``; ValueError unless it could be a configured key."""
+    key = group_key.removeprefix(TAG_PREFIX)
+    if not _TAG_KEY.fullmatch(key):
+        raise ValueError(f"{group_key!r} names no possible tag key (lowercase, up to 32 chars)")
+    return key
+
+
+def _key_column(key: str, tag_key: str | None, dialect: str) -> ColumnElement[Any] | None:
+    if key == "tag":
+        assert tag_key is not None
+        return _tag_value(_TABLE.c.tags, tag_key, dialect)
+    column = _COLUMN_OF_KEY.get(key)
+    return None if column is None else _TABLE.c[column]
+
+
+def _tag_value(tags: ColumnElement[Any], key: str, dialect: str) -> ColumnElement[Any]:
+    """SQL for `gateway.policy.tags.tag_value`: the text between ``,key=`` and the next
+    comma in ``,tags,`` (NULL without the key). Values hold no ``,`` or ``=``, so the
+    match is exact. Only the name of the position function differs by dialect; the key
+    is inlined (it matched `_TAG_KEY`: no quote can be in it), like `_QUARTER` below."""
+    position = getattr(func, "instr" if dialect == "sqlite" else "strpos")
+    marker = f",{key}="
+    comma = literal_column("','", String)
+    padded = comma.concat(tags).concat(comma)
+    at = position(padded, literal_column(f"'{marker}'", String))
+    rest = func.substr(padded, at + _int(len(marker)))
+    value = func.substr(rest, _int(1), position(rest, comma) - _int(1))
+    return case((at > _int(0), value))
+
+
+def _int(n: int) -> ColumnElement[int]:
+    return literal_column(str(n), Integer)
 
 
 def _zone(tz: str) -> tzinfo:

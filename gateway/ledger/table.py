@@ -25,6 +25,8 @@ from sqlalchemy import BigInteger, DateTime, Dialect, Index, Integer, UniqueCons
 from sqlalchemy.types import String, TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from gateway.config.tenant import TAGS_TEXT_MAX
+
 # BIGINT on PostgreSQL (a busy gateway passes 2**31 rows within months); plain
 # INTEGER on SQLite, where only "INTEGER PRIMARY KEY" is the autoincrementing rowid.
 _ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -87,3 +89,5 @@ class LedgerEntry(SQLModel, table=True):
     stream: bool = False
     background: bool = False  # ran on upstream after its answer (billed when it ended)
     session_id: str | None = None
+    # Cost-attribution tags, "env=prod,feature=search": sorted, canonical (gateway.policy.tags).
+    tags: str | None = Field(default=None, max_length=TAGS_TEXT_MAX)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any, Literal
 
-from gateway.ledger.queries import GROUP_KEYS, SUM_FIELDS, UsageRow
+from gateway.ledger.queries import GROUP_KEYS, ROW_KEYS, SUM_FIELDS, UsageRow
 
 Format = Literal["table", "csv", "json"]
 
@@ -27,6 +27,7 @@ _WARNINGS = ("estimated_requests", "unpriced_requests")
 """Shown in the short table whenever any row has one: they qualify the cost beside them."""
 
 CSV_HEADER = (*GROUP_KEYS, *SUM_FIELDS, "cost_usd")
+"""CSV's columns; a report grouped by a tag has a ``tag`` column after the keys too."""
 
 
 def format_usage(
@@ -44,10 +45,12 @@ def format_usage(
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CSV_HEADER)
+        tagged = any(r.tag is not None for r in rows)  # other reports keep their columns
+        header = (*ROW_KEYS, *SUM_FIELDS, "cost_usd") if tagged else CSV_HEADER
+        writer.writerow(header)
         for r in rows:
             record = _record(r)
-            writer.writerow([record[h] for h in CSV_HEADER])
+            writer.writerow([record[h] for h in header])
         return out.getvalue()
     if fmt == "table":
         return _table(rows, total, wide)
@@ -66,7 +69,7 @@ def _numbers(rows: list[UsageRow], wide: bool) -> list[str]:
 
 
 def _table(rows: list[UsageRow], total: UsageRow | None, wide: bool) -> str:
-    keys = [k for k in GROUP_KEYS if any(getattr(r, k) is not None for r in rows)]
+    keys = [k for k in ROW_KEYS if any(getattr(r, k) is not None for r in rows)]
     numbers = _numbers([*rows, *([total] if total else [])], wide)
     header = [*keys, *numbers, "cost_usd"]
 

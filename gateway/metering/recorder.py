@@ -92,6 +92,7 @@ class Recorder:
                 unpriced=not complete,
                 stream=ctx.stream,
                 background=ctx.background,
+                tags=ctx.tags,
                 session_id=session_id,
             )
         )

@@ -46,6 +46,7 @@ class RequestContext:
     escalations: tuple[str, ...] = ()  # "from>to:reason", as x-gateway-escalations says
     stream: bool = False
     background: bool = False  # a Responses `background` call: it runs on after its answer
+    tags: str | None = None  # cost-attribution tags, canonical (`gateway.policy.tags`)
     status: int = 0
     error_code: str | None = None
     upstream_s: float | None = None

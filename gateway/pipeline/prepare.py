@@ -3,7 +3,8 @@
 Two steps, both plain functions of data (the one I/O is the ownership lookup
 of ids the request names):
 
-- :func:`prepare` — once per request: parse it by its endpoint's rules, check
+- :func:`prepare` — once per request: read its cost-attribution tags
+  (`gateway.policy.tags`), parse it by its endpoint's rules, check
   the model (or route) is the tenant's to use, plan the ladder of models to
   try (:func:`plan_call`, pure: `gateway route explain` runs it too), and check
   every id it names is the tenant's own.
@@ -25,6 +26,7 @@ from gateway.errors import BadRequest, PermissionDenied
 from gateway.metering.usage import Usage
 from gateway.policy import check_family, check_requested
 from gateway.policy.request import Applied
+from gateway.policy.tags import request_tags
 from gateway.pricing import ModelPrice
 from gateway.quota.bound import Sizing, token_estimate
 from gateway.routing import NO_FEATURES, Plan, features_of, plan
@@ -51,6 +53,7 @@ class Prepared:
     raw: bytes
     plan: Plan
     detail: Any = None  # what the endpoint's `inspect` read (a batch's input file)
+    tags: str | None = None  # cost-attribution tags, canonical (`gateway.policy.tags`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +81,15 @@ async def prepare(
     split_key: str,
     hint: str | None = None,
     fetch: Fetch | None = None,
+    tags_header: bytes | None = None,
 ) -> Prepared:
+    tags = request_tags(tags_header, body, caller.policy)
     if endpoint.inspect is not None:
         assert fetch is not None, "an endpoint that inspects what it names needs a fetch"
-        return await _inspected(config, caller, endpoint, body, raw, owners, fetch, split_key)
-    prepared = plan_call(config, caller, endpoint, body, raw, split_key=split_key, hint=hint)
+        return await _inspected(config, caller, endpoint, body, raw, owners, fetch, split_key, tags)
+    prepared = plan_call(
+        config, caller, endpoint, body, raw, split_key=split_key, hint=hint, tags=tags
+    )
     await check_owned(owners, caller.tenant, prepared.request.refs)
     return prepared
 
@@ -96,6 +103,7 @@ async def _inspected(
     owners: Owners,
     fetch: Fetch,
     split_key: str,
+    tags: str | None,
 ) -> Prepared:
     """A request whose model is in what it names: the names are checked before they are
     read, and the model found there is planned like any other (no route: nothing rewrites
@@ -109,7 +117,7 @@ async def _inspected(
     check_requested(config, caller.policy, request.model)
     route_plan = plan(config, request.model, NO_FEATURES, split_key)
     return Prepared(
-        config, endpoint, caller, request, body, raw, route_plan, detail=inspected.detail
+        config, endpoint, caller, request, body, raw, route_plan, inspected.detail, tags
     )
 
 
@@ -132,19 +140,19 @@ def plan_call(
     *,
     split_key: str,
     hint: str | None = None,
+    tags: str | None = None,
 ) -> Prepared:
     """Parse, check the model is the caller's to use, and plan the ladder (no I/O)."""
     check_family(caller.policy, endpoint.family)
     request = endpoint.parse(body)
     if endpoint.fee is not None:
-        return Prepared(
-            config, endpoint, caller, request, body, raw, fee_plan(config, endpoint.fee(body))
-        )
+        fee = fee_plan(config, endpoint.fee(body))
+        return Prepared(config, endpoint, caller, request, body, raw, fee, tags=tags)
     check_requested(config, caller.policy, request.model)
     routed = request.model in config.routes
     features = features_of(caller.tenant, body, raw, hint) if routed else NO_FEATURES
     route_plan = plan(config, request.model, features, split_key)
-    return Prepared(config, endpoint, caller, request, body, raw, route_plan)
+    return Prepared(config, endpoint, caller, request, body, raw, route_plan, tags=tags)
 
 
 def fee_plan(config: RuntimeConfig, fee: str) -> Plan:

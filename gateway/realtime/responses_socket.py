@@ -131,6 +131,7 @@ class ResponsesSocketSession:
         if body.get("generate") is False:  # a warm-up (Codex): it reads, it makes no output
             request = _warm_up(request, self.config)
         ctx = self._context(prepared.request.model, request_id)
+        ctx.tags = prepared.tags  # from its `metadata` (a socket has no per-call headers)
         call = await self.pipeline.admit(ctx, prepared, request)
         forward = orjson.dumps({"type": "response.create", **request.body}).decode()
         return _Call(call, lane, len(request.raw)), forward
@@ -150,8 +151,10 @@ class ResponsesSocketSession:
     async def _readmit(self, like: _Call, *, force: bool) -> Call:
         """Another response like ``like``: the same model, bound and token estimate."""
         old = like.call
+        ctx = self._context(old.ctx.model)
+        ctx.tags = old.ctx.tags  # a successor is attributed like the response it follows
         return await self.pipeline.meter.admit(
-            self._context(old.ctx.model),
+            ctx,
             self.caller,
             self.config,
             old.model,

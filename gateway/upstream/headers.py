@@ -29,6 +29,7 @@ _DROP_UP = frozenset(
         "transfer-encoding",
         "upgrade",
         "expect",
+        "x-gateway-tags",  # the gateway's own: attribution, no business of the upstream's
     }
 )
 

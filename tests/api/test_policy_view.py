@@ -24,6 +24,7 @@ TEAM = {
     "max_output_tokens": 9000,
     "max_output_tokens_by_model": {"gpt-5-nano": 1024},
     "store": False,
+    "tags": {"keys": ["feature", "env"], "from_metadata": True},
 }
 
 
@@ -59,6 +60,7 @@ def test_a_tenant_policy_is_shown_as_applied() -> None:
     }
     assert view["store"] is False
     assert view["files"]["purposes"] == ["*"]
+    assert view["tags"] == {"keys": ["env", "feature"], "max_value_len": 64, "from_metadata": True}
 
 
 def test_wildcards_are_resolved_and_a_disabled_tenant_says_so() -> None:
@@ -70,4 +72,5 @@ def test_wildcards_are_resolved_and_a_disabled_tenant_says_so() -> None:
     assert (alpha["endpoints"], alpha["tools"]) == (None, None)  # every family, every tool
     assert alpha["budgets"]["limits"] == []
     assert alpha["limits"]["rpm"] is None
+    assert alpha["tags"]["keys"] == []  # no tags accepted
     assert policy_view(config, config.tenants["frozen"])["disabled"] is True

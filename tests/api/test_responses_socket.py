@@ -19,6 +19,7 @@ TENANTS = {
     "ws": {"models": ["*"], "max_output_tokens": 300},
     "ws-other": {"models": ["*"]},
     "ws-broke": {"models": ["*"], "budgets": {"daily_usd": 0.0001}},
+    "ws-tagged": {"models": ["*"], "tags": {"keys": ["feature"], "from_metadata": True}},
 }
 
 
@@ -191,3 +192,18 @@ def test_a_warm_up_is_bounded_and_metered_as_what_it_is_no_output(
     input_tokens = int(row["input_tokens"])  # type: ignore[call-overload]
     assert (row["output_tokens"], input_tokens > 0) == (0, True)
     assert row["cost_nanos"] == input_tokens * 50
+
+
+def test_a_response_create_is_tagged_by_its_metadata(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    async def scenario() -> Any:
+        async with sdk(gw, "ws-tagged").responses.connect() as conn:
+            await conn.response.create(
+                model="gpt-5-nano", input="hi", metadata={"feature": "agent", "other": "x"}
+            )
+            return await finish(conn)
+
+    done = asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert done.type == "response.completed"
+    assert ledger_row(gw.database_url, response_id=done.response.id)["tags"] == "feature=agent"

@@ -158,3 +158,27 @@ def test_demo_config_is_valid_and_permissive_for_the_fake_upstream() -> None:
     assert demo is not None
     assert demo.allowed_models >= set(runtime.models)
     assert demo.budgets == ()
+
+
+def test_tags_are_configured_per_tenant_and_in_defaults_within_what_the_ledger_keeps() -> None:
+    text = (
+        "models: {gpt-5: {}}\n"
+        "defaults: {tags: {keys: [env]}}\n"
+        "tenants:\n  a: {tags: {keys: [feature, env], max_value_len: 32, from_metadata: true}}\n"
+    )
+    runtime = compile_config(parse_config(text), {})
+    a, unlisted = runtime.policy_for("a"), runtime.policy_for("unlisted")
+    assert a is not None
+    assert unlisted is not None
+    assert (a.tags.keys, a.tags.max_value_len, a.tags.from_metadata) == (
+        ["feature", "env"],
+        32,
+        True,
+    )
+    assert (unlisted.tags.keys, unlisted.tags.max_value_len) == (["env"], 64)
+    (bad_key,) = problems("models: {gpt-5: {}}\ntenants:\n  a: {tags: {keys: [Feature]}}\n")
+    assert bad_key.startswith("t.yaml:3: tenants.a.tags.keys.0:")
+    eight = ", ".join(f"key{i}" for i in range(8))
+    text = f"models: {{gpt-5: {{}}}}\ntenants:\n  a: {{tags: {{keys: [{eight}], max_value_len: 128}}}}\n"
+    (too_long,) = problems(text)
+    assert "the ledger keeps 512" in too_long

@@ -383,3 +383,72 @@ def test_format_table_ends_with_the_total_it_is_given() -> None:
     ungrouped = format_usage([total], "table", total=total).splitlines()
     assert len(ungrouped) == 3
     assert "total" not in ungrouped[2]
+
+
+def test_groups_by_one_tag_key_with_untagged_calls_as_none(
+    engine: Engine, make_record: MakeRecord
+) -> None:
+    write(
+        engine,
+        [
+            make_record(tags="env=prod,feature=search", cost_nanos=1),
+            make_record(tags="feature=search", cost_nanos=2),
+            # a key that ends like another, and a value that looks like a key: no false match
+            make_record(tags="env=prod,subfeature=chat", cost_nanos=4),
+            make_record(tags="env=feature=x", cost_nanos=8),  # never written; still exact
+            make_record(tags="feature=chat,team=feature", cost_nanos=16),
+            make_record(tags=None, cost_nanos=32),
+        ],
+    )
+    by_feature = usage_report(engine, group_by=("tag:feature",))
+    assert [(r.tag, r.requests, r.cost_nanos) for r in by_feature] == [
+        ("(none)", 3, 44),
+        ("chat", 1, 16),
+        ("search", 2, 3),
+    ]
+    by_env = usage_report(engine, group_by=("tenant", "tag:env"))
+    assert [(r.tenant, r.tag, r.cost_nanos) for r in by_env] == [
+        ("alpha", "(none)", 50),
+        ("alpha", "feature=x", 8),
+        ("alpha", "prod", 5),
+    ]
+    assert all(r.model is None and r.day is None for r in by_env)
+
+
+def test_tag_groups_split_by_day_like_any_other_key(
+    engine: Engine, make_record: MakeRecord
+) -> None:
+    write(
+        engine,
+        [
+            make_record(tags="feature=search", ts=utc(2025, 3, 1, 10)),
+            make_record(tags="feature=search", ts=utc(2025, 3, 2, 10)),
+            make_record(tags="feature=search", ts=utc(2025, 3, 2, 11)),
+        ],
+    )
+    rows = usage_report(engine, group_by=("day", "tag:feature"))
+    assert [(r.day, r.tag, r.requests) for r in rows] == [
+        ("2025-03-01", "search", 1),
+        ("2025-03-02", "search", 2),
+    ]
+
+
+def test_tag_group_keys_are_checked(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="one tag key at a time"):
+        usage_report(engine, group_by=("tag:feature", "tag:env"))
+    with pytest.raises(ValueError, match="names no possible tag key"):
+        usage_report(engine, group_by=("tag:x'; drop table ledger; --",))
+    with pytest.raises(ValueError, match="names no possible tag key"):
+        usage_report(engine, group_by=("tag:",))
+
+
+def test_format_shows_a_tag_column_only_for_a_report_grouped_by_a_tag() -> None:
+    tagged = [UsageRow(tag="search", requests=1, attempts=1, cost_nanos=1000)]
+    lines = format_usage(tagged, "csv").splitlines()
+    assert lines[0].startswith("day,month,tenant,subject,route,model,endpoint,tag,requests,")
+    assert lines[1].startswith(",,,,,,,search,1,1,")
+    assert format_usage(ROWS, "csv").splitlines()[0].startswith("day,month,tenant,subject,route,model,endpoint,requests,")  # fmt: skip
+    table = format_usage(tagged, "table").splitlines()
+    assert table[0].split()[:2] == ["tag", "requests"]
+    assert table[2].split()[0] == "search"
+    assert json.loads(format_usage(tagged, "json"))[0]["tag"] == "search"
