@@ -29,7 +29,6 @@ _DROP_UP = frozenset(
         "transfer-encoding",
         "upgrade",
         "expect",
-        "x-gateway-tags",  # the gateway's own: attribution, no business of the upstream's
     }
 )
 
@@ -56,7 +55,8 @@ def upstream_request_headers(
     extra_drop: list[str] = []
     for raw_name, raw_value in client_headers:
         raw_name = raw_name.lower()  # ASGI servers lowercase names; a credential must not slip
-        if raw_name in _DROP_UP_RAW or raw_name.startswith(b"proxy-"):
+        # x-gateway-*: the gateway's own (route hints, tags), no business of the upstream's.
+        if raw_name in _DROP_UP_RAW or raw_name.startswith((b"proxy-", b"x-gateway-")):
             if raw_name == b"connection":
                 extra_drop += (t.strip().lower() for t in raw_value.decode("latin-1").split(","))
             continue

@@ -19,6 +19,8 @@ def test_request_headers_drop_credentials_and_hop_by_hop() -> None:
             (b"connection", b"keep-alive, x-private"),
             (b"x-private", b"1"),
             (b"proxy-authorization", b"Basic abc"),
+            (b"x-gateway-route", b"extract"),  # the gateway's own headers stay here
+            (b"X-Gateway-Tags", b"feature=search"),
             (b"content-type", b"application/json"),
             (b"x-stainless-lang", b"python"),
             (b"traceparent", b"00-abc-def-01"),
