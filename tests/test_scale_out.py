@@ -220,7 +220,10 @@ def budget_counter(r: Store, tenant: str) -> tuple[int, int]:
     """(spent, reserved) of the tenant's day budget in Redis."""
     client = store_client(r)
     try:
-        [key] = list(client.scan_iter(rf"gw:budget:{{{tenant}}}:\*:????-??-??"))  # the total
+        keys = list(client.scan_iter(rf"gw:budget:{{{tenant}}}:\*:????-??-??"))  # the total
+        if not keys:  # not (re-)seeded yet: nothing counted
+            return 0, 0
+        [key] = keys
         spent, reserved = client.hmget(key, "s", "r")
         return int(spent or 0), int(reserved or 0)
     finally:
