@@ -24,7 +24,7 @@ def test_a_failed_server_is_not_asked_for_a_second_and_is_up_once_it_answers() -
 
 def test_one_shard_down_keeps_the_store_down_until_that_shard_answers() -> None:
     clock = Clock()
-    health = Health(clock)
+    health = Health(clock, sharded=True)
     health.went_down(ConnectionError("refused"), "10.0.0.2:6379")
     assert not health.asking(clock(), "10.0.0.2:6379")
     assert health.asking(clock(), "10.0.0.1:6379"), "the other shards' tenants are asked"
@@ -38,8 +38,8 @@ def test_one_shard_down_keeps_the_store_down_until_that_shard_answers() -> None:
 
 def test_a_failure_on_a_key_of_no_tenant_blocks_no_shard() -> None:
     clock = Clock()
-    health = Health(clock)
-    health.went_down(ConnectionError("refused"), None)  # e.g. the heartbeat's keys
+    health = Health(clock, sharded=True)
+    health.went_down(ConnectionError("refused"))  # e.g. the heartbeat's keys
     assert not health.up
     assert health.asking(clock(), "10.0.0.1:6379")
     health.answered()

@@ -19,8 +19,9 @@ SERVER = ""  # the shard name of a single server
 
 
 class Health:
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], *, sharded: bool = False) -> None:
         self._clock = clock
+        self._sharded = sharded  # a Cluster: a failure blocks only the shard it names
         self.up = True
         self.down_until: dict[str, float] = {}  # shard -> failed; not asked before this time
         self.up_since = 0.0  # connected without a break since (reclaiming waits for a TTL)
@@ -30,11 +31,14 @@ class Health:
         """Whether a request at ``now`` waits on Redis, or on one shard of a Cluster."""
         return now >= self.down_until.get(shard, 0.0)
 
-    def went_down(self, exc: Exception, shard: str | None = SERVER) -> None:
-        """Redis, or a shard, failed (None: a Cluster failed on a key of no tenant's)."""
+    def went_down(self, exc: Exception, shard: str | None = None) -> None:
+        """Redis, or a shard, failed. ``None``: no tenant's shard (a heartbeat, a maintenance
+        round): a single server is down all the same, a Cluster blocks no shard for it."""
         if self.up:
             log.error("Redis unreachable (%s): applying each tenant's when_store_down", exc)
         self.up = False
+        if shard is None and not self._sharded:
+            shard = SERVER
         if shard is not None:
             self.down_until[shard] = self._clock() + RETRY_DOWN_S
 

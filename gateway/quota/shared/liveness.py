@@ -17,8 +17,6 @@ import contextlib
 import logging
 from typing import cast
 
-from redis.asyncio.cluster import RedisCluster
-
 from gateway.quota.orphans import LedgerLink, Orphan
 from gateway.quota.shared import scripts
 from gateway.quota.shared.connection import STORE_ERRORS, Client
@@ -45,7 +43,6 @@ class Liveness:
     ) -> None:
         self._redis, self._keys, self._scripts, self._health = redis, keys, run, health
         self._tenants = tenants  # the tenants this replica registered (kept by `RedisQuota`)
-        self._cluster = isinstance(redis, RedisCluster)
         self.alive_ttl_s, self.heartbeat_s = alive_ttl_s, heartbeat_s
         self.reclaimed = 0
 
@@ -58,7 +55,7 @@ class Liveness:
             try:
                 await self.beat()
             except STORE_ERRORS as exc:
-                self._health.went_down(exc, None if self._cluster else "")
+                self._health.went_down(exc)
             except Exception:  # a bug here must not stop the heartbeat (the replica would die)
                 log.exception("quota heartbeat failed")
 

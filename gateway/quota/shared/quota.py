@@ -60,10 +60,9 @@ class RedisQuota:
         self.replica = new_replica_id()
         self._keys = keys = Keys(prefix, self.replica)
         self._redis = redis = connect(url)
-        self._cluster = is_cluster(url)
         self._local = MemoryQuota(tz)  # the fail-open fallback, and the window cache
         self._scripts = run = Scripts(redis)
-        self._health = Health(clock)
+        self._health = Health(clock, sharded=is_cluster(url))
         self._gone = asyncio.Event()
         self._reseed = asyncio.Event()  # an admit found Redis unseeded
         self._seeding = Seeding(redis, keys, run, clock)
@@ -153,7 +152,7 @@ class RedisQuota:
                 if rounds % 2 == 0 and self._liveness.may_reclaim(self._clock()):
                     await self._liveness.reclaim(ledger)
             except STORE_ERRORS as exc:
-                self._health.went_down(exc, None if self._cluster else "")
+                self._health.went_down(exc)
             except Exception:
                 log.exception("quota maintenance failed")
 
