@@ -16,7 +16,7 @@ from gateway.auth.principal import Principal
 from gateway.auth.verifier import TokenVerifier, bearer_token
 from gateway.config.runtime import Policy, RuntimeConfig
 from gateway.errors import AuthenticationFailed, PermissionDenied
-from gateway.policy import resolve_tenant
+from gateway.policy import resolve_service, resolve_tenant
 from gateway.realtime.secrets import PREFIX as SECRET_PREFIX
 from gateway.realtime.secrets import SecretStore
 
@@ -25,6 +25,7 @@ from gateway.realtime.secrets import SecretStore
 class Caller:
     principal: Principal
     policy: Policy
+    service: str | None = None  # the service inside the tenant (`services:`), when configured
 
     @property
     def tenant(self) -> str:
@@ -49,7 +50,8 @@ class Authenticator:
 
     async def caller(self, authorization: str | None) -> Caller:
         principal = await self.principal(authorization)
-        return Caller(principal, resolve_tenant(self._config(), principal))
+        policy = resolve_tenant(self._config(), principal)
+        return Caller(principal, policy, resolve_service(policy, principal))
 
     async def session_caller(self, authorization: str | None) -> tuple[Caller, dict[str, Any]]:
         """A team's JWT, or a client secret this gateway minted (with the session it fixed)."""
@@ -63,7 +65,8 @@ class Authenticator:
                 code="invalid_client_secret",
             )
         principal = Principal(secret.tenant, secret.subject, False, secret.expires_at)
-        return Caller(principal, resolve_tenant(self._config(), principal)), secret.session
+        policy = resolve_tenant(self._config(), principal)
+        return Caller(principal, policy, resolve_service(policy, principal)), secret.session
 
     def admin(self, principal: Principal) -> Caller:
         """An admin token (403 otherwise). Its tenant need not be in the config: an

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,3 +13,5 @@ class Principal:
     is_admin: bool
     expires_at: float  # unix seconds; verified tokens are cached until then
     token_id: str | None = None  # the `jti` claim, for revocation
+    # The token's string claims (what a tenant's `services.claim` names the service by).
+    claims: Mapping[str, str] = field(default_factory=dict, compare=False, hash=False)

@@ -157,6 +157,7 @@ class TokenVerifier:
             is_admin=cfg.admin_role in role_list,
             expires_at=float(claims["exp"]),
             token_id=jti if isinstance(jti, str) else None,
+            claims={k: v for k, v in claims.items() if isinstance(v, str)},
         )
 
 

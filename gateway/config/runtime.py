@@ -22,6 +22,7 @@ from gateway.config.model import (
     RuleMatch,
     ServerConfig,
 )
+from gateway.config.scopes import ServiceRules, compile_services, service_scope, tag_scope
 from gateway.config.tenant import (
     FilesPolicy,
     ImagesPolicy,
@@ -85,8 +86,20 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class BudgetLimit:
     window: Literal["day", "month"]
-    model: str | None  # None: the tenant's total
+    model: str | None  # None: the tenant's total, or the service's or tag's below
     nanos: int
+    service: str | None = None  # a service's budget (every model)
+    tag: str | None = None  # "key=value": the budget of the calls carrying that tag
+    strict: bool = True  # refuse what does not fit; False: admit and flag it
+
+    @property
+    def scope(self) -> str | None:
+        """The counter key's scope part (`gateway.config.scopes`)."""
+        if self.service is not None:
+            return service_scope(self.service)
+        if self.tag is not None:
+            return tag_scope(self.tag)
+        return self.model
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +126,7 @@ class Policy:
     files: FilesPolicy = field(default_factory=FilesPolicy)
     images: ImagesPolicy = field(default_factory=ImagesPolicy)
     tags: TagsPolicy = field(default_factory=TagsPolicy)  # cost-attribution tags allowed
+    services: ServiceRules | None = None  # None: calls are not split into services
 
     def allows_model(self, model: str) -> bool:
         return model in self.allowed_models
@@ -292,14 +306,7 @@ def load_runtime(path: str | Path, env: Mapping[str, str]) -> RuntimeConfig:
 
 def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
     allowed = names if "*" in p.models else frozenset(p.models)
-    budgets: list[BudgetLimit] = []
-    scopes: list[tuple[str | None, WindowBudget]] = [(None, p.budgets)]
-    scopes += list(p.budgets.models.items())
-    for model, b in scopes:
-        if b.daily_usd is not None:
-            budgets.append(BudgetLimit("day", model, usd_to_nanos(b.daily_usd)))
-        if b.monthly_usd is not None:
-            budgets.append(BudgetLimit("month", model, usd_to_nanos(b.monthly_usd)))
+    budgets = _budgets(p)
     return Policy(
         enabled=p.enabled,
         allowed_models=allowed,
@@ -323,7 +330,27 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
         files=p.files,
         images=p.images,
         tags=p.tags,
+        services=compile_services(p.services),
     )
+
+
+def _budgets(p: TenantPolicy) -> list[BudgetLimit]:
+    """The tenant's budgets, its models', its services' and its tags', day then month each."""
+    tenant_strict = p.budgets.mode == "strict"
+    scopes: list[tuple[WindowBudget, dict[str, str], bool]] = [(p.budgets, {}, tenant_strict)]
+    scopes += [(b, {"model": m}, tenant_strict) for m, b in p.budgets.models.items()]
+    if p.services is not None:
+        for name, s in p.services.known.items():
+            scopes.append((s.budgets, {"service": name}, s.budgets.mode == "strict"))
+    scopes += [(b, {"tag": pair}, b.mode == "strict") for pair, b in p.tags.budgets.items()]
+    out: list[BudgetLimit] = []
+    for b, where, strict in scopes:
+        model, service, tag = where.get("model"), where.get("service"), where.get("tag")
+        for window, usd in (("day", b.daily_usd), ("month", b.monthly_usd)):
+            if usd is not None:
+                nanos = usd_to_nanos(usd)
+                out.append(BudgetLimit(window, model, nanos, service, tag, strict))  # type: ignore[arg-type]
+    return out
 
 
 def usd_to_nanos(usd: Decimal) -> int:

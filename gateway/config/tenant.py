@@ -6,6 +6,7 @@ compiles it into the `Policy` a request is served under.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -87,6 +88,8 @@ class RealtimePolicy(Strict):
 
 TAGS_TEXT_MAX = 512  # `ledger.tags`' length: every allowed tag at its longest fits
 
+TAG_VALUE = re.compile(r"[A-Za-z0-9._:/@+-]+")  # no "," or "=": the ledger's text splits back
+
 TagKey = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_.-]*$")]
 
 
@@ -106,6 +109,11 @@ class TagsPolicy(Strict):
         description="Also read the allow-listed keys from the request body's `metadata` "
         "(the x-gateway-tags header wins on a conflict).",
     )
+    budgets: dict[str, ScopedBudget] = Field(
+        default_factory=dict,
+        description='Budgets of the calls carrying one tag, keyed "key=value" (the key '
+        "allow-listed above).",
+    )
 
     @model_validator(mode="after")
     def _fits_the_ledger(self) -> TagsPolicy:
@@ -118,12 +126,30 @@ class TagsPolicy(Strict):
                 f"characters make up to {longest}; the ledger keeps {TAGS_TEXT_MAX} "
                 "(fewer keys or a lower max_value_len)"
             )
+        for pair in self.budgets:
+            key, sep, value = pair.partition("=")
+            if not sep or key not in self.keys or not TAG_VALUE.fullmatch(value):
+                raise ValueError(
+                    f"tags.budgets: {pair!r} is not key=value with an allow-listed key "
+                    f"({', '.join(self.keys) or 'none allowed'}) and a valid value"
+                )
+            if len(value) > self.max_value_len:
+                raise ValueError(f"tags.budgets: {pair!r}: value longer than max_value_len")
         return self
 
 
 class WindowBudget(Strict):
     daily_usd: Usd | None = None
     monthly_usd: Usd | None = None
+
+
+class ScopedBudget(WindowBudget):
+    """A budget of part of a tenant's traffic (a service, a tag), inside the tenant's own."""
+
+    mode: Literal["strict", "soft"] = Field(
+        default="strict",
+        description="strict: refuse calls whose cost bound does not fit; soft: admit and alert.",
+    )
 
 
 class Budgets(WindowBudget):
@@ -135,6 +161,44 @@ class Budgets(WindowBudget):
     )
     models: dict[str, WindowBudget] = Field(
         default_factory=dict, description="Extra budgets for single models."
+    )
+
+
+OTHER_SERVICE = "other"  # where calls of services not listed are counted (`unlisted: group`)
+
+ServiceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@:/-]+$")]
+
+
+class ServiceLimits(Strict):
+    rpm: int | None = Field(default=None, ge=1, description="Requests per minute.")
+    tpm: int | None = Field(default=None, ge=1, description="Tokens per minute (estimated).")
+    concurrent: int | None = Field(default=None, ge=1, description="Requests in flight.")
+
+
+class ServicePolicy(Strict):
+    """One service's share of its tenant: limits and budgets inside the tenant's own."""
+
+    limits: ServiceLimits = ServiceLimits()
+    budgets: ScopedBudget = ScopedBudget()
+
+
+class ServicesPolicy(Strict):
+    """The services of a team: which claim names them, and what each may use.
+
+    The ledger, metrics and limits know only the services listed here plus
+    ``other``, so a token minted with a new subject cannot grow any of them.
+    """
+
+    claim: str = Field(
+        default="sub", min_length=1, description="The JWT claim naming the calling service."
+    )
+    unlisted: Literal["group", "refuse"] = Field(
+        default="group",
+        description=f"A service not listed: group counts it as {OTHER_SERVICE!r} (limits "
+        f"listed under {OTHER_SERVICE!r} apply to all of them together); refuse answers 403.",
+    )
+    known: dict[ServiceName, ServicePolicy] = Field(
+        default_factory=dict, description="The services, by the claim's value."
     )
 
 
@@ -155,6 +219,9 @@ class TenantPolicy(Strict):
     files: FilesPolicy = FilesPolicy()
     images: ImagesPolicy = ImagesPolicy()
     tags: TagsPolicy = TagsPolicy()
+    services: ServicesPolicy | None = Field(
+        default=None, description="Services inside the tenant (none: calls are not split)."
+    )
     max_output_tokens: int | None = Field(
         default=None,
         ge=1,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.auth.principal import Principal
 from gateway.config.runtime import Policy, RuntimeConfig
+from gateway.config.scopes import service_name
 from gateway.errors import NotFound, PermissionDenied
 
 
@@ -18,6 +19,24 @@ def resolve_tenant(config: RuntimeConfig, principal: Principal) -> Policy:
             f"Tenant {principal.tenant!r} is disabled on this gateway.", code="tenant_disabled"
         )
     return policy
+
+
+def resolve_service(policy: Policy, principal: Principal) -> str | None:
+    """The service a call is counted under (None: the tenant has no services configured)."""
+    rules = policy.services
+    if rules is None:
+        return None
+    claimed = principal.claims.get(rules.claim)
+    if claimed is None and rules.claim == "sub":
+        claimed = principal.subject
+    service = service_name(rules, claimed)
+    if service is None:
+        raise PermissionDenied(
+            f"The service {claimed!r} is not one of tenant {principal.tenant!r}'s services "
+            f"(the token's {rules.claim!r} claim names it).",
+            code="unknown_service",
+        )
+    return service
 
 
 def check_requested(config: RuntimeConfig, policy: Policy, name: str) -> None:

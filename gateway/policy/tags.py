@@ -15,15 +15,14 @@ distinct keys a report can show is bounded by the config.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from gateway.config.runtime import Policy
+from gateway.config.tenant import TAG_VALUE
 from gateway.errors import BadRequest
 
 HEADER = b"x-gateway-tags"
 
-_VALUE = re.compile(r"[A-Za-z0-9._:/@+-]+")
 _VALUE_CHARS = "letters, digits and . _ : / @ + -"
 
 
@@ -87,7 +86,7 @@ def _checked_value(key: str, value: str, policy: Policy, param: str) -> str:
     limit = policy.tags.max_value_len
     if len(value) > limit:
         raise _refused(f"The value of tag {key!r} is longer than {limit} characters.", param)
-    if not _VALUE.fullmatch(value):
+    if not TAG_VALUE.fullmatch(value):
         raise _refused(f"The value of tag {key!r} must be 1 or more of {_VALUE_CHARS}.", param)
     return value
 

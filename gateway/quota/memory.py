@@ -259,7 +259,13 @@ class MemoryQuota:
             c = self._counters.get(counter_key(tenant, limit, windows), _Counter())
             out.append(
                 BudgetStatus(
-                    limit.window, limit.model, limit.nanos, c.spent, c.reserved, window.resets_at
+                    limit.window,
+                    limit.model,
+                    limit.nanos,
+                    c.spent,
+                    c.reserved,
+                    window.resets_at,
+                    limit.scope,
                 )
             )
         return out

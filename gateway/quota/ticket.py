@@ -35,6 +35,7 @@ class BudgetStatus:
     spent_nanos: int
     reserved_nanos: int
     resets_at: datetime
+    scope: str | None = None  # the counter's scope (`gateway.config.scopes`): model, service, tag
 
     @property
     def remaining_nanos(self) -> int:

@@ -63,7 +63,13 @@ class BudgetLevels:
             spent, reserved = self._levels.setdefault(key, (0, 0))
             out.append(
                 BudgetStatus(
-                    limit.window, limit.model, limit.nanos, spent, reserved, window.resets_at
+                    limit.window,
+                    limit.model,
+                    limit.nanos,
+                    spent,
+                    reserved,
+                    window.resets_at,
+                    limit.scope,
                 )
             )
         return out
