@@ -135,6 +135,7 @@ async def caller_of(ex: Exchange) -> Caller:
     auth = header(ex.scope, b"authorization")
     caller = await ex.services.auth.caller(auth.decode("latin-1") if auth else None)
     ex.ctx.tenant, ex.ctx.subject = caller.tenant, caller.principal.subject
+    ex.ctx.service = caller.service
     return caller
 
 

@@ -116,6 +116,7 @@ async def _open_responses(
     auth = header(scope, b"authorization")
     caller = await services.auth.caller(auth.decode("latin-1") if auth else None)
     ctx.tenant, ctx.subject = caller.tenant, caller.principal.subject
+    ctx.service = caller.service
     # One socket, one upstream: the first configured (where stored responses live too).
     config = services.config
     upstream_name = next(iter(config.upstreams))
@@ -130,6 +131,7 @@ async def _open(
     caller, fixed_session = await services.auth.session_caller(_credential(scope))
     tenant = caller.tenant
     ctx.tenant, ctx.subject = tenant, caller.principal.subject
+    ctx.service = caller.service
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if "call_id" in query:
         raise BadRequest(

@@ -110,6 +110,7 @@ def calls() -> Handler:
         auth = header(ex.scope, b"authorization")
         caller, fixed = await services.auth.session_caller(auth.decode("latin-1") if auth else None)
         ctx.tenant, ctx.subject = caller.tenant, caller.principal.subject
+        ctx.service = caller.service
         raw = await body_of(ex)
         content_type = (header(ex.scope, b"content-type") or b"").decode("latin-1")
         sdp, session = _offer(raw, content_type)

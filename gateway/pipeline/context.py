@@ -38,6 +38,7 @@ class RequestContext:
     endpoint: str = ""
     tenant: str | None = None
     subject: str | None = None
+    service: str | None = None  # the service inside the tenant (`services:`), when configured
     model: str | None = None
     served_model: str | None = None
     rung: str | None = None  # the configured model (a route's rung) the answer came from

@@ -221,6 +221,7 @@ class ResponsesSocketSession:
     def _context(self, model: str | None, request_id: str | None = None) -> RequestContext:
         ctx = RequestContext.start("GET", "/v1/responses", "responses.websocket", request_id)
         ctx.tenant, ctx.subject = self.caller.tenant, self.caller.principal.subject
+        ctx.service = self.caller.service
         ctx.model, ctx.stream = model, True
         return ctx
 

@@ -37,6 +37,7 @@ async def meter_transcript(
     usage = TRANSCRIPTIONS.usage(raw_usage if isinstance(raw_usage, Mapping) else {}, None)
     ctx = RequestContext.start("GET", "/v1/realtime", "realtime")
     ctx.tenant, ctx.subject = caller.tenant, caller.principal.subject
+    ctx.service = caller.service
     ctx.model, ctx.stream = model.name, True
     call = await meter.admit(ctx, caller, config, model, bound=0, tokens=0, force=True)
     item_id = event.get("item_id")
