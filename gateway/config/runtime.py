@@ -90,7 +90,11 @@ class BudgetLimit:
     nanos: int
     service: str | None = None  # a service's budget (every model)
     tag: str | None = None  # "key=value": the budget of the calls carrying that tag
-    strict: bool = True  # refuse what does not fit; False: admit and flag it
+    strict: bool | None = None  # a service's or tag's own mode; None: the tenant's mode
+
+    def refuses(self, policy: Policy) -> bool:
+        """Strict: a call whose bound does not fit is refused (soft: admitted, flagged)."""
+        return policy.budget_mode == "strict" if self.strict is None else self.strict
 
     @property
     def scope(self) -> str | None:
@@ -336,9 +340,8 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
 
 def _budgets(p: TenantPolicy) -> list[BudgetLimit]:
     """The tenant's budgets, its models', its services' and its tags', day then month each."""
-    tenant_strict = p.budgets.mode == "strict"
-    scopes: list[tuple[WindowBudget, dict[str, str], bool]] = [(p.budgets, {}, tenant_strict)]
-    scopes += [(b, {"model": m}, tenant_strict) for m, b in p.budgets.models.items()]
+    scopes: list[tuple[WindowBudget, dict[str, str], bool | None]] = [(p.budgets, {}, None)]
+    scopes += [(b, {"model": m}, None) for m, b in p.budgets.models.items()]
     if p.services is not None:
         for name, s in p.services.known.items():
             scopes.append((s.budgets, {"service": name}, s.budgets.mode == "strict"))

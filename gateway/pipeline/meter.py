@@ -112,5 +112,7 @@ class Meter:
             now=time.time(),
             force=force,
             ref=(ctx.request_id, attempt),  # its ledger row's key, should this replica die
+            service=caller.service,
+            tags=ctx.tags,
         )
         return Call(self.recorder, ctx, ticket, model, config, attempt)

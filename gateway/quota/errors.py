@@ -23,9 +23,17 @@ def usd(nanos: int) -> str:
     return f"${value:,.{decimals}f}"
 
 
-def concurrency_refusal(tenant: str, in_flight: int, limit: int, where: str = "") -> RateLimited:
+def who(tenant: str, service: str | None) -> str:
+    """Whose limit refused: the tenant's, or one of its services'."""
+    return f"Tenant {tenant!r}" if service is None else f"Service {service!r} of tenant {tenant!r}"
+
+
+def concurrency_refusal(
+    tenant: str, in_flight: int, limit: int, where: str = "", service: str | None = None
+) -> RateLimited:
     return RateLimited(
-        f"Tenant {tenant!r} already has {in_flight} requests in flight (limit {limit}){where}.",
+        f"{who(tenant, service)} already has {in_flight} requests in flight "
+        f"(limit {limit}){where}.",
         code="concurrency_limit_exceeded",
         retry_after_s=1,
         headers={},
@@ -33,9 +41,11 @@ def concurrency_refusal(tenant: str, in_flight: int, limit: int, where: str = ""
     )
 
 
-def rpm_refusal(tenant: str, limit: int, wait: float, headers: dict[str, str]) -> RateLimited:
+def rpm_refusal(
+    tenant: str, limit: int, wait: float, headers: dict[str, str], service: str | None = None
+) -> RateLimited:
     return RateLimited(
-        f"Rate limit reached for tenant {tenant!r} on requests per min (RPM): "
+        f"Rate limit reached for {_whom(tenant, service)} on requests per min (RPM): "
         f"Limit {limit}. Please try again in {wait:.2f}s.",
         code="rate_limit_exceeded",
         retry_after_s=wait,
@@ -45,10 +55,15 @@ def rpm_refusal(tenant: str, limit: int, wait: float, headers: dict[str, str]) -
 
 
 def tpm_refusal(
-    tenant: str, limit: int, tokens: int, wait: float, headers: dict[str, str]
+    tenant: str,
+    limit: int,
+    tokens: int,
+    wait: float,
+    headers: dict[str, str],
+    service: str | None = None,
 ) -> RateLimited:
     return RateLimited(
-        f"Rate limit reached for tenant {tenant!r} on tokens per min (TPM): "
+        f"Rate limit reached for {_whom(tenant, service)} on tokens per min (TPM): "
         f"Limit {limit}, Requested {tokens}. "
         + (
             f"Please try again in {wait:.2f}s."
@@ -65,7 +80,12 @@ def tpm_refusal(
 def budget_refusal(
     tenant: str, limit: BudgetLimit, window: Window, left: int, bound: int, now: float
 ) -> BudgetExceeded:
-    scope = f"{limit.model} budget" if limit.model else "budget"
+    if limit.service is not None:
+        scope = f"budget for service {limit.service!r}"
+    elif limit.tag is not None:
+        scope = f"budget for the tag {limit.tag}"
+    else:
+        scope = f"{limit.model} budget" if limit.model else "budget"
     wait = window.resets_at.timestamp() - now
     return BudgetExceeded(
         f"Tenant {tenant!r} has {usd(max(left, 0))} left of its "
@@ -74,6 +94,10 @@ def budget_refusal(
         f"The budget resets at {window.resets_at.isoformat()}.",
         retry_after_s=wait,
     )
+
+
+def _whom(tenant: str, service: str | None) -> str:
+    return f"tenant {tenant!r}" if service is None else f"service {service!r} of tenant {tenant!r}"
 
 
 def store_unavailable(exc: Exception | None) -> ServiceUnavailable:

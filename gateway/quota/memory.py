@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.config.runtime import Policy
 from gateway.quota.bucket import TokenBucket, rate_headers
-from gateway.quota.budgets import applicable, counter_key, holds_nothing
+from gateway.quota.budgets import applicable, counter_key, holds_nothing, service_limits
 from gateway.quota.errors import (
     budget_refusal,
     concurrency_refusal,
@@ -52,6 +52,10 @@ class _TenantState:
     tpm: TokenBucket | None = None
     in_flight: int = 0
     sessions: int = 0  # realtime sessions open
+
+
+# Whose limits a call counts against: state, service (None: the tenant), rpm, tpm, concurrent.
+_Holder = tuple[_TenantState, str | None, int | None, int | None, int | None]
 
 
 class MemoryQuota:
@@ -84,7 +88,7 @@ class MemoryQuota:
 
     def tenants(self) -> list[str]:
         """Every tenant that has been admitted against a limit or budget."""
-        return list(self._tenants)
+        return [t for t in self._tenants if "\x00" not in t]  # not a service's own state
 
     async def admit(
         self,
@@ -97,11 +101,14 @@ class MemoryQuota:
         now: float,
         force: bool = False,
         ref: tuple[str, int] | None = None,
+        service: str | None = None,
+        tags: str | None = None,
     ) -> Ticket:
         """`admit_now` behind the `Quota` interface (never suspends)."""
         ticket = self.admit_now(
-            tenant, model, policy, bound=bound, tokens=tokens, now=now, force=force
-        )
+            tenant, model, policy, bound=bound, tokens=tokens, now=now, force=force,
+            service=service, tags=tags,
+        )  # fmt: skip
         ticket.ref = ref
         return ticket
 
@@ -115,59 +122,58 @@ class MemoryQuota:
         tokens: int,
         now: float,
         force: bool = False,
+        service: str | None = None,
+        tags: str | None = None,
     ) -> Ticket:
         """Admit a call or raise; on success everything it needs is held.
 
+        The call counts against its tenant's limits and, when its service has
+        limits of its own, those too: it is admitted only if every one has room.
         ``force`` admits a call that is already running (a Realtime response the
         server started by itself): nothing is refused, an overdrawn budget is
         flagged as in soft mode, and the call is settled like any other.
         """
         if holds_nothing(policy):
             return unlimited_ticket(tenant, model, bound, tokens)
-        state = self._state(tenant)
-        rpm = _bucket(state, "rpm", policy.rpm, now)
-        tpm = _bucket(state, "tpm", policy.tpm, now)
-        if force:
-            counters, over = self._reserve_budgets(tenant, model, policy, bound, now, soft=True)
-            return self._hold(state, rpm, tpm, counters, over, tenant, model, bound, tokens, now)
-        if policy.concurrent is not None and state.in_flight >= policy.concurrent:
-            raise concurrency_refusal(tenant, state.in_flight, policy.concurrent)
-        if rpm is not None and policy.rpm is not None and rpm.remaining(now) < 1:
-            wait = rpm.seconds_until(1, now)
-            raise rpm_refusal(tenant, policy.rpm, wait, _rate_headers(rpm, tpm, now))
-        if tpm is not None and policy.tpm is not None and tpm.remaining(now) < tokens:
-            wait = tpm.seconds_until(tokens, now)
-            raise tpm_refusal(tenant, policy.tpm, tokens, wait, _rate_headers(rpm, tpm, now))
-        counters, over = self._reserve_budgets(tenant, model, policy, bound, now)
-        return self._hold(state, rpm, tpm, counters, over, tenant, model, bound, tokens, now)
-
-    def _state(self, tenant: str) -> _TenantState:
-        state = self._tenants.get(tenant)
-        if state is None:
-            state = self._tenants[tenant] = _TenantState()
-        return state
-
-    def _hold(
-        self,
-        state: _TenantState,
-        rpm: TokenBucket | None,
-        tpm: TokenBucket | None,
-        counters: tuple[CounterKey, ...],
-        over: bool,
-        tenant: str,
-        model: str,
-        bound: int,
-        tokens: int,
-        now: float,
-    ) -> Ticket:
-        if rpm is not None:
-            rpm.take_anyway(1, now)
-        if tpm is not None:
-            tpm.take_anyway(tokens, now)
-        state.in_flight += 1
+        holders: list[_Holder] = [
+            (self._state(tenant), None, policy.rpm, policy.tpm, policy.concurrent)
+        ]
+        limits = service_limits(policy, service)
+        if limits is not None:
+            state = self._state(f"{tenant}\x00{service}")
+            holders.append((state, service, limits.rpm, limits.tpm, limits.concurrent))
+        buckets = [
+            (_bucket(state, "rpm", rpm, now), _bucket(state, "tpm", tpm, now))
+            for state, _, rpm, tpm, _ in holders
+        ]
+        if not force:
+            for state, svc, _, _, concurrent in holders:
+                if concurrent is not None and state.in_flight >= concurrent:
+                    raise concurrency_refusal(tenant, state.in_flight, concurrent, service=svc)
+            for (_, svc, rpm_limit, tpm_limit, _), (rpm, tpm) in zip(holders, buckets, strict=True):
+                _check_rates(tenant, svc, rpm, rpm_limit, tpm, tpm_limit, tokens, now)
+        counters, over = self._reserve_budgets(
+            tenant, model, policy, bound, now, force, service, tags
+        )
+        for (state, *_), (rpm, tpm) in zip(holders, buckets, strict=True):
+            if rpm is not None:
+                rpm.take_anyway(1, now)
+            if tpm is not None:
+                tpm.take_anyway(tokens, now)
+            state.in_flight += 1
         for key in counters:
             self._counters[key].reserved += bound
-        return Ticket(tenant, model, bound, tokens, counters, _rate_headers(rpm, tpm, now), over)
+        rpm, tpm = buckets[0]
+        headers = _rate_headers(rpm, tpm, now)
+        ticket = Ticket(tenant, model, bound, tokens, counters, headers, over)
+        ticket.service = service if limits is not None else None
+        return ticket
+
+    def _state(self, holder: str) -> _TenantState:
+        state = self._tenants.get(holder)
+        if state is None:
+            state = self._tenants[holder] = _TenantState()
+        return state
 
     async def open_session(self, tenant: str, limit: int | None) -> bool:
         return self.open_session_now(tenant, limit)
@@ -184,21 +190,29 @@ class MemoryQuota:
         self._state(tenant).sessions -= 1
 
     def _reserve_budgets(
-        self, tenant: str, model: str, policy: Policy, bound: int, now: float, soft: bool = False
+        self,
+        tenant: str,
+        model: str,
+        policy: Policy,
+        bound: int,
+        now: float,
+        soft: bool,
+        service: str | None,
+        tags: str | None,
     ) -> tuple[tuple[CounterKey, ...], bool]:
         if not policy.budgets:
             return (), False
         windows = self.windows(now)
         keys: list[CounterKey] = []
         over = False
-        for limit in applicable(policy, model):
+        for limit in applicable(policy, model, service, tags):
             window = windows[limit.window]
             key = counter_key(tenant, limit, windows)
             counter = self._counters.setdefault(key, _Counter())
             counter.limit, counter.window = limit.nanos, limit.window
             left = limit.nanos - counter.spent - counter.reserved
             if bound > left:
-                if policy.budget_mode == "strict" and not soft:
+                if limit.refuses(policy) and not soft:
                     raise budget_refusal(tenant, limit, window, left, bound, now)
                 over = True
                 log.warning(
@@ -224,12 +238,16 @@ class MemoryQuota:
             counter = self._counters[key]
             counter.reserved -= ticket.bound
             counter.spent += cost
-        state = self._tenants[ticket.tenant]
-        state.in_flight -= 1
-        if state.tpm is not None and tokens < ticket.tokens:
-            state.tpm.give_back(ticket.tokens - tokens, now)
-        elif state.tpm is not None and tokens > ticket.tokens:
-            state.tpm.take_anyway(tokens - ticket.tokens, now)
+        holders = [ticket.tenant]
+        if ticket.service is not None:
+            holders.append(f"{ticket.tenant}\x00{ticket.service}")
+        for holder in holders:
+            state = self._tenants[holder]
+            state.in_flight -= 1
+            if state.tpm is not None and tokens < ticket.tokens:
+                state.tpm.give_back(ticket.tokens - tokens, now)
+            elif state.tpm is not None and tokens > ticket.tokens:
+                state.tpm.take_anyway(tokens - ticket.tokens, now)
 
     def adjust(self, counters: tuple[CounterKey, ...], nanos: int) -> None:
         """Counters of a window that has ended are gone: nothing to move there."""
@@ -279,6 +297,26 @@ def _bucket(state: _TenantState, kind: str, limit: int | None, now: float) -> To
         bucket = TokenBucket.per_minute(limit, now)
         setattr(state, kind, bucket)
     return bucket
+
+
+def _check_rates(
+    tenant: str,
+    service: str | None,
+    rpm: TokenBucket | None,
+    rpm_limit: int | None,
+    tpm: TokenBucket | None,
+    tpm_limit: int | None,
+    tokens: int,
+    now: float,
+) -> None:
+    if rpm is not None and rpm_limit is not None and rpm.remaining(now) < 1:
+        wait = rpm.seconds_until(1, now)
+        headers = _rate_headers(rpm, tpm, now)
+        raise rpm_refusal(tenant, rpm_limit, wait, headers, service)
+    if tpm is not None and tpm_limit is not None and tpm.remaining(now) < tokens:
+        wait = tpm.seconds_until(tokens, now)
+        headers = _rate_headers(rpm, tpm, now)
+        raise tpm_refusal(tenant, tpm_limit, tokens, wait, headers, service)
 
 
 def _rate_headers(rpm: TokenBucket | None, tpm: TokenBucket | None, now: float) -> dict[str, str]:

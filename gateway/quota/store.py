@@ -30,8 +30,11 @@ class Quota(Protocol):
         now: float,
         force: bool = False,
         ref: tuple[str, int] | None = None,
+        service: str | None = None,
+        tags: str | None = None,
     ) -> Ticket:
-        """Hold the call's bound and rate share, or raise the refusal (429/503)."""
+        """Hold the call's bound and rate share, or raise the refusal (429/503): the
+        tenant's, its ``service``'s and those of the ``tags`` it carries."""
         ...
 
     def settle(self, ticket: Ticket, cost: int, tokens: int, now: float) -> None:

@@ -25,6 +25,7 @@ class Ticket:
     ref: tuple[str, int] | None = None  # ledger (request_id, attempt), to reconcile an orphan
     epoch: bytes | None = None  # the shared store's seeding it was admitted under
     holds_share: bool = False  # the shared store holds a concurrency share or tokens for it
+    service: str | None = None  # the service whose own limits it holds (None: none)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,11 +28,19 @@ class BudgetLevels:
         self._counters: dict[str, CounterKey] = {}  # budget key -> its counter
         self._seen: set[str] = set()
 
-    def counted(self, tenant: str, model: str, policy: Policy, now: float) -> Counted:
+    def counted(
+        self,
+        tenant: str,
+        model: str,
+        policy: Policy,
+        now: float,
+        service: str | None = None,
+        tags: str | None = None,
+    ) -> Counted:
         """The budgets a call counts against, each with its Redis key."""
         windows = self._windows(now)
         out = []
-        for limit in applicable(policy, model):
+        for limit in applicable(policy, model, service, tags):
             counter = counter_key(tenant, limit, windows)
             key = self._keys.budget(counter)
             self._counters[key] = counter

@@ -17,10 +17,13 @@ touch carries the tenant as a Redis Cluster hash tag, ``{<tenant>}``, so it is
 on one slot, and a Cluster spreads tenants over its shards:
 
 - ``p rate:{t}``: two token buckets, fields ``rl rt rc`` (requests: level,
-  time, capacity) and ``tl tt tc`` (tokens).
+  time, capacity) and ``tl tt tc`` (tokens); ``p rate:{t}:svc:<service>``: a
+  service's own, when it has limits.
 - ``p conc:{t}`` / ``p sess:{t}``: replica id -> calls in flight / Realtime
-  sessions open. Per replica, so a dead replica's share can be dropped.
-- ``p budget:{t}:<model or *>:<window>``: ``s`` spent and ``r`` reserved, in
+  sessions open. Per replica, so a dead replica's share can be dropped; a
+  service with limits counts its calls in flight in ``<replica>|<service>``.
+- ``p budget:{t}:<scope or *>:<window>`` (a scope: a model, ``service:<name>``,
+  ``tag:<key>=<value>``): ``s`` spent and ``r`` reserved, in
   nano-USD (integers: ``HINCRBY`` is exact; comparisons in Lua are doubles,
   exact below 2**53 nanos, nine million USD).
 - ``p inflight:{t}:<replica>``: reservation ids whose concurrency share or
@@ -41,45 +44,86 @@ reclaimers, a late settle from a replica presumed dead) counts once.
 
 from __future__ import annotations
 
-# KEYS: rate, conc, res, inflight, seeded, budget keys...
-# ARGV: replica, ttl, releases, admits, rpm, tpm, concurrent, strict, track, one limit per
-#       budget key, then per release (id, tokens back, its TPM) and per admit
-#       (id, tokens, bound, force, record).
-# Releases go first: a call that ended frees its share for the admits behind it.
+# KEYS: rate, conc, res, inflight, seeded, service rate (the tenant's rate when the call's
+#       service has no limits), budget keys...
+# ARGV: replica, ttl, releases, admits, rpm, tpm, concurrent, track, service ('' for none),
+#       its rpm, tpm, concurrent, then per budget key (limit, strict), then per release
+#       (id, tokens back, its TPM, its service's TPM) and per admit (id, tokens, bound,
+#       force, record).
+# Releases go first: a call that ended frees its share for the admits behind it. All the
+# releases and admits of one call are of one service.
 # Returns five values per admit: {0, over, rpm level, tpm level, seeding mark}, or a
 # refusal: {1, in flight}, {2, rpm level}, {3, tpm level}, {4, budget index, nanos left},
-# {5} (budgets not seeded: the slot lost its data). The first is a `scripts.Verdict`.
+# {5} (budgets not seeded: the slot lost its data), {6, in flight}, {7, rpm level},
+# {8, tpm level} (6-8: the service's own limits). The first is a `scripts.Verdict`.
 ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local nrel, nadm = tonumber(ARGV[3]), tonumber(ARGV[4])
-local rpm, tpm, conc = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local strict, track = ARGV[8] == '1', ARGV[9] == '1'
-local nb = #KEYS - 5
-local at = 9 + nb
-local v = redis.call('HMGET', KEYS[1], 'rl', 'rt', 'rc', 'tl', 'tt', 'tc')
+local conc, sconc = tonumber(ARGV[7]), tonumber(ARGV[12])
+local track, svc = ARGV[8] == '1', ARGV[9]
+local nb = #KEYS - 6
+local at = 12 + 2 * nb
 local function level(l, ts, c, cap)
   l, ts, c = tonumber(l), tonumber(ts), tonumber(c)
   if l == nil or c ~= cap then return cap end
   return math.min(cap, l + math.max(0, now - ts) * cap / 60)
 end
-local rl, tl, rate = nil, nil, false
-local tc = tonumber(v[6])
-local stored = tc and level(v[4], v[5], tc, tc)
+-- Two token buckets (requests, tokens) in one hash: the tenant's, or its service's.
+local function open(key, rpm, tpm)
+  local v = redis.call('HMGET', key, 'rl', 'rt', 'rc', 'tl', 'tt', 'tc')
+  local b = {key = key, v = v, rpm = rpm, tpm = tpm, tc = tonumber(v[6]), dirty = false}
+  b.stored = b.tc and level(v[4], v[5], b.tc, b.tc)
+  return b
+end
+local function back(b, tokens, cap)
+  if b.stored and tokens ~= 0 and cap == b.tc then
+    b.stored, b.dirty = math.min(b.tc, b.stored + tokens), true
+  end
+end
+local function ready(b)
+  if b.rpm then b.rl = level(b.v[1], b.v[2], b.v[3], b.rpm) end
+  if b.tpm then
+    if b.tc == b.tpm then b.tl = b.stored else b.tl = b.tpm end
+  end
+end
+local function refuses(b, tokens, base)
+  if b.rl and b.rl < 1 then return {base + 1, tostring(b.rl)} end
+  if b.tl and b.tl < tokens then return {base + 2, tostring(b.tl)} end
+end
+local function take(b, tokens)
+  if b.rl then b.rl, b.dirty = b.rl - 1, true end
+  if b.tl then b.tl, b.dirty = b.tl - tokens, true end
+end
+local function save(b)
+  local tl, cap = b.tl, b.tpm
+  if not cap and b.stored then tl, cap = b.stored, b.tc end  -- tokens given back, no TPM now
+  if not b.dirty then return end
+  local f = {}
+  if b.rl then f[#f + 1] = 'rl'; f[#f + 1] = b.rl; f[#f + 1] = 'rt'; f[#f + 1] = now
+    f[#f + 1] = 'rc'; f[#f + 1] = b.rpm end
+  if tl then f[#f + 1] = 'tl'; f[#f + 1] = tl; f[#f + 1] = 'tt'; f[#f + 1] = now
+    f[#f + 1] = 'tc'; f[#f + 1] = cap end
+  if #f > 0 then
+    redis.call('HSET', b.key, unpack(f))
+    redis.call('EXPIRE', b.key, 120)
+  end
+end
+local buckets = {open(KEYS[1], tonumber(ARGV[5]), tonumber(ARGV[6]))}
+if svc ~= '' then buckets[2] = open(KEYS[6], tonumber(ARGV[10]), tonumber(ARGV[11])) end
 local n = 0
 if nrel > 0 then
   local ids = {}
-  for j = 0, nrel - 1 do ids[j + 1] = ARGV[at + 1 + 3 * j] end
+  for j = 0, nrel - 1 do ids[j + 1] = ARGV[at + 1 + 4 * j] end
   local held = redis.call('HMGET', KEYS[4], unpack(ids))
   local gone = {}
   for j = 0, nrel - 1 do
     if held[j + 1] and not gone[ids[j + 1]] then
       gone[ids[j + 1]] = true
       gone[#gone + 1] = ids[j + 1]
-      local back = tonumber(ARGV[at + 2 + 3 * j])
-      if stored and back ~= 0 and tonumber(ARGV[at + 3 + 3 * j]) == tc then
-        stored, rate = math.min(tc, stored + back), true
-      end
+      local tokens = tonumber(ARGV[at + 2 + 4 * j])
+      back(buckets[1], tokens, tonumber(ARGV[at + 3 + 4 * j]))
+      if buckets[2] then back(buckets[2], tokens, tonumber(ARGV[at + 4 + 4 * j])) end
     end
   end
   if #gone > 0 then
@@ -87,22 +131,25 @@ if nrel > 0 then
     n = -#gone
   end
 end
-at = at + 3 * nrel
-if rpm then rl = level(v[1], v[2], v[3], rpm) end
-if tpm then
-  if tc == tpm then tl = stored else tl = tpm end
+at = at + 4 * nrel
+for _, b in ipairs(buckets) do ready(b) end
+-- In flight, per replica: field <replica> for the tenant, <replica>|<service> for a service.
+local flight, sflight = 0, 0
+if (conc or sconc) and nadm > 0 then
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    local bar = string.find(all[i], '|', 1, true)
+    if not bar then flight = flight + tonumber(all[i + 1])
+    elseif string.sub(all[i], bar + 1) == svc then sflight = sflight + tonumber(all[i + 1]) end
+  end
+  flight, sflight = flight + n, sflight + n
 end
-local flight = 0
-if conc and nadm > 0 then
-  for _, x in ipairs(redis.call('HVALS', KEYS[2])) do flight = flight + tonumber(x) end
-  flight = flight + n
-end
-local limit, used, fresh, mark = {}, {}, {}, ''
+local limit, strict, used, fresh, mark = {}, {}, {}, {}, ''
 if nb > 0 and nadm > 0 then
   mark = redis.call('GET', KEYS[5])
   for i = 1, nb do
-    local b = redis.call('HMGET', KEYS[5 + i], 's', 'r')
-    limit[i] = tonumber(ARGV[9 + i])
+    local b = redis.call('HMGET', KEYS[6 + i], 's', 'r')
+    limit[i], strict[i] = tonumber(ARGV[11 + 2 * i]), ARGV[12 + 2 * i] == '1'
     used[i] = (tonumber(b[1]) or 0) + (tonumber(b[2]) or 0)
     fresh[i] = b[1] == false and b[2] == false
   end
@@ -115,15 +162,18 @@ for j = 0, nadm - 1 do
   if not mark then no = {5}
   elseif not force then
     if conc and flight >= conc then no = {1, tostring(flight)}
-    elseif rl and rl < 1 then no = {2, tostring(rl)}
-    elseif tl and tl < tokens then no = {3, tostring(tl)} end
+    elseif sconc and sflight >= sconc then no = {6, tostring(sflight)}
+    else
+      no = refuses(buckets[1], tokens, 1)
+      if not no and buckets[2] then no = refuses(buckets[2], tokens, 6) end
+    end
   end
   local over = 0
   if not no then
     for i = 1, nb do
       local left = limit[i] - used[i]
       if bound > left then
-        if strict and not force then no = {4, i, tostring(left)}; break end
+        if strict[i] and not force then no = {4, i, tostring(left)}; break end
         over = 1
       end
     end
@@ -132,9 +182,8 @@ for j = 0, nadm - 1 do
     out[#out + 1] = no[1]; out[#out + 1] = no[2] or ''; out[#out + 1] = no[3] or ''
     out[#out + 1] = ''; out[#out + 1] = ''
   else
-    if rl then rl, rate = rl - 1, true end
-    if tl then tl, rate = tl - tokens, true end
-    flight = flight + 1
+    for _, b in ipairs(buckets) do take(b, tokens) end
+    flight, sflight = flight + 1, sflight + 1
     for i = 1, nb do used[i] = used[i] + bound end
     added = added + bound
     if track then
@@ -143,27 +192,21 @@ for j = 0, nadm - 1 do
     end
     if nb > 0 then records[#records + 1] = ARGV[o + 1]; records[#records + 1] = ARGV[o + 5] end
     out[#out + 1] = 0; out[#out + 1] = over
-    out[#out + 1] = tostring(rl or ''); out[#out + 1] = tostring(tl or '')
+    out[#out + 1] = tostring(buckets[1].rl or ''); out[#out + 1] = tostring(buckets[1].tl or '')
     out[#out + 1] = mark
   end
 end
-if not tpm and stored then tl, tpm = stored, tc end  -- tokens given back, no TPM now
-if rate then
-  local f = {}
-  if rl then f[#f + 1] = 'rl'; f[#f + 1] = rl; f[#f + 1] = 'rt'; f[#f + 1] = now
-    f[#f + 1] = 'rc'; f[#f + 1] = rpm end
-  if tl then f[#f + 1] = 'tl'; f[#f + 1] = tl; f[#f + 1] = 'tt'; f[#f + 1] = now
-    f[#f + 1] = 'tc'; f[#f + 1] = tpm end
-  redis.call('HSET', KEYS[1], unpack(f))
-  redis.call('EXPIRE', KEYS[1], 120)
+for _, b in ipairs(buckets) do save(b) end
+if n ~= 0 then
+  redis.call('HINCRBY', KEYS[2], ARGV[1], n)
+  if svc ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '|' .. svc, n) end
 end
-if n ~= 0 then redis.call('HINCRBY', KEYS[2], ARGV[1], n) end
 if #inflight > 0 then redis.call('HSET', KEYS[4], unpack(inflight)) end
 if #records > 0 then
   redis.call('HSET', KEYS[3], unpack(records))
   for i = 1, nb do
-    redis.call('HINCRBY', KEYS[5 + i], 'r', added)
-    if fresh[i] then redis.call('EXPIRE', KEYS[5 + i], ARGV[2]) end
+    redis.call('HINCRBY', KEYS[6 + i], 'r', added)
+    if fresh[i] then redis.call('EXPIRE', KEYS[6 + i], ARGV[2]) end
   end
 end
 return out
@@ -240,7 +283,12 @@ return 1
 # KEYS: conc, sess, res, inflight, claimed   ARGV: replica
 # Returns the claimed records (field, value, ...).
 CLAIM = """
-redis.call('HDEL', KEYS[1], ARGV[1])
+local mine = ARGV[1] .. '|'
+local fields = {ARGV[1]}
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(f, 1, #mine) == mine then fields[#fields + 1] = f end
+end
+redis.call('HDEL', KEYS[1], unpack(fields))
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[4])
 local res = redis.call('HGETALL', KEYS[3])

@@ -36,6 +36,8 @@ class FailOpen:
         now: float,
         force: bool,
         exc: Exception | None,
+        service: str | None = None,
+        tags: str | None = None,
     ) -> Ticket:
         """Refuse (closed) or admit against this replica's limits (open)."""
         if policy.when_store_down == "closed" and not force:
@@ -44,8 +46,9 @@ class FailOpen:
             self._local.set_spent(self._levels.last())
         self.admits += 1
         return self._local.admit_now(
-            tenant, model, policy, bound=bound, tokens=tokens, now=now, force=force
-        )
+            tenant, model, policy, bound=bound, tokens=tokens, now=now, force=force,
+            service=service, tags=tags,
+        )  # fmt: skip
 
     def settle(
         self, ticket: Ticket, cost: int, tokens: int, now: float, ledger: LedgerLink | None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import time
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio.cluster import RedisCluster
 
 from gateway.config.runtime import Policy
-from gateway.quota.budgets import holds_nothing
+from gateway.quota.budgets import holds_nothing, service_limits
 from gateway.quota.memory import MemoryQuota
 from gateway.quota.orphans import CounterKey, LedgerLink, SpendSource
 from gateway.quota.shared import scripts
@@ -181,17 +182,24 @@ class RedisQuota:
         now: float,
         force: bool = False,
         ref: tuple[str, int] | None = None,
+        service: str | None = None,
+        tags: str | None = None,
     ) -> Ticket:
         if holds_nothing(policy):
             return unlimited_ticket(tenant, model, bound, tokens)
         shard = self._courier.shard(scripts.tenant_keys(self._keys, tenant))
+        outage = functools.partial(
+            self._outage.admit, tenant, model, policy, bound, tokens, now, force,
+            service=service, tags=tags,
+        )  # fmt: skip
         if not self._health.asking(now, shard):
-            return self._outage.admit(tenant, model, policy, bound, tokens, now, force, None)
-        counted = self._levels.counted(tenant, model, policy, now)
+            return outage(None)
+        counted = self._levels.counted(tenant, model, policy, now, service, tags)
         counters = tuple(self._levels.counter(key) for _, key in counted)
+        own = service if service_limits(policy, service) is not None else None
         ticket = Ticket(
             tenant, model, bound, tokens, counters, {}, False, False, id=str(next(self._ids)),
-            ref=ref, holds_share=scripts.holds_share(policy),
+            ref=ref, holds_share=scripts.holds_share(policy, own), service=own,
         )  # fmt: skip
         try:
             reply = await self._ask(ticket, policy, counted, force, now)
@@ -200,9 +208,12 @@ class RedisQuota:
                 reply = await self._ask(ticket, policy, counted, force, now)
         except STORE_ERRORS as exc:
             self._health.went_down(exc, shard)
-            return self._outage.admit(tenant, model, policy, bound, tokens, now, force, exc)
+            return outage(exc)
         self._levels.admitted(tenant, counted)
         self._tpm_caps[tenant] = scripts.opt(policy.tpm)
+        if own is not None:
+            limits = service_limits(policy, own)
+            self._tpm_caps[f"{tenant}\x00{own}"] = scripts.opt(limits.tpm if limits else None)
         if reply.verdict is Verdict.ADMITTED:
             ticket.headers = reply.headers(policy)
             ticket.over_budget = reply.over_budget
@@ -214,7 +225,7 @@ class RedisQuota:
             return ticket
         if reply.verdict is Verdict.UNSEEDED:
             self._reseed.set()
-            return self._outage.admit(tenant, model, policy, bound, tokens, now, force, None)
+            return outage(None)
         raise reply.refusal(ticket, policy, counted, self.windows(now), now)
 
     async def _ask(
@@ -281,7 +292,11 @@ class RedisQuota:
     def _release(self, ticket: Ticket, tokens: int) -> None:
         if ticket.holds_share:
             tpm = self._tpm_caps.get(ticket.tenant, "")
-            self._courier.send(scripts.release(ticket, tokens, tpm), linger=True)
+            service_tpm = ""
+            if ticket.service is not None:
+                service_tpm = self._tpm_caps.get(f"{ticket.tenant}\x00{ticket.service}", "")
+            release = scripts.release(ticket, tokens, tpm, service_tpm)
+            self._courier.send(release, linger=True)
 
     async def drain(self) -> None:
         """Wait until every queued settle has reached Redis (after its ledger row)."""

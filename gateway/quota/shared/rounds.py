@@ -81,7 +81,7 @@ def batches(keys: Keys, ops: list[Op], calls: list[Op]) -> list[Batch]:
     releases and admits."""
     out: list[Batch] = []
     settles: dict[tuple[str, ...], list[Op]] = {}
-    releases: dict[str, list[Op]] = {}
+    releases: dict[tuple[str, str], list[Op]] = {}
     admits: dict[tuple[object, ...], list[Op]] = {}
     for op in (*ops, *calls):
         part = op.call
@@ -90,18 +90,21 @@ def batches(keys: Keys, ops: list[Op], calls: list[Op]) -> list[Batch]:
         elif part.script is Script.SETTLE:
             settles.setdefault(part.keys, []).append(op)
         elif op.answer is None:  # a release
-            releases.setdefault(part.tenant, []).append(op)
+            releases.setdefault((part.tenant, part.service), []).append(op)
         else:
             admits.setdefault(part.group, []).append(op)
     for group in settles.values():
         out.append(Batch(scripts.settle_call([_part(op) for op in group]), group))
     for group in admits.values():
-        tenant = _part(group[0]).tenant
-        freed = releases.pop(tenant, [])
-        call = scripts.admit_call(keys, tenant, [_part(op) for op in group], _parts(freed))
+        head = _part(group[0])
+        tenant, service = head.tenant, head.service
+        freed = releases.pop((tenant, service), [])
+        parts = [_part(op) for op in group]
+        call = scripts.admit_call(keys, tenant, service, parts, _parts(freed))
         out.append(Batch(call, [*group, *freed]))
-    for tenant, freed in releases.items():
-        out.append(Batch(scripts.admit_call(keys, tenant, [], _parts(freed)), freed))
+    for (tenant, service), freed in releases.items():
+        call = scripts.admit_call(keys, tenant, service, [], _parts(freed))
+        out.append(Batch(call, freed))
     return out
 
 

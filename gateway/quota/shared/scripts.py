@@ -7,6 +7,7 @@ An admit's reply becomes a `Verdict`; the refusal a client sees is worded by
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import math
@@ -20,7 +21,9 @@ from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import NoScriptError
 
 from gateway.config.runtime import BudgetLimit, Policy
+from gateway.config.tenant import ServiceLimits
 from gateway.quota.bucket import rate_headers
+from gateway.quota.budgets import service_limits
 from gateway.quota.errors import budget_refusal, concurrency_refusal, rpm_refusal, tpm_refusal
 from gateway.quota.orphans import CounterKey, Orphan
 from gateway.quota.shared import lua
@@ -77,6 +80,7 @@ class Part:
     shared: tuple[Arg, ...]  # the same for every part of a group
     item: tuple[Arg, ...]  # this call's own arguments
     tenant: str = ""
+    service: str = ""  # an admit or release of a service with limits of its own
 
     @property
     def group(self) -> tuple[Script, tuple[str, ...], tuple[Arg, ...]]:
@@ -151,6 +155,16 @@ class Verdict(IntEnum):
     TPM_EXHAUSTED = 3
     OVER_BUDGET = 4
     UNSEEDED = 5  # Redis lost its data and its budgets are not re-seeded yet
+    SERVICE_TOO_MANY_IN_FLIGHT = 6  # 6-8: the call's service's own limits
+    SERVICE_RPM_EXHAUSTED = 7
+    SERVICE_TPM_EXHAUSTED = 8
+
+
+_SERVICE_VERDICTS = {
+    Verdict.SERVICE_TOO_MANY_IN_FLIGHT: Verdict.TOO_MANY_IN_FLIGHT,
+    Verdict.SERVICE_RPM_EXHAUSTED: Verdict.RPM_EXHAUSTED,
+    Verdict.SERVICE_TPM_EXHAUSTED: Verdict.TPM_EXHAUSTED,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +177,15 @@ class AdmitReply:
     budget: int = 0  # the refusing budget's index among the call's budgets
     left: int = 0  # nanos that budget had left
     epoch: bytes | None = None  # the seeding the tenant's budgets stand on (budgeted admits)
+    service: bool = False  # refused by the call's service's own limit, not the tenant's
 
     @classmethod
     def decode(cls, raw: object) -> AdmitReply:
         reply = cast(list[Any], raw)
         verdict = Verdict(int(reply[0]))
+        if verdict in _SERVICE_VERDICTS:
+            reply = [_SERVICE_VERDICTS[verdict], *reply[1:]]
+            return dataclasses.replace(cls.decode(reply), service=True)
         if verdict is Verdict.ADMITTED:
             over, requests, tokens = bool(int(reply[1])), _float(reply[2]), _float(reply[3])
             return cls(verdict, over, requests, tokens, epoch=reply[4] or None)
@@ -195,18 +213,24 @@ class AdmitReply:
         now: float,
     ) -> Exception:
         """The 429 of a refusing verdict, worded as the in-process store words it."""
-        tenant = ticket.tenant
+        tenant, service, limits = ticket.tenant, None, cast(Policy | ServiceLimits, policy)
+        if self.service:
+            service = ticket.service
+            limits = service_limits(policy, service) or policy
         if self.verdict is Verdict.TOO_MANY_IN_FLIGHT:
-            limit = cast(int, policy.concurrent)
-            return concurrency_refusal(tenant, self.in_flight, limit, ", across all replicas")
+            limit = cast(int, limits.concurrent)
+            where = ", across all replicas"
+            return concurrency_refusal(tenant, self.in_flight, limit, where, service)
         if self.verdict is Verdict.RPM_EXHAUSTED:
-            rpm = cast(int, policy.rpm)
+            rpm = cast(int, limits.rpm)
             wait = (1 - self.requests) * 60 / rpm
-            return rpm_refusal(tenant, rpm, wait, rate_headers(("requests", rpm, self.requests)))
+            headers = rate_headers(("requests", rpm, self.requests))
+            return rpm_refusal(tenant, rpm, wait, headers, service)
         if self.verdict is Verdict.TPM_EXHAUSTED:
-            tpm, want, level = cast(int, policy.tpm), ticket.tokens, self.tokens
+            tpm, want, level = cast(int, limits.tpm), ticket.tokens, self.tokens
             wait = (want - level) * 60 / tpm if want <= tpm else math.inf
-            return tpm_refusal(tenant, tpm, want, wait, rate_headers(("tokens", tpm, level)))
+            headers = rate_headers(("tokens", tpm, level))
+            return tpm_refusal(tenant, tpm, want, wait, headers, service)
         assert self.verdict is Verdict.OVER_BUDGET, self.verdict
         budget, _ = counted[self.budget]
         window = windows[budget.window]
@@ -226,31 +250,45 @@ def admit(
         "q": ticket.ref,
         "at": now,
     }
+    limits = service_limits(policy, ticket.service)
+    service = ticket.service or ""
+    svc: tuple[Arg, ...] = ("", "", "")
+    if limits is not None:
+        svc = (opt(limits.rpm), opt(limits.tpm), opt(limits.concurrent))
+    budgets: list[Arg] = []
+    for limit, _ in counted:
+        budgets += (limit.nanos, int(limit.refuses(policy)))
     return Part(
         Script.ADMIT,
-        (*tenant_keys(keys, ticket.tenant), *(key for _, key in counted)),
+        (*service_keys(keys, ticket.tenant, service), *(key for _, key in counted)),
         (
             opt(policy.rpm), opt(policy.tpm), opt(policy.concurrent),
-            int(policy.budget_mode == "strict"), int(holds_share(policy)),
-            *(limit.nanos for limit, _ in counted),
+            int(holds_share(policy, ticket.service)), service, *svc, *budgets,
         ),
         (ticket.id, ticket.tokens, ticket.bound, int(force), orjson.dumps(record).decode()),
         ticket.tenant,
+        service,
     )  # fmt: skip
 
 
-def holds_share(policy: Policy) -> bool:
+def holds_share(policy: Policy, service: str | None = None) -> bool:
     """Whether an admitted call holds something its release gives back when it ends."""
-    return policy.concurrent is not None or policy.tpm is not None
+    if policy.concurrent is not None or policy.tpm is not None:
+        return True
+    limits = service_limits(policy, service)
+    return limits is not None and (limits.concurrent is not None or limits.tpm is not None)
 
 
-def admit_call(keys: Keys, tenant: str, admits: list[Part], releases: list[Part]) -> Call:
-    """One tenant's round: its releases, then its admits (all of one group)."""
+def admit_call(
+    keys: Keys, tenant: str, service: str, admits: list[Part], releases: list[Part]
+) -> Call:
+    """One tenant's (or service's) round: its releases, then its admits (all of one group)."""
     if admits:
         head = admits[0]
         call_keys, shared = list(head.keys), list(head.shared)
     else:
-        call_keys, shared = list(tenant_keys(keys, tenant)), ["", "", "", 0, 0]
+        call_keys = list(service_keys(keys, tenant, service))
+        shared = ["", "", "", 0, service, "", "", ""]
     args: list[Arg] = [keys.replica, BUDGET_TTL_S, len(releases), len(admits), *shared]
     for part in (*releases, *admits):
         args.extend(part.item)
@@ -271,13 +309,22 @@ def tenant_keys(keys: Keys, tenant: str) -> tuple[str, ...]:
     )  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)
+def service_keys(keys: Keys, tenant: str, service: str) -> tuple[str, ...]:
+    """``tenant_keys`` and the service's own rate key (the tenant's when it has no limits:
+    every ``ADMIT`` takes the same number of keys)."""
+    base = tenant_keys(keys, tenant)
+    return (*base, keys.tenant("rate", tenant, "svc", service) if service else base[0])
+
+
 # ------------------------------------------------------------------ settling
 
 
-def release(ticket: Ticket, tokens: int, tpm: str) -> Part:
+def release(ticket: Ticket, tokens: int, tpm: str, service_tpm: str = "") -> Part:
     """The concurrency share back, and the tokens estimated beyond ``tokens`` used (sent
-    with the tenant's next round of admits)."""
-    return Part(Script.ADMIT, (), (), (ticket.id, ticket.tokens - tokens, tpm), ticket.tenant)
+    with the tenant's, or its service's, next round of admits)."""
+    item = (ticket.id, ticket.tokens - tokens, tpm, service_tpm)
+    return Part(Script.ADMIT, (), (), item, ticket.tenant, ticket.service or "")
 
 
 def settle(keys: Keys, ticket: Ticket, cost: int) -> Part:

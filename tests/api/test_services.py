@@ -1,0 +1,84 @@
+"""Services inside a tenant, end to end through the official SDK: the token's claim names the
+service, its own limits and budgets refuse it alone, tag budgets refuse the tagged calls,
+and an unlisted service is grouped (or refused, as the tenant says)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+from harness import GatewayServer, config_dict
+
+from fake_openai import FakeOpenAIServer
+from gateway.auth import mint_token
+
+TENANTS = {
+    "team": {
+        "models": ["*"],
+        "budgets": {"daily_usd": 100},
+        "tags": {"keys": ["feature"], "budgets": {"feature=search": {"daily_usd": 0.000001}}},
+        "services": {
+            "known": {
+                "indexer": {"limits": {"rpm": 1}},
+                "reports": {"budgets": {"daily_usd": 0.000001}},
+                "web": {},
+            }
+        },
+    },
+    "strict": {
+        "models": ["*"],
+        "services": {"claim": "azp", "unlisted": "refuse", "known": {"web": {}}},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def gw(fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:  # fmt: skip
+    db = tmp_path_factory.mktemp("services") / "gateway.db"
+    config = config_dict(fake_server.base_url, tenants=TENANTS)
+    with GatewayServer(config, database_url=f"sqlite:///{db}") as server:
+        yield server
+
+
+def sdk(gw: GatewayServer, tenant: str, subject: str, **claims: str) -> openai.OpenAI:
+    assert gw.runtime.hs_secret is not None
+    token = mint_token(
+        gw.runtime.auth, gw.runtime.hs_secret, tenant, admin=False, ttl_s=600, subject=subject,
+        extra=claims,
+    )  # fmt: skip
+    return openai.OpenAI(base_url=gw.base_url, api_key=token, max_retries=0, timeout=10)
+
+
+def ask(client: openai.OpenAI, **kw: object) -> None:
+    client.responses.create(model="gpt-5-nano", input="hi", **kw)  # type: ignore[call-overload]
+
+
+def test_a_services_rpm_refuses_that_service_only(gw: GatewayServer) -> None:
+    indexer = sdk(gw, "team", "indexer")
+    ask(indexer)
+    with pytest.raises(openai.RateLimitError) as err:
+        ask(indexer)
+    assert "service 'indexer' of tenant 'team'" in err.value.message
+    ask(sdk(gw, "team", "web"))  # the tenant and its other services are not limited
+
+
+def test_a_service_budget_and_a_tag_budget_refuse_their_calls(gw: GatewayServer) -> None:
+    with pytest.raises(openai.RateLimitError) as err:
+        ask(sdk(gw, "team", "reports"))
+    assert err.value.code == "budget_exceeded"
+    assert "budget for service 'reports'" in err.value.message
+    web = sdk(gw, "team", "web")
+    with pytest.raises(openai.RateLimitError) as err:
+        ask(web, extra_headers={"x-gateway-tags": "feature=search"})
+    assert "budget for the tag feature=search" in err.value.message
+    ask(web, extra_headers={"x-gateway-tags": "feature=chat"})
+
+
+def test_unlisted_services_are_grouped_or_refused_as_configured(gw: GatewayServer) -> None:
+    ask(sdk(gw, "team", "a-new-cron-job"))  # grouped as "other": no limits of its own
+    ask(sdk(gw, "strict", "anyone", azp="web"))  # the tenant's claim is azp, not sub
+    with pytest.raises(openai.PermissionDeniedError) as err:
+        ask(sdk(gw, "strict", "web", azp="batch"))
+    assert err.value.code == "unknown_service"
+    assert "'batch'" in err.value.message
