@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Literal, TypedDict
 
-from gateway.config.runtime import Policy, RuntimeConfig
+from gateway.config.runtime import BudgetLimit, Policy, RuntimeConfig
+from gateway.config.scopes import ScopeKind, ServiceRules, describe_scope
 from gateway.ledger import nanos_to_usd
 
 
@@ -24,8 +25,18 @@ class LimitsView(TypedDict):
 
 class BudgetView(TypedDict):
     window: Literal["day", "month"]
-    model: str | None  # None: the tenant's total
+    model: str | None  # a model's budget; None: the tenant's total, a service's or a tag's
+    scope: ScopeKind
+    name: str | None  # the model, service or "key=value" tag it is the budget of
+    mode: Literal["strict", "soft"]
     limit_usd: str
+
+
+class ServicesView(TypedDict):
+    claim: str  # the token claim naming the service
+    unlisted: Literal["group", "refuse"]  # group: counted as "other"
+    names: list[str]
+    limits: dict[str, dict[str, int | None]]  # services with rate or concurrency limits
 
 
 class BudgetsView(TypedDict):
@@ -66,6 +77,7 @@ class TenantPolicyView(TypedDict):
     service_tiers: list[str] | None  # None: every tier
     limits: LimitsView
     budgets: BudgetsView
+    services: ServicesView | None  # None: calls are not split into services
     output_caps: OutputCapsView
     max_tool_calls: int
     store: bool | None  # False: forced off upstream; None: left to clients
@@ -98,11 +110,9 @@ def policy_view(config: RuntimeConfig, policy: Policy) -> TenantPolicyView:
         },
         "budgets": {
             "mode": policy.budget_mode,
-            "limits": [
-                {"window": b.window, "model": b.model, "limit_usd": str(nanos_to_usd(b.nanos))}
-                for b in policy.budgets
-            ],
+            "limits": [_budget(b, policy) for b in policy.budgets],
         },
+        "services": _services(policy.services),
         "output_caps": {
             "mode": policy.output_cap_mode,
             "tenant_max_output_tokens": policy.max_output_tokens,
@@ -128,6 +138,29 @@ def policy_view(config: RuntimeConfig, policy: Policy) -> TenantPolicyView:
             "max_value_len": policy.tags.max_value_len,
             "from_metadata": policy.tags.from_metadata,
         },
+    }
+
+
+def _budget(b: BudgetLimit, policy: Policy) -> BudgetView:
+    kind, name = describe_scope(b.scope)
+    return {
+        "window": b.window,
+        "model": b.model,
+        "scope": kind,
+        "name": name,
+        "mode": "strict" if b.refuses(policy) else "soft",
+        "limit_usd": str(nanos_to_usd(b.nanos)),
+    }
+
+
+def _services(rules: ServiceRules | None) -> ServicesView | None:
+    if rules is None:
+        return None
+    return {
+        "claim": rules.claim,
+        "unlisted": rules.unlisted,
+        "names": sorted(rules.names),
+        "limits": {name: limits.model_dump() for name, limits in sorted(rules.limits.items())},
     }
 
 

@@ -15,6 +15,8 @@ from typing import Literal
 
 from gateway.config.tenant import OTHER_SERVICE, ServiceLimits, ServicesPolicy
 
+ScopeKind = Literal["tenant", "model", "service", "tag"]
+
 SERVICE_SCOPE = "service:"
 TAG_SCOPE = "tag:"
 
@@ -58,7 +60,7 @@ def tag_scope(pair: str) -> str:
     return TAG_SCOPE + pair
 
 
-def describe_scope(scope: str | None) -> tuple[str, str | None]:
+def describe_scope(scope: str | None) -> tuple[ScopeKind, str | None]:
     """``(kind, name)`` of a counter's scope: tenant, model, service or tag."""
     if scope is None:
         return "tenant", None

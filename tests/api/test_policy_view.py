@@ -48,8 +48,22 @@ def test_a_tenant_policy_is_shown_as_applied() -> None:
     assert view["budgets"] == {
         "mode": "strict",
         "limits": [
-            {"window": "day", "model": None, "limit_usd": "2.500000"},
-            {"window": "month", "model": "gpt-image-1", "limit_usd": "10.000000"},
+            {
+                "window": "day",
+                "model": None,
+                "scope": "tenant",
+                "name": None,
+                "mode": "strict",
+                "limit_usd": "2.500000",
+            },
+            {
+                "window": "month",
+                "model": "gpt-image-1",
+                "scope": "model",
+                "name": "gpt-image-1",
+                "mode": "strict",
+                "limit_usd": "10.000000",
+            },
         ],
     }
     # The tenant's caps meet the models' own: gpt-image-1 stops at its 6240.
