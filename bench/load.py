@@ -38,6 +38,7 @@ def run_wrk(
     authorization: str,
     duration_s: int,
     connections: int,
+    header: str = "",
 ) -> WrkResult:
     """Run ``wrk -t1`` against ``url`` and return its summary (raises ``RuntimeError``)."""
     argv = [
@@ -57,6 +58,7 @@ def run_wrk(
         "BENCH_BODY": body,
         "BENCH_ACCEPT": accept,
         "BENCH_AUTHORIZATION": authorization,
+        "BENCH_HEADER": header,
     }
     proc = subprocess.Popen(
         argv,

@@ -11,7 +11,11 @@ each (1 uvicorn worker, uvloop), nginx as the upstream, wrk at 64 connections:
   strict daily and monthly budgets, all set high enough never to refuse), in-memory quota;
 - ``production``: another gateway, the same tenant on the Redis quota
   (``GATEWAY_REDIS_URL``) and a PostgreSQL ledger (``GATEWAY_DATABASE_URL``, migrated
-  with ``gateway db upgrade`` first), a real server started here (`postgres.py`).
+  with ``gateway db upgrade`` first), a real server started here (`postgres.py`);
+- ``scoped`` and ``scoped production``: the same two gateways, tenant ``scoped``: the
+  budgeted tenant's limits plus a service (the token's subject) with RPM, TPM,
+  concurrency and a budget of its own, and a tag budget the calls count against
+  (``x-gateway-tags``). What services and tags cost a call.
 
 For each: req/s at saturation, CPU ms per request of the target's process tree and
 its ratio to the passthrough's, wrk's latency p50/p99 (closed loop, so queueing
@@ -60,13 +64,30 @@ POLICY = {
     "limits": {"rpm": 10_000_000, "tpm": 10_000_000_000, "concurrent": 100_000},
     "budgets": {"daily_usd": 1_000_000, "monthly_usd": 10_000_000},
 }
-ROWS = ("passthrough", "unlimited", "budgeted", "production")
+SCOPED = "scoped"
+SCOPED_POLICY = {
+    **POLICY,
+    "tags": {"keys": ["feature", "env"], "budgets": {"feature=search": {"daily_usd": 1_000_000}}},
+    "services": {
+        "known": {
+            "indexer": {
+                "limits": {"rpm": 10_000_000, "tpm": 10_000_000_000, "concurrent": 100_000},
+                "budgets": {"daily_usd": 1_000_000, "monthly_usd": 10_000_000},
+            }
+        }
+    },
+}
+TAGS_HEADER = "x-gateway-tags: feature=search,env=prod"
+ROWS = ("passthrough", "unlimited", "budgeted", "scoped", "production", "scoped-production")
 TITLES = {
     "passthrough": "aiohttp passthrough",
     "unlimited": "gateway, tenant without limits",
     "budgeted": "gateway, budgeted tenant, in-memory quota, SQLite",
+    "scoped": "gateway, budgeted tenant + service limits + tag budget, in memory",
     "production": "gateway, budgeted tenant, Redis quota, PostgreSQL",
+    "scoped-production": "gateway, + service limits + tag budget, Redis, PostgreSQL",
 }
+SHARED = ("production", "scoped-production")
 
 
 @dataclass
@@ -76,6 +97,7 @@ class Row:
     target: Any  # bench.Target
     pid: int
     authorization: str
+    header: str = ""  # one more request header (the tags)
 
 
 @dataclass
@@ -111,6 +133,7 @@ def _config(folder: Path) -> Path:
     folder.mkdir()
     data: dict[str, Any] = yaml.safe_load((bench.REPO_ROOT / bench.GATEWAY_CONFIG).read_text())
     data["tenants"][TENANT] = POLICY
+    data["tenants"][SCOPED] = SCOPED_POLICY
     path = folder / "gateway.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     shutil.copy(bench.REPO_ROOT / "config/pricing.yaml", folder / "pricing.yaml")
@@ -199,18 +222,24 @@ def _start(
     subprocess.run([gateway, "db", "upgrade"], env=env, cwd=workdir, check=True,
                    capture_output=True, timeout=120)  # fmt: skip
     production = _gateway(sup, "production", config, env, workdir)
-    token, error = bench._gateway_token(
-        [gateway, "token", "--tenant", "bench", "--config", str(config)], memory_env, workdir
-    )
-    if token is None:
-        raise SystemExit(f"bench: token for bench: {error}")
+    tokens = {}
+    for tenant, subject in (("bench", "dev"), (SCOPED, "indexer")):
+        token, error = bench._gateway_token(
+            [gateway, "token", "--tenant", tenant, "--subject", subject, "--config", str(config)],
+            memory_env, workdir,
+        )  # fmt: skip
+        if token is None:
+            raise SystemExit(f"bench: token for {tenant}: {error}")
+        tokens[tenant] = f"Bearer {token}"
     assert memory.service
     assert production.service
     rows = {
         "passthrough": Row(passthrough, passthrough.service.pid, "Bearer bench-client-token"),
-        "unlimited": Row(memory, memory.service.pid, f"Bearer {token}"),
+        "unlimited": Row(memory, memory.service.pid, tokens["bench"]),
         "budgeted": Row(memory, memory.service.pid, memory.authorization),
+        "scoped": Row(memory, memory.service.pid, tokens[SCOPED], TAGS_HEADER),
         "production": Row(production, production.service.pid, production.authorization),
+        "scoped-production": Row(production, production.service.pid, tokens[SCOPED], TAGS_HEADER),
     }
     return rows, redis_pid, pg_pid
 
@@ -228,6 +257,7 @@ def _measure(sup: Supervisor, workdir: Path, nginx: str, args: Any) -> Samples:
                 wrk: dict[str, Any] = {
                     "body": scenario.body_text, "accept": scenario.accept,
                     "authorization": row.authorization, "connections": args.connections,
+                    "header": row.header,
                 }  # fmt: skip
                 url = row.target.url(scenario)
                 run_wrk(url, duration_s=2, **wrk)  # warm-up
@@ -286,7 +316,7 @@ def _report(samples: Samples, args: Any) -> str:
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for name, s in med.items():
-            shared = name == "production"
+            shared = name in SHARED
             redis = f"{s.redis_us:.1f}" if shared else "-"
             pg = f"{s.pg_us:.1f}" if shared else "-"
             lines.append(
@@ -294,7 +324,12 @@ def _report(samples: Samples, args: Any) -> str:
                 f"| {s.p50_ms:.1f} | {s.p99_ms:.1f} | {redis} | {pg} | {s.errors:.0f} |"
             )
         free, budgeted, prod = med["unlimited"], med["budgeted"], med["production"]
+        scoped, scoped_prod = med["scoped"], med["scoped-production"]
         lines += [
+            "",
+            f"Services and tags: scoped ÷ budgeted {scoped.cpu_ms / budgeted.cpu_ms:.3f}x CPU "
+            f"in memory, {scoped_prod.cpu_ms / prod.cpu_ms:.3f}x on Redis + PostgreSQL "
+            f"(Redis {scoped_prod.redis_us - prod.redis_us:+.1f} µs/call).",
             "",
             f"Budgeted ÷ unlimited: {budgeted.cpu_ms / free.cpu_ms:.2f}x CPU, p99 "
             f"{budgeted.p99_ms / free.p99_ms:.2f}x. Production ÷ passthrough: "

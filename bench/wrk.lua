@@ -1,5 +1,6 @@
 -- wrk script for bench/run.py: POST a fixed JSON body and print a JSON summary line.
--- Inputs (environment): BENCH_BODY, BENCH_AUTHORIZATION, BENCH_ACCEPT.
+-- Inputs (environment): BENCH_BODY, BENCH_AUTHORIZATION, BENCH_ACCEPT, BENCH_HEADER
+-- (one more "name: value" header, optional).
 
 wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY") or "{}"
@@ -8,6 +9,12 @@ wrk.headers["Accept"] = os.getenv("BENCH_ACCEPT") or "application/json"
 local authorization = os.getenv("BENCH_AUTHORIZATION")
 if authorization and authorization ~= "" then
   wrk.headers["Authorization"] = authorization
+end
+
+local extra = os.getenv("BENCH_HEADER")
+if extra and extra ~= "" then
+  local name, value = extra:match("^([^:]+):%s*(.*)$")
+  wrk.headers[name] = value
 end
 
 function done(summary, latency, requests)
