@@ -260,16 +260,16 @@ class RealtimeSession:
         else:
             # Started by the server with no bound held (turn detection the gateway has not
             # seen yet): reserve now. If it does not fit, it is
-            # cancelled; it still ran until the cancel landed, so it is metered, and in strict
-            # mode the session ends (each new utterance would start another).
+            # cancelled; it still ran until the cancel landed, so it is metered, and the
+            # session ends (each new utterance would start another): only a strict budget
+            # (the tenant's, its service's or a tag's) refuses.
             try:
                 resp = _Response(await self._reserve(force=False))
             except GatewayError as err:
                 resp = _Response(await self._reserve(force=True))
                 decision.to_upstream.append(cancel_event(rid))
                 decision.to_client.append(realtime_event(err, None))
-                strict = self.policy.budget_mode == "strict"
-                if err.code == "budget_exceeded" and (self._close_on_budget or strict):
+                if err.code == "budget_exceeded":
                     decision.close = "budget_exceeded"
         if not within(response.get("max_output_tokens"), self.cap) and cancel_event(rid) not in (
             decision.to_upstream
