@@ -55,6 +55,13 @@ TENANTS = {
         **STANDARD,
     },
     "fenced": {"models": ["*"], "max_output_tokens": 200, "budgets": {"daily_usd": 100}},
+    # The tokens' subject "svc" is a service with a budget of its own, inside a roomy tenant's.
+    "split": {
+        "max_output_tokens": 200,
+        "budgets": {"daily_usd": 100},
+        "services": {"known": {"svc": {"budgets": {"daily_usd": 0.0003}}}},
+        **STANDARD,
+    },
     "lenient": {
         "models": ["*"],
         "max_output_tokens": 200,
@@ -216,11 +223,11 @@ def rows_of(c: Cluster, tenant: str) -> list[dict[str, Any]]:
     return [r for r in ledger_rows(c.database_url) if r["tenant"] == tenant]
 
 
-def budget_counter(r: Store, tenant: str) -> tuple[int, int]:
-    """(spent, reserved) of the tenant's day budget in Redis."""
+def budget_counter(r: Store, tenant: str, scope: str = r"\*") -> tuple[int, int]:
+    """(spent, reserved) of the tenant's day budget in Redis (``scope``: a service's, say)."""
     client = store_client(r)
     try:
-        keys = list(client.scan_iter(rf"gw:budget:{{{tenant}}}:\*:????-??-??"))  # the total
+        keys = list(client.scan_iter(rf"gw:budget:{{{tenant}}}:{scope}:????-??-??"))
         if not keys:  # not (re-)seeded yet: nothing counted
             return 0, 0
         [key] = keys
@@ -230,13 +237,15 @@ def budget_counter(r: Store, tenant: str) -> tuple[int, int]:
         client.close()
 
 
-def settle_down(r: Store, c: Cluster, tenant: str) -> tuple[int, int, list[dict[str, Any]]]:
+def settle_down(
+    r: Store, c: Cluster, tenant: str, scope: str = r"\*"
+) -> tuple[int, int, list[dict[str, Any]]]:
     """Wait until Redis and the ledger agree on the tenant's spend (settles follow commits)."""
     last = (0, 0, list[dict[str, Any]]())
 
     def agree() -> bool:
         nonlocal last
-        last = (*budget_counter(r, tenant), rows_of(c, tenant))
+        last = (*budget_counter(r, tenant, scope), rows_of(c, tenant))
         spent, reserved, rows = last
         return reserved == 0 and spent == sum(int(row["cost_nanos"]) for row in rows)
 
@@ -270,6 +279,22 @@ def test_budget_rpm_and_the_ledger_hold_across_three_replicas(
     )
     total = sum(int(row["cost_nanos"]) for row in rows)
     assert total <= BUDGET_NANOS, "three replicas did not spend three budgets"
+    assert (spent, reserved) == (total, 0), "Redis and the ledger agree"
+
+    # A service's own budget inside its tenant's holds the same way.
+    split = [c.client(i, "split") for i in range(3)]
+
+    async def services() -> list[tuple[int, str, str | None]]:
+        return await asyncio.gather(*(call(split[i % 3]) for i in range(150)))
+
+    results = asyncio.run(services())
+    admitted = [rid for status, rid, _ in results if status == 200]
+    assert {code for status, _, code in results if status != 200} == {"budget_exceeded"}
+    assert 3 <= len(admitted) < 150
+    spent, reserved, rows = settle_down(r, c, "split", "service:svc")
+    assert sorted(row["request_id"] for row in rows) == sorted(admitted)
+    total = sum(int(row["cost_nanos"]) for row in rows)
+    assert total <= BUDGET_NANOS, "the service's budget held across three replicas"
     assert (spent, reserved) == (total, 0), "Redis and the ledger agree"
 
     paced = [c.client(i, "paced") for i in range(3)]
