@@ -106,11 +106,14 @@ class AlertEvaluator:
             self._queue(config, event)
         queue = asyncio.Semaphore(PARALLEL)
 
-        async def one(d: _Delivery) -> None:
+        async def one(d: _Delivery) -> bool:
             async with queue:
-                await self._send(config, d)
+                return await self._send(config, d)
 
-        await asyncio.gather(*(one(d) for d in list(self.pending.values())))
+        reached = await asyncio.gather(*(one(d) for d in list(self.pending.values())))
+        if not all(reached):  # once a round, not once per notification
+            log.warning("alerts: claims store unreachable; %d notifications pending, retried "
+                        "next round", len(self.pending))  # fmt: skip
 
     def _queue(self, config: RuntimeConfig, event: AlertEvent) -> None:
         rules = rules_for(config, event.tenant)
@@ -151,12 +154,13 @@ class AlertEvaluator:
             )  # fmt: skip
         return out
 
-    async def _send(self, config: RuntimeConfig, d: _Delivery) -> None:
+    async def _send(self, config: RuntimeConfig, d: _Delivery) -> bool:
+        """Claim, deliver, mark sent: as far as it gets. False when the claims store failed."""
         event, now = d.event, self._clock()
         webhook = config.webhooks.get(d.webhook)
         if webhook is None or event.expires_at.timestamp() <= now:  # removed, or too late
             self._finish(d, "expired" if webhook is not None else None)
-            return
+            return True
         keep_s = (event.expires_at + SENT_KEPT).timestamp() - now
         try:
             if not d.delivered:
@@ -165,7 +169,7 @@ class AlertEvaluator:
                 if state is ClaimState.SENT:
                     self._finish(d, None)
                 if state is not ClaimState.MINE:
-                    return
+                    return True
                 backoff = Backoff.of(config.source.alerts.delivery)
                 deadline = now + lease_s - LEASE_MARGIN_S
                 ok = await deliver(self._poster, webhook, event, backoff, deadline=deadline,
@@ -173,13 +177,13 @@ class AlertEvaluator:
                 self._count(d, "sent" if ok else "failed")
                 if not ok:
                     await self._claims.release(event.tenant, d.key, self._token)
-                    return
+                    return True
                 d.delivered = True
             await self._claims.mark_sent(event.tenant, d.key, keep_s)
-        except ClaimsUnavailable as exc:  # kept: claimed (or marked) next round
-            log.warning("alerts: claims unavailable (%s); %d pending", exc, len(self.pending))
-            return
+        except ClaimsUnavailable:  # kept: claimed (or marked) next round
+            return False
         self._finish(d, None)
+        return True
 
     def _finish(self, d: _Delivery, outcome: str | None) -> None:
         self.pending.pop(d.key, None)

@@ -13,6 +13,7 @@ import pytest
 import redis as redis_client
 from alerts.fakes import Clock
 from poll import eventually
+from redis_cluster import RedisCluster
 from redis_server import RedisServer
 
 from gateway.alerts.claims import Claims, ClaimState, ClaimsUnavailable, MemoryClaims
@@ -25,7 +26,7 @@ Expire = Callable[[], Awaitable[None]]
 Contract = Callable[[Claims, Expire], Coroutine[Any, Any, None]]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 def check(request: pytest.FixtureRequest) -> Iterator[Callable[[Contract], None]]:
     """``check(contract)`` runs ``contract(claims, expire)`` on a fresh store;
     ``expire()`` makes every lease and mark run out."""
@@ -37,8 +38,13 @@ def check(request: pytest.FixtureRequest) -> Iterator[Callable[[Contract], None]
 
         yield lambda contract: asyncio.run(contract(MemoryClaims(clock), later))
         return
-    redis: RedisServer = request.getfixturevalue("redis")
-    sync = redis_client.Redis(port=redis.port)
+    sync: redis_client.Redis | redis_client.RedisCluster
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis")
+        url, sync = server.url, redis_client.Redis(port=server.port)
+    else:  # the keys of a tenant on its shard; the release script routed by its key
+        cluster: RedisCluster = request.getfixturevalue("empty_cluster")
+        url, sync = cluster.url, redis_client.RedisCluster(host="127.0.0.1", port=cluster.ports[0])
 
     async def expire() -> None:
         for key in sync.scan_iter("gw:alert:*"):
@@ -46,7 +52,7 @@ def check(request: pytest.FixtureRequest) -> Iterator[Callable[[Contract], None]
         await eventually(lambda: not list(sync.scan_iter("gw:alert:*")), 2)
 
     async def on_redis(contract: Contract) -> None:
-        claims = RedisClaims(redis.url)
+        claims = RedisClaims(url)
         try:
             await contract(claims, expire)
         finally:

@@ -162,7 +162,9 @@ def test_a_failed_delivery_is_counted_and_sent_on_a_later_round(levels: Levels) 
     assert len(r.poster.posts) == 4  # three failed, one taken
 
 
-def test_while_claims_cannot_be_asked_nothing_is_sent_or_dropped(levels: Levels) -> None:
+def test_while_claims_cannot_be_asked_nothing_is_sent_or_dropped(
+    levels: Levels, caplog: pytest.LogCaptureFixture
+) -> None:
     claims = FlakyClaims(levels.clock)
     claims.down = {"claim"}
     r = Replica(runtime(), levels, claims)
@@ -171,6 +173,7 @@ def test_while_claims_cannot_be_asked_nothing_is_sent_or_dropped(levels: Levels)
     r.round()
     assert r.poster.posts == []
     assert r.pending() == 2
+    assert caplog.text.count("claims store unreachable; 2 notifications pending") == 2  # a round
     claims.down = set()
     r.round()
     r.round()
