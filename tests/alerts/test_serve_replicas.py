@@ -1,9 +1,12 @@
-"""Three real `gateway serve` processes, one Redis, one webhook: the whole path.
+"""Real gateways and one webhook: the whole path, on three replicas and on one.
 
-Calls through different replicas cross a soft budget's thresholds; each
+Three `gateway serve` processes share one Redis: calls through different replicas
+
+cross a soft budget's thresholds; each
 replica's alert rounds (every 0.2 s here) see the shared levels and race for the
 claims; the webhook, a real HTTP server in this process, gets each crossing once,
-signed. The replica helpers are `tests/test_scale_out.py`'s.
+signed. The replica helpers are `tests/test_scale_out.py`'s. One gateway without
+Redis claims in its own process.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
-from harness import UPSTREAM_KEY, config_dict, merged, to_yaml
+from harness import UPSTREAM_KEY, GatewayServer, config_dict, env_for_tests, merged, to_yaml
 from pg import PostgresServer
 from poll import eventually_sync, within_sync
 from redis_server import RedisServer
@@ -67,6 +71,16 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         thread.join()
 
 
+def alerting(upstream: str, url: str) -> dict[str, Any]:
+    alerts = {
+        "interval_s": 0.2,
+        "thresholds": [50, 90],
+        "webhooks": {"finance": {"url": url, "secret_env": "TEST_ALERT_SECRET"}},
+        "delivery": {"attempts": 2, "base_delay_s": 0},
+    }
+    return merged(config_dict(upstream, tenants={"spender": TENANT}), {"alerts": alerts})
+
+
 def test_three_gateway_replicas_send_each_crossing_once(
     redis: RedisServer,
     postgres: PostgresServer,
@@ -74,15 +88,9 @@ def test_three_gateway_replicas_send_each_crossing_once(
     webhook: tuple[str, list[dict[str, Any]]],
 ) -> None:
     url, received = webhook
-    alerts = {
-        "interval_s": 0.2,
-        "thresholds": [50, 90],
-        "webhooks": {"finance": {"url": url, "secret_env": "TEST_ALERT_SECRET"}},
-        "delivery": {"attempts": 2, "base_delay_s": 0},
-    }
     with FakeOpenAIServer(api_key=UPSTREAM_KEY) as fake:
         c = Cluster(tmp_path, fake.base_url, postgres.migrated_database(), redis.url)
-        config = merged(config_dict(fake.base_url, tenants={"spender": TENANT}), {"alerts": alerts})
+        config = alerting(fake.base_url, url)
         c.config.write_text(to_yaml(config))
         c.env["TEST_ALERT_SECRET"] = SECRET
         try:
@@ -122,3 +130,19 @@ def _metric(c: Cluster, replica: int, name: str, labels: str = "") -> float:
     lines = httpx.get(c.metrics_url(replica)).text.splitlines()
     samples = [ln for ln in lines if ln.startswith((name + "{", name + " ")) and labels in ln]
     return sum(float(line.rsplit(" ", 1)[1]) for line in samples)
+
+
+def test_one_gateway_without_redis_sends_each_crossing_once(
+    fake: FakeOpenAIServer, db_url: str, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = webhook
+    env = {**env_for_tests(), "TEST_ALERT_SECRET": SECRET}
+    with GatewayServer(alerting(fake.base_url, url), env=env, database_url=db_url) as gw:
+        client = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("spender"), max_retries=0)
+        for _ in range(4):  # about 2,850 nanos each: past 90% of 10,000
+            client.responses.create(model="gpt-5-nano", input="hello")
+        eventually_sync(
+            lambda: len(received) >= 2, 10, what=lambda: f"two notifications: {received}"
+        )
+        assert not within_sync(lambda: len(received) > 2, 1.0), received
+    assert [(e["threshold_percent"], e["signed"]) for e in received] == [(50, True), (90, True)]
