@@ -92,6 +92,9 @@ class AlertsConfig(Strict):
     def _sane(self) -> AlertsConfig:
         if any(not 1 <= t <= 1000 for t in self.thresholds):
             raise ValueError("thresholds: percents from 1 to 1000")
+        slowest = max((w.timeout_s for w in self.webhooks.values()), default=0.0)
+        if self.lease_s < 2 * slowest:  # else one attempt could outlive the claim
+            raise ValueError(f"lease_s must be at least twice the longest timeout_s ({slowest})")
         return self
 
 
