@@ -145,4 +145,8 @@ def test_one_gateway_without_redis_sends_each_crossing_once(
             lambda: len(received) >= 2, 10, what=lambda: f"two notifications: {received}"
         )
         assert not within_sync(lambda: len(received) > 2, 1.0), received
-    assert [(e["threshold_percent"], e["signed"]) for e in received] == [(50, True), (90, True)]
+    # Both may be due in one round, sent side by side: in either order.
+    assert sorted((e["threshold_percent"], e["signed"]) for e in received) == [
+        (50, True),
+        (90, True),
+    ]
