@@ -55,8 +55,7 @@ class HttpPoster:
             async with self._session.post(
                 url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False
             ) as response:
-                await response.read()
-                return response.status
+                return response.status  # the body is not read: any 2xx will do
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PostFailed(type(exc).__name__) from None  # its text may hold the URL
 

@@ -23,7 +23,7 @@ from typing import Protocol
 from gateway.alerts.claims import Claims, ClaimState, ClaimsUnavailable
 from gateway.alerts.crossings import signal_events, threshold_events
 from gateway.alerts.delivery import Backoff, HttpPoster, Poster, deliver
-from gateway.alerts.events import AlertEvent
+from gateway.alerts.events import ALERT_KINDS, AlertEvent
 from gateway.alerts.rules import rules_for
 from gateway.alerts.signals import NO_SIGNALS, SignalSource
 from gateway.config.runtime import Policy, RuntimeConfig
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 SENT_KEPT = timedelta(hours=1)  # a "sent" mark outlives the event's last chance to be sent
 LEASE_MARGIN_S = 1.0  # the last attempt ends this long before the lease does
 PARALLEL = 8  # deliveries in flight at once
+OUTCOMES = ("sent", "failed", "expired")
 
 
 class BudgetLevels(Protocol):
@@ -85,6 +86,7 @@ class AlertEvaluator:
         self._token = uuid.uuid4().hex  # this replica's claims
         self.pending: dict[str, _Delivery] = {}
         self._done: dict[str, float] = {}  # key → when it may be forgotten
+        self._counted: RuntimeConfig | None = None  # the config whose counters exist
         metrics.watch_alerts(lambda: len(self.pending))
 
     async def run_forever(self) -> None:
@@ -100,6 +102,8 @@ class AlertEvaluator:
         config, now = self._config(), self._clock()
         if not config.webhooks and not self.pending:
             return
+        if config is not self._counted:
+            self._count_from_zero(config)
         self._done = {k: until for k, until in self._done.items() if until > now}
         events = await self._budget_events(config, now) + await self._signal_events(config, now)
         for event in events:
@@ -190,6 +194,14 @@ class AlertEvaluator:
         self._done[d.key] = (d.event.expires_at + SENT_KEPT).timestamp()
         if outcome is not None:
             self._count(d, outcome)
+
+    def _count_from_zero(self, config: RuntimeConfig) -> None:
+        """Every webhook's counters exist at 0, so the first failure is an increase."""
+        self._counted = config
+        for webhook in config.webhooks:
+            for kind in ALERT_KINDS:
+                for outcome in OUTCOMES:
+                    self._metrics.alert_notifications(kind, outcome, webhook)
 
     def _count(self, d: _Delivery, outcome: str) -> None:
         self._metrics.alert_notifications(d.event.kind, outcome, d.webhook).inc()

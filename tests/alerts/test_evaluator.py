@@ -111,6 +111,9 @@ def test_each_threshold_is_sent_once_as_spend_rises(levels: Levels) -> None:
     assert r.sent() == [("threshold", 50), ("threshold", 80), ("threshold", 100)]
     assert r.count("threshold", "sent") == 3
     assert r.pending() == 0
+    failed = {"kind": "threshold", "outcome": "failed", "webhook": "hook"}
+    total = "gateway_alert_notifications_total"
+    assert r.metrics.registry.get_sample_value(total, failed) == 0  # exported from the start
     assert [b["spent_usd"] for b in r.bodies()] == [5, 9, 10]
 
 
