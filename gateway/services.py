@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from gateway.alerts import AlertEvaluator, Claims, MemoryClaims
 from gateway.auth import JwksCache, TokenVerifier
 from gateway.auth.callers import Authenticator
 from gateway.config.reload import ConfigReloader
@@ -90,6 +92,9 @@ class Services:
         )  # fmt: skip
         self.pipeline.deferred = self.deferred
         self.storage = StorageMeter(engine, lambda: self.config, self.pool, meter)
+        self.alerts = AlertEvaluator(
+            lambda: self.config, self.quota, _alert_claims(redis_url), self.metrics
+        )  # its `signals` are the live forecasts once the app sets them
         self._tasks: set[asyncio.Task[None]] = set()  # background work: call sidebands
         self.draining = False  # SIGTERM came: /readyz says 503, new work still served
         self.stopping = asyncio.Event()  # the listener is closing: sockets are told to go
@@ -107,6 +112,7 @@ class Services:
         await self.tracing.start()
         self.deferred.start()
         self.track(asyncio.create_task(self.storage.run_forever(), name="storage-meter"))
+        self.track(asyncio.create_task(self.alerts.run_forever(), name="alerts"))
 
     def track(self, task: asyncio.Task[None]) -> None:
         """Keep a background task until it ends; shutdown cancels what is left."""
@@ -118,6 +124,7 @@ class Services:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.deferred.aclose()
+        await self.alerts.aclose()
         await self.pool.aclose()
         await self.ownership.aclose()
         with contextlib.suppress(Exception):  # the quota's last settles wait for these rows
@@ -131,3 +138,12 @@ class Services:
         await self.tracing.aclose()  # its last spans go out
         if self.jwks is not None:
             await self.jwks.aclose()
+
+
+def _alert_claims(redis_url: str | None) -> Claims:
+    """Claims shared by every replica through Redis, or this process's own."""
+    if not redis_url:
+        return MemoryClaims(time.time)
+    from gateway.alerts.redis_claims import RedisClaims  # redis only when configured
+
+    return RedisClaims(redis_url)

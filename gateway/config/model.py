@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, HttpUrl, model_validator
 
+from gateway.config.alerts import AlertsConfig, unknown_webhooks
 from gateway.config.base import EnvName, Name, Strict
 from gateway.config.tenant import ENDPOINT_FAMILIES, HOSTED_TOOLS, TenantPolicy
 
@@ -241,6 +242,7 @@ class GatewayConfig(Strict):
     defaults: TenantPolicy | None = Field(
         default=None, description="Policy for tenants not listed; without it they get 403."
     )
+    alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> GatewayConfig:
@@ -276,6 +278,9 @@ class GatewayConfig(Strict):
             for family in policy.endpoints:
                 if family != "*" and family not in ENDPOINT_FAMILIES:
                     raise ValueError(f"{where}.endpoints: unknown endpoint family {family!r}")
+        unknown = unknown_webhooks(self.alerts, {where: p.alerts for where, p in policies})
+        if unknown:
+            raise ValueError("; ".join(unknown))
         try:
             ZoneInfo(self.accounting.timezone)
         except (ZoneInfoNotFoundError, ValueError):

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+from gateway.config.alerts import Webhook, resolve_webhooks
 from gateway.config.load import ConfigError, Problem, load_config
 from gateway.config.model import (
     AccountingConfig,
@@ -165,6 +166,7 @@ class RuntimeConfig:
     revoked_ids: frozenset[str] = frozenset()  # `jti`s refused
     revoked_subjects: frozenset[str] = frozenset()  # `sub`s refused
     routes_for_models: Mapping[str, Route] = field(default_factory=dict)  # `also_for`
+    webhooks: Mapping[str, Webhook] = field(default_factory=dict)  # alerts', env resolved
 
     def policy_for(self, tenant: str) -> Policy | None:
         """The tenant's policy, the defaults for an unlisted tenant, or None (refused)."""
@@ -236,6 +238,7 @@ def compile_config(
         hs_previous_secret=hs_previous_secret(cfg.auth, env),
         revoked_ids=frozenset(cfg.revoked.token_ids),
         revoked_subjects=frozenset(cfg.revoked.subjects),
+        webhooks=resolve_webhooks(cfg.alerts, env),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from gateway.config.alerts import TenantAlerts
 from gateway.config.base import Strict, Usd
 
 HOSTED_TOOLS = (
@@ -221,6 +222,9 @@ class TenantPolicy(Strict):
     tags: TagsPolicy = TagsPolicy()
     services: ServicesPolicy | None = Field(
         default=None, description="Services inside the tenant (none: calls are not split)."
+    )
+    alerts: TenantAlerts | None = Field(
+        default=None, description="Its own alert webhooks and thresholds (none: `alerts:`)."
     )
     max_output_tokens: int | None = Field(
         default=None,

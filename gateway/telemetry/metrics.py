@@ -93,6 +93,7 @@ class Metrics:
         self._declare_outcomes(r)
         self._declare_realtime(r)
         self._declare_backlog(r)
+        self._declare_alerts(r)
 
     def _declare_outcomes(self, r: CollectorRegistry) -> None:
         self.rejections = _Cached(Counter(
@@ -155,6 +156,25 @@ class Metrics:
             "Age of the oldest unwritten ledger row.",
             registry=r,
         )
+
+    def _declare_alerts(self, r: CollectorRegistry) -> None:
+        self.alert_notifications = _Cached(Counter(
+            "gateway_alert_notifications_total", "Budget alert notifications by kind (threshold, "
+            "forecast_exhaustion, anomaly), outcome (sent; failed: a delivery's retries ran out, "
+            "tried again next round; expired: dropped undelivered after its window) and webhook "
+            "(a name from the config's alerts.webhooks).",
+            ["kind", "outcome", "webhook"], registry=r,
+        ))  # fmt: skip
+        self.alerts_pending = Gauge(
+            "gateway_alert_pending_notifications",
+            "Notifications this replica holds until they are claimed and delivered (they grow "
+            "while Redis or a webhook is unreachable).",
+            registry=r,
+        )
+
+    def watch_alerts(self, pending: Callable[[], int]) -> None:
+        """The alert evaluator's queue, read at scrape time."""
+        self.alerts_pending.set_function(pending)
 
     def watch_ledger(self, pending: Callable[[], int], lag: Callable[[], float | None]) -> None:
         """Read the ledger's backlog at scrape time (nothing on the request path)."""

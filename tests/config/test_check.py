@@ -63,3 +63,53 @@ def test_an_unpriced_model_names_the_upstream_key_to_add(
         f"{tmp_path / 'pricing.yaml'} (prices are looked up by the upstream model name)"
     ) in out
     assert out.count("warning:") == 1  # the models the price file has are not named
+
+
+def alerting_config(
+    tmp_path: Path, alerts: dict[str, object], tenant_alerts: object = None
+) -> Path:
+    shutil.copy(PRICING, tmp_path / "pricing.yaml")
+    config = yaml.safe_load(CONFIG.read_text())
+    config["alerts"] = alerts
+    if tenant_alerts is not None:
+        config["tenants"]["search"]["alerts"] = tenant_alerts
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+SIGNED = {"url": "https://hooks.example.com/in", "secret_env": "TEST_ALERTS_SECRET"}
+
+
+def test_an_unknown_webhook_name_is_reported_where_it_is_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_ALERTS_SECRET", "s3cret")
+    path = alerting_config(tmp_path, {"webhooks": {"finance": SIGNED}}, {"webhooks": ["fnance"]})
+    assert main(["config", "check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "tenants.search.alerts.webhooks: unknown webhook 'fnance' (finance)" in err
+
+
+def test_a_missing_secret_or_url_variable_is_reported_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TEST_ALERTS_SECRET", raising=False)
+    monkeypatch.delenv("TEST_ALERTS_SLACK_URL", raising=False)
+    slack = {"url_env": "TEST_ALERTS_SLACK_URL", "format": "slack"}
+    path = alerting_config(tmp_path, {"webhooks": {"finance": SIGNED, "ops": slack}})
+    assert main(["config", "check", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "alerts.webhooks.finance.secret_env: environment variable TEST_ALERTS_SECRET " in err
+    assert "alerts.webhooks.ops.url_env: environment variable TEST_ALERTS_SLACK_URL " in err
+    monkeypatch.setenv("TEST_ALERTS_SECRET", "s3cret")
+    monkeypatch.setenv("TEST_ALERTS_SLACK_URL", "https://hooks.slack.com/services/T/B/x")
+    assert main(["config", "check", str(path)]) == 0
+
+
+def test_a_json_webhook_without_a_secret_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = alerting_config(tmp_path, {"webhooks": {"finance": {"url": "https://x.example/in"}}})
+    assert main(["config", "check", str(path)]) == 1
+    assert "a json webhook is signed: set secret_env" in capsys.readouterr().err
