@@ -20,6 +20,7 @@ from gateway.config.reload import ConfigReloader
 from gateway.config.runtime import RuntimeConfig
 from gateway.db import require_schema
 from gateway.deferred.charges import DeferredCharges
+from gateway.forecast.live import DEFAULT_INTERVAL_S, LiveForecasts
 from gateway.ledger import Ledger
 from gateway.metering.recorder import Recorder
 from gateway.metering.spend import ledger_spend
@@ -35,6 +36,7 @@ from gateway.shapes.responses import RESPONSE_DEFERRAL
 from gateway.storage import StorageMeter
 from gateway.telemetry.access_log import AccessLog
 from gateway.telemetry.budgets import budget_levels
+from gateway.telemetry.forecasts import forecast_gauges
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.tracing import NO_TRACING, Tracing
 from gateway.upstream import UpstreamPool
@@ -49,6 +51,7 @@ class Services:
         *,
         redis_url: str | None = None,
         redis_alive_s: float = 10.0,
+        forecast_interval_s: float = DEFAULT_INTERVAL_S,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -61,6 +64,9 @@ class Services:
         self.metrics.watch_ledger(lambda: self.ledger.pending, self.ledger.oldest_pending_age_s)
         self.metrics.watch_budgets(lambda: budget_levels(self.config, self.quota))
         self.recorder = Recorder(self.quota, self.ledger, self.metrics)
+        self.forecasts = LiveForecasts(engine, lambda: self.config)
+        self._forecast_interval_s = forecast_interval_s
+        self.metrics.watch_forecasts(lambda: forecast_gauges(self.forecasts.latest(), self.config))
         self.reloader: ConfigReloader | None = None
         self.access_log = AccessLog()
         self.tracing = tracing
@@ -106,6 +112,8 @@ class Services:
         await self.access_log.start()
         await self.tracing.start()
         self.deferred.start()
+        if self._forecast_interval_s > 0:  # off the request path, the first one at once
+            self.forecasts.start(self._forecast_interval_s)
         self.track(asyncio.create_task(self.storage.run_forever(), name="storage-meter"))
 
     def track(self, task: asyncio.Task[None]) -> None:
@@ -118,6 +126,7 @@ class Services:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.deferred.aclose()
+        await self.forecasts.aclose()
         await self.pool.aclose()
         await self.ownership.aclose()
         with contextlib.suppress(Exception):  # the quota's last settles wait for these rows
