@@ -93,7 +93,7 @@ def test_spend_by_scope_sums_per_tenant_model_service_and_tags_from_since(
             make_record(ts=since, service="search", tags="env=prod", cost_nanos=10),
             make_record(
                 ts=since + timedelta(days=2), service="search", tags="env=prod", cost_nanos=20
-            ),  # fmt: skip
+            ),
             make_record(ts=since, service="search", tags=None, cost_nanos=100),
             make_record(ts=since, service=None, tags="env=prod,feature=x", cost_nanos=1_000),
             make_record(ts=since, requested_model="gpt-5", service="other", cost_nanos=10_000),
