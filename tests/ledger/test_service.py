@@ -9,7 +9,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
-from gateway.ledger import Ledger, LedgerRecord, format_usage, spend_by_scope, usage_report
+from gateway.ledger import (
+    Ledger,
+    LedgerRecord,
+    format_usage,
+    spend_by_scope,
+    spend_by_tenant_model,
+    usage_report,
+)
 from gateway.ledger.hourly import hourly_spend
 
 MakeRecord = Callable[..., LedgerRecord]
@@ -107,7 +114,11 @@ def test_spend_by_scope_sums_per_tenant_model_service_and_tags_from_since(
         ("alpha", "gpt-5", "other", None): 10_000,
         ("beta", "gpt-5-nano", None, None): 9_000_000_000_000_000_000,
     }
-    # naive is UTC; the totals agree with the per-model query budgets used before
+    by_model: dict[tuple[str, str], int] = {}
+    for (tenant, model, _, _), nanos in spend_by_scope(engine, since).items():
+        by_model[tenant, model] = by_model.get((tenant, model), 0) + nanos
+    assert by_model == spend_by_tenant_model(engine, since)  # the same rows, split finer
+    # a naive `since` is UTC
     assert spend_by_scope(engine, datetime(2025, 3, 2)) == {
         ("alpha", "gpt-5-nano", "search", "env=prod"): 20
     }
