@@ -565,7 +565,10 @@ def test_usage_groups_by_a_tag_with_untagged_calls_as_none(
 
 
 def test_usage_by_service_and_forecasts_from_the_ledger(
-    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import asyncio
     from datetime import UTC, datetime
@@ -587,7 +590,14 @@ def test_usage_by_service_and_forecasts_from_the_ledger(
 
     asyncio.run(write())
     monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
-    assert main(["usage", "--config", CONFIG, "--by", "service", "--from", "2026-11-25"]) == 0
+    config = tmp_path / "gateway.yaml"  # the search team's budgets alone: the forecast's scopes
+    config.write_text(
+        f"accounting: {{pricing_file: {ROOT / 'config' / 'pricing.yaml'}}}\n"
+        "models: {gpt-5-nano: {}}\n"
+        "tenants:\n  search: {models: ['*'], budgets: {daily_usd: 50, monthly_usd: 1000}}\n"
+    )
+    own = str(config)
+    assert main(["usage", "--config", own, "--by", "service", "--from", "2026-11-25"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:2] == ["service", "requests"]
     assert [(line.split()[0], line.split()[-1]) for line in lines[2:5]] == [
@@ -595,12 +605,12 @@ def test_usage_by_service_and_forecasts_from_the_ledger(
         ("other", "0.001000"),
         ("rerank", "0.002000"),
     ]
-    assert main(["usage", "--config", CONFIG, "--by", "service", "--service", "rerank", "--format", "csv"]) == 0  # fmt: skip
+    assert main(["usage", "--config", own, "--by", "service", "--service", "rerank", "--format", "csv"]) == 0  # fmt: skip
     [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert (row["service"], row["requests"], row["cost_usd"]) == ("rerank", "2", "0.002000")
 
     at = "2026-11-25T12:00:00+00:00"
-    assert main(["usage", "--config", CONFIG, "--forecast", "--at", at, "--format", "json"]) == 0
+    assert main(["usage", "--config", own, "--forecast", "--at", at, "--format", "json"]) == 0
     forecasts = {(f["tenant"], f["scope"]): f for f in json.loads(capsys.readouterr().out)}
     assert set(forecasts) == {
         ("search", "tenant"),
@@ -614,8 +624,8 @@ def test_usage_by_service_and_forecasts_from_the_ledger(
         ("month", "1000.000000", None),
     ]
     assert total["anomaly_score"] is None  # under a week of history
-    assert main(["usage", "--config", CONFIG, "--forecast", "--at", at, "--service", "rerank"]) == 0  # fmt: skip
+    assert main(["usage", "--config", own, "--forecast", "--at", at, "--service", "rerank"]) == 0  # fmt: skip
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["tenant", "scope", "today"]
     assert [line.split()[:3] for line in table[2:]] == [["search", "service:rerank", "0.002000"]]
-    assert main(["usage", "--config", CONFIG, "--forecast", "--format", "csv"]) == 2
+    assert main(["usage", "--config", own, "--forecast", "--format", "csv"]) == 2
