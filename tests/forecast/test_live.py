@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from poll import eventually
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import Engine
 
@@ -27,6 +28,7 @@ from gateway.forecast.live import LiveForecasts, ScopeForecast
 from gateway.forecast.live_format import forecast_json, format_forecasts, select
 from gateway.forecast.scopes import MAX_TAG_SCOPES
 from gateway.ledger import Ledger, LedgerRecord
+from gateway.settings import Settings
 from gateway.telemetry.forecasts import forecast_gauges
 from gateway.telemetry.metrics import Metrics
 
@@ -282,3 +284,26 @@ def test_json_and_table_say_it_in_usd_and_local_time(engine: Engine) -> None:
     assert "day $5 at 2026-03-16T14:" in table[2]
     assert select(live.latest(), tenant="nobody") == []
     assert select(live.latest(), service="search") == []
+
+
+def test_started_it_refreshes_at_once_by_its_clock_and_stops_when_closed(engine: Engine) -> None:
+    write(engine, office_rows(NOW))
+    cfg = config()
+    live = LiveForecasts(engine, lambda: cfg, clock=NOW.timestamp)
+
+    async def scenario() -> None:
+        live.start(interval_s=3600)
+        await eventually(lambda: live.as_of is not None, 10, what="the first refresh")
+        await live.aclose()
+
+    asyncio.run(scenario())
+    assert live.as_of == NOW
+    assert [f.scope for f in live.latest()] == [None]
+
+
+def test_the_refresh_interval_comes_from_the_environment() -> None:
+    assert Settings.from_env({}).forecast_interval_s == 60
+    assert Settings.from_env({"GATEWAY_FORECAST_INTERVAL_S": "15"}).forecast_interval_s == 15
+    assert Settings.from_env({"GATEWAY_FORECAST_INTERVAL_S": "0"}).forecast_interval_s == 0
+    with pytest.raises(ValueError, match="GATEWAY_FORECAST_INTERVAL_S"):
+        Settings.from_env({"GATEWAY_FORECAST_INTERVAL_S": "soon"})
