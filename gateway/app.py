@@ -71,6 +71,7 @@ def create_app(
         tracing if tracing is not None else Tracing.from_env(),
         redis_url=settings.redis_url,
         redis_alive_s=settings.redis_alive_s,
+        forecast_interval_s=settings.forecast_interval_s,
     )
     if config_path is not None:
 

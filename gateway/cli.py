@@ -14,11 +14,16 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from gateway.config import ConfigError, RuntimeConfig, load_runtime
 from gateway.launch import EXIT_FAILED, EXIT_REFUSED, report_config_error
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy.engine import Engine
 
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
 
@@ -101,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("usage", help="spend and tokens from the ledger, as a table, CSV or JSON")
     p.add_argument("--tenant", help="only this tenant")
     p.add_argument("--model", help="only this requested model")
+    p.add_argument("--service", help="only this service inside the tenant (services:)")
     p.add_argument(
         "--from", "--since", dest="start", metavar="WHEN",
         help="YYYY-MM-DD, an ISO date-time, today, yesterday, month (its first day) or 7d",
@@ -112,14 +118,23 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument(
         "--by", "--group-by", dest="group_by", default="day,tenant,model", metavar="KEYS",
-        help="comma-separated, of day,month,tenant,subject (the calling service),route,"
-        "model,endpoint and one tag:<key> (a cost tag's value) (default: day,tenant,model)",
+        help="comma-separated, of day,month,tenant,subject (the token's sub),route,"
+        "model,endpoint,service (the service inside the tenant) and one tag:<key> "
+        "(a cost tag's value) (default: day,tenant,model)",
     )  # fmt: skip
     p.add_argument(
         "--format", choices=("table", "csv", "json"), default="table",
         help="table (default; with a total line), or csv / json with every column",
     )  # fmt: skip
     p.add_argument("--wide", action="store_true", help="table: every token count, not the main")
+    p.add_argument(
+        "--forecast", action="store_true",
+        help="spend forecasts instead: today and this month so far, projected end of day and "
+        "month, when each budget runs out, the last hour's anomaly score (table or json)",
+    )  # fmt: skip
+    p.add_argument(
+        "--at", metavar="WHEN", help="--forecast as of this ISO date-time (default: now)"
+    )
     p.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
 
     p = sub.add_parser("route", help="routing tools")
@@ -289,9 +304,12 @@ def _usage(args: argparse.Namespace, settings: Settings) -> int:
         )
         return EXIT_REFUSED
     engine = make_engine(settings.database_url)
+    if args.forecast:
+        return _forecast(args, runtime, engine, tz)
     report = partial(
-        usage_report, engine, tenant=args.tenant, model=args.model, start=start, end=end, tz=tz_name
-    )
+        usage_report, engine, tenant=args.tenant, model=args.model, service=args.service,
+        start=start, end=end, tz=tz_name,
+    )  # fmt: skip
     rows = report(group_by=group_by)
     unknown = args.tenant is not None and args.tenant not in runtime.tenants
     if unknown and not _unknown_tenant(args.tenant, sorted(runtime.tenants), found=bool(rows)):
@@ -299,9 +317,39 @@ def _usage(args: argparse.Namespace, settings: Settings) -> int:
     total = None
     if args.format == "table" and len(rows) > 1:  # exact: a request is counted once
         total = next(iter(report(group_by=())), None)
-    sys.stdout.write(format_usage(rows, args.format, total=total, wide=args.wide))
+    sys.stdout.write(
+        format_usage(rows, args.format, total=total, wide=args.wide, group_by=group_by)
+    )
     if not rows and args.format == "table":
         print("(no calls in the ledger match)")
+    return 0
+
+
+def _forecast(
+    args: argparse.Namespace, runtime: RuntimeConfig, engine: Engine, tz: ZoneInfo
+) -> int:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from gateway.api.usage import parse_when
+    from gateway.errors import GatewayError
+    from gateway.forecast.live import LiveForecasts
+    from gateway.forecast.live_format import format_forecasts, select
+
+    if args.format == "csv":
+        print("gateway usage: --forecast prints a table or json", file=sys.stderr)
+        return EXIT_REFUSED
+    try:
+        at = parse_when(args.at, tz, "--at") if args.at else datetime.now(UTC)
+    except GatewayError as exc:
+        print(exc.message, file=sys.stderr)
+        return EXIT_REFUSED
+    everything = asyncio.run(LiveForecasts(engine, lambda: runtime).refresh(at))
+    shown = select(everything, tenant=args.tenant, service=args.service)
+    if not shown and args.format == "table":
+        print("(no spend in the ledger's last five weeks matches)")
+        return 0
+    sys.stdout.write(format_forecasts(shown, args.format, tz))
     return 0
 
 

@@ -60,7 +60,8 @@ def sqlite_file_missing(url: str) -> Path | None:
 
 
 def add_missing_columns(engine: Engine, metadata: MetaData) -> list[str]:
-    """Columns added to older SQLite tables since (`ledger.background`, `ledger.tags`).
+    """Columns added to older SQLite tables since (`ledger.background`, `ledger.tags`,
+    `ledger.service`).
 
     SQLite files are created at start, not migrated: a column added since is added here,
     with its default for the rows already there. Returns "table.column" of each added.

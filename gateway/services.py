@@ -22,6 +22,8 @@ from gateway.config.reload import ConfigReloader
 from gateway.config.runtime import RuntimeConfig
 from gateway.db import require_schema
 from gateway.deferred.charges import DeferredCharges
+from gateway.forecast.live import DEFAULT_INTERVAL_S, LiveForecasts
+from gateway.forecast.signals import ForecastSignals
 from gateway.ledger import Ledger
 from gateway.metering.recorder import Recorder
 from gateway.metering.spend import ledger_spend
@@ -37,6 +39,7 @@ from gateway.shapes.responses import RESPONSE_DEFERRAL
 from gateway.storage import StorageMeter
 from gateway.telemetry.access_log import AccessLog
 from gateway.telemetry.budgets import budget_levels
+from gateway.telemetry.forecasts import forecast_gauges
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.tracing import NO_TRACING, Tracing
 from gateway.upstream import UpstreamPool
@@ -51,6 +54,7 @@ class Services:
         *,
         redis_url: str | None = None,
         redis_alive_s: float = 10.0,
+        forecast_interval_s: float = DEFAULT_INTERVAL_S,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -63,6 +67,9 @@ class Services:
         self.metrics.watch_ledger(lambda: self.ledger.pending, self.ledger.oldest_pending_age_s)
         self.metrics.watch_budgets(lambda: budget_levels(self.config, self.quota))
         self.recorder = Recorder(self.quota, self.ledger, self.metrics)
+        self.forecasts = LiveForecasts(engine, lambda: self.config)
+        self._forecast_interval_s = forecast_interval_s
+        self.metrics.watch_forecasts(lambda: forecast_gauges(self.forecasts.latest(), self.config))
         self.reloader: ConfigReloader | None = None
         self.access_log = AccessLog()
         self.tracing = tracing
@@ -93,8 +100,9 @@ class Services:
         self.pipeline.deferred = self.deferred
         self.storage = StorageMeter(engine, lambda: self.config, self.pool, meter)
         self.alerts = AlertEvaluator(
-            lambda: self.config, self.quota, _alert_claims(redis_url), self.metrics
-        )  # its `signals` are the live forecasts once the app sets them
+            lambda: self.config, self.quota, _alert_claims(redis_url), self.metrics,
+            signals=ForecastSignals(self.forecasts.latest),
+        )  # fmt: skip
         self._tasks: set[asyncio.Task[None]] = set()  # background work: call sidebands
         self.draining = False  # SIGTERM came: /readyz says 503, new work still served
         self.stopping = asyncio.Event()  # the listener is closing: sockets are told to go
@@ -103,7 +111,9 @@ class Services:
         await asyncio.to_thread(require_schema, self.engine)
         if isinstance(self.quota, MemoryQuota):  # its limits would split over two processes
             self._single = await asyncio.to_thread(SingleInstance.claim, self.engine)
-        await self.quota.start(lambda: ledger_spend(self.engine, self.quota), self.recorder)
+        await self.quota.start(
+            lambda: ledger_spend(self.engine, self.quota, self.config), self.recorder
+        )
         self.metrics.watch_quota(self.quota)
         await self.pool.start()
         await self.ownership.start()
@@ -111,6 +121,8 @@ class Services:
         await self.access_log.start()
         await self.tracing.start()
         self.deferred.start()
+        if self._forecast_interval_s > 0:  # off the request path, the first one at once
+            self.forecasts.start(self._forecast_interval_s)
         self.track(asyncio.create_task(self.storage.run_forever(), name="storage-meter"))
         self.track(asyncio.create_task(self.alerts.run_forever(), name="alerts"))
 
@@ -125,6 +137,7 @@ class Services:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.deferred.aclose()
         await self.alerts.aclose()
+        await self.forecasts.aclose()
         await self.pool.aclose()
         await self.ownership.aclose()
         with contextlib.suppress(Exception):  # the quota's last settles wait for these rows

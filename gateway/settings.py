@@ -22,6 +22,7 @@ class Settings:
     redis_url: str | None = None  # shared limits and budgets; None: this process alone
     redis_alive_s: float = 10.0  # a replica silent this long is dead: its holds are reclaimed
     metrics_port: int | None = None  # None: the config's server.metrics_port; 0: no listener
+    forecast_interval_s: float = 60.0  # live spend forecasts' refresh; 0: none
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -36,6 +37,7 @@ class Settings:
             redis_url=env.get("GATEWAY_REDIS_URL") or None,
             redis_alive_s=_number(env, "GATEWAY_REDIS_ALIVE_S", cls.redis_alive_s),
             metrics_port=_metrics_port(env),
+            forecast_interval_s=_number(env, "GATEWAY_FORECAST_INTERVAL_S", 60.0),
         )
 
 

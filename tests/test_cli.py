@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import re
@@ -560,3 +562,70 @@ def test_usage_groups_by_a_tag_with_untagged_calls_as_none(
     assert lines[-1].split()[0] == "total"
     assert main(["usage", "--config", CONFIG, "--by", "tag:feature,tag:env"]) == 2
     assert "one tag key at a time" in capsys.readouterr().err
+
+
+def test_usage_by_service_and_forecasts_from_the_ledger(
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from gateway.db import make_engine
+    from gateway.ledger import Ledger, LedgerRecord
+
+    async def write() -> None:
+        ledger = Ledger(make_engine(db_url))
+        for i, service in enumerate(["rerank", "rerank", "other", None]):
+            ledger.record(
+                LedgerRecord(
+                    request_id=f"req_{i}", attempt=1, ts=datetime(2026, 11, 25, 10, tzinfo=UTC),
+                    tenant="search", endpoint="responses", requested_model="gpt-5-nano",
+                    status=200, outcome="completed", cost_nanos=1_000_000, service=service,
+                )
+            )  # fmt: skip
+        await ledger.aclose()
+
+    asyncio.run(write())
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", db_url)
+    config = tmp_path / "gateway.yaml"  # the search team's budgets alone: the forecast's scopes
+    config.write_text(
+        f"accounting: {{pricing_file: {ROOT / 'config' / 'pricing.yaml'}}}\n"
+        "models: {gpt-5-nano: {}}\n"
+        "tenants:\n  search: {models: ['*'], budgets: {daily_usd: 50, monthly_usd: 1000}}\n"
+    )
+    own = str(config)
+    assert main(["usage", "--config", own, "--by", "service", "--from", "2026-11-25"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["service", "requests"]
+    assert [(line.split()[0], line.split()[-1]) for line in lines[2:5]] == [
+        ("-", "0.001000"),  # no service, as a call without a route
+        ("other", "0.001000"),
+        ("rerank", "0.002000"),
+    ]
+    assert main(["usage", "--config", own, "--by", "service", "--service", "rerank", "--format", "csv"]) == 0  # fmt: skip
+    [row] = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert (row["service"], row["requests"], row["cost_usd"]) == ("rerank", "2", "0.002000")
+
+    at = "2026-11-25T12:00:00+00:00"
+    assert main(["usage", "--config", own, "--forecast", "--at", at, "--format", "json"]) == 0
+    forecasts = {(f["tenant"], f["scope"]): f for f in json.loads(capsys.readouterr().out)}
+    assert set(forecasts) == {
+        ("search", "tenant"),
+        ("search", "service:rerank"),
+        ("search", "service:other"),
+    }
+    total = forecasts["search", "tenant"]
+    assert (total["spent_today_usd"], total["spent_month_usd"]) == ("0.004000", "0.004000")
+    assert [(b["window"], b["limit_usd"], b["exhausts_at"]) for b in total["budgets"]] == [
+        ("day", "50.000000", None),
+        ("month", "1000.000000", None),
+    ]
+    assert total["anomaly_score"] is None  # under a week of history
+    assert main(["usage", "--config", own, "--forecast", "--at", at, "--service", "rerank"]) == 0  # fmt: skip
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["tenant", "scope", "today"]
+    assert [line.split()[:3] for line in table[2:]] == [["search", "service:rerank", "0.002000"]]
+    assert main(["usage", "--config", own, "--forecast", "--format", "csv"]) == 2

@@ -62,3 +62,14 @@ def test_a_ledger_from_before_the_tags_column_gets_it_with_old_rows_untagged(
         with engine.connect() as conn:
             row = conn.execute(text("SELECT request_id, tags FROM ledger")).one()
         assert tuple(row) == ("req_old", None)
+
+
+def test_a_ledger_from_before_the_service_column_gets_it_with_old_rows_without_one(
+    tmp_path: Path,
+) -> None:
+    with reopened_without(tmp_path, "service") as engine:  # before migration 0007
+        columns = {c["name"]: c for c in inspect(engine).get_columns("ledger")}
+        assert columns["service"]["nullable"] is True
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT request_id, service FROM ledger")).one()
+        assert tuple(row) == ("req_old", None)

@@ -15,7 +15,9 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from gateway.auth.callers import Caller
+from gateway.config.scopes import ScopeKind, describe_scope
 from gateway.errors import BadRequest
+from gateway.forecast.live_format import ForecastJSON, forecast_json, select
 from gateway.ledger import (
     GROUP_KEYS,
     ROW_KEYS,
@@ -87,7 +89,7 @@ def parse_group_by(text: str | None, default: tuple[str, ...]) -> tuple[str, ...
     return keys
 
 
-_QUERY = ("from", "to", "group_by", "model")
+_QUERY = ("from", "to", "group_by", "model", "service", "forecast")
 _FROM = QueryParameter(
     name="from",
     description="Start (inclusive): YYYY-MM-DD, ISO 8601 (naive is accounting time), today, "
@@ -99,7 +101,15 @@ _GROUP_BY = QueryParameter(
     "(a cost-attribution tag's value; calls without it are grouped as (none))"
 )
 _MODEL = QueryParameter(description="Only this requested model")
+_SERVICE = QueryParameter(
+    description="Only this service inside the tenant (a listed one, or other for the rest)"
+)
 _FORMAT = QueryParameter(name="format", description="json (default) or csv")
+_FORECAST = QueryParameter(
+    description="Add the live spend forecasts (JSON only): projected end of day and month, "
+    "when each budget runs out at the expected rate, the last hour's anomaly score; for "
+    "the tenant's total, its services and its tags"
+)
 
 
 # total=False rather than NotRequired: with postponed annotations, Python 3.11's
@@ -112,6 +122,7 @@ class _GroupKeys(TypedDict, total=False):
     route: str
     model: str  # the requested model
     endpoint: str
+    service: str  # the service inside the tenant (group_by=service); absent: none configured
     tag: str  # the value of the tag grouped by (group_by=tag:<key>); "(none)" without it
 
 
@@ -135,7 +146,9 @@ class UsageGroup(_GroupKeys):
 
 class Budget(TypedDict):
     window: str
-    model: str | None  # None: the tenant's total
+    model: str | None  # a model's budget; None: the tenant's total, a service's or a tag's
+    scope: ScopeKind  # tenant, model, service or tag
+    name: str | None  # the model, service or "key=value" tag
     limit_usd: str
     spent_usd: str
     reserved_usd: str
@@ -143,16 +156,30 @@ class Budget(TypedDict):
     resets_at: str
 
 
-class TenantUsage(TypedDict):
+class _Forecasts(TypedDict, total=False):
+    forecast: list[ForecastJSON]  # with forecast=true (as of the last refresh, every minute)
+
+
+class TenantUsage(_Forecasts):
     object: Literal["gateway.usage"]
     tenant: str
     budgets: list[Budget]
     data: list[UsageGroup]
 
 
-class AdminUsage(TypedDict):
+class AdminUsage(_Forecasts):
     object: Literal["gateway.usage"]
     data: list[UsageGroup]
+
+
+async def _forecasts(
+    services: Services, tenant: str | None, service: str | None
+) -> list[ForecastJSON]:
+    live = services.forecasts
+    if live.as_of is None:  # none yet (refreshes disabled, or the first one still running)
+        await live.refresh()
+    tz = ZoneInfo(services.config.accounting.timezone)
+    return [forecast_json(f, tz) for f in select(live.latest(), tenant=tenant, service=service)]
 
 
 def row_json(row: UsageRow) -> UsageGroup:
@@ -172,6 +199,7 @@ class _Filters:
     group_by: str | None
     model: str | None
     tenant: str | None = None
+    service: str | None = None
 
 
 async def _report(
@@ -199,6 +227,7 @@ async def _report(
         services.engine,
         tenant=filters.tenant,
         model=filters.model,
+        service=filters.service,
         start=start,
         end=end,
         group_by=group_by,
@@ -216,6 +245,8 @@ async def tenant_usage(
     to: Annotated[str | None, _TO] = None,
     group_by: Annotated[str | None, _GROUP_BY] = None,
     model: Annotated[str | None, _MODEL] = None,
+    service: Annotated[str | None, _SERVICE] = None,
+    forecast: Annotated[bool, _FORECAST] = False,
 ) -> TenantUsage:
     """The caller's tenant: spend and tokens by day and model, and what each budget has left."""
     tenant = caller.principal.tenant
@@ -223,6 +254,8 @@ async def tenant_usage(
         {
             "window": s.window,
             "model": s.model,
+            "scope": describe_scope(s.scope)[0],
+            "name": describe_scope(s.scope)[1],
             "limit_usd": str(nanos_to_usd(s.limit_nanos)),
             "spent_usd": str(nanos_to_usd(s.spent_nanos)),
             "reserved_usd": str(nanos_to_usd(s.reserved_nanos)),
@@ -231,10 +264,18 @@ async def tenant_usage(
         }
         for s in await services.quota.budget_status(tenant, caller.policy, time.time())
     ]
-    filters = _Filters(from_, to, group_by, model, tenant=tenant)
+    filters = _Filters(from_, to, group_by, model, tenant=tenant, service=service)
     rows = await _report(services, request, filters, default_group=("day", "model"))
     data = [row_json(r) for r in rows]
-    return {"object": "gateway.usage", "tenant": tenant, "budgets": budgets, "data": data}
+    out: TenantUsage = {
+        "object": "gateway.usage",
+        "tenant": tenant,
+        "budgets": budgets,
+        "data": data,
+    }
+    if forecast:
+        out["forecast"] = await _forecasts(services, tenant, service)
+    return out
 
 
 @get("/admin/usage", summary="Every tenant's usage (admins)")
@@ -247,17 +288,31 @@ async def admin_usage(
     group_by: Annotated[str | None, _GROUP_BY] = None,
     model: Annotated[str | None, _MODEL] = None,
     tenant: Annotated[str | None, QueryParameter(description="Only this tenant")] = None,
+    service: Annotated[str | None, _SERVICE] = None,
     format_: Annotated[Literal["json", "csv"], _FORMAT] = "json",
+    forecast: Annotated[bool, _FORECAST] = False,
 ) -> Response[AdminUsage | str]:
     """Every tenant (admins only), filterable by tenant, model and time, grouped at will;
     as JSON, or as CSV with every group key and number (the columns of `gateway usage`)."""
     rows = await _report(
         services,
         request,
-        _Filters(from_, to, group_by, model, tenant=tenant),
+        _Filters(from_, to, group_by, model, tenant=tenant, service=service),
         default_group=("day", "tenant", "model"),
         known=(*_QUERY, "tenant", "format"),
     )
+    if forecast and format_ == "csv":
+        raise BadRequest(
+            "Forecasts come as JSON only; leave out format=csv.",
+            param="forecast",
+            code="invalid_value",
+        )
     if format_ == "csv":
-        return Response(format_usage(rows, "csv"), media_type="text/csv; charset=utf-8")
-    return Response({"object": "gateway.usage", "data": [row_json(r) for r in rows]})
+        keys = parse_group_by(group_by, ())
+        return Response(
+            format_usage(rows, "csv", group_by=keys), media_type="text/csv; charset=utf-8"
+        )
+    out: AdminUsage = {"object": "gateway.usage", "data": [row_json(r) for r in rows]}
+    if forecast:
+        out["forecast"] = await _forecasts(services, tenant, service)
+    return Response(out)

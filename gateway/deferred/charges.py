@@ -124,15 +124,18 @@ class DeferredCharges:
         await self._ledger.flush()  # this replica's pending row, if it is still queued
         done = await asyncio.to_thread(sql.finish, self._engine, charge, the_bill.ledger_values())
         if done:
-            self._settled(config, charge, the_bill)
+            service = await asyncio.to_thread(sql.service_of, self._engine, charge)
+            self._settled(config, charge, the_bill, service)
 
-    def _settled(self, config: RuntimeConfig, charge: PendingCharge, the_bill: Bill) -> None:
+    def _settled(
+        self, config: RuntimeConfig, charge: PendingCharge, the_bill: Bill, service: str | None
+    ) -> None:
         counters: tuple[CounterKey, ...] = tuple(
             (tenant, model, window) for tenant, model, window in orjson.loads(charge.counters)
         )
         self._quota.adjust(counters, the_bill.cost - charge.bound_nanos)
         self._recorder.observe(
-            config, charge.tenant, charge.model, the_bill.usage, the_bill.cost, charge.kind
+            config, charge.tenant, charge.model, the_bill.usage, the_bill.cost, charge.kind, service
         )
         self.billed += 1
         log.info(

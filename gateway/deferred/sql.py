@@ -84,6 +84,13 @@ def finish(engine: Engine, charge: PendingCharge, row: dict[str, Any]) -> bool |
     return bool(billed)
 
 
+def service_of(engine: Engine, charge: PendingCharge) -> str | None:
+    """The service its ledger row names (the service cost metric counts the bill under it)."""
+    key = (_LEDGER.c.request_id == charge.request_id) & (_LEDGER.c.attempt == charge.attempt)
+    with engine.connect() as conn:
+        return conn.execute(select(_LEDGER.c.service).where(key)).scalar_one_or_none()
+
+
 def _charge(mapping: Any) -> PendingCharge:
     values = dict(mapping)
     for name in ("created_at", "next_check_at"):

@@ -45,12 +45,17 @@ from sqlalchemy.engine import Engine
 from gateway.ledger.record import TABLE as _TABLE
 from gateway.ledger.record import as_utc
 
-GROUP_KEYS = ("day", "month", "tenant", "subject", "route", "model", "endpoint")
-"""What `usage_report` can group by ("subject" is the calling service, the token's ``sub``;
-"model" is the requested model); and one ``tag:<key>`` (the value of that tag)."""
+GROUP_KEYS = ("day", "month", "tenant", "subject", "route", "model", "endpoint", "service")
+"""What `usage_report` can group by ("subject" is the token's ``sub``; "service" the
+service inside the tenant as configured, "other" for unlisted ones, None without
+``services:``; "model" is the requested model); and one ``tag:<key>`` (that tag's value)."""
 
 ROW_KEYS = (*GROUP_KEYS, "tag")
 """A report row's keys: the group keys, and the grouped tag's value."""
+
+OPTIONAL_KEYS = ("service", "tag")
+"""Keys a CSV report has a column for only when a row has a value for them: reports
+from before they existed keep their columns."""
 
 TAG_PREFIX = "tag:"
 NO_TAG = "(none)"
@@ -76,6 +81,7 @@ _COLUMN_OF_KEY = {
     "route": "route",
     "model": "requested_model",
     "endpoint": "endpoint",
+    "service": "service",
 }
 
 
@@ -90,6 +96,7 @@ class UsageRow:
     route: str | None = None
     model: str | None = None  # the requested model
     endpoint: str | None = None
+    service: str | None = None  # the service inside the tenant (`services:`)
     tag: str | None = None  # the value of the tag grouped by; NO_TAG for calls without it
     requests: int = 0  # client requests (distinct request ids)
     attempts: int = 0  # upstream attempts: retries and escalations count here
@@ -142,6 +149,27 @@ def spend_by_tenant_model(engine: Engine, since: datetime) -> dict[tuple[str, st
         return {(tenant, model): int(total or 0) for tenant, model, total in conn.execute(stmt)}
 
 
+ScopeKey = tuple[str, str, str | None, str | None]
+"""(tenant, requested model, service, canonical tags text): every budget scope of a call."""
+
+
+def spend_by_scope(engine: Engine, since: datetime) -> dict[ScopeKey, int]:
+    """Cost in nano-USD per (tenant, requested model, service, tags) of the rows at or
+    after `since` (naive = UTC).
+
+    What service and tag budgets are rebuilt from: one row per combination, so the
+    caller splits the tags text into its pairs (`gateway.policy.tags`) and sums.
+    """
+    t = _TABLE
+    keys = (t.c.tenant, t.c.requested_model, t.c.service, t.c.tags)
+    stmt = select(*keys, func.sum(t.c.cost_nanos)).where(t.c.ts >= as_utc(since)).group_by(*keys)
+    with engine.connect() as conn:
+        return {
+            (tenant, model, service, tags): int(total or 0)
+            for tenant, model, service, tags, total in conn.execute(stmt)
+        }
+
+
 def recorded_costs(engine: Engine, refs: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
     """Cost of each (request_id, attempt) the ledger has; absent ones are not in the result."""
     t = _TABLE
@@ -164,6 +192,7 @@ def usage_report(
     *,
     tenant: str | None = None,
     model: str | None = None,
+    service: str | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     group_by: Sequence[str] = ("day", "model"),
@@ -171,7 +200,8 @@ def usage_report(
 ) -> list[UsageRow]:
     """Usage summed per group, sorted by the group keys in `group_by` order.
 
-    `model` filters on the requested model; `start` is inclusive, `end`
+    `model` filters on the requested model, `service` on the service inside the
+    tenant; `start` is inclusive, `end`
     exclusive, naive datetimes are UTC. Day and month are local to `tz`.
     Raises ValueError for an unknown group key or time zone.
     """
@@ -185,8 +215,7 @@ def usage_report(
     by_time = "day" in keys or "month" in keys
     bucket: ColumnElement[Any] | None = None
     if by_time:
-        to_bucket = _QUARTER_HOUR_BY_DIALECT.get(engine.dialect.name)
-        bucket = to_bucket(t.c.ts) if to_bucket else t.c.ts
+        bucket = quarter_hour_bucket(engine.dialect.name, t.c.ts)
     group_columns: list[ColumnElement[Any]] = [
         *key_columns,
         *([bucket] if bucket is not None else []),
@@ -206,6 +235,8 @@ def usage_report(
         stmt = stmt.where(t.c.tenant == tenant)
     if model is not None:
         stmt = stmt.where(t.c.requested_model == model)
+    if service is not None:
+        stmt = stmt.where(t.c.service == service)
     if start is not None:
         stmt = stmt.where(t.c.ts >= as_utc(start))
     if end is not None:
@@ -221,7 +252,7 @@ def usage_report(
                 values["tag"] = values["tag"] or NO_TAG
             rest = row[len(key_columns) :]
             if bucket is not None:
-                local = _bucket_instant(rest[0]).astimezone(zone)
+                local = bucket_instant(rest[0]).astimezone(zone)
                 values["day"] = local.strftime("%Y-%m-%d")
                 values["month"] = local.strftime("%Y-%m")
                 rest = rest[1:]
@@ -309,7 +340,7 @@ def _zone(tz: str) -> tzinfo:
         raise ValueError(f"unknown time zone {tz!r}") from exc
 
 
-def _bucket_instant(value: Any) -> datetime:
+def bucket_instant(value: Any) -> datetime:
     """The UTC start of a bucket: an epoch quarter-hour number, or a raw timestamp."""
     if isinstance(value, datetime):
         return as_utc(value)
@@ -335,3 +366,10 @@ _QUARTER_HOUR_BY_DIALECT: dict[str, Callable[[ColumnElement[Any]], ColumnElement
     "sqlite": _sqlite_quarter_hour,
     "postgresql": _postgresql_quarter_hour,
 }
+
+
+def quarter_hour_bucket(dialect: str, ts: ColumnElement[Any]) -> ColumnElement[Any]:
+    """SQL of a row's time bucket: its epoch quarter-hour, or the raw timestamp on
+    other databases (`bucket_instant` reads either back)."""
+    to_bucket = _QUARTER_HOUR_BY_DIALECT.get(dialect)
+    return to_bucket(ts) if to_bucket else ts

@@ -27,6 +27,8 @@ from sqlmodel import Field, SQLModel
 
 from gateway.config.tenant import TAGS_TEXT_MAX
 
+SERVICE_NAME_MAX = 64  # service names are [A-Za-z0-9._@:/-]{1,64} (`ServicesPolicy`)
+
 # BIGINT on PostgreSQL (a busy gateway passes 2**31 rows within months); plain
 # INTEGER on SQLite, where only "INTEGER PRIMARY KEY" is the autoincrementing rowid.
 _ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -91,3 +93,6 @@ class LedgerEntry(SQLModel, table=True):
     session_id: str | None = None
     # Cost-attribution tags, "env=prod,feature=search": sorted, canonical (gateway.policy.tags).
     tags: str | None = Field(default=None, max_length=TAGS_TEXT_MAX)
+    # The service inside the tenant (`services:`): a listed name, or "other" for the rest;
+    # None when the tenant has no services configured (or for an orphan's estimated row).
+    service: str | None = Field(default=None, max_length=SERVICE_NAME_MAX)

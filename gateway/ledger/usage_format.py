@@ -12,11 +12,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import Any, Literal
 
-from gateway.ledger.queries import GROUP_KEYS, ROW_KEYS, SUM_FIELDS, UsageRow
+from gateway.ledger.queries import (
+    GROUP_KEYS,
+    OPTIONAL_KEYS,
+    ROW_KEYS,
+    SUM_FIELDS,
+    TAG_PREFIX,
+    UsageRow,
+)
 
 Format = Literal["table", "csv", "json"]
 
@@ -26,8 +33,9 @@ SHORT_COLUMNS = ("requests", "attempts", "input_tokens", "output_tokens")
 _WARNINGS = ("estimated_requests", "unpriced_requests")
 """Shown in the short table whenever any row has one: they qualify the cost beside them."""
 
-CSV_HEADER = (*GROUP_KEYS, *SUM_FIELDS, "cost_usd")
-"""CSV's columns; a report grouped by a tag has a ``tag`` column after the keys too."""
+CSV_HEADER = (*(k for k in GROUP_KEYS if k not in OPTIONAL_KEYS), *SUM_FIELDS, "cost_usd")
+"""CSV's columns; a report grouped by service or a tag has a ``service`` or ``tag``
+column after the keys too (`OPTIONAL_KEYS`)."""
 
 
 def format_usage(
@@ -36,17 +44,24 @@ def format_usage(
     *,
     total: UsageRow | None = None,
     wide: bool = False,
+    group_by: Sequence[str] = (),
 ) -> str:
     """A usage report as text. ``total`` (every group together) ends the table as a
-    ``total`` line; CSV and JSON leave it out, so each of their rows is one group."""
+    ``total`` line; CSV and JSON leave it out, so each of their rows is one group.
+    ``group_by``: the report's keys, so CSV has a column for an optional key grouped by
+    even when no row has a value for it."""
     rows = list(rows)
     if fmt == "json":
         return json.dumps([_record(r) for r in rows], indent=2)
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        tagged = any(r.tag is not None for r in rows)  # other reports keep their columns
-        header = (*ROW_KEYS, *SUM_FIELDS, "cost_usd") if tagged else CSV_HEADER
+        grouped = {"tag" if k.startswith(TAG_PREFIX) else k for k in group_by}
+        shown = {
+            k for k in OPTIONAL_KEYS if k in grouped or any(getattr(r, k) is not None for r in rows)
+        }  # other reports keep their columns
+        keys = (k for k in ROW_KEYS if k not in OPTIONAL_KEYS or k in shown)
+        header = (*keys, *SUM_FIELDS, "cost_usd")
         writer.writerow(header)
         for r in rows:
             record = _record(r)

@@ -93,6 +93,7 @@ class Recorder:
                 stream=ctx.stream,
                 background=ctx.background,
                 tags=ctx.tags,
+                service=ctx.service,
                 session_id=session_id,
             )
         )
@@ -101,7 +102,9 @@ class Recorder:
         ctx.cost_nanos = cost
         ctx.input_tokens, ctx.output_tokens = usage.total_input, usage.total_output
         if not held:  # a held bound is not spend yet: its bill is observed when it comes
-            self.observe(config, ticket.tenant, ticket.model, usage, cost, ctx.endpoint)
+            self.observe(
+                config, ticket.tenant, ticket.model, usage, cost, ctx.endpoint, ctx.service
+            )
         return cost
 
     def release(self, ticket: Ticket) -> None:
@@ -143,9 +146,19 @@ class Recorder:
         self._metrics.spend(orphan.tenant, orphan.model).inc(orphan.bound / NANOS_PER_USD)
 
     def observe(
-        self, config: RuntimeConfig, tenant: str, model: str, usage: Usage, cost: int, endpoint: str
+        self,
+        config: RuntimeConfig,
+        tenant: str,
+        model: str,
+        usage: Usage,
+        cost: int,
+        endpoint: str,
+        service: str | None = None,
     ) -> None:
-        """Tokens and spend on the metrics (a call's, or a held call's bill)."""
+        """Tokens and spend on the metrics (a call's, or a held call's bill).
+
+        ``service`` is a listed name or "other" (`gateway.config.scopes.service_name`),
+        so its label stays as bounded as the config."""
         metrics = self._metrics
         tenant = tenant if tenant in config.tenants else "_default"
         for kind, field in _TOKEN_FIELDS:
@@ -154,5 +167,7 @@ class Recorder:
                 metrics.tokens(tenant, model, kind).inc(tokens)
         if cost:
             metrics.spend(tenant, model).inc(cost / NANOS_PER_USD)
+            if service is not None:
+                metrics.service_spend(tenant, service).inc(cost / NANOS_PER_USD)
             if endpoint == "realtime":
                 metrics.realtime_spend(tenant, model).inc(cost / NANOS_PER_USD)

@@ -5,7 +5,9 @@ and an unlisted service is grouped (or refused, as the tenant says)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import openai
 import pytest
 from harness import GatewayServer, config_dict
@@ -82,3 +84,49 @@ def test_unlisted_services_are_grouped_or_refused_as_configured(gw: GatewayServe
         ask(sdk(gw, "strict", "web", azp="batch"))
     assert err.value.code == "unknown_service"
     assert "'batch'" in err.value.message
+
+
+def test_service_and_tag_spend_still_counts_after_a_restart(
+    fake_server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    tenants = {
+        "seeded": {
+            "models": ["*"],
+            "max_output_tokens": 200,  # a bound of about $0.00017: a few calls fit $0.0002
+            "budgets": {"daily_usd": 100},
+            "tags": {"keys": ["feature"], "budgets": {"feature=search": {"daily_usd": 0.0002}}},
+            "services": {"known": {"indexer": {"budgets": {"daily_usd": 0.0002}}}},
+        }
+    }
+    config = config_dict(fake_server.base_url, tenants=tenants)
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    search = {"extra_headers": {"x-gateway-tags": "feature=search"}}
+    with GatewayServer(config, database_url=url) as first:
+        indexer, web = sdk(first, "seeded", "indexer"), sdk(first, "seeded", "web")
+        for client, kw in ((indexer, {}), (web, search)):  # until each budget refuses
+            served = 0
+            with pytest.raises(openai.RateLimitError) as err:
+                for _ in range(100):
+                    ask(client, **kw)
+                    served += 1
+            assert served >= 2, err.value.message
+    with GatewayServer(config, database_url=url) as second:
+        with pytest.raises(openai.RateLimitError) as err:
+            ask(sdk(second, "seeded", "indexer"))
+        assert "budget for service 'indexer'" in err.value.message
+        with pytest.raises(openai.RateLimitError) as err:
+            ask(sdk(second, "seeded", "web"), **search)
+        assert "budget for the tag feature=search" in err.value.message
+        ask(sdk(second, "seeded", "web"))  # the tenant's own budget has room
+
+
+def test_the_usage_api_lists_every_budget_with_its_scope(gw: GatewayServer) -> None:
+    token = gw.token("team")
+    body = httpx.get(
+        f"{gw.root}/v1/gateway/usage", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert [(b["scope"], b["name"], b["window"]) for b in body["budgets"]] == [
+        ("tenant", None, "day"),
+        ("service", "reports", "day"),
+        ("tag", "feature=search", "day"),
+    ]

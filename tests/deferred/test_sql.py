@@ -23,7 +23,7 @@ def charge(object_id: str, *, due_in_s: float = 30, request_id: str = "req_1") -
     )  # fmt: skip
 
 
-def pending_row(engine: Engine, request_id: str = "req_1") -> None:
+def pending_row(engine: Engine, request_id: str = "req_1", service: str | None = None) -> None:
     with Session(engine) as session:
         session.add(
             LedgerEntry(
@@ -37,6 +37,7 @@ def pending_row(engine: Engine, request_id: str = "req_1") -> None:
                 outcome="pending",
                 cost_nanos=5000,
                 estimated=True,
+                service=service,
             )
         )
         session.commit()
@@ -88,3 +89,12 @@ def test_a_bill_waits_for_its_ledger_row(engine: Engine) -> None:
     assert sql.get(engine, ["batch_c"]) != []
     pending_row(engine, "req_9")
     assert sql.finish(engine, held, BILL) is True
+
+
+def test_a_bill_knows_the_service_its_call_was_made_by(engine: Engine) -> None:
+    sql.add(engine, charge("batch_d", request_id="req_5"))
+    (held,) = sql.get(engine, ["batch_d"])
+    assert sql.service_of(engine, held) is None  # no row yet, or a tenant without services
+    pending_row(engine, "req_5", service="search")
+    assert sql.finish(engine, held, BILL) is True
+    assert sql.service_of(engine, held) == "search"  # billing keeps it

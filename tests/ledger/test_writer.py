@@ -38,6 +38,8 @@ def test_rows_are_written_after_flush(engine: Engine, make_record: MakeRecord) -
         request_id="req_full",
         attempt=1,
         subject="svc-search",
+        service="search",
+        tags="env=prod,feature=chat",
         route="cheap",
         session_id="sess_1",
         response_id="resp_1",
@@ -71,6 +73,7 @@ def test_rows_are_written_after_flush(engine: Engine, make_record: MakeRecord) -
     assert isinstance(row["ts"], datetime)
     assert as_utc(row["ts"]) == datetime(2025, 3, 1, 12, 30, tzinfo=UTC)  # SQLite: naive UTC
     assert row["tool_calls"] == {"web_search": 2, "file_search": 1}
+    assert (row["service"], row["tags"]) == ("search", "env=prod,feature=chat")
     with engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT tool_calls FROM ledger").scalar_one()
     assert json.loads(stored) == {"web_search": 2, "file_search": 1}  # JSON text in the table

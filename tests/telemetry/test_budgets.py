@@ -81,3 +81,29 @@ def test_the_gauges_are_exported_from_the_levels() -> None:
     assert 'gateway_budget_limit_usd{model="n",tenant="team",window="day"} 1.0' in text
     assert 'gateway_budget_remaining_usd{model="_all",tenant="team",window="month"} 100.0' in text
     assert isinstance(budget_levels(s.config, s.quota)[0], BudgetLevel)
+
+
+def test_service_and_tag_budgets_have_their_own_series_and_never_stand_in_for_the_total() -> None:
+    raw = {
+        "models": {"m": {}},
+        "tenants": {
+            "team": {
+                "models": ["*"],
+                "budgets": {"daily_usd": 5},
+                "services": {"known": {"search": {"budgets": {"daily_usd": 0.5}}}},
+                "tags": {"keys": ["env"], "budgets": {"env=prod": {"monthly_usd": 2}}},
+            }
+        },
+    }
+    s = Services(compile_config(GatewayConfig.model_validate(raw), {}), make_engine("sqlite://"))
+    found = {(lv.tenant, lv.window, lv.model, lv.scope): lv.limit_usd for lv in budget_levels(s.config, s.quota)}  # fmt: skip
+    assert found == {
+        ("team", "day", "_all", None): 5,  # the tenant's total, not the service's 0.5 (lowest)
+        ("team", "day", "_all", "service:search"): 0.5,
+        ("team", "month", "_all", "tag:env=prod"): 2,
+    }
+    text = s.metrics.exposition().decode()
+    assert 'gateway_budget_limit_usd{model="_all",tenant="team",window="day"} 5.0' in text
+    assert 'gateway_budget_scope_limit_usd{scope="service:search",tenant="team",window="day"} 0.5' in text  # fmt: skip
+    assert 'gateway_budget_scope_remaining_usd{scope="tag:env=prod",tenant="team",window="month"} 2.0' in text  # fmt: skip
+    assert 'gateway_budget_limit_usd{model="_all",tenant="team",window="month"}' not in text

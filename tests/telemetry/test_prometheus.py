@@ -28,7 +28,7 @@ from needs import missing
 from poll import eventually_sync, within_sync
 
 from fake_openai import FakeOpenAIServer, Fault, pcm16_silence
-from gateway.telemetry.metrics import BudgetLevel, Metrics
+from gateway.telemetry.metrics import BudgetLevel, ForecastGauge, Metrics
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
 DASHBOARD_FILES = sorted(DASHBOARDS.glob("*.json"))
@@ -36,7 +36,13 @@ ALERTS = DASHBOARDS / "alerts.yaml"
 ALERT_TESTS = DASHBOARDS / "alerts_test.yaml"
 
 TENANTS = {
-    "spender": {"models": ["*"], "budgets": {"daily_usd": 5}},
+    "spender": {
+        "models": ["*"],
+        "budgets": {"daily_usd": 5},
+        # The harness's token names the service spender-svc; the tag budget shows from start.
+        "services": {"known": {"spender-svc": {"budgets": {"daily_usd": 50}}}},
+        "tags": {"keys": ["env"], "budgets": {"env=prod": {"daily_usd": 100}}},
+    },
     "capped": {"models": ["*"], "max_output_tokens": 3},
 }
 ROUTES = {
@@ -54,7 +60,13 @@ def exported_metrics() -> dict[str, set[str]]:
     """Every series name the gateway can export (suffixes included) -> its label names."""
     names: dict[str, set[str]] = {}
     metrics = Metrics()
-    metrics.watch_budgets(lambda: [BudgetLevel("t", "day", "_all", 1.0, 1.0)])
+    metrics.watch_budgets(
+        lambda: [
+            BudgetLevel("t", "day", "_all", 1.0, 1.0),
+            BudgetLevel("t", "day", "_all", 1.0, 1.0, "service:s"),
+        ]
+    )
+    metrics.watch_forecasts(lambda: [ForecastGauge("t", "_all", 1.0, 2.0, (("day", 1.0),), 1.0)])
     metrics.watch_quota(SimpleNamespace(replica="r", up=True, fail_open_admits=0, reclaimed=0))
     metrics.watch_upstreams(lambda: [("openai", False)])
     for family in metrics.registry.collect():  # the scrape-time collectors' series
@@ -229,6 +241,33 @@ async def voice_turn(gw: GatewayServer) -> None:
                 break
 
 
+def spend_history(db_url: str) -> None:
+    """Nine days of spender's ledger before today, 1 USD an hour: a week of history for the
+    anomaly score, and a rate that runs its 5 USD day out (the forecast panels have data).
+    Before today, so today's budget is untouched."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.db import make_engine
+    from gateway.ledger import Ledger, LedgerRecord
+
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+    async def write() -> None:
+        ledger = Ledger(make_engine(db_url))
+        for hour in range(9 * 24):
+            ledger.record(
+                LedgerRecord(
+                    request_id=f"req_history_{hour}", attempt=1,
+                    ts=today - timedelta(hours=hour + 1), tenant="spender",
+                    endpoint="responses", requested_model="gpt-5-nano", status=200,
+                    outcome="completed", cost_nanos=1_000_000_000, service="spender-svc",
+                )
+            )  # fmt: skip
+        await ledger.aclose()
+
+    asyncio.run(write())
+
+
 class Prometheus:
     def __init__(self, binary: str, tmp: Path, target: str) -> None:
         self.port = free_port()
@@ -326,8 +365,10 @@ def test_dashboards_and_alerts_run_on_a_real_prometheus(
         assert unit.returncode == 0, unit.stdout + unit.stderr
 
     config = merged(config_dict(fake.base_url, tenants=TENANTS), {"routes": ROUTES})
+    spend_history(db_url)
     with GatewayServer(config, database_url=db_url) as gw:
         traffic(gw, fake)  # every series exists before the first scrape
+        gw.on_loop(lambda: gw.app.services.forecasts.refresh())  # the minute's refresh, now
         target = f"127.0.0.1:{gw.metrics_port}"  # the metrics port, not the public one
         prom = Prometheus(prometheus_bin, tmp_path, target)
         try:
