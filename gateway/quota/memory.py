@@ -54,10 +54,6 @@ class _TenantState:
     sessions: int = 0  # realtime sessions open
 
 
-# Whose limits a call counts against: state, service (None: the tenant), rpm, tpm, concurrent.
-_Holder = tuple[_TenantState, str | None, int | None, int | None, int | None]
-
-
 class MemoryQuota:
     def __init__(self, tz: ZoneInfo) -> None:
         self._tz = tz
@@ -135,38 +131,31 @@ class MemoryQuota:
         """
         if holds_nothing(policy):
             return unlimited_ticket(tenant, model, bound, tokens)
-        holders: list[_Holder] = [
-            (self._state(tenant), None, policy.rpm, policy.tpm, policy.concurrent)
-        ]
+        state = self._state(tenant)
+        rpm = _bucket(state, "rpm", policy.rpm, now)
+        tpm = _bucket(state, "tpm", policy.tpm, now)
         limits = service_limits(policy, service)
-        if limits is not None:
-            state = self._state(f"{tenant}\x00{service}")
-            holders.append((state, service, limits.rpm, limits.tpm, limits.concurrent))
-        buckets = [
-            (_bucket(state, "rpm", rpm, now), _bucket(state, "tpm", tpm, now))
-            for state, _, rpm, tpm, _ in holders
-        ]
+        own: tuple[_TenantState, TokenBucket | None, TokenBucket | None] | None = None
+        if limits is not None:  # the service's own state, checked and held with the tenant's
+            s = self._state(f"{tenant}\x00{service}")
+            own = (s, _bucket(s, "rpm", limits.rpm, now), _bucket(s, "tpm", limits.tpm, now))
         if not force:
-            for state, svc, _, _, concurrent in holders:
-                if concurrent is not None and state.in_flight >= concurrent:
-                    raise concurrency_refusal(tenant, state.in_flight, concurrent, service=svc)
-            for (_, svc, rpm_limit, tpm_limit, _), (rpm, tpm) in zip(holders, buckets, strict=True):
-                _check_rates(tenant, svc, rpm, rpm_limit, tpm, tpm_limit, tokens, now)
+            _check_flight(tenant, None, state, policy.concurrent)
+            if own is not None and limits is not None:
+                _check_flight(tenant, service, own[0], limits.concurrent)
+            _check_rates(tenant, None, rpm, policy.rpm, tpm, policy.tpm, tokens, now)
+            if own is not None and limits is not None:
+                _check_rates(tenant, service, own[1], limits.rpm, own[2], limits.tpm, tokens, now)
         counters, over = self._reserve_budgets(
             tenant, model, policy, bound, now, force, service, tags
         )
-        for (state, *_), (rpm, tpm) in zip(holders, buckets, strict=True):
-            if rpm is not None:
-                rpm.take_anyway(1, now)
-            if tpm is not None:
-                tpm.take_anyway(tokens, now)
-            state.in_flight += 1
+        _take(state, rpm, tpm, tokens, now)
+        if own is not None:
+            _take(*own, tokens, now)
         for key in counters:
             self._counters[key].reserved += bound
-        rpm, tpm = buckets[0]
-        headers = _rate_headers(rpm, tpm, now)
-        ticket = Ticket(tenant, model, bound, tokens, counters, headers, over)
-        ticket.service = service if limits is not None else None
+        ticket = Ticket(tenant, model, bound, tokens, counters, _rate_headers(rpm, tpm, now), over)
+        ticket.service = service if own is not None else None
         return ticket
 
     def _state(self, holder: str) -> _TenantState:
@@ -297,6 +286,25 @@ def _bucket(state: _TenantState, kind: str, limit: int | None, now: float) -> To
         bucket = TokenBucket.per_minute(limit, now)
         setattr(state, kind, bucket)
     return bucket
+
+
+def _check_flight(tenant: str, service: str | None, state: _TenantState, limit: int | None) -> None:
+    if limit is not None and state.in_flight >= limit:
+        raise concurrency_refusal(tenant, state.in_flight, limit, service=service)
+
+
+def _take(
+    state: _TenantState,
+    rpm: TokenBucket | None,
+    tpm: TokenBucket | None,
+    tokens: int,
+    now: float,
+) -> None:
+    if rpm is not None:
+        rpm.take_anyway(1, now)
+    if tpm is not None:
+        tpm.take_anyway(tokens, now)
+    state.in_flight += 1
 
 
 def _check_rates(

@@ -20,8 +20,9 @@ on one slot, and a Cluster spreads tenants over its shards:
   time, capacity) and ``tl tt tc`` (tokens); ``p rate:{t}:svc:<service>``: a
   service's own, when it has limits.
 - ``p conc:{t}`` / ``p sess:{t}``: replica id -> calls in flight / Realtime
-  sessions open. Per replica, so a dead replica's share can be dropped; a
-  service with limits counts its calls in flight in ``<replica>|<service>``.
+  sessions open. Per replica, so a dead replica's share can be dropped.
+  ``p sconc:{t}``: ``<replica>|<service>`` -> calls in flight of a service
+  with limits of its own.
 - ``p budget:{t}:<scope or *>:<window>`` (a scope: a model, ``service:<name>``,
   ``tag:<key>=<value>``): ``s`` spent and ``r`` reserved, in
   nano-USD (integers: ``HINCRBY`` is exact; comparisons in Lua are doubles,
@@ -44,8 +45,8 @@ reclaimers, a late settle from a replica presumed dead) counts once.
 
 from __future__ import annotations
 
-# KEYS: rate, conc, res, inflight, seeded, service rate (the tenant's rate when the call's
-#       service has no limits), budget keys...
+# KEYS: rate, conc, res, inflight, seeded, service rate and service conc (the tenant's rate
+#       and conc when the call's service has no limits), budget keys...
 # ARGV: replica, ttl, releases, admits, rpm, tpm, concurrent, track, service ('' for none),
 #       its rpm, tpm, concurrent, then per budget key (limit, strict), then per release
 #       (id, tokens back, its TPM, its service's TPM) and per admit (id, tokens, bound,
@@ -62,7 +63,7 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local nrel, nadm = tonumber(ARGV[3]), tonumber(ARGV[4])
 local conc, sconc = tonumber(ARGV[7]), tonumber(ARGV[12])
 local track, svc = ARGV[8] == '1', ARGV[9]
-local nb = #KEYS - 6
+local nb = #KEYS - 7
 local at = 12 + 2 * nb
 local function level(l, ts, c, cap)
   l, ts, c = tonumber(l), tonumber(ts), tonumber(c)
@@ -133,22 +134,24 @@ if nrel > 0 then
 end
 at = at + 4 * nrel
 for _, b in ipairs(buckets) do ready(b) end
--- In flight, per replica: field <replica> for the tenant, <replica>|<service> for a service.
+-- In flight, per replica: conc's field <replica>, sconc's <replica>|<service>.
 local flight, sflight = 0, 0
-if (conc or sconc) and nadm > 0 then
-  local all = redis.call('HGETALL', KEYS[2])
+if conc and nadm > 0 then
+  for _, x in ipairs(redis.call('HVALS', KEYS[2])) do flight = flight + tonumber(x) end
+  flight = flight + n
+end
+if sconc and nadm > 0 then
+  local all, tail = redis.call('HGETALL', KEYS[7]), '|' .. svc
   for i = 1, #all, 2 do
-    local bar = string.find(all[i], '|', 1, true)
-    if not bar then flight = flight + tonumber(all[i + 1])
-    elseif string.sub(all[i], bar + 1) == svc then sflight = sflight + tonumber(all[i + 1]) end
+    if string.sub(all[i], -#tail) == tail then sflight = sflight + tonumber(all[i + 1]) end
   end
-  flight, sflight = flight + n, sflight + n
+  sflight = sflight + n
 end
 local limit, strict, used, fresh, mark = {}, {}, {}, {}, ''
 if nb > 0 and nadm > 0 then
   mark = redis.call('GET', KEYS[5])
   for i = 1, nb do
-    local b = redis.call('HMGET', KEYS[6 + i], 's', 'r')
+    local b = redis.call('HMGET', KEYS[7 + i], 's', 'r')
     limit[i], strict[i] = tonumber(ARGV[11 + 2 * i]), ARGV[12 + 2 * i] == '1'
     used[i] = (tonumber(b[1]) or 0) + (tonumber(b[2]) or 0)
     fresh[i] = b[1] == false and b[2] == false
@@ -199,14 +202,14 @@ end
 for _, b in ipairs(buckets) do save(b) end
 if n ~= 0 then
   redis.call('HINCRBY', KEYS[2], ARGV[1], n)
-  if svc ~= '' then redis.call('HINCRBY', KEYS[2], ARGV[1] .. '|' .. svc, n) end
+  if svc ~= '' then redis.call('HINCRBY', KEYS[7], ARGV[1] .. '|' .. svc, n) end
 end
 if #inflight > 0 then redis.call('HSET', KEYS[4], unpack(inflight)) end
 if #records > 0 then
   redis.call('HSET', KEYS[3], unpack(records))
   for i = 1, nb do
-    redis.call('HINCRBY', KEYS[6 + i], 'r', added)
-    if fresh[i] then redis.call('EXPIRE', KEYS[6 + i], ARGV[2]) end
+    redis.call('HINCRBY', KEYS[7 + i], 'r', added)
+    if fresh[i] then redis.call('EXPIRE', KEYS[7 + i], ARGV[2]) end
   end
 end
 return out
@@ -280,15 +283,15 @@ return 1
 
 # A dead replica's holds on one tenant: its in-flight and session counts go, and its
 # reservations move to a claimed hash (merged, if an earlier reclaim stopped half-way).
-# KEYS: conc, sess, res, inflight, claimed   ARGV: replica
+# KEYS: conc, sess, res, inflight, claimed, sconc   ARGV: replica
 # Returns the claimed records (field, value, ...).
 CLAIM = """
-local mine = ARGV[1] .. '|'
-local fields = {ARGV[1]}
-for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+redis.call('HDEL', KEYS[1], ARGV[1])
+local mine, fields = ARGV[1] .. '|', {}
+for _, f in ipairs(redis.call('HKEYS', KEYS[6])) do
   if string.sub(f, 1, #mine) == mine then fields[#fields + 1] = f end
 end
-redis.call('HDEL', KEYS[1], unpack(fields))
+if #fields > 0 then redis.call('HDEL', KEYS[6], unpack(fields)) end
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('DEL', KEYS[4])
 local res = redis.call('HGETALL', KEYS[3])

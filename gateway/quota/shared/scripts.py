@@ -311,10 +311,12 @@ def tenant_keys(keys: Keys, tenant: str) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=4096)
 def service_keys(keys: Keys, tenant: str, service: str) -> tuple[str, ...]:
-    """``tenant_keys`` and the service's own rate key (the tenant's when it has no limits:
-    every ``ADMIT`` takes the same number of keys)."""
+    """``tenant_keys`` and the service's own rate and concurrency keys (the tenant's when it
+    has no limits: every ``ADMIT`` takes the same number of keys)."""
     base = tenant_keys(keys, tenant)
-    return (*base, keys.tenant("rate", tenant, "svc", service) if service else base[0])
+    if not service:
+        return (*base, base[0], base[1])
+    return (*base, keys.tenant("rate", tenant, "svc", service), keys.tenant("sconc", tenant))
 
 
 # ------------------------------------------------------------------ settling
@@ -381,7 +383,7 @@ def claim(keys: Keys, tenant: str, replica: str) -> Call:
         [
             keys.tenant("conc", tenant), keys.tenant("sess", tenant),
             keys.res(tenant, replica), keys.inflight(tenant, replica),
-            keys.tenant("claimed", tenant, replica),
+            keys.tenant("claimed", tenant, replica), keys.tenant("sconc", tenant),
         ],
         [replica],
     )  # fmt: skip
