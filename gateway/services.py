@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from gateway.alerts import AlertEvaluator, Claims, MemoryClaims
 from gateway.auth import JwksCache, TokenVerifier
 from gateway.auth.callers import Authenticator
+from gateway.cache.respond import make_cache
 from gateway.config.reload import ConfigReloader
 from gateway.config.runtime import RuntimeConfig
 from gateway.db import require_schema
@@ -98,6 +99,9 @@ class Services:
             {d.kind: d for d in (BATCH_DEFERRAL, RESPONSE_DEFERRAL)},
         )  # fmt: skip
         self.pipeline.deferred = self.deferred
+        self.cache = self.pipeline.cache = make_cache(
+            redis_url, lambda: self.config.source.response_cache.max_bytes, self.metrics
+        )
         self.storage = StorageMeter(engine, lambda: self.config, self.pool, meter)
         self.alerts = AlertEvaluator(
             lambda: self.config, self.quota, _alert_claims(redis_url), self.metrics,
@@ -144,6 +148,7 @@ class Services:
             await self.ledger.flush()
         await self.quota.aclose()
         await self.client_secrets.aclose()
+        await self.cache.aclose()
         await self.ledger.aclose()  # and any orphan rows the quota wrote meanwhile
         if self._single is not None:
             self._single.release()

@@ -15,6 +15,7 @@ from pydantic import Field, HttpUrl, model_validator
 
 from gateway.config.alerts import AlertsConfig, unknown_webhooks
 from gateway.config.base import EnvName, Name, Strict
+from gateway.config.cache import ResponseCacheConfig
 from gateway.config.tenant import ENDPOINT_FAMILIES, HOSTED_TOOLS, TenantPolicy
 
 HS_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -243,6 +244,7 @@ class GatewayConfig(Strict):
         default=None, description="Policy for tenants not listed; without it they get 403."
     )
     alerts: AlertsConfig = AlertsConfig()
+    response_cache: ResponseCacheConfig = ResponseCacheConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> GatewayConfig:

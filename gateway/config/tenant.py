@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from gateway.config.alerts import TenantAlerts
 from gateway.config.base import Strict, Usd
+from gateway.config.cache import CachePolicy
 
 HOSTED_TOOLS = (
     "web_search",
@@ -252,3 +253,4 @@ class TenantPolicy(Strict):
         description="tenant: set prompt_cache_key to tenant:<name> when the client gave none "
         "(one cache routing key for the tenant's whole traffic); off: leave it to clients.",
     )
+    cache: CachePolicy = Field(default=CachePolicy(), description="Exact-match response cache.")

@@ -17,6 +17,7 @@ from gateway.telemetry.tracing import Tracing
 from gateway.upstream import UpstreamPool
 
 if TYPE_CHECKING:
+    from gateway.cache.respond import ResponseCache
     from gateway.deferred.charges import DeferredCharges
 
 
@@ -37,9 +38,12 @@ class Pipeline:
         self.metrics = metrics
         self.tracing = tracing
         self.deferred: DeferredCharges | None = None  # set by Services: it needs the pipeline's
+        self.cache: ResponseCache | None = None  # set by Services
 
     async def serve(self, down: Downstream, prepared: Prepared) -> None:
         """Attempts over HTTP until one answer (JSON or a stream) has gone to the client."""
+        if self.cache is not None:  # it may answer, or serve and keep the answer
+            return await self.cache.serve(self, down, prepared, serve)
         await serve(self, down, prepared)
 
     async def fetch(self, upstream: str, path: str) -> bytes:

@@ -102,6 +102,7 @@ class Metrics:
         self._declare_realtime(r)
         self._declare_backlog(r)
         self._declare_alerts(r)
+        self._declare_cache(r)
 
     def _declare_outcomes(self, r: CollectorRegistry) -> None:
         self.rejections = _Cached(Counter(
@@ -179,6 +180,21 @@ class Metrics:
             "while Redis or a webhook is unreachable).",
             registry=r,
         )
+
+    def _declare_cache(self, r: CollectorRegistry) -> None:
+        self.cache_requests = _Cached(Counter(
+            "gateway_cache_requests_total", "Response cache lookups of eligible requests by "
+            "result (hit; miss: served upstream, its answer kept if complete).",
+            ["tenant", "result"], registry=r,
+        ))  # fmt: skip
+        self.cache_stored_bytes = _Cached(Counter(
+            "gateway_cache_stored_bytes_total", "Bytes of answers written to the response cache.",
+            ["tenant"], registry=r,
+        ))  # fmt: skip
+        self.cache_bytes = Gauge(
+            "gateway_cache_bytes", "Bytes of answers held in this process's in-memory response "
+            "cache (0 when the cache is in Redis).", registry=r,
+        )  # fmt: skip
 
     def watch_alerts(self, pending: Callable[[], int]) -> None:
         """The alert evaluator's queue, read at scrape time."""
