@@ -10,14 +10,24 @@ from typing import Any
 
 import openai
 import pytest
-from harness import GatewayServer, config_dict, ledger_row, metric_value
+from harness import (
+    PRICING,
+    GatewayServer,
+    config_dict,
+    env_for_tests,
+    ledger_row,
+    metric_value,
+    to_yaml,
+)
 from openai.types.chat import ChatCompletionMessageParam
 from redis_server import RedisServer
 
 from fake_openai import FakeOpenAIServer, Fault
+from gateway.config import compile_config, parse_config
+from gateway.pricing import load_pricing
 
 ON = {"mode": "on", "ttl_s": 60}
-TENANTS = {
+TENANTS: dict[str, dict[str, Any]] = {
     "cached": {"models": ["*"], "store": False, "cache": ON},  # Responses go store:false
     "twin": {"models": ["*"], "store": False, "cache": ON},  # the same policy, another tenant
     "optin": {"models": ["*"], "store": False, "cache": {"mode": "opt_in"}},
@@ -43,6 +53,10 @@ def upstream_calls(fake: FakeOpenAIServer) -> int:
     return sum(r.path in ("/v1/responses", "/v1/chat/completions") for r in fake.requests)
 
 
+def miss_row_model(gw: GatewayServer, request_id: str) -> object:
+    return ledger_row(gw.database_url, request_id=request_id)["served_model"]
+
+
 def test_a_repeated_json_request_is_answered_from_the_cache_as_a_zero_cost_row(
     gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:
@@ -60,6 +74,8 @@ def test_a_repeated_json_request_is_answered_from_the_cache_as_a_zero_cost_row(
     hit = ledger_row(gw.database_url, request_id=second.headers["x-gateway-request-id"])
     assert (hit["outcome"], hit["cost_nanos"], hit["status"]) == ("cache_hit", 0, 200)
     assert (hit["input_tokens"], hit["output_tokens"], hit["tenant"]) == (0, 0, "cached")
+    assert (hit["unpriced"], hit["estimated"], hit["response_id"]) == (False, False, None)
+    assert hit["served_model"] == miss_row_model(gw, first.headers["x-gateway-request-id"])
     miss = ledger_row(gw.database_url, request_id=first.headers["x-gateway-request-id"])
     assert miss["outcome"] == "completed"
     assert int(str(miss["cost_nanos"])) > 0
@@ -197,6 +213,30 @@ def test_failed_cut_and_oversized_answers_are_not_kept(
         r = small.responses.with_raw_response.create(model="gpt-5-nano", input="too big to keep")
         assert r.headers["x-gateway-cache"] == "miss"
     assert upstream_calls(fake) == 6
+
+
+def test_a_request_the_policy_now_refuses_is_refused_though_its_answer_is_cached(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    client = sdk(gw, "cached")
+    for expected in ("miss", "hit"):
+        r = client.responses.with_raw_response.create(
+            model="gpt-5-nano", input="tier", service_tier="default"
+        )
+        assert r.headers["x-gateway-cache"] == expected
+    services, before = gw.app.services, gw.app.services.config
+    tenants = {**TENANTS, "cached": {**TENANTS["cached"], "service_tiers": ["flex"]}}
+    config = config_dict(fake.base_url, tenants=tenants)
+    services.config = compile_config(
+        parse_config(to_yaml(config), "t.yaml"), env_for_tests(), pricing=load_pricing(PRICING)
+    )  # as a reload does
+    try:
+        with pytest.raises(openai.PermissionDeniedError) as refused:
+            client.responses.create(model="gpt-5-nano", input="tier", service_tier="default")
+        assert refused.value.code == "service_tier_not_allowed"
+    finally:
+        services.config = before
+    assert upstream_calls(fake) == 1
 
 
 def test_an_entry_expires_after_its_ttl_on_the_caches_clock(
