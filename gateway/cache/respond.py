@@ -75,7 +75,7 @@ class ResponseCache:
         mode = policy.cache.mode
         if mode == "off":
             return None
-        asked = header(down.scope, HEADER)
+        asked = (header(down.scope, HEADER) or b"").strip().lower()
         if (asked != b"use") if mode == "opt_in" else (asked == b"skip"):
             return None
         endpoint = prepared.endpoint.name

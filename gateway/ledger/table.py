@@ -71,7 +71,8 @@ class LedgerEntry(SQLModel, table=True):
     requested_model: str
     served_model: str | None = None
     status: int  # HTTP status of the upstream attempt; 0 when there was no HTTP answer
-    outcome: str  # "completed", "incomplete", "failed", "error", "client_gone", "upstream_error"
+    # "completed", "incomplete", "failed", "error", "client_gone", "upstream_error", "cache_hit"
+    outcome: str
     input_tokens: int = 0  # uncached text input
     cached_input_tokens: int = 0
     output_tokens: int = 0  # reasoning included

@@ -34,7 +34,7 @@ TENANTS: dict[str, dict[str, Any]] = {
     "stores": {"models": ["*"], "cache": ON},  # leaves `store` to its clients
     "small": {"models": ["*"], "store": False, "cache": {"mode": "on", "max_entry_bytes": 64}},
 }
-USE = {"x-gateway-cache": "use"}
+USE = {"x-gateway-cache": "Use"}  # any case
 
 
 @pytest.fixture(scope="module")
