@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable
@@ -98,18 +99,27 @@ class MemoryStore:
 
 
 class RedisStore:
-    def __init__(self, client: Client) -> None:
+    """After a failure the store is left alone for ``PAUSE_S``: while Redis is down, an
+    eligible request pays one timeout per pause, not one per request."""
+
+    PAUSE_S = 5.0
+
+    def __init__(self, client: Client, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._client = client
+        self._monotonic = monotonic
+        self._paused_until = float("-inf")
 
     @property
     def held_bytes(self) -> int:
         return 0
 
     async def get(self, tenant: str, key: str, now: float) -> Entry | None:
+        if self._monotonic() < self._paused_until:
+            return None
         try:
             raw = await self._client.get(redis_key(tenant, key))
         except STORE_ERRORS as err:
-            log.warning("response cache read failed (a miss): %s", type(err).__name__)
+            self._failed("read", err)
             return None
         if not isinstance(raw, bytes):  # None: not there (the client never decodes)
             return None
@@ -117,10 +127,19 @@ class RedisStore:
         return entry if entry.expires_at > now else None
 
     async def put(self, tenant: str, key: str, entry: Entry, ttl_s: int) -> None:
+        if self._monotonic() < self._paused_until:
+            return
         try:
             await self._client.set(redis_key(tenant, key), entry.encode(), ex=math.ceil(ttl_s))
         except STORE_ERRORS as err:
-            log.warning("response cache write failed (not kept): %s", type(err).__name__)
+            self._failed("write", err)
+
+    def _failed(self, what: str, err: Exception) -> None:
+        self._paused_until = self._monotonic() + self.PAUSE_S
+        log.warning(
+            "response cache %s failed (a miss; Redis left alone %ss): %s",
+            what, self.PAUSE_S, type(err).__name__,
+        )  # fmt: skip
 
     async def aclose(self) -> None:
         await self._client.aclose()

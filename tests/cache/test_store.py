@@ -71,12 +71,21 @@ def test_the_redis_store_keeps_entries_by_tenant_with_a_ttl(redis: RedisServer) 
     asyncio.run(run())
 
 
-def test_a_redis_store_that_is_down_is_a_miss_not_a_failure(redis: RedisServer) -> None:
+def test_a_redis_store_that_is_down_is_a_miss_and_is_left_alone_for_a_pause(
+    redis: RedisServer,
+) -> None:
     async def run() -> None:
-        store = RedisStore(connect(redis.url))
+        clock = [0.0]
+        store = RedisStore(connect(redis.url), monotonic=lambda: clock[0])
         redis.stop()
-        await store.put("acme", "k", entry(10), 60)
+        await store.put("acme", "k", entry(10), 60)  # fails: pauses the store
+        redis.start()
+        await store.put("acme", "k", entry(10), 60)  # paused: not written
         assert await store.get("acme", "k", 0) is None
+        clock[0] += RedisStore.PAUSE_S
+        assert await store.get("acme", "k", 0) is None  # tried again: nothing was written
+        await store.put("acme", "k", entry(10), 60)
+        assert await store.get("acme", "k", 0) == entry(10)
         await store.aclose()
 
     asyncio.run(run())
