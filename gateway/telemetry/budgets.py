@@ -8,7 +8,7 @@ from gateway.config.runtime import RuntimeConfig
 from gateway.config.scopes import describe_scope
 from gateway.pricing import NANOS_PER_USD
 from gateway.quota.store import Quota
-from gateway.telemetry.metrics import BudgetLevel
+from gateway.telemetry.collectors import BudgetLevel
 
 
 def budget_levels(config: RuntimeConfig, quota: Quota) -> list[BudgetLevel]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from gateway.config.runtime import RuntimeConfig
 from gateway.forecast.live import ScopeForecast
 from gateway.pricing import NANOS_PER_USD
-from gateway.telemetry.metrics import ForecastGauge
+from gateway.telemetry.collectors import ForecastGauge
 
 ALL = "_all"  # the scope label of a tenant's total, as the budget gauges' model label
 

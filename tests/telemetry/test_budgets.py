@@ -9,7 +9,7 @@ from gateway.db import make_engine
 from gateway.quota.memory import MemoryQuota
 from gateway.services import Services
 from gateway.telemetry.budgets import budget_levels
-from gateway.telemetry.metrics import BudgetLevel
+from gateway.telemetry.collectors import BudgetLevel
 
 CONFIG = {
     "models": {"m": {}, "n": {}},

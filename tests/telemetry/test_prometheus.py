@@ -28,7 +28,8 @@ from needs import missing
 from poll import eventually_sync, within_sync
 
 from fake_openai import FakeOpenAIServer, Fault, pcm16_silence
-from gateway.telemetry.metrics import BudgetLevel, ForecastGauge, Metrics
+from gateway.telemetry.collectors import BudgetLevel, ForecastGauge
+from gateway.telemetry.metrics import Metrics
 
 DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
 DASHBOARD_FILES = sorted(DASHBOARDS.glob("*.json"))
