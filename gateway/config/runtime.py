@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from gateway.config.alerts import Webhook, resolve_webhooks
+from gateway.config.functions import FunctionAllowList, compile_functions
 from gateway.config.load import ConfigError, Problem, load_config
 from gateway.config.model import (
     AccountingConfig,
@@ -132,6 +133,7 @@ class Policy:
     images: ImagesPolicy = field(default_factory=ImagesPolicy)
     tags: TagsPolicy = field(default_factory=TagsPolicy)  # cost-attribution tags allowed
     services: ServiceRules | None = None  # None: calls are not split into services
+    functions: FunctionAllowList | None = None  # function names a request may declare; None: any
 
     def allows_model(self, model: str) -> bool:
         return model in self.allowed_models
@@ -338,6 +340,7 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
         images=p.images,
         tags=p.tags,
         services=compile_services(p.services),
+        functions=compile_functions(p.functions),
     )
 
 

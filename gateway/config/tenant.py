@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from gateway.config.alerts import TenantAlerts
 from gateway.config.base import Strict, Usd
+from gateway.config.functions import FunctionPatterns
 
 HOSTED_TOOLS = (
     "web_search",
@@ -247,6 +248,7 @@ class TenantPolicy(Strict):
         description=f'Hosted tools allowed ({", ".join(HOSTED_TOOLS)}); "*" allows all.',
     )
     service_tiers: list[str] = Field(default=["*"], description="Allowed service_tier values.")
+    functions: FunctionPatterns = Field(default=["*"])
     prompt_cache_key: Literal["tenant", "off"] = Field(
         default="off",
         description="tenant: set prompt_cache_key to tenant:<name> when the client gave none "

@@ -20,6 +20,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gateway.guardrails.toolcalls import ToolCalls
+
 # LLM calls take from tens of milliseconds to minutes.
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 600)
 # What the gateway adds: microseconds to milliseconds.
@@ -51,6 +53,7 @@ class _Cached:
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
+        self.tool_calls = ToolCalls(r)  # gateway_tool_calls_total
         self.requests = _Cached(Counter(
             "gateway_requests_total", "Requests answered, by tenant, route, model, endpoint and "
             "status class (2xx, 4xx, 5xx).",
