@@ -24,6 +24,7 @@ from gateway.config.model import (
     RuleMatch,
     ServerConfig,
 )
+from gateway.config.moderation import ModerationPolicy
 from gateway.config.scopes import ServiceRules, compile_services, service_scope, tag_scope
 from gateway.config.tenant import (
     FilesPolicy,
@@ -134,6 +135,7 @@ class Policy:
     tags: TagsPolicy = field(default_factory=TagsPolicy)  # cost-attribution tags allowed
     services: ServiceRules | None = None  # None: calls are not split into services
     functions: FunctionAllowList | None = None  # function names a request may declare; None: any
+    moderation: ModerationPolicy | None = None  # the input's pre-check; None: none
 
     def allows_model(self, model: str) -> bool:
         return model in self.allowed_models
@@ -341,6 +343,7 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
         tags=p.tags,
         services=compile_services(p.services),
         functions=compile_functions(p.functions),
+        moderation=p.moderation,
     )
 
 
