@@ -20,6 +20,7 @@ TENANTS = {
     "lenient": {"moderation": {"categories": ["hate"], "on_error": "fail_open"}},
     "strictest": {"moderation": {}},  # every category
     "unchecked": {},
+    "one_rpm": {"limits": {"rpm": 1}, "moderation": {}},
 }
 MESSAGES: Any = [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hello"}]
 
@@ -138,3 +139,13 @@ def test_a_tenant_without_moderation_is_not_checked(
 ) -> None:
     sdk(gw, "unchecked").responses.create(model="gpt-5-nano", input=FLAGGED)
     assert paths(fake) == ["/v1/responses"]
+
+
+def test_the_check_takes_none_of_the_tenants_requests_per_minute(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    client = sdk(gw, "one_rpm")
+    client.responses.create(model="gpt-5-nano", input="hello")  # the check and the call
+    assert paths(fake) == ["/v1/moderations", "/v1/responses"]
+    with pytest.raises(openai.RateLimitError):
+        client.responses.create(model="gpt-5-nano", input="hello")  # the client's second
