@@ -27,6 +27,7 @@ from gateway.api.asgi import (
 from gateway.auth.callers import Caller
 from gateway.errors import GatewayError
 from gateway.errors.wire import INTERNAL
+from gateway.guardrails.moderation import pre_check
 from gateway.pipeline.context import GATEWAY_ID, RequestContext
 from gateway.pipeline.prepare import prepare
 from gateway.policy.tags import HEADER as TAGS_HEADER
@@ -190,6 +191,7 @@ def create(endpoint: Endpoint) -> Handler:
         request = prepared.request
         ctx.model, ctx.stream, ctx.background = request.model, request.stream, request.background
         ctx.tags = prepared.tags
+        await pre_check(services.pipeline, prepared, ctx)
         await services.pipeline.serve(ex, prepared)
 
     return handle

@@ -274,6 +274,8 @@ class GatewayConfig(Strict):
             for m in [*policy.budgets.models, *policy.max_output_tokens_by_model]:
                 if m not in self.models:
                     raise ValueError(f"{where}: unknown model {m!r}")
+            if policy.moderation is not None and policy.moderation.model not in self.models:
+                raise ValueError(f"{where}.moderation.model: unknown model")
             for tool in policy.tools:
                 if tool != "*" and tool not in HOSTED_TOOLS:
                     raise ValueError(f"{where}.tools: unknown hosted tool {tool!r}")

@@ -15,6 +15,7 @@ from typing import Literal
 
 from gateway.config.alerts import Webhook, resolve_webhooks
 from gateway.config.cache import CachePolicy
+from gateway.config.functions import FunctionAllowList, compile_functions
 from gateway.config.load import ConfigError, Problem, load_config
 from gateway.config.model import (
     AccountingConfig,
@@ -24,6 +25,7 @@ from gateway.config.model import (
     RuleMatch,
     ServerConfig,
 )
+from gateway.config.moderation import ModerationPolicy
 from gateway.config.scopes import ServiceRules, compile_services, service_scope, tag_scope
 from gateway.config.tenant import (
     FilesPolicy,
@@ -134,6 +136,8 @@ class Policy:
     tags: TagsPolicy = field(default_factory=TagsPolicy)  # cost-attribution tags allowed
     services: ServiceRules | None = None  # None: calls are not split into services
     cache: CachePolicy = field(default_factory=CachePolicy)  # the response cache's
+    functions: FunctionAllowList | None = None  # function names a request may declare; None: any
+    moderation: ModerationPolicy | None = None  # the input's pre-check; None: none
 
     def allows_model(self, model: str) -> bool:
         return model in self.allowed_models
@@ -341,6 +345,8 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
         tags=p.tags,
         services=compile_services(p.services),
         cache=p.cache,
+        functions=compile_functions(p.functions),
+        moderation=p.moderation,
     )
 
 

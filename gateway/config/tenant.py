@@ -14,6 +14,8 @@ from pydantic import Field, model_validator
 from gateway.config.alerts import TenantAlerts
 from gateway.config.base import Strict, Usd
 from gateway.config.cache import CachePolicy
+from gateway.config.functions import FunctionPatterns
+from gateway.config.moderation import ModerationPolicy
 
 HOSTED_TOOLS = (
     "web_search",
@@ -248,6 +250,8 @@ class TenantPolicy(Strict):
         description=f'Hosted tools allowed ({", ".join(HOSTED_TOOLS)}); "*" allows all.',
     )
     service_tiers: list[str] = Field(default=["*"], description="Allowed service_tier values.")
+    functions: FunctionPatterns = Field(default=["*"])
+    moderation: ModerationPolicy | None = Field(default=None, description="None: no pre-check.")
     prompt_cache_key: Literal["tenant", "off"] = Field(
         default="off",
         description="tenant: set prompt_cache_key to tenant:<name> when the client gave none "

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from gateway.errors import GatewayError
+from gateway.guardrails.toolcalls import called
 from gateway.metering.outcome import Measured, Outcome, measure
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.meter import Call
@@ -99,6 +100,7 @@ class Attempt:
         if running is not None and endpoint.defer is not None:  # billed when it ends upstream
             assert self._pipeline.deferred is not None
             await self._pipeline.deferred.hold(self.call, endpoint.defer, running)
+        self._note_tool_calls()
         if self.prepared.request.creates is RESPONSE and outcome.status < 400:
             answer = outcome.body or (outcome.facts.response if outcome.facts else None)
             self._pipeline.own_items(self.prepared.caller.tenant, answer)
@@ -115,6 +117,17 @@ class Attempt:
         if self._span is not None:
             self._end_span(measured)
         return self.failure is not None
+
+    def _note_tool_calls(self) -> None:
+        names = called(self.prepared.endpoint.family, self.outcome)
+        if names:
+            prepared = self.prepared
+            self._pipeline.metrics.tool_calls.note(
+                names,
+                tenant=tenant_label(prepared.config, prepared.caller.tenant),
+                request_id=self.ctx.request_id,
+                allowed=prepared.caller.policy.functions,
+            )
 
     def _runs_on(self) -> dict[str, Any] | None:
         """The object this call left running upstream (a batch, a background response whose

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from gateway.config.runtime import Model, Policy
 from gateway.errors import BadRequest, PermissionDenied
+from gateway.guardrails.functions import check_chat, check_responses
 from gateway.policy.tools import hosted_tools, prompt_tools
 
 __all__ = ["Applied", "apply_chat", "apply_responses", "hosted_tools", "served_tiers"]
@@ -116,6 +117,7 @@ def apply_responses(body: dict[str, Any], policy: Policy, model: Model, tenant: 
     imposed = policy.caps_output(model)
     cap, action = _cap(body, "max_output_tokens", policy.output_cap(model), policy, imposed)
     hosted = hosted_tools(body.get("tools"), policy) | prompt_tools(body, policy)
+    check_responses(body, policy)
     max_calls = None
     if hosted:
         asked = _positive_int(body, "max_tool_calls")
@@ -134,6 +136,7 @@ def apply_chat(
     changed = _common(body, policy, tenant)
     cap, action = _chat_cap(body, policy, model)
     hosted = hosted_tools(body.get("tools"), policy)
+    check_chat(body, policy)
     if body.get("web_search_options") is not None:
         hosted = hosted | hosted_tools([{"type": "web_search"}], policy)
     choices = _positive_int(body, "n") or 1

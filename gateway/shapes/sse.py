@@ -10,10 +10,12 @@ skipped with a prefix check.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from gateway.guardrails.toolcalls import streamed_names
 
 
 class SseSplitter:
@@ -136,6 +138,7 @@ class StreamFacts:
     events: int = 0
     service_tier: str | None = None
     response: dict[str, Any] | None = None  # the terminal event's full response (Responses)
+    tool_names: list[str] = field(default_factory=list)  # Chat: streamed tool calls' names
 
 
 # The events the Responses tap decodes (their ``event:`` line starts the block).
@@ -238,6 +241,10 @@ class ResponsesTap:
             facts.usage = usage if isinstance(usage, dict) else None
 
 
+# A Chat chunk that may start a tool call (its first delta names the function).
+_STARTS_CALL = re.compile(rb'"(?:tool_calls|function_call)"')
+
+
 class ChatTap:
     """Chat Completions SSE: usage from the final ``choices: []`` chunk, and ``[DONE]``.
 
@@ -274,6 +281,8 @@ class ChatTap:
                 facts.response_id is None or b'"error"' in payload or _has_usage(payload)
             ) and self._decode(payload):
                 usage_block = block
+            if b'"name"' in payload and _STARTS_CALL.search(payload):
+                facts.tool_names += streamed_names(payload)
         facts.events = self._split.count
         return usage_block
 

@@ -19,6 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gateway.guardrails.moderation import ModerationChecks
+from gateway.guardrails.toolcalls import ToolCalls
 from gateway.telemetry.collectors import (
     BudgetCollector,
     BudgetLevel,
@@ -57,6 +59,8 @@ class _Cached:
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
+        self.tool_calls = ToolCalls(r)  # gateway_tool_calls_total
+        self.moderation = ModerationChecks(r)  # gateway_moderation_checks_total
         self.requests = _Cached(Counter(
             "gateway_requests_total", "Requests answered, by tenant, route, model, endpoint and "
             "status class (2xx, 4xx, 5xx).",

@@ -1,0 +1,1 @@
+"""Per-tenant guardrails on what goes upstream and what comes back."""

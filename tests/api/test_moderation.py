@@ -1,0 +1,151 @@
+"""The moderation pre-check through the official SDK: a call of its own (a ledger row,
+endpoint moderations) before the main call is admitted; flagged categories refuse,
+fail_open and fail_closed when it fails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from harness import GatewayServer, config_dict, ledger_row, ledger_rows, metric_value
+
+from fake_openai import FakeOpenAIServer, Fault
+
+# The fake flags an input containing "kill" as violence and harassment/threatening.
+FLAGGED = "I will kill the process"
+TENANTS = {
+    "guarded": {"moderation": {"categories": ["violence", "hate"]}},  # fail_closed by default
+    "lenient": {"moderation": {"categories": ["hate"], "on_error": "fail_open"}},
+    "strictest": {"moderation": {}},  # every category
+    "unchecked": {},
+    "one_rpm": {"limits": {"rpm": 1}, "moderation": {}},
+}
+MESSAGES: Any = [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hello"}]
+
+
+@pytest.fixture(scope="module")
+def gw(
+    fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayServer]:
+    db = tmp_path_factory.mktemp("moderation") / "gateway.db"
+    with GatewayServer(
+        config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
+    ) as server:
+        yield server
+
+
+def sdk(gw: GatewayServer, tenant: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.base_url, api_key=gw.token(tenant), max_retries=0)
+
+
+def paths(fake: FakeOpenAIServer) -> list[str]:
+    return [r.path for r in fake.requests]
+
+
+def checks(gw: GatewayServer, tenant: str, result: str) -> float:
+    return metric_value(gw, "gateway_moderation_checks_total", tenant=tenant, result=result)
+
+
+def test_a_clean_input_is_checked_first_as_a_metered_call_of_its_own(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    raw = sdk(gw, "guarded").responses.with_raw_response.create(
+        model="gpt-5-nano", input=[{"role": "user", "content": [
+            {"type": "input_text", "text": "hello"}, {"type": "input_text", "text": "there"}]}],
+    )  # fmt: skip
+    assert raw.parse().status == "completed"
+    assert paths(fake) == ["/v1/moderations", "/v1/responses"]
+    assert fake.requests[0].json() == {"model": "omni-moderation-latest", "input": "hello\nthere"}
+    request_id = raw.headers["x-gateway-request-id"]
+    row = ledger_row(gw.database_url, request_id=f"{request_id}.mod")
+    assert (row["endpoint"], row["tenant"], row["cost_nanos"]) == ("moderations", "guarded", 0)
+    assert row["requested_model"] == "omni-moderation-latest"
+    assert ledger_row(gw.database_url, request_id=request_id)["endpoint"] == "responses"
+    assert checks(gw, "guarded", "passed") >= 1
+
+
+def test_a_listed_flagged_category_is_refused_before_admission(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    rows = len(ledger_rows(gw.database_url))
+    before = checks(gw, "guarded", "flagged")
+    with pytest.raises(openai.BadRequestError) as err:
+        sdk(gw, "guarded").responses.create(model="gpt-5-nano", input=FLAGGED)
+    assert (err.value.status_code, err.value.code) == (400, "content_flagged")
+    body = err.value.body
+    assert isinstance(body, dict)
+    assert body["param"] == "input"
+    assert "violence" in body["message"]
+    assert "harassment" not in body["message"]  # flagged, but not a category it lists
+    assert paths(fake) == ["/v1/moderations"]  # the main call never went upstream
+    after = ledger_rows(gw.database_url, at_least=rows + 1)
+    assert [r["endpoint"] for r in after[rows:]] == ["moderations"]  # only the check's row
+    assert checks(gw, "guarded", "flagged") == before + 1
+
+
+def test_chat_messages_are_checked_too(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
+    client = sdk(gw, "strictest")
+    client.chat.completions.create(model="gpt-5-nano", messages=MESSAGES)
+    assert fake.requests[0].json()["input"] == "be nice\nhello"
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(
+            model="gpt-5-nano", messages=[{"role": "user", "content": FLAGGED}]
+        )
+    assert err.value.code == "content_flagged"
+    body = err.value.body
+    assert isinstance(body, dict)
+    assert body["param"] == "messages"
+    assert "harassment/threatening" in body["message"]
+    assert paths(fake) == ["/v1/moderations", "/v1/chat/completions", "/v1/moderations"]
+
+
+def test_a_flagged_category_the_tenant_does_not_list_passes(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    sdk(gw, "lenient").responses.create(model="gpt-5-nano", input=FLAGGED)
+    assert paths(fake) == ["/v1/moderations", "/v1/responses"]
+
+
+def test_fail_closed_answers_503_when_the_check_fails(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    before = checks(gw, "guarded", "failed_closed")
+    fake.inject(Fault(path="/v1/moderations", status=500))
+    with pytest.raises(openai.InternalServerError) as err:
+        sdk(gw, "guarded").responses.create(model="gpt-5-nano", input="hello")
+    assert (err.value.status_code, err.value.code) == (503, "moderation_unavailable")
+    assert paths(fake) == ["/v1/moderations"]
+    assert checks(gw, "guarded", "failed_closed") == before + 1
+
+
+def test_fail_open_admits_the_call_when_the_check_fails(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    before = checks(gw, "lenient", "failed_open")
+    fake.inject(Fault(path="/v1/moderations", status=500))
+    raw = sdk(gw, "lenient").responses.with_raw_response.create(model="gpt-5-nano", input="hi")
+    assert raw.parse().status == "completed"
+    assert paths(fake) == ["/v1/moderations", "/v1/responses"]
+    assert checks(gw, "lenient", "failed_open") == before + 1
+    request_id = raw.headers["x-gateway-request-id"]
+    row = ledger_row(gw.database_url, request_id=f"{request_id}.mod")  # the failed check's
+    assert row["status"] == 500
+
+
+def test_a_tenant_without_moderation_is_not_checked(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    sdk(gw, "unchecked").responses.create(model="gpt-5-nano", input=FLAGGED)
+    assert paths(fake) == ["/v1/responses"]
+
+
+def test_the_check_takes_none_of_the_tenants_requests_per_minute(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    client = sdk(gw, "one_rpm")
+    client.responses.create(model="gpt-5-nano", input="hello")  # the check and the call
+    assert paths(fake) == ["/v1/moderations", "/v1/responses"]
+    with pytest.raises(openai.RateLimitError):
+        client.responses.create(model="gpt-5-nano", input="hello")  # the client's second
