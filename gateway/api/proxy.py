@@ -8,6 +8,7 @@ and access-log line.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,8 @@ from gateway.api.asgi import (
 from gateway.auth.callers import Caller
 from gateway.errors import GatewayError
 from gateway.errors.wire import INTERNAL
+from gateway.guardrails.pii.policy import redact
+from gateway.guardrails.pii.restore import restoring_send
 from gateway.pipeline.context import GATEWAY_ID, RequestContext
 from gateway.pipeline.prepare import prepare
 from gateway.policy.tags import HEADER as TAGS_HEADER
@@ -190,6 +193,9 @@ def create(endpoint: Endpoint) -> Handler:
         request = prepared.request
         ctx.model, ctx.stream, ctx.background = request.model, request.stream, request.background
         ctx.tags = prepared.tags
+        prepared = await redact(prepared, services.metrics, ctx.request_id)
+        if prepared.pii is not None:  # the answer goes back with the masked values restored
+            ex = dataclasses.replace(ex, send=restoring_send(ex.send, prepared.pii))
         await services.pipeline.serve(ex, prepared)
 
     return handle

@@ -23,6 +23,7 @@ from gateway.config.model import (
     RuleMatch,
     ServerConfig,
 )
+from gateway.config.pii import PiiPolicy
 from gateway.config.scopes import ServiceRules, compile_services, service_scope, tag_scope
 from gateway.config.tenant import (
     FilesPolicy,
@@ -132,6 +133,7 @@ class Policy:
     images: ImagesPolicy = field(default_factory=ImagesPolicy)
     tags: TagsPolicy = field(default_factory=TagsPolicy)  # cost-attribution tags allowed
     services: ServiceRules | None = None  # None: calls are not split into services
+    pii: PiiPolicy = field(default_factory=PiiPolicy)  # redaction (`gateway.guardrails.pii`)
 
     def allows_model(self, model: str) -> bool:
         return model in self.allowed_models
@@ -338,6 +340,7 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
         images=p.images,
         tags=p.tags,
         services=compile_services(p.services),
+        pii=p.pii,
     )
 
 

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from gateway.config.alerts import TenantAlerts
 from gateway.config.base import Strict, Usd
+from gateway.config.pii import PiiPolicy
 
 HOSTED_TOOLS = (
     "web_search",
@@ -220,6 +221,7 @@ class TenantPolicy(Strict):
     files: FilesPolicy = FilesPolicy()
     images: ImagesPolicy = ImagesPolicy()
     tags: TagsPolicy = TagsPolicy()
+    pii: PiiPolicy = Field(default=PiiPolicy(), description="PII and secret redaction.")
     services: ServicesPolicy | None = Field(
         default=None, description="Services inside the tenant (none: calls are not split)."
     )

@@ -102,6 +102,7 @@ class Metrics:
         self._declare_realtime(r)
         self._declare_backlog(r)
         self._declare_alerts(r)
+        self._declare_guardrails(r)
 
     def _declare_outcomes(self, r: CollectorRegistry) -> None:
         self.rejections = _Cached(Counter(
@@ -179,6 +180,14 @@ class Metrics:
             "while Redis or a webhook is unreachable).",
             registry=r,
         )
+
+    def _declare_guardrails(self, r: CollectorRegistry) -> None:
+        self.pii_detections = _Cached(Counter(
+            "gateway_pii_detections_total", "PII and secrets found in request input, by entity "
+            "(email, phone, card, iban, national_id, ip, secret) and action (logged, masked, "
+            "blocked).",
+            ["tenant", "entity", "action"], registry=r,
+        ))  # fmt: skip
 
     def watch_alerts(self, pending: Callable[[], int]) -> None:
         """The alert evaluator's queue, read at scrape time."""

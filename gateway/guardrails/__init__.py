@@ -1,0 +1,1 @@
+"""Per-tenant guardrails applied to requests and answers around the upstream call."""
