@@ -4,9 +4,11 @@ and never a raw value in the logs or /metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import httpx
 import openai
@@ -16,6 +18,7 @@ from harness import GatewayServer, config_dict, ledger_rows, metric_value
 from fake_openai import FakeOpenAIServer
 from fake_openai.faults import Fault
 
+T = TypeVar("T")
 EMAIL, CARD = "bob@example.com", "4111 1111 1111 1111"
 KEY = "sk-proj-Xk29fLq8ZpR4mT7vN1bW6yH3cJ0dG5sAeU"
 TENANTS = {
@@ -117,6 +120,29 @@ def test_mask_sends_placeholders_from_every_input_text(
     assert "10.20.30.40" not in upstream
     assert "«EMAIL_1»" in upstream
     assert "«IP_1»" in upstream
+
+
+def test_a_large_input_is_scanned_whole_off_the_event_loop(
+    gw: GatewayServer, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threaded: list[str] = []
+    to_thread = asyncio.to_thread
+
+    async def spy(func: Callable[..., T], /, *args: Any) -> T:
+        threaded.append(getattr(func, "__name__", "?"))
+        return await to_thread(func, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", spy)
+    client = sdk(gw, "masked")
+    client.responses.create(model="gpt-5-nano", input=f"short, for {EMAIL}")
+    assert threaded == []
+    filler = "lorem ipsum dolor sit amet " * 800  # ~21 KB: scanned in a worker thread
+    client.responses.create(model="gpt-5-nano", input=f"{filler} reach {EMAIL}")
+    assert threaded == ["scan"]
+    upstream = sent(fake)
+    assert len(upstream) > 20_000
+    assert EMAIL not in upstream
+    assert "reach «EMAIL_1»" in upstream
 
 
 def test_restore_puts_values_back_in_json_answers(

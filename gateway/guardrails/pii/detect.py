@@ -61,7 +61,7 @@ RULES: tuple[Rule, ...] = (
          gate=("AKIA", "ASIA", "ABIA", "ACCA")),
     Rule("SECRET", re.compile(
         r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{80,})\b"
-    ), gate=("gh", "github_pat_")),
+    ), gate=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),
     Rule("SECRET", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"), gate=("glpat-",)),
     Rule("SECRET", re.compile(r"\bxox[abposre]-[A-Za-z0-9-]{10,}"), gate=("xox",)),
     Rule("SECRET", re.compile(
