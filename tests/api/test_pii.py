@@ -221,3 +221,40 @@ def test_log_mode_counts_kinds_and_never_logs_or_exports_a_value(
     for value in (EMAIL, CARD, KEY, "4111111111111111"):
         assert value not in caplog.text
         assert value not in metrics
+
+
+def test_realtime_text_items_are_masked_per_session_or_refused(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    def item(text: str) -> dict[str, Any]:
+        content = [{"type": "input_text", "text": text}]
+        return {"type": "message", "role": "user", "content": content}
+
+    async def scenario(tenant: str, texts: list[str]) -> list[Any]:
+        api = openai.AsyncOpenAI(base_url=gw.base_url, api_key=gw.token(tenant), max_retries=0)
+        async with api.realtime.connect(model="gpt-realtime") as conn:
+            await anext(aiter(conn))  # session.created
+            for i, text in enumerate(texts):
+                await conn.conversation.item.create(item=item(text), event_id=f"evt_{i}")  # type: ignore[arg-type]
+            seen = []
+            async for event in conn:  # until each item is added upstream, or refused
+                seen.append(event)
+                added = [e for e in seen if e.type == "conversation.item.added"]
+                if len(added) == len(texts) or event.type == "error":
+                    break
+            return seen
+
+    turns = [f"hi {EMAIL}", f"cc carol@example.com and {EMAIL}"]
+    asyncio.run(asyncio.wait_for(scenario("masked", turns), 20))
+    items = [e for _, e in fake.realtime_events if e.get("type") == "conversation.item.create"]
+    texts = [e["item"]["content"][0]["text"] for e in items]
+    assert texts == ["hi «EMAIL_1»", "cc «EMAIL_2» and «EMAIL_1»"]  # one vault per session
+
+    fake.clear()
+    seen = asyncio.run(asyncio.wait_for(scenario("blocked", [f"card {CARD}"]), 20))
+    errors = [e for e in seen if e.type == "error"]
+    assert len(errors) == 1
+    assert errors[0].error.code == "pii_detected"
+    assert errors[0].error.event_id == "evt_0"
+    assert CARD not in errors[0].error.message
+    assert [e for _, e in fake.realtime_events if e.get("type") == "conversation.item.create"] == []

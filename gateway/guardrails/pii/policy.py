@@ -76,32 +76,38 @@ async def redact(prepared: Prepared, metrics: Metrics, request_id: str) -> Prepa
         counts = scan(body, policy, vault)
     if not counts:
         return prepared
-    _report(prepared, metrics, request_id, policy, counts)
+    tenant = tenant_label(prepared.config, prepared.caller.tenant)
+    report(tenant, request_id, policy, counts, metrics)
     if policy.mode == "block":
-        raise BadRequest(
-            "The request contains "
-            + ", ".join(KIND_ENTITIES[k] for k in sorted(counts))
-            + "; this tenant's policy refuses requests carrying personal data or secrets.",
-            code="pii_detected",
-        )
+        raise refusal(counts)
     if vault is None:
         return prepared
     restoring = vault if policy.restore else None
     return dataclasses.replace(prepared, body=body, raw=orjson.dumps(body), pii=restoring)
 
 
-def _report(
-    prepared: Prepared,
-    metrics: Metrics,
-    request_id: str,
+def refusal(counts: Counter[Kind]) -> BadRequest:
+    """The 400 of a blocked call: the kinds found, never what they were."""
+    return BadRequest(
+        "The request contains "
+        + ", ".join(KIND_ENTITIES[k] for k in sorted(counts))
+        + "; this tenant's policy refuses requests carrying personal data or secrets.",
+        code="pii_detected",
+    )
+
+
+def report(
+    tenant: str,
+    request_id: str | None,
     policy: PiiPolicy,
     counts: Counter[Kind],
+    metrics: Metrics | None,
 ) -> None:
     """Kinds and counts only: a value never reaches a log line, a label or a trace."""
     action = ACTIONS[policy.mode]
-    tenant = tenant_label(prepared.config, prepared.caller.tenant)
-    for kind, n in counts.items():
-        metrics.pii_detections(tenant, KIND_ENTITIES[kind], action).inc(n)
+    if metrics is not None:
+        for kind, n in counts.items():
+            metrics.pii_detections(tenant, KIND_ENTITIES[kind], action).inc(n)
     found = {KIND_ENTITIES[k]: n for k, n in sorted(counts.items())}
     log.info(
         "pii %s: %s",
