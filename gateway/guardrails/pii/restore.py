@@ -153,8 +153,8 @@ class SseRestorer:
             if isinstance(delta.get("content"), str):
                 delta["content"] = self._channel(("c", index), escape=False).feed(delta["content"])
             for call in delta.get("tool_calls") or ():
-                fn = call.get("function") or {}
-                if isinstance(fn.get("arguments"), str):
+                fn = call.get("function") if isinstance(call, dict) else None
+                if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
                     key = ("t", index, call.get("index", 0))
                     fn["arguments"] = self._channel(key, escape=True).feed(fn["arguments"])
             if choice.get("finish_reason") is not None:
