@@ -258,3 +258,28 @@ def test_realtime_text_items_are_masked_per_session_or_refused(
     assert errors[0].error.event_id == "evt_0"
     assert CARD not in errors[0].error.message
     assert [e for _, e in fake.realtime_events if e.get("type") == "conversation.item.create"] == []
+
+
+def test_the_responses_socket_masks_or_refuses_a_create(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    async def finish(conn: Any) -> Any:
+        async for event in conn:
+            if event.type in ("response.completed", "error"):
+                return event
+        raise AssertionError("the socket closed first")
+
+    async def scenario(tenant: str, text: str) -> Any:
+        api = openai.AsyncOpenAI(base_url=gw.base_url, api_key=gw.token(tenant), max_retries=0)
+        async with api.responses.connect() as conn:
+            await conn.response.create(model="gpt-5-nano", input=text)
+            return await finish(conn)
+
+    done = asyncio.run(asyncio.wait_for(scenario("masked", f"mail {EMAIL}"), 20))
+    assert done.type == "response.completed"
+    creates = [e for _, e in fake.responses_ws_events if e.get("type") == "response.create"]
+    assert [e["input"] for e in creates] == ["mail «EMAIL_1»"]
+    refused = asyncio.run(asyncio.wait_for(scenario("blocked", f"card {CARD}"), 20))
+    assert refused.type == "error"
+    assert refused.error.code == "pii_detected"
+    assert len([e for _, e in fake.responses_ws_events if e.get("type") == "response.create"]) == 1
