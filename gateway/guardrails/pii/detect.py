@@ -30,6 +30,7 @@ class Rule:
     group: int = 0  # the part of the match that is the value (a key's value, not its name)
     gate: tuple[str, ...] = ()  # runs only when one of these is in the text
     digits: bool = False  # runs only around runs of digits
+    caps: bool = False  # runs only after two capitals and two digits (IBAN, NINO, CF)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ RULES: tuple[Rule, ...] = (
         r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"
         r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}\b"
     ), c.not_asset, gate=("@",)),
-    Rule("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), c.valid_iban),
+    Rule("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b"), c.valid_iban, caps=True),
     Rule("CARD", re.compile(r"(?<![\d.-])\d(?:[ -]?\d){12,18}(?![\d.])"), c.valid_card,
          digits=True),
     # US SSN, dashed only: it has no check digit, and a bare 9-digit number is too common.
@@ -90,11 +91,11 @@ RULES: tuple[Rule, ...] = (
          digits=True),
     Rule("NATID", re.compile(
         r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b"
-    ), c.nino_ok),  # UK National Insurance number
+    ), c.nino_ok, caps=True),  # UK National Insurance number
     Rule("NATID", re.compile(r"\b\d{8}-?[A-HJ-NP-TV-Z]\b"), c.DNI, digits=True),
     Rule("NATID", re.compile(r"\b[XYZ]-?\d{7}-?[A-HJ-NP-TV-Z]\b"), c.NIE, digits=True),
-    Rule("NATID", re.compile(r"(?i)\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b"),
-         c.CODICE_FISCALE),
+    Rule("NATID", re.compile(r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b"),
+         c.CODICE_FISCALE, caps=True),
     Rule("NATID", re.compile(
         r"\b[12] ?\d{2} ?(?:0[1-9]|1[0-2]) ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b"
     ), c.NIR, digits=True),
@@ -111,8 +112,10 @@ RULES: tuple[Rule, ...] = (
          c.ipv6_ok, gate=(":",)),
 )  # fmt: skip
 
-# Every match of a windowed rule holds a run like this one.
+# Every match of a digits rule holds a run like this one; of a caps rule, starts near this.
 _DIGIT_RUN = re.compile(r"\d[\d \-.()/]{4,}\d")
+_CAPS_DIGITS = re.compile(r"[A-Z]{2} ?\d\d")
+_CAPS_REACH = 4 + 30 * 2  # the longest IBAN match: country, check digits, 30 spaced characters
 
 
 class Detector:
@@ -120,8 +123,9 @@ class Detector:
 
     def __init__(self, kinds: frozenset[Kind] = frozenset(KINDS)) -> None:
         ranked = [(rank, rule) for rank, rule in enumerate(RULES) if rule.kind in kinds]
-        self._full = [(rank, rule) for rank, rule in ranked if not rule.digits]
+        self._full = [(rank, rule) for rank, rule in ranked if not (rule.digits or rule.caps)]
         self._windowed = [(rank, rule) for rank, rule in ranked if rule.digits]
+        self._caps = [(rank, rule) for rank, rule in ranked if rule.caps]
 
     def find(self, text: str) -> list[Found]:
         """Non-overlapping findings in text order; where two overlap the earlier rule wins."""
@@ -129,21 +133,28 @@ class Detector:
         for rank, rule in self._full:
             if rule.gate and not any(g in text for g in rule.gate):
                 continue
-            _scan(rule, rank, text, 0, len(text), hits)
-        if self._windowed:
-            for start, end in _windows(text):
-                for rank, rule in self._windowed:
-                    _scan(rule, rank, text, start, end, hits)
-        found: list[Found] = []
-        last = -1
-        for start, _rank, length, kind in sorted((h[0], h[2], -(h[1] - h[0]), h[3]) for h in hits):
-            if start >= last:
-                found.append(Found(start, start - length, kind))
-                last = start - length
-        return found
+            scan_rule(rule, rank, text, 0, len(text), hits)
+        for windowed, windows in ((self._windowed, _windows), (self._caps, _caps_windows)):
+            if windowed:
+                for start, end in windows(text):
+                    for rank, rule in windowed:
+                        scan_rule(rule, rank, text, start, end, hits)
+        return resolve(hits)
 
 
-def _scan(
+def resolve(hits: set[tuple[int, int, int, Kind]]) -> list[Found]:
+    """(start, end, rank, kind) hits to non-overlapping findings: the earliest start, then the
+    earliest rule, then the longest match wins."""
+    found: list[Found] = []
+    last = -1
+    for start, _rank, length, kind in sorted((h[0], h[2], -(h[1] - h[0]), h[3]) for h in hits):
+        if start >= last:
+            found.append(Found(start, start - length, kind))
+            last = start - length
+    return found
+
+
+def scan_rule(
     rule: Rule, rank: int, text: str, pos: int, end: int, hits: set[tuple[int, int, int, Kind]]
 ) -> None:
     for m in rule.pattern.finditer(text, pos, end):
@@ -155,12 +166,20 @@ def _scan(
 def _windows(text: str) -> list[tuple[int, int]]:
     """Spans around each run of digits, wide enough for a prefix (``+``, ``AB``) and
     ending past the word they end in, so ``\\b`` and lookarounds see what they would."""
+    return [_widened(text, run.start() - 4, run.end() + 3) for run in _DIGIT_RUN.finditer(text)]
+
+
+def _caps_windows(text: str) -> list[tuple[int, int]]:
+    """Spans from just before each capital pair with two digits to the longest IBAN after it
+    (a codice fiscale's pair is its 5th and 6th letter)."""
+    return [_widened(text, m.start() - 4, m.start() + _CAPS_REACH + 1)
+            for m in _CAPS_DIGITS.finditer(text)]  # fmt: skip
+
+
+def _widened(text: str, start: int, end: int) -> tuple[int, int]:
     n = len(text)
-    out = []
-    for run in _DIGIT_RUN.finditer(text):
-        start, end = max(0, run.start() - 4), min(n, run.end() + 3)
-        limit = min(n, end + 40)
-        while end < limit and (text[end - 1].isalnum() or text[end - 1] == "_"):
-            end += 1
-        out.append((start, end))
-    return out
+    start, end = max(0, start), min(n, end)
+    limit = min(n, end + 40)
+    while end < limit and (text[end - 1].isalnum() or text[end - 1] == "_"):
+        end += 1
+    return start, end
