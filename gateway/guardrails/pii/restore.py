@@ -102,6 +102,7 @@ class SseRestorer:
         self._pending = b""
         self._channels: dict[Channel, StreamRestorer] = {}
         self._last_chunk: dict[str, Any] | None = None  # Chat: the shape of a final flush
+        self._changed = False  # the event being read was changed (and must be re-encoded)
 
     def feed(self, data: bytes) -> bytes:
         self._pending += data
@@ -128,20 +129,26 @@ class SseRestorer:
         if not isinstance(obj, dict):
             return event
         marked = any(b in payload for b in _OPEN_BYTES)
+        self._changed = marked
         if "choices" in obj:
             before = self._chat(obj)
         elif self._channels or marked or str(obj.get("type", "")).endswith(".delta"):
             before = self._responses(obj, marked)
         else:
             return event
+        if not (before or self._changed):  # most events: sent as they came, not re-encoded
+            return event
         lines[data[0]] = b"data: " + orjson.dumps(obj)
         return before + b"\n".join(lines)
 
-    def _channel(self, key: Channel, *, escape: bool) -> StreamRestorer:
+    def _fed(self, key: Channel, text: str, *, escape: bool) -> str:
+        """A delta through its channel's restorer (noting when that changed it)."""
         channel = self._channels.get(key)
         if channel is None:
             channel = self._channels[key] = StreamRestorer(self._vault, escape=escape)
-        return channel
+        out = channel.feed(text)
+        self._changed = self._changed or out != text
+        return out
 
     def _chat(self, chunk: dict[str, Any]) -> bytes:
         self._last_chunk = chunk
@@ -151,12 +158,12 @@ class SseRestorer:
             if not isinstance(delta, dict):
                 continue
             if isinstance(delta.get("content"), str):
-                delta["content"] = self._channel(("c", index), escape=False).feed(delta["content"])
+                delta["content"] = self._fed(("c", index), delta["content"], escape=False)
             for call in delta.get("tool_calls") or ():
                 fn = call.get("function") if isinstance(call, dict) else None
                 if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
                     key = ("t", index, call.get("index", 0))
-                    fn["arguments"] = self._channel(key, escape=True).feed(fn["arguments"])
+                    fn["arguments"] = self._fed(key, fn["arguments"], escape=True)
             if choice.get("finish_reason") is not None:
                 self._drain_choice(index, delta)
         return b""
@@ -167,6 +174,7 @@ class SseRestorer:
             held = self._channels.pop(key).flush()
             if not held:
                 continue
+            self._changed = True
             if key[0] == "c":
                 delta["content"] = held + (delta.get("content") or "")
             else:
@@ -179,8 +187,7 @@ class SseRestorer:
             return b""
         if kind.endswith(".delta") and isinstance(event.get("delta"), str):
             key = _response_channel(kind, event)
-            channel = self._channel(key, escape="arguments" in kind)
-            event["delta"] = channel.feed(event["delta"])
+            event["delta"] = self._fed(key, event["delta"], escape="arguments" in kind)
             return b""
         before = b""
         if kind.endswith(".done"):
