@@ -69,7 +69,8 @@ async def redact(prepared: Prepared, metrics: Metrics, request_id: str) -> Prepa
     body = prepared.body
     vault = None
     if policy.mode == "mask":
-        vault = Vault(nonced=OPEN.encode() in prepared.raw or b"\\u00ab" in prepared.raw.lower())
+        raw = prepared.raw  # holds text shaped like a placeholder: the gateway's get a nonce
+        vault = Vault(nonced=any(mark in raw for mark in (OPEN.encode(), b"\\u00ab", b"\\u00AB")))
     if len(prepared.raw) > THREAD_ABOVE:
         counts = await asyncio.to_thread(scan, body, policy, vault)
     else:
