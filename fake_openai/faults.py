@@ -111,6 +111,10 @@ class Fault:
     ``finish_reason`` is ``"tool_calls"``.
     """
 
+    delta_chars: int | None = None
+    """Streams: cut the answer into deltas of this many characters instead of one per word,
+    so a test can see a word (a placeholder) split across events; each delta is one token."""
+
     incomplete: bool = False
     """Report the answer as cut at the output cap, whatever ``max_output_tokens`` says.
 

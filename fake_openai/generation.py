@@ -102,6 +102,9 @@ def plan_generation(
         deltas = split_deltas(fault.output_text)
     else:
         deltas = split_deltas(" ".join(answer_words(source_text)))
+    if fault is not None and fault.delta_chars is not None:
+        text, size = "".join(deltas), fault.delta_chars
+        deltas = [text[i : i + size] for i in range(0, len(text), size)]
     forced = fault is not None and fault.incomplete
     # Reasoning is spent before visible text, so a tight cap eats the answer first.
     reasoning = REASONING_TOKENS if is_reasoning_model(model) else 0

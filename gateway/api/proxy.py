@@ -8,6 +8,7 @@ and access-log line.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,8 @@ from gateway.auth.callers import Caller
 from gateway.errors import GatewayError
 from gateway.errors.wire import INTERNAL
 from gateway.guardrails.moderation import pre_check
+from gateway.guardrails.pii.policy import redact
+from gateway.guardrails.pii.restore import restoring_send
 from gateway.pipeline.context import GATEWAY_ID, RequestContext
 from gateway.pipeline.prepare import prepare
 from gateway.policy.tags import HEADER as TAGS_HEADER
@@ -191,7 +194,10 @@ def create(endpoint: Endpoint) -> Handler:
         request = prepared.request
         ctx.model, ctx.stream, ctx.background = request.model, request.stream, request.background
         ctx.tags = prepared.tags
-        await pre_check(services.pipeline, prepared, ctx)
+        prepared = await redact(prepared, services.metrics, ctx.request_id)
+        if prepared.pii is not None:  # the answer goes back with the masked values restored
+            ex = dataclasses.replace(ex, send=restoring_send(ex.send, prepared.pii))
+        await pre_check(services.pipeline, prepared, ctx)  # on the masked input
         await services.pipeline.serve(ex, prepared)
 
     return handle

@@ -26,6 +26,7 @@ from gateway.config.model import (
     ServerConfig,
 )
 from gateway.config.moderation import ModerationPolicy
+from gateway.config.pii import PiiPolicy
 from gateway.config.scopes import ServiceRules, compile_services, service_scope, tag_scope
 from gateway.config.tenant import (
     FilesPolicy,
@@ -138,6 +139,7 @@ class Policy:
     cache: CachePolicy = field(default_factory=CachePolicy)  # the response cache's
     functions: FunctionAllowList | None = None  # function names a request may declare; None: any
     moderation: ModerationPolicy | None = None  # the input's pre-check; None: none
+    pii: PiiPolicy = field(default_factory=PiiPolicy)  # redaction (`gateway.guardrails.pii`)
 
     def allows_model(self, model: str) -> bool:
         return model in self.allowed_models
@@ -347,6 +349,7 @@ def _compile_policy(p: TenantPolicy, names: frozenset[str]) -> Policy:
         cache=p.cache,
         functions=compile_functions(p.functions),
         moderation=p.moderation,
+        pii=p.pii,
     )
 
 

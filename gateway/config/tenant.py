@@ -16,6 +16,7 @@ from gateway.config.base import Strict, Usd
 from gateway.config.cache import CachePolicy
 from gateway.config.functions import FunctionPatterns
 from gateway.config.moderation import ModerationPolicy
+from gateway.config.pii import PiiPolicy
 
 HOSTED_TOOLS = (
     "web_search",
@@ -223,6 +224,7 @@ class TenantPolicy(Strict):
     files: FilesPolicy = FilesPolicy()
     images: ImagesPolicy = ImagesPolicy()
     tags: TagsPolicy = TagsPolicy()
+    pii: PiiPolicy = Field(default=PiiPolicy(), description="PII and secret redaction.")
     services: ServicesPolicy | None = Field(
         default=None, description="Services inside the tenant (none: calls are not split)."
     )

@@ -23,6 +23,7 @@ import orjson
 from gateway.auth.callers import Caller
 from gateway.config.runtime import Model, RuntimeConfig
 from gateway.errors import BadRequest, PermissionDenied
+from gateway.guardrails.pii.mask import Vault
 from gateway.metering.usage import Usage
 from gateway.policy import check_family, check_requested
 from gateway.policy.request import Applied
@@ -54,6 +55,7 @@ class Prepared:
     plan: Plan
     detail: Any = None  # what the endpoint's `inspect` read (a batch's input file)
     tags: str | None = None  # cost-attribution tags, canonical (`gateway.policy.tags`)
+    pii: Vault | None = None  # placeholders sent upstream, restored in the answer
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from gateway.auth.callers import Caller
 from gateway.config.runtime import RuntimeConfig
 from gateway.errors import BadRequest, GatewayError
 from gateway.errors.wire import responses_socket_event
+from gateway.guardrails.pii.policy import redact
 from gateway.metering.outcome import Measured, estimated, from_answer
 from gateway.metering.usage import Usage
 from gateway.pipeline.context import RequestContext, new_request_id
@@ -119,6 +120,7 @@ class ResponsesSocketSession:
             owners=owners,
             split_key=request_id,
         )
+        prepared = await redact(prepared, self.pipeline.metrics, request_id)  # not restored here
         model = prepared.plan.ladder[0]
         if model.upstream != self.upstream:
             raise BadRequest(

@@ -33,6 +33,8 @@ from gateway.auth.callers import Caller
 from gateway.config.runtime import Model, RuntimeConfig
 from gateway.errors import GatewayError, PermissionDenied
 from gateway.errors.wire import realtime_event
+from gateway.guardrails.pii.mask import Vault
+from gateway.guardrails.pii.realtime import screen_item
 from gateway.metering.outcome import Measured
 from gateway.metering.usage import Usage
 from gateway.pipeline.context import RequestContext, new_request_id
@@ -105,6 +107,7 @@ class RealtimeSession:
         self._last_input = Usage()
         self._voice = VoiceStandby(lambda: self._reserve(force=False), self.cap_event_id + _VAD)
         self._transcriber: Priced | None = None  # what transcribes input audio, if anything
+        self._pii = Vault()  # placeholders of the session's masked items (`pii: mask`)
 
     # ------------------------------------------------------------------ session start
 
@@ -130,6 +133,8 @@ class RealtimeSession:
     async def client_event(self, text: str) -> Decision:
         event = _parse(text)
         kind = event.get("type") if event is not None else None
+        if event is not None and kind == "conversation.item.create":
+            return screen_item(event, text, self._pii, self.config, self.caller)
         if event is None or kind not in ("session.update", "response.create"):
             return Decision(forward=text)
         client_event_id = event.get("event_id")

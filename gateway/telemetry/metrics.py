@@ -113,6 +113,7 @@ class Metrics:
         self._declare_backlog(r)
         self._declare_alerts(r)
         self._declare_cache(r)
+        self._declare_guardrails(r)
 
     def _declare_outcomes(self, r: CollectorRegistry) -> None:
         self.rejections = _Cached(Counter(
@@ -205,6 +206,14 @@ class Metrics:
             "gateway_cache_bytes", "Bytes of answers held in this process's in-memory response "
             "cache (0 when the cache is in Redis).", registry=r,
         )  # fmt: skip
+
+    def _declare_guardrails(self, r: CollectorRegistry) -> None:
+        self.pii_detections = _Cached(Counter(
+            "gateway_pii_detections_total", "PII and secrets found in request input, by entity "
+            "(email, phone, card, iban, national_id, ip, secret) and action (logged, masked, "
+            "blocked).",
+            ["tenant", "entity", "action"], registry=r,
+        ))  # fmt: skip
 
     def watch_alerts(self, pending: Callable[[], int]) -> None:
         """The alert evaluator's queue, read at scrape time."""
