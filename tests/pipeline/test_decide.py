@@ -9,6 +9,7 @@ import pytest
 from gateway.config import compile_config, parse_config
 from gateway.pipeline.decide import Next, Step, Tried, backoff, decide
 from gateway.routing import NO_FEATURES, Plan, plan
+from gateway.yamlfile import ConfigError
 
 CONFIG = """
 models: {small: {}, large: {}}
@@ -147,5 +148,5 @@ def test_a_short_retry_after_is_honoured_and_a_long_or_broken_one_is_not() -> No
 @pytest.mark.parametrize("remedies", [["escalate", "repair"], ["repair", "repair"]])
 def test_repair_comes_first_and_once(remedies: list[str]) -> None:
     text = CONFIG.replace("on_invalid_json: [repair]", f"on_invalid_json: {remedies}")
-    with pytest.raises(ValueError, match="on_invalid_json"):
+    with pytest.raises(ConfigError, match="on_invalid_json"):
         parse_config(text)
