@@ -28,8 +28,9 @@ import argparse
 import random
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -47,7 +48,9 @@ SCHEMA = {
     "required": ["city"],
     "additionalProperties": False,
 }
-STRUCTURED = {"format": {"type": "json_schema", "name": "place", "schema": SCHEMA, "strict": True}}
+STRUCTURED: Any = {
+    "format": {"type": "json_schema", "name": "place", "schema": SCHEMA, "strict": True}
+}
 CELLS = [(0.05, 0.8, 1.0), (0.2, 0.8, 1.0), (0.5, 0.8, 1.0), (0.2, 0.5, 1.0), (0.2, 0.8, 0.9)]
 
 
@@ -61,7 +64,7 @@ class Tally:
     ok: int = 0
     attempts: int = 0
     large: int = 0
-    request_ids: list[str] | None = None
+    request_ids: list[str] = field(default_factory=list)
 
 
 def _valid(text: str, model: type[BaseModel]) -> bool:
@@ -102,7 +105,7 @@ def main() -> None:
         "repair": {"ladder": ladder, "escalate_on": bad, "on_invalid_json": ["repair", "escalate"]},
         "escalate": {"ladder": ladder, "escalate_on": bad, "on_invalid_json": ["escalate"]},
     }
-    models = {m: {} for m in ladder}
+    models: dict[str, dict[str, Any]] = {m: {} for m in ladder}
     print(f"{args.calls} calls per cell and route; ladder {args.small} -> {args.large}\n")
     print(
         "| fault | repair fixes | large ok | route | success | cost per 1k calls "
@@ -129,7 +132,7 @@ def main() -> None:
                     for i in range(args.calls)
                 ]
                 for route in ("escalate", "repair"):
-                    tally = Tally(request_ids=[])
+                    tally = Tally()
                     for broken, fixes, large_good, large_fixes, kind in script:
                         fake.clear()
                         first = BROKEN[kind] if broken else GOOD
