@@ -52,6 +52,13 @@ class Fault:
     model and a Responses-socket ``response.create`` on the model it names.
     """
 
+    body_contains: str | None = None
+    """Only match requests whose raw body contains this text; None matches any body.
+
+    Lets a test script a follow-up that differs from the first try (a JSON repair
+    instruction) while faults for other requests stay queued.
+    """
+
     status: int | None = None
     """Answer with this status and an OpenAI-shaped error body (or ``body`` if given)."""
 
@@ -156,8 +163,10 @@ class Fault:
                     f"function_call must be a (name, arguments) pair of strings, got {call!r}"
                 )
 
-    def matches(self, path: str, model: str | None = None) -> bool:
+    def matches(self, path: str, model: str | None = None, body: bytes = b"") -> bool:
         """Tell whether this fault is meant for a request to ``path`` for ``model``."""
         if self.path is not None and self.path != path:
+            return False
+        if self.body_contains is not None and self.body_contains.encode() not in body:
             return False
         return self.model is None or self.model == model

@@ -116,7 +116,7 @@ class FakeState:
             if fault.model is not None and not parsed:
                 # Parsed only when a fault asks, so model-less faults cost nothing.
                 model, parsed = body_model(body) or query_model, True
-            if fault.matches(path, model):
+            if fault.matches(path, model, body):
                 return self.faults.pop(index)
         return None
 

@@ -45,6 +45,8 @@ def explain(
         ]
         if decision.buffer_streams:
             lines.append("streams:      buffered, so quality checks apply")
+        if "repair" in decision.on_invalid_json:
+            lines.append("broken JSON:  repaired by the same model once, per rung")
         for rung, model in enumerate(decision.ladder, 1):
             if config.pricing.price_for(model.upstream_model) is None:
                 allowed = config.accounting.allow_unpriced

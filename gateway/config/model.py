@@ -125,6 +125,7 @@ EscalationReason = Literal[
     "refusal",
 ]
 ESCALATION_REASONS: tuple[str, ...] = get_args(EscalationReason)
+JsonRemedy = Literal["repair", "escalate"]
 
 
 class RuleMatch(Strict):
@@ -171,6 +172,20 @@ class RouteConfig(Strict):
     retry_after_max_s: float = Field(
         default=2.0, ge=0, description="Wait out an upstream 429's Retry-After up to this long."
     )
+    on_invalid_json: list[JsonRemedy] = Field(
+        default=["escalate"],
+        description="Structured output that does not parse or match its schema: `repair` asks "
+        "the same model once more with its answer and the error; `escalate` leaves it to "
+        "`escalate_on` (without it, such answers never escalate).",
+    )
+
+    @model_validator(mode="after")
+    def _remedies_in_order(self) -> RouteConfig:
+        if len(set(self.on_invalid_json)) != len(self.on_invalid_json):
+            raise ValueError("on_invalid_json: each remedy at most once")
+        if self.on_invalid_json == ["escalate", "repair"]:
+            raise ValueError("on_invalid_json: repair comes before escalate")
+        return self
 
 
 class AccountingConfig(Strict):

@@ -86,6 +86,7 @@ class Route:
     split: tuple[Arm, ...] = ()
     buffer_streams: bool = False
     retry_after_max_s: float = 2.0
+    on_invalid_json: frozenset[str] = frozenset({"escalate"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +306,7 @@ def _compile_route(name: str, r: RouteConfig, models: Mapping[str, Model]) -> Ro
         split=tuple(arms),
         buffer_streams=r.buffer_streams,
         retry_after_max_s=r.retry_after_max_s,
+        on_invalid_json=frozenset(r.on_invalid_json),
     )
 
 

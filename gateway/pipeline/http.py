@@ -31,6 +31,7 @@ from gateway.pipeline.relay import (
     relay_bytes,
     relay_stream,
 )
+from gateway.pipeline.repair import Amend, amendment
 from gateway.routing import classify
 from gateway.upstream import UpstreamClient, client_response_headers, upstream_request_headers
 
@@ -97,12 +98,13 @@ async def serve(pipeline: Pipeline, down: Downstream, prepared: Prepared) -> Non
     on_id = _owner(pipeline, prepared)
     last: _Last | None = None
     rung = retries = 0
+    amend: Amend | None = None  # a JSON repair's turns, while on the rung that failed
     while True:
         model = route_plan.ladder[rung]
         client = pipeline.pool.get(model.upstream)
         answer: Answer | None = None
         try:
-            request = for_model(prepared, model, first=trail.attempts == 0)
+            request = for_model(prepared, model, first=trail.attempts == 0, amend=amend)
             up_headers = upstream_request_headers(down.scope["headers"], client.upstream.api_key)
             attempt = Attempt(
                 pipeline, ctx, prepared, request, trail.attempts + 1, up_headers, down.span
@@ -124,12 +126,16 @@ async def serve(pipeline: Pipeline, down: Downstream, prepared: Prepared) -> Non
             last.headers.append((b"x-gateway-truncated", b"output_cap"))
         trail.served = attempt.measured.served_model or trail.served
         ctx.served_model = trail.served
-        # Quality only matters where a next rung could do better.
-        judge = prepared.endpoint.judge if rung + 1 < len(route_plan.ladder) else None
+        # Quality only matters where a next rung (or a repair) could do better.
+        repairable = "repair" in route_plan.on_invalid_json and amend is None
+        better = rung + 1 < len(route_plan.ladder) or repairable
+        judge = prepared.endpoint.judge if better else None
         reasons = tuple(classify(judge, attempt.outcome, request.body))
         circuit_open = bool(reasons) and client.circuit_open()
         max_retries = client.upstream.max_retries
-        tried = Tried(rung, retries, reasons, last is not None, max_retries, circuit_open)
+        tried = Tried(
+            rung, retries, reasons, last is not None, max_retries, circuit_open, amend is not None
+        )
         step = decide(route_plan, tried)
         if step.next is Next.DELIVER:
             assert last is not None
@@ -140,14 +146,16 @@ async def serve(pipeline: Pipeline, down: Downstream, prepared: Prepared) -> Non
             wait = backoff(client.upstream, retries, retry_after, route_plan, random.uniform)
             await asyncio.sleep(wait)
             continue
+        if step.next is Next.REPAIR:
+            name = prepared.endpoint.name
+            amend = amendment(name, attempt.outcome, request.body, step.reason)
+            _moved(pipeline, ctx, trail, model.name, model.name, "repair")
+            retries = 0
+            continue
         if step.next is Next.ESCALATE:
             nxt = route_plan.ladder[rung + 1]
-            reason = step.reason or "-"
-            trail.escalations.append(f"{model.name}>{nxt.name}:{reason}")
-            ctx.escalations = tuple(trail.escalations)
-            route = route_plan.route or "-"
-            pipeline.metrics.escalations(route, model.name, nxt.name, reason).inc()
-            rung, retries = rung + 1, 0
+            _moved(pipeline, ctx, trail, model.name, nxt.name, step.reason or "-")
+            rung, retries, amend = rung + 1, 0, None
             continue
         assert attempt.failure is not None
         down.headers.extend(trail.headers())
@@ -189,6 +197,15 @@ async def _forward(
         return None
     key, name = client.upstream.api_key, client.upstream.name
     return await read_answer(ctx, outcome, resp, api_key=key, upstream=name, rate_limits=rates)
+
+
+def _moved(
+    pipeline: Pipeline, ctx: RequestContext, trail: Trail, frm: str, to: str, reason: str
+) -> None:
+    """An escalation (or a repair: from and to the same model) in the trail and the metric."""
+    trail.escalations.append(f"{frm}>{to}:{reason}")
+    ctx.escalations = tuple(trail.escalations)
+    pipeline.metrics.escalations(ctx.route or "-", frm, to, reason).inc()
 
 
 def _admission_headers(attempt: Attempt) -> Headers:

@@ -14,7 +14,7 @@ of ids the request names):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -163,11 +163,19 @@ def fee_plan(config: RuntimeConfig, fee: str) -> Plan:
     return Plan(None, (model,), frozenset(), False, 0.0, f"one {fee} fee")
 
 
-def for_model(prepared: Prepared, model: Model, *, first: bool) -> AttemptRequest:
+def for_model(
+    prepared: Prepared,
+    model: Model,
+    *,
+    first: bool,
+    amend: Callable[[dict[str, Any]], None] | None = None,
+) -> AttemptRequest:
     """The attempt's body (policy applied), price and bound; refuses an unpriced model.
 
     The first attempt rewrites the parsed body in place; a later one starts
     again from the client's bytes, since policy rewrites depend on the model.
+    ``amend`` adds to a later attempt's body before policy and pricing see it
+    (a JSON repair's extra turns: priced and bounded like the client's own).
     """
     endpoint, caller, config = prepared.endpoint, prepared.caller, prepared.config
     if endpoint.form:  # an upload goes as it came: its fields are read, never rewritten
@@ -182,6 +190,8 @@ def for_model(prepared: Prepared, model: Model, *, first: bool) -> AttemptReques
             raw = with_field(raw, "model", model.upstream_model)
     else:
         body = prepared.body if first else orjson.loads(prepared.raw)
+        if amend is not None:
+            amend(body)
     applied = endpoint.apply_policy(
         body, caller.policy, model, caller.tenant, prepared.request.stream
     )

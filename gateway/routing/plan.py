@@ -63,6 +63,7 @@ class Plan:
     buffer_streams: bool
     retry_after_max_s: float
     why: str
+    on_invalid_json: frozenset[str] = frozenset({"escalate"})  # `repair`, `escalate`, both
 
 
 def plan(config: RuntimeConfig, requested: str, features: Features, split_key: str) -> Plan:
@@ -87,7 +88,13 @@ def plan(config: RuntimeConfig, requested: str, features: Features, split_key: s
 
 def _from(route: Route, ladder: tuple[Model, ...], why: str) -> Plan:
     return Plan(
-        route.name, ladder, route.escalate_on, route.buffer_streams, route.retry_after_max_s, why
+        route.name,
+        ladder,
+        route.escalate_on,
+        route.buffer_streams,
+        route.retry_after_max_s,
+        why,
+        route.on_invalid_json,
     )
 
 

@@ -123,7 +123,8 @@ class Metrics:
         ))  # fmt: skip
         self.escalations = _Cached(Counter(
             "gateway_escalations_total",
-            "Calls moved up a route's ladder, by the reason the smaller model failed.",
+            "Calls moved up a route's ladder, by the reason the smaller model failed "
+            "(reason repair: the same model asked to fix its JSON, from_model = to_model).",
             ["route", "from_model", "to_model", "reason"], registry=r,
         ))  # fmt: skip
         self.truncated = _Cached(Counter(

@@ -142,3 +142,15 @@ def test_fault_answer_validation() -> None:
     assert Fault(model="gpt-5").matches("/v1/responses", "gpt-5")
     assert not Fault(model="gpt-5").matches("/v1/responses", "gpt-5-mini")
     assert not Fault(model="gpt-5").matches("/v1/models")
+
+
+def test_fault_body_contains_waits_for_the_request_that_says_it(
+    client: openai.OpenAI, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(body_contains="Reply again", output_text='{"ok": true}'))
+    assert client.responses.create(model="gpt-4o", input="first").output_text != '{"ok": true}'
+    again = client.responses.create(model="gpt-4o", input="Reply again, please")
+    assert again.output_text == '{"ok": true}'
+    assert client.responses.create(model="gpt-4o", input="Reply again").output_text != (
+        '{"ok": true}'
+    ), "consumed by the request that matched"

@@ -9,6 +9,7 @@ import pytest
 from gateway.config import compile_config, parse_config
 from gateway.pipeline.decide import Next, Step, Tried, backoff, decide
 from gateway.routing import NO_FEATURES, Plan, plan
+from gateway.yamlfile import ConfigError
 
 CONFIG = """
 models: {small: {}, large: {}}
@@ -16,10 +17,24 @@ routes:
   default:
     ladder: [small, large]
     escalate_on: [upstream_error, incomplete]
+  strict:
+    ladder: [small, large]
+    escalate_on: [invalid_json, schema_mismatch]
+  fixing:
+    ladder: [small, large]
+    escalate_on: [invalid_json, schema_mismatch]
+    on_invalid_json: [repair, escalate]
+  fix_only:
+    ladder: [small, large]
+    escalate_on: [invalid_json, schema_mismatch]
+    on_invalid_json: [repair]
 tenants: {t: {models: ["*"]}}
 """
 CFG = compile_config(parse_config(CONFIG), {})
 LADDER: Plan = plan(CFG, "default", NO_FEATURES, "k")
+STRICT: Plan = plan(CFG, "strict", NO_FEATURES, "k")
+FIXING: Plan = plan(CFG, "fixing", NO_FEATURES, "k")
+FIX_ONLY: Plan = plan(CFG, "fix_only", NO_FEATURES, "k")
 ONE: Plan = plan(CFG, "small", NO_FEATURES, "k")
 FIRST = Tried(rung=0, retries=0, reasons=(), have_answer=True, max_retries=2, circuit_open=False)
 
@@ -70,6 +85,33 @@ def tried(**changes: object) -> Tried:
         (ONE, tried(reasons=("upstream_error",), retries=2, have_answer=False), Step(Next.FAIL)),
         # No reason and no answer (nothing to deliver): the attempt's error.
         (ONE, tried(have_answer=False), Step(Next.FAIL)),
+        # Broken JSON escalates by default, as `escalate_on` says...
+        (STRICT, tried(reasons=("invalid_json",)), Step(Next.ESCALATE, "invalid_json")),
+        # ...a repairing route first asks the same model once, per rung...
+        (FIXING, tried(reasons=("invalid_json",)), Step(Next.REPAIR, "invalid_json")),
+        (FIXING, tried(reasons=("schema_mismatch",)), Step(Next.REPAIR, "schema_mismatch")),
+        (
+            FIXING,
+            tried(reasons=("schema_mismatch",), repaired=True),
+            Step(Next.ESCALATE, "schema_mismatch"),
+        ),
+        (FIXING, tried(rung=1, reasons=("invalid_json",)), Step(Next.REPAIR, "invalid_json")),
+        (FIXING, tried(rung=1, reasons=("invalid_json",), repaired=True), Step(Next.DELIVER)),
+        # ...but not a truncated answer: its repair would be cut too.
+        (
+            FIXING,
+            tried(reasons=("incomplete", "invalid_json")),
+            Step(Next.ESCALATE, "invalid_json"),
+        ),
+        # Without `escalate`, broken JSON never escalates, whatever `escalate_on` says.
+        (FIX_ONLY, tried(reasons=("invalid_json",)), Step(Next.REPAIR, "invalid_json")),
+        (FIX_ONLY, tried(reasons=("invalid_json",), repaired=True), Step(Next.DELIVER)),
+        # A transient failure of the repair attempt is retried like any other.
+        (
+            FIXING,
+            tried(reasons=("upstream_error",), repaired=True, have_answer=True),
+            Step(Next.RETRY),
+        ),
     ],
 )
 def test_the_next_step(route_plan: Plan, attempt: Tried, step: Step) -> None:
@@ -101,3 +143,10 @@ def test_a_short_retry_after_is_honoured_and_a_long_or_broken_one_is_not() -> No
     assert backoff(UPSTREAM, 1, b"soon", LADDER, top) == min(
         UPSTREAM.retry_max_s, UPSTREAM.retry_base_s
     )
+
+
+@pytest.mark.parametrize("remedies", [["escalate", "repair"], ["repair", "repair"]])
+def test_repair_comes_first_and_once(remedies: list[str]) -> None:
+    text = CONFIG.replace("on_invalid_json: [repair]", f"on_invalid_json: {remedies}")
+    with pytest.raises(ConfigError, match="on_invalid_json"):
+        parse_config(text)
