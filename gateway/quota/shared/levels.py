@@ -14,7 +14,7 @@ from gateway.quota.budgets import applicable, counter_key
 from gateway.quota.orphans import CounterKey
 from gateway.quota.shared.connection import Client
 from gateway.quota.shared.keys import Keys
-from gateway.quota.shared.scripts import Counted
+from gateway.quota.shared.verdicts import Counted
 from gateway.quota.ticket import BudgetStatus
 from gateway.quota.windows import Window, WindowKind
 

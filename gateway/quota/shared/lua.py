@@ -56,7 +56,7 @@ from __future__ import annotations
 # Returns five values per admit: {0, over, rpm level, tpm level, seeding mark}, or a
 # refusal: {1, in flight}, {2, rpm level}, {3, tpm level}, {4, budget index, nanos left},
 # {5} (budgets not seeded: the slot lost its data), {6, in flight}, {7, rpm level},
-# {8, tpm level} (6-8: the service's own limits). The first is a `scripts.Verdict`.
+# {8, tpm level} (6-8: the service's own limits). The first is a `verdicts.Verdict`.
 ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000

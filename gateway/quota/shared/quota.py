@@ -36,7 +36,8 @@ from gateway.quota.shared.liveness import Liveness
 from gateway.quota.shared.outage import FailOpen
 from gateway.quota.shared.reseed import Seeding, Spend
 from gateway.quota.shared.rounds import Op
-from gateway.quota.shared.scripts import AdmitReply, Scripts, Verdict
+from gateway.quota.shared.scripts import Scripts
+from gateway.quota.shared.verdicts import AdmitReply, Counted, Verdict
 from gateway.quota.ticket import BudgetStatus, Ticket, unlimited_ticket
 from gateway.quota.windows import Window, WindowKind
 
@@ -229,7 +230,7 @@ class RedisQuota:
         raise reply.refusal(ticket, policy, counted, self.windows(now), now)
 
     async def _ask(
-        self, ticket: Ticket, policy: Policy, counted: scripts.Counted, force: bool, now: float
+        self, ticket: Ticket, policy: Policy, counted: Counted, force: bool, now: float
     ) -> AdmitReply:
         """One admit in Redis; if its outcome is unknown (an error, the caller left), undone."""
         await self._register(ticket.tenant)
