@@ -7,17 +7,19 @@ or raw sockets, pointed at ``base_url``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import openai
 import uvicorn
 import yaml
 from poll import eventually_sync, latest_sync
@@ -333,3 +335,20 @@ def access_lines(caplog: pytest.LogCaptureFixture, request_id: str) -> list[dict
 
     eventually_sync(lambda: bool(lines()), what=f"an access-log line for {request_id}")
     return lines()
+
+
+@contextlib.contextmanager
+def tenants_gateway(
+    upstream: str, tmp: pytest.TempPathFactory, tenants: Mapping[str, Any], name: str
+) -> Iterator[GatewayServer]:
+    """A gateway on ``upstream`` (the fake's base URL) serving ``tenants``, on a SQLite ledger
+    of its own: what a test module's ``gw`` fixture usually is."""
+    db = tmp.mktemp(name) / "gateway.db"
+    config = config_dict(upstream, tenants=dict(tenants))
+    with GatewayServer(config, database_url=f"sqlite:///{db}") as server:
+        yield server
+
+
+def sdk(gw: GatewayServer, tenant: str = "alpha") -> openai.OpenAI:
+    """The official client, as one of ``tenant``'s services, without retries."""
+    return openai.OpenAI(base_url=gw.base_url, api_key=gw.token(tenant), max_retries=0, timeout=10)

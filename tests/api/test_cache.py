@@ -17,6 +17,8 @@ from harness import (
     env_for_tests,
     ledger_row,
     metric_value,
+    sdk,
+    tenants_gateway,
     to_yaml,
 )
 from openai.types.chat import ChatCompletionMessageParam
@@ -39,14 +41,8 @@ USE = {"x-gateway-cache": "Use"}  # any case
 
 @pytest.fixture(scope="module")
 def gw(fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:  # fmt: skip
-    db = tmp_path_factory.mktemp("cache") / "gateway.db"
-    config = config_dict(fake_server.base_url, tenants=TENANTS)
-    with GatewayServer(config, database_url=f"sqlite:///{db}") as server:
+    with tenants_gateway(fake_server.base_url, tmp_path_factory, TENANTS, "cache") as server:
         yield server
-
-
-def sdk(gw: GatewayServer, tenant: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=gw.token(tenant), max_retries=0, timeout=10)
 
 
 def upstream_calls(fake: FakeOpenAIServer) -> int:

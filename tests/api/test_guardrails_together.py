@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from harness import GatewayServer, config_dict
+from harness import GatewayServer, tenants_gateway
 
 from fake_openai import FakeOpenAIServer
 
@@ -27,10 +27,7 @@ ALICE, BOB = "alice.smith@example.com", "bob.jones@example.org"
 
 @pytest.fixture(scope="module")
 def gw(fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:  # fmt: skip
-    db = tmp_path_factory.mktemp("guardrails") / "gateway.db"
-    with GatewayServer(
-        config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
-    ) as server:
+    with tenants_gateway(fake_server.base_url, tmp_path_factory, TENANTS, "guardrails") as server:
         yield server
 
 

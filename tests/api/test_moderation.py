@@ -9,7 +9,14 @@ from typing import Any
 
 import openai
 import pytest
-from harness import GatewayServer, config_dict, ledger_row, ledger_rows, metric_value
+from harness import (
+    GatewayServer,
+    ledger_row,
+    ledger_rows,
+    metric_value,
+    sdk,
+    tenants_gateway,
+)
 
 from fake_openai import FakeOpenAIServer, Fault
 
@@ -26,18 +33,9 @@ MESSAGES: Any = [{"role": "system", "content": "be nice"}, {"role": "user", "con
 
 
 @pytest.fixture(scope="module")
-def gw(
-    fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayServer]:
-    db = tmp_path_factory.mktemp("moderation") / "gateway.db"
-    with GatewayServer(
-        config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
-    ) as server:
+def gw(fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:  # fmt: skip
+    with tenants_gateway(fake_server.base_url, tmp_path_factory, TENANTS, "moderation") as server:
         yield server
-
-
-def sdk(gw: GatewayServer, tenant: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=gw.token(tenant), max_retries=0)
 
 
 def paths(fake: FakeOpenAIServer) -> list[str]:

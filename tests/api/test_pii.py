@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import openai
 import pytest
-from harness import GatewayServer, config_dict, ledger_rows, metric_value
+from harness import GatewayServer, ledger_rows, metric_value, sdk, tenants_gateway
 
 from fake_openai import FakeOpenAIServer
 from fake_openai.faults import Fault
@@ -35,14 +35,8 @@ TENANTS = {
 
 @pytest.fixture(scope="module")
 def gw(fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:  # fmt: skip
-    db = tmp_path_factory.mktemp("pii") / "gateway.db"
-    with GatewayServer(config_dict(fake_server.base_url, tenants=TENANTS),
-                       database_url=f"sqlite:///{db}") as server:  # fmt: skip
+    with tenants_gateway(fake_server.base_url, tmp_path_factory, TENANTS, "pii") as server:
         yield server
-
-
-def sdk(gw: GatewayServer, tenant: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=gw.token(tenant), max_retries=0, timeout=10)
 
 
 def sent(fake: FakeOpenAIServer) -> str:

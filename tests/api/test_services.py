@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from harness import GatewayServer, config_dict
+from harness import GatewayServer, config_dict, tenants_gateway
 
 from fake_openai import FakeOpenAIServer
 from gateway.auth import mint_token
@@ -37,9 +37,7 @@ TENANTS = {
 
 @pytest.fixture(scope="module")
 def gw(fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:  # fmt: skip
-    db = tmp_path_factory.mktemp("services") / "gateway.db"
-    config = config_dict(fake_server.base_url, tenants=TENANTS)
-    with GatewayServer(config, database_url=f"sqlite:///{db}") as server:
+    with tenants_gateway(fake_server.base_url, tmp_path_factory, TENANTS, "services") as server:
         yield server
 
 

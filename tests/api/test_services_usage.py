@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from harness import GatewayServer, config_dict, ledger_rows
+from harness import GatewayServer, ledger_rows, tenants_gateway
 
 from fake_openai import FakeOpenAIServer
 from gateway.auth.mint import mint_token
@@ -27,9 +27,7 @@ TENANTS = {
 
 @pytest.fixture(scope="module")
 def gw(fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:  # fmt: skip
-    db = tmp_path_factory.mktemp("services") / "gateway.db"
-    config = config_dict(fake_server.base_url, tenants=TENANTS)
-    with GatewayServer(config, database_url=f"sqlite:///{db}") as server:
+    with tenants_gateway(fake_server.base_url, tmp_path_factory, TENANTS, "services") as server:
         yield server
 
 

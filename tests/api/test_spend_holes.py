@@ -15,7 +15,7 @@ from typing import Any
 import openai
 import orjson
 import pytest
-from harness import GatewayServer, config_dict, ledger_row, merged
+from harness import GatewayServer, config_dict, ledger_row, merged, sdk, tenants_gateway
 from openai.types.responses import ResponsePromptParam
 
 from fake_openai import FakeOpenAIServer, Fault
@@ -38,18 +38,9 @@ TENANTS = {
 
 
 @pytest.fixture(scope="module")
-def gw(
-    fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[GatewayServer]:
-    db = tmp_path_factory.mktemp("holes") / "gateway.db"
-    with GatewayServer(
-        config_dict(fake_server.base_url, tenants=TENANTS), database_url=f"sqlite:///{db}"
-    ) as server:
+def gw(fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:  # fmt: skip
+    with tenants_gateway(fake_server.base_url, tmp_path_factory, TENANTS, "holes") as server:
         yield server
-
-
-def sdk(gw: GatewayServer, tenant: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=gw.token(tenant), max_retries=0)
 
 
 def assert_bound_at_least(err: openai.RateLimitError, usd: float) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from harness import GatewayServer, config_dict, ledger_row, ledger_rows
+from harness import GatewayServer, ledger_row, ledger_rows, sdk, tenants_gateway
 
 from fake_openai import FakeOpenAIServer
 
@@ -21,14 +21,8 @@ TENANTS = {
 
 @pytest.fixture(scope="module")
 def gw(fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:  # fmt: skip
-    db = tmp_path_factory.mktemp("tags") / "gateway.db"
-    config = config_dict(fake_server.base_url, tenants=TENANTS)
-    with GatewayServer(config, database_url=f"sqlite:///{db}") as server:
+    with tenants_gateway(fake_server.base_url, tmp_path_factory, TENANTS, "tags") as server:
         yield server
-
-
-def sdk(gw: GatewayServer, tenant: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=gw.token(tenant), max_retries=0, timeout=10)
 
 
 def test_tags_reach_the_ledger_and_usage_groups_by_them_and_never_go_upstream(
