@@ -69,6 +69,13 @@ class TagsView(TypedDict):
     from_metadata: bool  # the allow-listed keys of a body's `metadata` count too
 
 
+class GuardrailsView(TypedDict):
+    pii: dict[str, object]  # mode, entities, restore
+    moderation: dict[str, object] | None  # model, categories, on_error; None: no pre-check
+    functions: list[str] | None  # function names and globs a request may declare; None: any
+    cache: dict[str, object]  # mode, ttl_s, max_entry_bytes
+
+
 class TenantPolicyView(TypedDict):
     disabled: bool  # its tokens are refused (403 tenant_disabled)
     models: list[str]  # models and routes it may request, wildcards resolved
@@ -86,6 +93,7 @@ class TenantPolicyView(TypedDict):
     files: FilesView
     images_max_per_request: int
     tags: TagsView
+    guardrails: GuardrailsView
 
 
 def policy_view(config: RuntimeConfig, policy: Policy) -> TenantPolicyView:
@@ -137,6 +145,12 @@ def policy_view(config: RuntimeConfig, policy: Policy) -> TenantPolicyView:
             "keys": sorted(policy.tags.keys),
             "max_value_len": policy.tags.max_value_len,
             "from_metadata": policy.tags.from_metadata,
+        },
+        "guardrails": {
+            "pii": policy.pii.model_dump(),
+            "moderation": policy.moderation.model_dump() if policy.moderation else None,
+            "functions": list(policy.functions.patterns) if policy.functions else None,
+            "cache": policy.cache.model_dump(),
         },
     }
 

@@ -33,6 +33,7 @@ class FunctionAllowList:
 
     exact: frozenset[str]
     globs: re.Pattern[str] | None
+    patterns: tuple[str, ...] = ()  # as configured (what `GET /admin/config` shows)
 
     def allows(self, name: str) -> bool:
         return name in self.exact or (self.globs is not None and self.globs.match(name) is not None)
@@ -45,4 +46,4 @@ def compile_functions(patterns: list[str]) -> FunctionAllowList | None:
     globs = [p for p in patterns if not _GLOB.isdisjoint(p)]
     exact = frozenset(p for p in patterns if _GLOB.isdisjoint(p))
     joined = "|".join(f"(?:{fnmatch.translate(g)})" for g in globs)
-    return FunctionAllowList(exact, re.compile(joined) if globs else None)
+    return FunctionAllowList(exact, re.compile(joined) if globs else None, tuple(patterns))

@@ -25,6 +25,9 @@ TEAM = {
     "max_output_tokens_by_model": {"gpt-5-nano": 1024},
     "store": False,
     "tags": {"keys": ["feature", "env"], "from_metadata": True},
+    "pii": {"mode": "mask", "entities": ["email", "secret"], "restore": True},
+    "functions": ["get_order", "search_*"],
+    "cache": {"mode": "opt_in", "ttl_s": 60},
 }
 
 
@@ -75,6 +78,12 @@ def test_a_tenant_policy_is_shown_as_applied() -> None:
     assert view["store"] is False
     assert view["files"]["purposes"] == ["*"]
     assert view["tags"] == {"keys": ["env", "feature"], "max_value_len": 64, "from_metadata": True}
+    guardrails = view["guardrails"]
+    assert guardrails["pii"] == {"mode": "mask", "entities": ["email", "secret"], "restore": True}
+    assert guardrails["functions"] == ["get_order", "search_*"]
+    assert guardrails["moderation"] is None
+    assert guardrails["cache"]["mode"] == "opt_in"
+    assert guardrails["cache"]["ttl_s"] == 60
 
 
 def test_wildcards_are_resolved_and_a_disabled_tenant_says_so() -> None:
@@ -87,4 +96,6 @@ def test_wildcards_are_resolved_and_a_disabled_tenant_says_so() -> None:
     assert alpha["budgets"]["limits"] == []
     assert alpha["limits"]["rpm"] is None
     assert alpha["tags"]["keys"] == []  # no tags accepted
+    assert alpha["guardrails"]["functions"] is None  # any function
+    assert alpha["guardrails"]["pii"]["mode"] == "off"
     assert policy_view(config, config.tenants["frozen"])["disabled"] is True
