@@ -32,15 +32,20 @@ class Watched:
     def __init__(self, path: Path) -> None:
         self.runtime: RuntimeConfig = load_runtime(path, {})
         self.results: list[ReloadResult] = []
+        self._applied = 0
         self.reloader = ConfigReloader(
             path, {}, lambda: self.runtime, self._apply, on_result=self.results.append
         )
 
     def _apply(self, new: RuntimeConfig) -> None:
         self.runtime = new
+        self._applied += 1
 
     def has_tenant(self, tenant: str) -> bool:
-        return tenant in self.runtime.tenants
+        """Whether the config in force has ``tenant``, once its reload's result is recorded: a
+        reload applies in a thread before its result comes back, so a test that stopped the
+        watch as soon as it saw the tenant would lose the result."""
+        return tenant in self.runtime.tenants and len(self.results) >= self._applied
 
     def changed_names(self) -> set[str]:
         """Every file name that triggered a reload so far."""
