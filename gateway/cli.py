@@ -103,7 +103,39 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--subject", default="dev", help="the service calling (usage groups by it)")
     p.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
 
-    p = sub.add_parser("usage", help="spend and tokens from the ledger, as a table, CSV or JSON")
+    _usage_parser(
+        sub.add_parser("usage", help="spend and tokens from the ledger, as a table, CSV or JSON")
+    )
+
+    p = sub.add_parser("route", help="routing tools")
+    route_sub = p.add_subparsers(dest="route_command", required=True)
+    explain = route_sub.add_parser(
+        "explain", help="which ladder and models would serve a request, and why (no upstream call)"
+    )
+    explain.add_argument("file", nargs="?", default="-", help="request body JSON (- = stdin)")
+    explain.add_argument("--tenant", required=True, help="the tenant the request comes from")
+    explain.add_argument("--hint", help="the x-gateway-route header value")
+    explain.add_argument("--split-key", default="explain", help="request id that picks a split arm")
+    explain.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
+
+    p = sub.add_parser("config", help="config tools")
+    config_sub = p.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser(
+        "check", help="validate a config file, or a price file (pricing.yaml) as one"
+    )
+    check.add_argument("path", nargs="?", help="default: $GATEWAY_CONFIG or config/gateway.yaml")
+    schema = config_sub.add_parser("schema", help="print the config's JSON schema")
+    schema.add_argument("--write", metavar="PATH", help="write to PATH instead of stdout")
+
+    p = sub.add_parser("db", help="database tools (GATEWAY_DATABASE_URL)")
+    db_sub = p.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate the database to this release's schema")
+    db_sub.add_parser("status", help="the database's schema revision and this release's")
+    return parser
+
+
+def _usage_parser(p: argparse.ArgumentParser) -> None:
+    """``gateway usage``'s options: filters, the window, grouping, format, forecasts."""
     p.add_argument("--tenant", help="only this tenant")
     p.add_argument("--model", help="only this requested model")
     p.add_argument("--service", help="only this service inside the tenant (services:)")
@@ -136,32 +168,6 @@ def _parser() -> argparse.ArgumentParser:
         "--at", metavar="WHEN", help="--forecast as of this ISO date-time (default: now)"
     )
     p.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
-
-    p = sub.add_parser("route", help="routing tools")
-    route_sub = p.add_subparsers(dest="route_command", required=True)
-    explain = route_sub.add_parser(
-        "explain", help="which ladder and models would serve a request, and why (no upstream call)"
-    )
-    explain.add_argument("file", nargs="?", default="-", help="request body JSON (- = stdin)")
-    explain.add_argument("--tenant", required=True, help="the tenant the request comes from")
-    explain.add_argument("--hint", help="the x-gateway-route header value")
-    explain.add_argument("--split-key", default="explain", help="request id that picks a split arm")
-    explain.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
-
-    p = sub.add_parser("config", help="config tools")
-    config_sub = p.add_subparsers(dest="config_command", required=True)
-    check = config_sub.add_parser(
-        "check", help="validate a config file, or a price file (pricing.yaml) as one"
-    )
-    check.add_argument("path", nargs="?", help="default: $GATEWAY_CONFIG or config/gateway.yaml")
-    schema = config_sub.add_parser("schema", help="print the config's JSON schema")
-    schema.add_argument("--write", metavar="PATH", help="write to PATH instead of stdout")
-
-    p = sub.add_parser("db", help="database tools (GATEWAY_DATABASE_URL)")
-    db_sub = p.add_subparsers(dest="db_command", required=True)
-    db_sub.add_parser("upgrade", help="migrate the database to this release's schema")
-    db_sub.add_parser("status", help="the database's schema revision and this release's")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
