@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -124,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
         "check", help="validate a config file, or a price file (pricing.yaml) as one"
     )
     check.add_argument("path", nargs="?", help="default: $GATEWAY_CONFIG or config/gateway.yaml")
+    check.add_argument(
+        "--today", type=date.fromisoformat, help="YYYY-MM-DD: judge sunsets as of this day"
+    )
     schema = config_sub.add_parser("schema", help="print the config's JSON schema")
     schema.add_argument("--write", metavar="PATH", help="write to PATH instead of stdout")
 
@@ -183,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(args, settings, demo=args.command == "demo")
     if args.command == "config":
         if args.config_command == "check":
-            return _config_check(args.path or settings.config_path)
+            return _config_check(args.path or settings.config_path, args.today)
         return _config_schema(args.write)
     commands: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
         "db": _db,
@@ -238,10 +242,12 @@ def _load(path: str) -> RuntimeConfig | None:
         return None
 
 
-def _config_check(path: str) -> int:
+def _config_check(path: str, today: date | None = None) -> int:
     from gateway.config.check import check_config, check_pricing, is_pricing_file
 
-    return check_pricing(path) if is_pricing_file(path) else check_config(path, os.environ)
+    if is_pricing_file(path):
+        return check_pricing(path)
+    return check_config(path, os.environ, today)
 
 
 def _config_schema(write: str | None) -> int:

@@ -34,6 +34,7 @@ from gateway.guardrails.pii.restore import restoring_send
 from gateway.pipeline.context import GATEWAY_ID, RequestContext
 from gateway.pipeline.prepare import prepare
 from gateway.policy.tags import HEADER as TAGS_HEADER
+from gateway.routing.deprecation import ModelRetired
 from gateway.services import Services
 from gateway.shapes.endpoint import Endpoint, parse_json_object
 from gateway.shapes.form import parse_form
@@ -179,18 +180,26 @@ def create(endpoint: Endpoint) -> Handler:
             body = parse_json_object(raw)
         hint = header(ex.scope, b"x-gateway-route")
         split_key = header(ex.scope, b"x-request-id")
-        prepared = await prepare(
-            config,
-            caller,
-            endpoint,
-            body,
-            raw,
-            owners=services.ownership,
-            split_key=split_key.decode("latin-1") if split_key else ctx.request_id,
-            hint=hint.decode("latin-1") if hint else None,
-            fetch=services.pipeline.fetch,
-            tags_header=header(ex.scope, TAGS_HEADER),
-        )
+        try:
+            prepared = await prepare(
+                config,
+                caller,
+                endpoint,
+                body,
+                raw,
+                owners=services.ownership,
+                split_key=split_key.decode("latin-1") if split_key else ctx.request_id,
+                hint=hint.decode("latin-1") if hint else None,
+                fetch=services.pipeline.fetch,
+                tags_header=header(ex.scope, TAGS_HEADER),
+            )
+        except ModelRetired as retired:
+            services.metrics.deprecated_calls.note(config, ctx.tenant, ctx.service, retired.notice)
+            raise
+        if prepared.deprecation is not None:
+            ex.headers.extend(prepared.deprecation.headers())
+            notice = prepared.deprecation
+            services.metrics.deprecated_calls.note(config, ctx.tenant, ctx.service, notice)
         request = prepared.request
         ctx.model, ctx.stream, ctx.background = request.model, request.stream, request.background
         ctx.tags = prepared.tags

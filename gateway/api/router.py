@@ -87,6 +87,22 @@ async def _invalid_url(ex: proxy.Exchange) -> None:
     raise NotFound(f"Invalid URL ({ex.scope['method']} {ex.scope['path']})", code=None)
 
 
+_ASSISTANTS = re.compile(r"^/v1/(assistants|threads)(/.*)?$")
+ASSISTANTS_MIGRATION = "https://platform.openai.com/docs/assistants/migration"
+
+
+async def _assistants_retired(ex: proxy.Exchange) -> None:
+    """The retired Assistants API: 404 as for any path the gateway does not serve (so SDKs
+    raise ``NotFoundError`` as before; a 410 would be a bare ``APIStatusError``), with a
+    code and message that say where to go instead."""
+    ex.ctx.endpoint = "assistants"
+    raise NotFound(
+        f"The Assistants API is retired ({ex.scope['method']} {ex.scope['path']}): use the "
+        f"Responses API (POST /v1/responses) instead. Migration guide: {ASSISTANTS_MIGRATION}",
+        code="assistants_api_retired",
+    )
+
+
 class GatewayRouter:
     def __init__(self, services: Services, fallback: Any) -> None:
         self.services = services
@@ -103,7 +119,8 @@ class GatewayRouter:
                 await proxy.run(self.services, found[0], scope, receive, send)
                 return
             if path.startswith("/v1/") and _CONTROL.match(path) is None:
-                await proxy.run(self.services, _invalid_url, scope, receive, send)
+                unknown = _assistants_retired if _ASSISTANTS.match(path) else _invalid_url
+                await proxy.run(self.services, unknown, scope, receive, send)
                 return
         elif scope["type"] == "websocket":
             socket = _SOCKETS.get(scope["path"].rstrip("/"))

@@ -9,6 +9,7 @@ are named with the key to add to the price file: prices are looked up by the
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from gateway.config.runtime import RuntimeConfig, load_runtime
+from gateway.config.sunsets import sunset_warnings
 from gateway.pricing import load_pricing
 from gateway.yamlfile import ConfigError
 
@@ -49,7 +51,7 @@ def check_pricing(path: str) -> int:
     return 0
 
 
-def check_config(path: str, env: Mapping[str, str]) -> int:
+def check_config(path: str, env: Mapping[str, str], today: dt.date | None = None) -> int:
     try:
         runtime = load_runtime(path, env)
     except ConfigError as exc:
@@ -59,6 +61,8 @@ def check_config(path: str, env: Mapping[str, str]) -> int:
     print(f"ok: {path} ({len(cfg.tenants)} tenants, {len(cfg.models)} models, "
           f"{len(cfg.upstreams)} upstreams; prices {runtime.pricing.version})")  # fmt: skip
     for line in unpriced_warnings(runtime, Path(path).parent / cfg.accounting.pricing_file):
+        print(line)
+    for line in sunset_warnings(cfg, today or dt.datetime.now(dt.UTC).date()):
         print(line)
     return 0
 

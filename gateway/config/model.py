@@ -16,6 +16,7 @@ from pydantic import Field, HttpUrl, model_validator
 from gateway.config.alerts import AlertsConfig, unknown_webhooks
 from gateway.config.base import EnvName, Name, Strict
 from gateway.config.cache import ResponseCacheConfig
+from gateway.config.deprecations import DeprecationConfig, deprecation_problems
 from gateway.config.tenant import ENDPOINT_FAMILIES, HOSTED_TOOLS, TenantPolicy
 
 HS_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -260,6 +261,7 @@ class GatewayConfig(Strict):
     )
     alerts: AlertsConfig = AlertsConfig()
     response_cache: ResponseCacheConfig = ResponseCacheConfig()
+    deprecations: dict[str, DeprecationConfig] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _references_resolve(self) -> GatewayConfig:
@@ -298,6 +300,7 @@ class GatewayConfig(Strict):
                 if family != "*" and family not in ENDPOINT_FAMILIES:
                     raise ValueError(f"{where}.endpoints: unknown endpoint family {family!r}")
         unknown = unknown_webhooks(self.alerts, {where: p.alerts for where, p in policies})
+        unknown += deprecation_problems(self.deprecations, self.models)
         if unknown:
             raise ValueError("; ".join(unknown))
         try:

@@ -14,6 +14,7 @@ of ids the request names):
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -30,7 +31,7 @@ from gateway.policy.request import Applied
 from gateway.policy.tags import request_tags
 from gateway.pricing import ModelPrice
 from gateway.quota.bound import Sizing, token_estimate
-from gateway.routing import NO_FEATURES, Plan, features_of, plan
+from gateway.routing import NO_FEATURES, Plan, deprecation, features_of, plan
 from gateway.shapes.endpoint import CreateRequest, Endpoint, Fetch
 from gateway.shapes.form import with_field
 from gateway.shapes.refs import Ref
@@ -56,6 +57,7 @@ class Prepared:
     detail: Any = None  # what the endpoint's `inspect` read (a batch's input file)
     tags: str | None = None  # cost-attribution tags, canonical (`gateway.policy.tags`)
     pii: Vault | None = None  # placeholders sent upstream, restored in the answer
+    deprecation: deprecation.Notice | None = None  # a deprecated model asked for or planned
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,18 +145,25 @@ def plan_call(
     split_key: str,
     hint: str | None = None,
     tags: str | None = None,
+    today: dt.date | None = None,
 ) -> Prepared:
-    """Parse, check the model is the caller's to use, and plan the ladder (no I/O)."""
+    """Parse, check the model is the caller's to use, and plan the ladder (no I/O);
+    a deprecated model is warned about, rewritten or refused (`gateway.routing.deprecation`)."""
     check_family(caller.policy, endpoint.family)
     request = endpoint.parse(body)
     if endpoint.fee is not None:
         fee = fee_plan(config, endpoint.fee(body))
         return Prepared(config, endpoint, caller, request, body, raw, fee, tags=tags)
     check_requested(config, caller.policy, request.model)
-    routed = request.model in config.routes
+    on = deprecation.today() if today is None else today
+    model, notice = deprecation.requested(config, request.model, on)
+    routed = model in config.routes
     features = features_of(caller.tenant, body, raw, hint) if routed else NO_FEATURES
-    route_plan = plan(config, request.model, features, split_key)
-    return Prepared(config, endpoint, caller, request, body, raw, route_plan, tags=tags)
+    route_plan, rung = deprecation.ladder(config, plan(config, model, features, split_key), on)
+    notice = notice or rung
+    return Prepared(
+        config, endpoint, caller, request, body, raw, route_plan, tags=tags, deprecation=notice
+    )
 
 
 def fee_plan(config: RuntimeConfig, fee: str) -> Plan:

@@ -27,6 +27,7 @@ from gateway.telemetry.collectors import (
     ForecastCollector,
     ForecastGauge,
 )
+from gateway.telemetry.deprecations import DeprecatedCalls
 
 # LLM calls take from tens of milliseconds to minutes.
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 600)
@@ -61,6 +62,7 @@ class Metrics:
         r = self.registry = CollectorRegistry(auto_describe=True)
         self.tool_calls = ToolCalls(r)  # gateway_tool_calls_total
         self.moderation = ModerationChecks(r)  # gateway_moderation_checks_total
+        self.deprecated_calls = DeprecatedCalls(r)  # gateway_deprecated_model_calls_total
         self.requests = _Cached(Counter(
             "gateway_requests_total", "Requests answered, by tenant, route, model, endpoint and "
             "status class (2xx, 4xx, 5xx).",

@@ -1,0 +1,30 @@
+"""``gateway_deprecated_model_calls_total``: who still calls a model that is going away."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+from gateway.config.runtime import RuntimeConfig
+from gateway.routing.deprecation import Notice
+from gateway.telemetry.labels import tenant_label
+
+
+class DeprecatedCalls:
+    """Calls that met a deprecated model, by tenant, service, model and the action taken.
+    Every label is bounded by the config: tenants and services as configured, models as
+    the ``deprecations`` section names them."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._counter = Counter(
+            "gateway_deprecated_model_calls_total",
+            "Calls to a deprecated model (asked for, or a route's rung), by tenant, service "
+            "(_none: the tenant has no services), model and action (warn, rewrite, refuse).",
+            ["tenant", "service", "model", "action"],
+            registry=registry,
+        )
+
+    def note(
+        self, config: RuntimeConfig, tenant: str | None, service: str | None, notice: Notice
+    ) -> None:
+        labels = (tenant_label(config, tenant), service or "_none", notice.model, notice.action)
+        self._counter.labels(*labels).inc()
