@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from email.utils import format_datetime
 
 from gateway.config.deprecations import DeprecationAction, DeprecationConfig
-from gateway.config.runtime import RuntimeConfig
+from gateway.config.runtime import Model, RuntimeConfig
 from gateway.errors import NotFound
 from gateway.routing.plan import Plan
 
@@ -102,19 +102,18 @@ def requested(config: RuntimeConfig, name: str, on: dt.date) -> tuple[str, Notic
 
 def ladder(config: RuntimeConfig, planned: Plan, on: dt.date) -> tuple[Plan, Notice | None]:
     """The plan with deprecated rungs rewritten or dropped, and the first rung's notice."""
-    rungs, first = [], None
+    rungs: list[Model] = []
+    first = None
     for model in planned.ladder:
         notice = notice_for(config, model.name, on)
-        if notice is None:
-            rungs.append(model)
-            continue
         first = first or notice
-        if notice.action == "warn":
+        if notice is not None and notice.action == "refuse":
+            continue
+        if notice is not None and notice.action == "rewrite":
+            assert notice.entry.replacement is not None  # the config's validation
+            model = config.models[notice.entry.replacement]
+        if model not in rungs:  # a replacement already on the ladder serves once
             rungs.append(model)
-        elif notice.action == "rewrite" and notice.entry.replacement is not None:
-            swapped = config.models[notice.entry.replacement]
-            if swapped not in rungs:
-                rungs.append(swapped)
     if first is None:
         return planned, None
     if not rungs:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 import yaml
 
 from gateway.cli import main
-from gateway.config.check import is_pricing_file
+from gateway.config.check import check_config, is_pricing_file
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "gateway.yaml"
@@ -113,3 +115,39 @@ def test_a_json_webhook_without_a_secret_is_refused(
     path = alerting_config(tmp_path, {"webhooks": {"finance": {"url": "https://x.example/in"}}})
     assert main(["config", "check", str(path)]) == 1
     assert "a json webhook is signed: set secret_env" in capsys.readouterr().err
+
+
+def sunset_config(tmp_path: Path) -> Path:
+    shutil.copy(PRICING, tmp_path / "pricing.yaml")
+    config = yaml.safe_load(CONFIG.read_text())
+    config["routes"]["extract"]["ladder"] = ["gpt-4.1-nano", "gpt-4.1-mini", "gpt-4.1"]
+    config["tenants"]["search"]["models"].append("gpt-4.1-nano")
+    config["deprecations"] = {
+        "gpt-4.1-nano": {"sunset": "2026-10-23", "replacement": "gpt-4.1-mini"},
+        "o4-mini": {"sunset": "2026-10-23"},  # configured, but no route or allow-list names it
+    }
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_route_rung_or_allowed_model_past_its_sunset_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = sunset_config(tmp_path)
+    assert main(["config", "check", str(path), "--today", "2026-10-23"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "past its sunset" in line]
+    assert lines == [
+        "warning: routes.extract.ladder names model 'gpt-4.1-nano', past its sunset "
+        "(2026-10-23; deprecations action warn); move to 'gpt-4.1-mini'",
+        "warning: tenants.search.models names model 'gpt-4.1-nano', past its sunset "
+        "(2026-10-23; deprecations action warn); move to 'gpt-4.1-mini'",
+    ]
+
+
+def test_a_model_before_its_sunset_is_not_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = sunset_config(tmp_path)
+    assert check_config(str(path), os.environ, dt.date(2026, 10, 22)) == 0
+    assert "past its sunset" not in capsys.readouterr().out
