@@ -15,7 +15,7 @@ class DeprecatedCalls:
     the ``deprecations`` section names them."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self._counter = Counter(
+        self._metric = Counter(
             "gateway_deprecated_model_calls_total",
             "Calls to a deprecated model (asked for, or a route's rung), by tenant, service "
             "(_none: the tenant has no services), model and action (warn, rewrite, refuse).",
@@ -27,4 +27,4 @@ class DeprecatedCalls:
         self, config: RuntimeConfig, tenant: str | None, service: str | None, notice: Notice
     ) -> None:
         labels = (tenant_label(config, tenant), service or "_none", notice.model, notice.action)
-        self._counter.labels(*labels).inc()
+        self._metric.labels(*labels).inc()

@@ -196,6 +196,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# alpha's call to gpt-4.1 in `traffic` is a call to a deprecated model ("who still calls what").
+DEPRECATIONS = {"gpt-4.1": {"sunset": "2027-01-14", "replacement": "gpt-5-mini"}}
+
+
 def traffic(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
     """One round of everything the dashboards plot: JSON and streams, a repeated prompt (cached
     input), a rejection, an upstream 500, two escalations, an answer the gateway's cap ended
@@ -365,7 +369,10 @@ def test_dashboards_and_alerts_run_on_a_real_prometheus(
         )
         assert unit.returncode == 0, unit.stdout + unit.stderr
 
-    config = merged(config_dict(fake.base_url, tenants=TENANTS), {"routes": ROUTES})
+    config = merged(
+        config_dict(fake.base_url, tenants=TENANTS),
+        {"routes": ROUTES, "deprecations": DEPRECATIONS},
+    )
     spend_history(db_url)
     with GatewayServer(config, database_url=db_url) as gw:
         traffic(gw, fake)  # every series exists before the first scrape
