@@ -175,6 +175,7 @@ def resolve_model(services: Services, caller: Caller, name: str) -> tuple[Model,
     config = services.config
     check_family(caller.policy, "realtime")
     check_requested(config, caller.policy, name)
+    name = services.metrics.deprecated_calls.requested(config, caller.tenant, caller.service, name)
     model = config.models.get(name)
     if model is None:  # a route: routing picks per call, a session is one model
         raise BadRequest(

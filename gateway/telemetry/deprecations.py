@@ -5,7 +5,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter
 
 from gateway.config.runtime import RuntimeConfig
-from gateway.routing.deprecation import Notice
+from gateway.routing import deprecation
+from gateway.routing.deprecation import ModelRetired, Notice
 from gateway.telemetry.labels import tenant_label
 
 
@@ -28,3 +29,17 @@ class DeprecatedCalls:
     ) -> None:
         labels = (tenant_label(config, tenant), service or "_none", notice.model, notice.action)
         self._metric.labels(*labels).inc()
+
+    def requested(
+        self, config: RuntimeConfig, tenant: str | None, service: str | None, name: str
+    ) -> str:
+        """`deprecation.requested` for a caller that has no plan (a Realtime session), counted
+        (a refusal too): the model to serve instead of ``name``."""
+        try:
+            served, notice = deprecation.requested(config, name, deprecation.today())
+        except ModelRetired as retired:
+            self.note(config, tenant, service, retired.notice)
+            raise
+        if notice is not None:
+            self.note(config, tenant, service, notice)
+        return served

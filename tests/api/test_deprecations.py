@@ -35,6 +35,7 @@ DEPRECATIONS = {
         "link": LINK,
     },
     "tts-1": {"sunset": "2999-02-01", "action": "refuse", "from": "2999-01-01"},  # warns till then
+    "gpt-realtime": {"sunset": "2026-10-23", "action": "refuse", "replacement": "gpt-realtime-2"},
 }
 ROUTES = {"legacy": {"ladder": ["small", "gpt-5-nano"]}}
 TENANTS = {"team": {"models": ["*"], "services": {"known": {"web": {}, "batch": {}}}}}
@@ -150,6 +151,22 @@ def test_before_its_from_date_an_action_only_warns(gw: GatewayServer) -> None:
     # Neither `announced` nor (past) `from`: the deprecation date is `from`.
     assert dt.datetime.fromtimestamp(int(raw.headers["deprecation"][1:]), dt.UTC).year == 2999
     assert calls(gw, "tts-1", "warn") >= 1
+
+
+def test_a_realtime_session_with_a_refused_model_is_refused_and_counted(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    before, sent = calls(gw, "gpt-realtime", "refuse"), len(fake.requests)
+    answer = httpx.post(
+        f"{gw.base_url}/realtime/client_secrets",
+        headers={"authorization": f"Bearer {sdk(gw).api_key}"},
+        json={"session": {"type": "realtime", "model": "gpt-realtime"}},
+    )
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "model_not_found"
+    assert "`gpt-realtime-2`" in answer.json()["error"]["message"]
+    assert len(fake.requests) == sent
+    assert calls(gw, "gpt-realtime", "refuse") == before + 1
 
 
 @pytest.mark.parametrize(
