@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.auth.callers import Caller
+from gateway.bridge.endpoint import bridged
 from gateway.config.runtime import Model, RuntimeConfig
 from gateway.errors import BadRequest, PermissionDenied
 from gateway.guardrails.pii.mask import Vault
@@ -154,6 +155,9 @@ def plan_call(
     routed = request.model in config.routes
     features = features_of(caller.tenant, body, raw, hint) if routed else NO_FEATURES
     route_plan = plan(config, request.model, features, split_key)
+    if route_plan.chat_via_responses and bridged(endpoint) is not endpoint:
+        endpoint = bridged(endpoint)
+        request = endpoint.parse(body)  # what cannot be translated is refused here
     return Prepared(config, endpoint, caller, request, body, raw, route_plan, tags=tags)
 
 
