@@ -9,12 +9,13 @@ from collections.abc import Iterator
 import openai
 import pytest
 from harness import GatewayServer, config_dict, ledger_row, merged, sdk
+from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel
 
 from fake_openai import FakeOpenAIServer, Fault
 
 ROUTES = {"bridged": {"ladder": ["gpt-5-mini"], "chat_via_responses": True}}
-SAY = [{"role": "user", "content": "Say hi to the bridge"}]
+SAY: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hi to the bridge"}]
 
 
 @pytest.fixture(scope="module")
@@ -209,7 +210,9 @@ def test_a_refusal_is_the_message_refusal(client: openai.OpenAI, fake: FakeOpenA
     assert said == "I can't help with that."
 
 
-LONG = [{"role": "user", "content": " ".join(f"word{i}" for i in range(30))}]
+LONG: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": " ".join(f"word{i}" for i in range(30))}
+]
 
 
 def test_a_truncated_answer_ends_for_length(client: openai.OpenAI, fake: FakeOpenAIServer) -> None:

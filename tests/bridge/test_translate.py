@@ -246,8 +246,8 @@ def test_a_stream_becomes_chat_chunks_however_it_is_cut(piece: int) -> None:
     started, args = chunks[3].choices[0].delta.tool_calls, chunks[4].choices[0].delta.tool_calls
     assert started is not None
     assert args is not None
-    assert (started[0].index, started[0].id, started[0].function.name) == (0, "call_9", "f")  # type: ignore[union-attr]
-    assert (args[0].index, args[0].id, args[0].function.arguments) == (0, None, "{}")  # type: ignore[union-attr]
+    assert (started[0].index, started[0].id, started[0].function.name) == (0, "call_9", "f")
+    assert (args[0].index, args[0].id, args[0].function.arguments) == (0, None, "{}")
     assert chunks[-2].choices[0].finish_reason == "tool_calls"
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
