@@ -22,7 +22,10 @@ _SAME = (
     "parallel_tool_calls",
     "service_tier",
     "prompt_cache_key",
+    "prompt_cache_options",
+    "prompt_cache_retention",
     "safety_identifier",
+    "moderation",
 )
 # Chat fields translated below (or checked and left out because they ask for the default).
 _MAPPED = frozenset(

@@ -18,6 +18,12 @@ def chat_id(response_id: Any) -> str:
     return "chatcmpl-" + rid.removeprefix("resp_")
 
 
+def created(response: Mapping[str, Any]) -> int:
+    """Chat says whole seconds; a response's ``created_at`` may be a float."""
+    at = response.get("created_at")
+    return int(at) if isinstance(at, int | float) else 0
+
+
 def finish_reason(response: Mapping[str, Any], called: bool) -> str:
     details = response.get("incomplete_details")
     reason = details.get("reason") if isinstance(details, dict) else None
@@ -30,14 +36,19 @@ def chat_usage(usage: Any) -> dict[str, Any] | None:
     if not isinstance(usage, dict):
         return None
     given_in, given_out = usage.get("input_tokens_details"), usage.get("output_tokens_details")
-    cached = given_in.get("cached_tokens", 0) if isinstance(given_in, dict) else 0
+    given_in = given_in if isinstance(given_in, dict) else {}
+    cached, written = given_in.get("cached_tokens", 0), given_in.get("cache_write_tokens", 0)
     reasoning = given_out.get("reasoning_tokens", 0) if isinstance(given_out, dict) else 0
     prompt, completion = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": usage.get("total_tokens", prompt + completion),
-        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+        "prompt_tokens_details": {
+            "cached_tokens": cached,
+            "cache_write_tokens": written,
+            "audio_tokens": 0,
+        },
         "completion_tokens_details": {
             "reasoning_tokens": reasoning,
             "audio_tokens": 0,
@@ -77,7 +88,7 @@ def to_chat(response: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": chat_id(response.get("id")),
         "object": "chat.completion",
-        "created": response.get("created_at", 0),
+        "created": created(response),
         "model": response.get("model", ""),
         "choices": [choice],
         "usage": chat_usage(response.get("usage")),

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from gateway.bridge.responses_to_chat import chat_id, chat_usage, finish_reason
+from gateway.bridge.responses_to_chat import chat_id, chat_usage, created, finish_reason
 from gateway.shapes.sse import ResponsesTap, SseSplitter, StreamFacts, event_data, json_object
 
 _TERMINAL = ("response.completed", "response.incomplete", "response.failed")
@@ -52,7 +52,7 @@ class BridgeTap:
             self._head = {
                 "id": chat_id(response.get("id")),
                 "object": "chat.completion.chunk",
-                "created": response.get("created_at", 0),
+                "created": created(response),
                 "model": response.get("model", ""),
             }
             return [self._chunk({"role": "assistant", "content": "", "refusal": None})]
@@ -100,4 +100,7 @@ class BridgeTap:
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return orjson.dumps({**self._head, "choices": [choice]})
+        chunk = {**self._head, "choices": [choice]}
+        if self.include_usage:  # as OpenAI sends it: null on every chunk but the last
+            chunk["usage"] = None
+        return orjson.dumps(chunk)

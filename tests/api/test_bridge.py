@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from harness import GatewayServer, config_dict, ledger_row, merged, sdk
+from harness import GatewayServer, config_dict, ledger_row, merged, metric_value, sdk
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel
 
@@ -109,7 +109,9 @@ def test_stream_without_usage_has_no_usage_chunk(client: openai.OpenAI) -> None:
     assert not [c for c in chunks if "usage" in c]
 
 
-def test_a_tool_call_round_trip(client: openai.OpenAI, fake: FakeOpenAIServer) -> None:
+def test_a_tool_call_round_trip(
+    client: openai.OpenAI, fake: FakeOpenAIServer, gw: GatewayServer
+) -> None:
     tools: list[openai.types.chat.ChatCompletionToolParam] = [
         {
             "type": "function",
@@ -119,6 +121,7 @@ def test_a_tool_call_round_trip(client: openai.OpenAI, fake: FakeOpenAIServer) -
             },
         }
     ]
+    counted = metric_value(gw, "gateway_tool_calls_total", tenant="alpha", tool="weather")
     fake.inject(Fault(path="/v1/responses", function_call=("weather", '{"city": "Oslo"}')))
     first = client.chat.completions.create(
         model="bridged", messages=SAY, tools=tools, tool_choice="required"
@@ -135,6 +138,9 @@ def test_a_tool_call_round_trip(client: openai.OpenAI, fake: FakeOpenAIServer) -
     assert sent["tool_choice"] == "required"
     choice = first.choices[0]
     assert choice.finish_reason == "tool_calls"
+    assert (
+        metric_value(gw, "gateway_tool_calls_total", tenant="alpha", tool="weather") == counted + 1
+    )
     assert choice.message.tool_calls is not None
     call = choice.message.tool_calls[0]
     assert call.type == "function"

@@ -13,8 +13,10 @@ from pydantic import ValidationError
 from gateway.bridge.chat_to_responses import check, to_responses
 from gateway.bridge.responses_to_chat import to_chat
 from gateway.bridge.stream import BridgeTap
+from gateway.config import compile_config, parse_config
 from gateway.config.model import RouteConfig
 from gateway.errors import BadRequest
+from gateway.explain import explain
 
 USER = {"role": "user", "content": "hi"}
 
@@ -212,7 +214,10 @@ def _events(*events: dict[str, Any]) -> bytes:
     )
 
 
-CREATED = {"type": "response.created", "response": {"id": "resp_s", "created_at": 5, "model": "m"}}
+CREATED = {
+    "type": "response.created",
+    "response": {"id": "resp_s", "created_at": 5.7, "model": "m"},
+}
 
 
 def _chunks(out: bytes) -> list[Any]:
@@ -240,7 +245,8 @@ def test_a_stream_becomes_chat_chunks_however_it_is_cut(piece: int) -> None:
     tap = BridgeTap(strip_usage=False)
     out = b"".join(tap.filter(stream[i : i + piece]) for i in range(0, len(stream), piece))
     chunks = _chunks(out)
-    assert {c.id for c in chunks} == {"chatcmpl-s"}
+    assert {(c.id, c.created) for c in chunks} == {("chatcmpl-s", 5)}
+    assert out.count(b'"usage":null') == len(chunks) - 1, "null on all but the usage chunk"
     assert chunks[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello"
     started, args = chunks[3].choices[0].delta.tool_calls, chunks[4].choices[0].delta.tool_calls
@@ -288,3 +294,30 @@ def test_a_bridged_route_cannot_repair_json_since_repair_amends_chat_answers() -
     RouteConfig(ladder=["m"], chat_via_responses=True)  # escalate, the default, is fine
     with pytest.raises(ValidationError, match="repair is not available with chat_via_responses"):
         RouteConfig(ladder=["m"], chat_via_responses=True, on_invalid_json=["repair"])
+
+
+def test_route_explain_says_a_route_is_bridged() -> None:
+    config = compile_config(
+        parse_config(
+            """
+models: {small: {}}
+routes:
+  bridged: {ladder: [small], chat_via_responses: true}
+  plain: {ladder: [small]}
+tenants: {t: {models: ["*"]}}
+accounting: {allow_unpriced: true}
+"""
+        ),
+        {},
+    )
+    chat = b'"messages": [{"role": "user", "content": "hi"}]}'
+    said, ok = explain(config, "t", b'{"model": "bridged", ' + chat, hint=None, split_key="k")
+    assert ok
+    assert "bridged:      served through upstream /responses" in said
+    said, _ = explain(config, "t", b'{"model": "plain", ' + chat, hint=None, split_key="k")
+    assert "bridged" not in said
+    said, ok = explain(
+        config, "t", b'{"model": "bridged", "n": 2, ' + chat, hint=None, split_key="k"
+    )
+    assert not ok
+    assert "unsupported_on_bridge" in said
