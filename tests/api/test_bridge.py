@@ -9,12 +9,20 @@ from collections.abc import Iterator
 import openai
 import pytest
 from harness import GatewayServer, config_dict, ledger_row, merged, metric_value, sdk
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionMessageParam
 from pydantic import BaseModel
 
 from fake_openai import FakeOpenAIServer, Fault
 
-ROUTES = {"bridged": {"ladder": ["gpt-5-mini"], "chat_via_responses": True}}
+ROUTES = {
+    "bridged": {"ladder": ["gpt-5-mini"], "chat_via_responses": True},
+    "judged": {
+        "ladder": ["gpt-5-nano", "gpt-5-mini"],
+        "chat_via_responses": True,
+        "buffer_streams": True,
+        "escalate_on": ["refusal"],
+    },
+}
 SAY: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hi to the bridge"}]
 
 
@@ -262,3 +270,26 @@ def test_a_model_named_directly_is_not_bridged(
 ) -> None:
     client.chat.completions.create(model="gpt-5-mini", messages=SAY)
     assert [r.path for r in fake.requests] == ["/v1/chat/completions"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_bridged_refusal_escalates_and_the_client_sees_one_clean_answer(
+    client: openai.OpenAI, fake: FakeOpenAIServer, stream: bool
+) -> None:
+    fake.inject(Fault(path="/v1/responses", model="gpt-5-nano", refusal="I can't help with that."))
+    raw = client.chat.completions.with_raw_response.create(
+        model="judged", messages=SAY, stream=stream
+    )
+    assert [r.json()["model"] for r in fake.requests] == ["gpt-5-nano", "gpt-5-mini"]
+    assert {r.path for r in fake.requests} == {"/v1/responses"}
+    assert raw.headers["x-gateway-escalations"] == "gpt-5-nano>gpt-5-mini:refusal"
+    parsed = raw.parse()
+    if isinstance(parsed, ChatCompletion):
+        assert not stream
+        text = parsed.choices[0].message.content or ""
+    else:
+        assert stream
+        chunks: list[ChatCompletionChunk] = list(parsed)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks)
+        assert chunks[-1].choices[0].finish_reason == "stop"
+    assert text.startswith("Fake answer:")
