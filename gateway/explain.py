@@ -45,6 +45,8 @@ def explain(
         ]
         if decision.buffer_streams:
             lines.append("streams:      buffered, so quality checks apply")
+        if prepared.endpoint is not endpoint:
+            lines.append(f"bridged:      served through upstream {prepared.endpoint.upstream_path}")
         if "repair" in decision.on_invalid_json:
             lines.append("broken JSON:  repaired by the same model once, per rung")
         for rung, model in enumerate(decision.ladder, 1):

@@ -179,9 +179,16 @@ class RouteConfig(Strict):
         "the same model once more with its answer and the error; `escalate` leaves it to "
         "`escalate_on` (without it, such answers never escalate).",
     )
+    chat_via_responses: bool = Field(
+        default=False,
+        description="Serve /v1/chat/completions clients through the upstream Responses API "
+        "(translated both ways; what cannot be translated faithfully is refused).",
+    )
 
     @model_validator(mode="after")
     def _remedies_in_order(self) -> RouteConfig:
+        if self.chat_via_responses and "repair" in self.on_invalid_json:
+            raise ValueError("on_invalid_json: repair is not available with chat_via_responses")
         if len(set(self.on_invalid_json)) != len(self.on_invalid_json):
             raise ValueError("on_invalid_json: each remedy at most once")
         if self.on_invalid_json == ["escalate", "repair"]:

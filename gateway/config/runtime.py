@@ -87,6 +87,7 @@ class Route:
     buffer_streams: bool = False
     retry_after_max_s: float = 2.0
     on_invalid_json: frozenset[str] = frozenset({"escalate"})
+    chat_via_responses: bool = False  # Chat clients served through the Responses API
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,6 +308,7 @@ def _compile_route(name: str, r: RouteConfig, models: Mapping[str, Model]) -> Ro
         buffer_streams=r.buffer_streams,
         retry_after_max_s=r.retry_after_max_s,
         on_invalid_json=frozenset(r.on_invalid_json),
+        chat_via_responses=r.chat_via_responses,
     )
 
 

@@ -81,7 +81,7 @@ def called(family: str, outcome: Outcome) -> list[str]:
         answer = facts.response
     if answer is None:
         return []
-    if family == "responses":
+    if family == "responses" or "output" in answer:  # a bridged Chat call's is a response
         return [
             item["name"]
             for item in _dicts(answer.get("output"))

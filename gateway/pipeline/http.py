@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
 from gateway.api.asgi import Headers, Receive, Scope, Send
 from gateway.errors import GatewayError
 from gateway.metering.outcome import Outcome
@@ -196,7 +198,10 @@ async def _forward(
         await relay_bytes(ctx, outcome, resp, down.send, down.receive, out, rates)
         return None
     key, name = client.upstream.api_key, client.upstream.name
-    return await read_answer(ctx, outcome, resp, api_key=key, upstream=name, rate_limits=rates)
+    answer = await read_answer(ctx, outcome, resp, api_key=key, upstream=name, rate_limits=rates)
+    if endpoint.to_client is not None and outcome.body is not None and answer.status < 400:
+        answer.body = orjson.dumps(endpoint.to_client(outcome.body))
+    return answer
 
 
 def _moved(

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import orjson
 
 from gateway.auth.callers import Caller
+from gateway.bridge.endpoint import bridged
 from gateway.config.runtime import Model, RuntimeConfig
 from gateway.errors import BadRequest, PermissionDenied
 from gateway.guardrails.pii.mask import Vault
@@ -161,6 +162,9 @@ def plan_call(
     features = features_of(caller.tenant, body, raw, hint) if routed else NO_FEATURES
     route_plan, rung = deprecation.ladder(config, plan(config, model, features, split_key), on)
     notice = notice or rung
+    if route_plan.chat_via_responses and bridged(endpoint) is not endpoint:
+        endpoint = bridged(endpoint)
+        request = endpoint.parse(body)  # what cannot be translated is refused here
     return Prepared(
         config, endpoint, caller, request, body, raw, route_plan, tags=tags, deprecation=notice
     )

@@ -95,7 +95,7 @@ async def buffer_stream(
     async for chunk in resp.chunks():
         if ctx.ttft_s is None:
             ctx.ttft_s = time.perf_counter() - ctx.started
-        if strip_usage:
+        if strip_usage or tap.strip_usage:  # a tap that rewrites (a bridge's) always filters
             out = tap.filter(chunk)
         else:
             tap.feed(chunk)
@@ -255,7 +255,7 @@ async def relay_stream(
     ctx.status = outcome.status = resp.status
     await send({"type": "http.response.start", "status": resp.status, "headers": headers})
     facts = outcome.facts = tap.facts
-    tapped = tap.filter if strip_usage else tap.feed
+    tapped = tap.filter if strip_usage or tap.strip_usage else tap.feed  # a bridge's: always
     watch = ClientWatch(receive, resp)
     failure: GatewayError | None = None
     try:

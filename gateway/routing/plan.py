@@ -64,6 +64,7 @@ class Plan:
     retry_after_max_s: float
     why: str
     on_invalid_json: frozenset[str] = frozenset({"escalate"})  # `repair`, `escalate`, both
+    chat_via_responses: bool = False  # Chat served through the Responses API (`gateway.bridge`)
 
 
 def plan(config: RuntimeConfig, requested: str, features: Features, split_key: str) -> Plan:
@@ -95,6 +96,7 @@ def _from(route: Route, ladder: tuple[Model, ...], why: str) -> Plan:
         route.retry_after_max_s,
         why,
         route.on_invalid_json,
+        route.chat_via_responses,
     )
 
 

@@ -110,6 +110,9 @@ class Endpoint:
     inspect: Inspect | None = None
     model_in_body: bool = True  # the gateway sets the upstream model's name in the body
     defer: Deferral | None = None  # its answer runs on upstream: billed when it ends
+    # A JSON answer from an upstream API other than the client's (`gateway.bridge`), as
+    # the client's API says it; metering reads the upstream's own.
+    to_client: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
