@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from procs import per_call_us  # noqa: E402
+
 from gateway.cache.key import RESPONSES, cache_key, refusal  # noqa: E402
 from gateway.cache.store import Entry, MemoryStore, RedisStore  # noqa: E402
 from gateway.quota.shared.connection import connect  # noqa: E402
@@ -52,17 +54,6 @@ BODY: dict[str, Any] = {
 ANSWER = Entry(
     False, "gpt-5-nano-2025-08-07", b'{"output_text": "' + b"Your order ships. " * 170 + b'"}', 2e9
 )
-
-
-def per_call_us(fn: Callable[[], object], n: int) -> float:
-    """Best of 3 runs of ``n`` calls, process CPU time per call in µs."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.process_time()
-        for _ in range(n):
-            fn()
-        best = min(best, time.process_time() - start)
-    return best / n * 1e6
 
 
 async def async_us(fn: Callable[[], Any], n: int) -> tuple[float, float]:

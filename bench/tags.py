@@ -18,12 +18,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from procs import per_call_us  # noqa: E402
 
 from gateway.api.asgi import header  # noqa: E402
 from gateway.config.runtime import Policy  # noqa: E402
@@ -68,17 +69,6 @@ CASES: dict[str, Callable[[], object]] = {
     "header + metadata": lambda: request_tags(b"team=ads", META_BODY, FROM_METADATA),
     "refused header (400)": refused,
 }
-
-
-def per_call_us(fn: Callable[[], object], n: int) -> float:
-    """Best of 3 runs of ``n`` calls, process CPU time per call in µs."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.process_time()
-        for _ in range(n):
-            fn()
-        best = min(best, time.process_time() - start)
-    return best / n * 1e6
 
 
 def main() -> None:
