@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 from gateway.config import ConfigError, RuntimeConfig, load_runtime
 from gateway.launch import EXIT_FAILED, EXIT_REFUSED, report_config_error
 from gateway.settings import Settings
+from gateway.shadow import cli as shadow_cli
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
@@ -131,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     schema = config_sub.add_parser("schema", help="print the config's JSON schema")
     schema.add_argument("--write", metavar="PATH", help="write to PATH instead of stdout")
 
+    shadow_cli.add_parser(sub)
     p = sub.add_parser("db", help="database tools (GATEWAY_DATABASE_URL)")
     db_sub = p.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="migrate the database to this release's schema")
@@ -194,6 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "token": _token,
         "usage": _usage,
         "route": _route_explain,
+        "shadow": shadow_cli.command,
     }
     return _with_database_errors(commands[args.command], args, settings)
 

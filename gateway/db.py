@@ -37,6 +37,7 @@ def make_engine(url: str) -> Engine:
         import gateway.deferred.table
         import gateway.ledger.table
         import gateway.ownership.table
+        import gateway.shadow.table
         import gateway.storage.table  # noqa: F401  (registers the tables)
         from gateway.ownership.sql import adopt_response_owners
 
@@ -137,6 +138,14 @@ def require_schema(engine: Engine) -> None:
 def placeholder(paramstyle: str) -> str:
     """The DBAPI's positional parameter marker (sqlite3: ``?``, psycopg: ``%s``)."""
     return "?" if paramstyle == "qmark" else "%s"
+
+
+def core_moment(moment: datetime, engine: Engine) -> datetime:
+    """A moment for a SQLAlchemy Core statement: SQLite keeps naive UTC text, so compare
+    and store naive UTC there."""
+    if engine.dialect.name == "sqlite":
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
 
 
 def db_timestamp(at: datetime, sqlite: bool) -> datetime | str:

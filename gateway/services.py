@@ -35,6 +35,8 @@ from gateway.quota.guard import SingleInstance
 from gateway.quota.memory import MemoryQuota
 from gateway.quota.store import Quota, make_quota
 from gateway.realtime.secrets import ClientSecrets, RedisClientSecrets, SecretStore
+from gateway.shadow.run import Shadows
+from gateway.shadow.store import PairStore
 from gateway.shapes.batches import BATCH_DEFERRAL
 from gateway.shapes.responses import RESPONSE_DEFERRAL
 from gateway.storage import StorageMeter
@@ -102,6 +104,8 @@ class Services:
         self.cache = self.pipeline.cache = make_cache(
             redis_url, lambda: self.config.source.response_cache.max_bytes, self.metrics
         )
+        shadows = self.pipeline.shadows = Shadows(self.pipeline, PairStore(engine), self.track)
+        self.metrics.shadow.in_flight.set_function(lambda: shadows.in_flight)
         self.storage = StorageMeter(engine, lambda: self.config, self.pool, meter)
         self.alerts = AlertEvaluator(
             lambda: self.config, self.quota, _alert_claims(redis_url), self.metrics,

@@ -67,6 +67,11 @@ class Recording:
                 self._parts.append(body)
         await self._down.send(message)
 
+    @property
+    def body(self) -> bytes | None:
+        """Everything sent so far, or None once past the limit."""
+        return None if self._parts is None else b"".join(self._parts)
+
     def kept(self, endpoint: Endpoint, stream: bool) -> bytes | None:
         """The answer's bytes if it is a complete success within the limit, else None."""
         ctx = self._down.ctx

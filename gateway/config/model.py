@@ -17,6 +17,7 @@ from gateway.config.alerts import AlertsConfig, unknown_webhooks
 from gateway.config.base import EnvName, Name, Strict
 from gateway.config.cache import ResponseCacheConfig
 from gateway.config.deprecations import DeprecationConfig, deprecation_problems
+from gateway.config.shadow import RouteShadow, ShadowConfig, shadow_problems
 from gateway.config.tenant import ENDPOINT_FAMILIES, HOSTED_TOOLS, TenantPolicy
 
 HS_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
@@ -184,6 +185,11 @@ class RouteConfig(Strict):
         description="Serve /v1/chat/completions clients through the upstream Responses API "
         "(translated both ways; what cannot be translated faithfully is refused).",
     )
+    shadow: RouteShadow | None = Field(
+        default=None,
+        description="A candidate ladder tried on a sample of this route's calls after the "
+        "client has its answer (non-streaming), compared with it, charged as `shadow:` says.",
+    )
 
     @model_validator(mode="after")
     def _remedies_in_order(self) -> RouteConfig:
@@ -269,6 +275,7 @@ class GatewayConfig(Strict):
     alerts: AlertsConfig = AlertsConfig()
     response_cache: ResponseCacheConfig = ResponseCacheConfig()
     deprecations: dict[str, DeprecationConfig] = Field(default_factory=dict)
+    shadow: ShadowConfig = ShadowConfig()
 
     @model_validator(mode="after")
     def _references_resolve(self) -> GatewayConfig:
@@ -308,6 +315,12 @@ class GatewayConfig(Strict):
                     raise ValueError(f"{where}.endpoints: unknown endpoint family {family!r}")
         unknown = unknown_webhooks(self.alerts, {where: p.alerts for where, p in policies})
         unknown += deprecation_problems(self.deprecations, self.models)
+        budgeted = {
+            t: p.budgets.daily_usd is not None or p.budgets.monthly_usd is not None
+            for t, p in self.tenants.items()
+        }
+        shadows = {name: r.shadow for name, r in self.routes.items()}
+        unknown += shadow_problems(self.shadow, shadows, self.models, budgeted)
         if unknown:
             raise ValueError("; ".join(unknown))
         try:

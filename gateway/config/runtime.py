@@ -88,6 +88,15 @@ class Route:
     retry_after_max_s: float = 2.0
     on_invalid_json: frozenset[str] = frozenset({"escalate"})
     chat_via_responses: bool = False  # Chat clients served through the Responses API
+    shadow: Shadow | None = None  # a candidate ladder tried on a sample of the calls
+
+
+@dataclass(frozen=True, slots=True)
+class Shadow:
+    """A route's shadow: its candidate ladder and the share of calls copied to it."""
+
+    ladder: tuple[Model, ...]
+    sample: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +318,7 @@ def _compile_route(name: str, r: RouteConfig, models: Mapping[str, Model]) -> Ro
         retry_after_max_s=r.retry_after_max_s,
         on_invalid_json=frozenset(r.on_invalid_json),
         chat_via_responses=r.chat_via_responses,
+        shadow=Shadow(ladder(r.shadow.ladder), r.shadow.sample) if r.shadow else None,
     )
 
 

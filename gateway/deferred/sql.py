@@ -14,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import Engine
 
+from gateway.db import core_moment
 from gateway.deferred.table import PendingCharge
 from gateway.ledger.table import LedgerEntry
 from gateway.metering.outcome import PENDING
@@ -22,17 +23,10 @@ _PENDING = cast(Table, PendingCharge.__table__)  # type: ignore[attr-defined]
 _LEDGER = cast(Table, LedgerEntry.__table__)  # type: ignore[attr-defined]
 
 
-def _at(moment: datetime, engine: Engine) -> datetime:
-    """SQLite keeps naive UTC text: compare with naive UTC there."""
-    if engine.dialect.name == "sqlite":
-        return moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
-
-
 def add(engine: Engine, charge: PendingCharge) -> None:
     values = charge.model_dump()
-    values["created_at"] = _at(charge.created_at, engine)
-    values["next_check_at"] = _at(charge.next_check_at, engine)
+    values["created_at"] = core_moment(charge.created_at, engine)
+    values["next_check_at"] = core_moment(charge.next_check_at, engine)
     with engine.begin() as conn:
         conn.execute(insert(_PENDING).values(**values))
 
@@ -47,7 +41,7 @@ def due(engine: Engine, now: datetime, limit: int) -> list[PendingCharge]:
     """Charges whose next check has come, soonest first."""
     query = (
         select(_PENDING)
-        .where(_PENDING.c.next_check_at <= _at(now, engine))
+        .where(_PENDING.c.next_check_at <= core_moment(now, engine))
         .order_by(_PENDING.c.next_check_at)
         .limit(limit)
     )
@@ -61,7 +55,7 @@ def claim(engine: Engine, charge: PendingCharge, next_check_at: datetime) -> boo
         update(_PENDING)
         .where(_PENDING.c.object_id == charge.object_id)
         .where(_PENDING.c.checks == charge.checks)
-        .values(next_check_at=_at(next_check_at, engine), checks=charge.checks + 1)
+        .values(next_check_at=core_moment(next_check_at, engine), checks=charge.checks + 1)
     )
     with engine.begin() as conn:
         return conn.execute(query).rowcount == 1

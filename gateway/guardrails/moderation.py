@@ -10,18 +10,17 @@ failed check admits it or answers 503, as the tenant's ``on_error`` says.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter
 
-from gateway.api.asgi import Headers, Message, Scope
 from gateway.auth.callers import Caller
 from gateway.config.moderation import ModerationPolicy
 from gateway.errors import BadRequest, BudgetExceeded, GatewayError, RateLimited, ServiceUnavailable
+from gateway.pipeline.captured import Captured
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.prepare import Prepared
 from gateway.routing import NO_FEATURES, plan
@@ -123,40 +122,13 @@ async def _moderate(
         plan(config, model, NO_FEATURES, sub.request_id),
         tags=prepared.tags,
     )
-    down = _Captured(sub)
+    down = Captured(sub)
     await pipeline.serve(down, moderation)
     try:
         answer = orjson.loads(bytes(down.body)) if down.status == 200 else None
     except orjson.JSONDecodeError:
         return 0, None
     return down.status, answer if isinstance(answer, dict) else None
-
-
-@dataclass(slots=True)
-class _Captured:
-    """A downstream that keeps the answer (`gateway.pipeline.http.Downstream`)."""
-
-    ctx: RequestContext
-    scope: Scope = field(
-        default_factory=lambda: {
-            "headers": [(b"content-type", b"application/json")],
-            "query_string": b"",
-        }
-    )
-    headers: Headers = field(default_factory=list)
-    span: Any = None
-    status: int = 0
-    body: bytearray = field(default_factory=bytearray)
-
-    async def receive(self) -> Message:
-        await asyncio.Event().wait()  # nobody disconnects from the gateway's own call
-        return {"type": "http.disconnect"}
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-        else:
-            self.body += message.get("body", b"")
 
 
 def flagged_categories(answer: dict[str, Any], wanted: list[str]) -> list[str]:

@@ -97,3 +97,6 @@ class LedgerEntry(SQLModel, table=True):
     # The service inside the tenant (`services:`): a listed name, or "other" for the rest;
     # None when the tenant has no services configured (or for an orphan's estimated row).
     service: str | None = Field(default=None, max_length=SERVICE_NAME_MAX)
+    # A shadow call (`gateway.shadow`): the tenant whose call it copied. The row's own
+    # tenant is the one charged (`shadow.charge_to`); None for every client call.
+    shadow_of: str | None = Field(default=None, max_length=128)

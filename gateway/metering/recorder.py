@@ -95,11 +95,13 @@ class Recorder:
                 tags=ctx.tags,
                 service=ctx.service,
                 session_id=session_id,
+                shadow_of=ctx.shadow_of,
             )
         )
         # After the row is queued: a shared quota counts the cost once the row is committed.
         self._quota.settle(ticket, cost, usage.total_input + usage.total_output, time.time())
         ctx.cost_nanos = cost
+        ctx.spent_nanos += cost
         ctx.input_tokens, ctx.output_tokens = usage.total_input, usage.total_output
         if not held:  # a held bound is not spend yet: its bill is observed when it comes
             self.observe(

@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 import gateway.deferred.table
 import gateway.ledger.table
 import gateway.ownership.table
+import gateway.shadow.table
 import gateway.storage.table  # noqa: F401  (registers the tables)
 
 connection = context.config.attributes["connection"]

@@ -55,10 +55,12 @@ class RequestContext:
     upstream_request_id: str | None = None  # OpenAI's x-request-id, for a ticket to OpenAI
     input_tokens: int | None = None
     output_tokens: int | None = None
-    cost_nanos: int | None = None
+    cost_nanos: int | None = None  # the latest attempt's
+    spent_nanos: int = 0  # every attempt's, together
     ttft_s: float | None = None
     client_gone: bool = False
     truncated_by_cap: bool = False  # an output cap the gateway set or lowered ended the answer
+    shadow_of: str | None = None  # a shadow call: the tenant whose call it copies
 
     @classmethod
     def start(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from gateway.errors import NotFound, UpstreamError
+from gateway.errors import GatewayError, NotFound, UpstreamError
 from gateway.ownership import OwnershipStore
 from gateway.pipeline.context import RequestContext
 from gateway.pipeline.http import Downstream, serve
@@ -19,6 +19,7 @@ from gateway.upstream import UpstreamPool
 if TYPE_CHECKING:
     from gateway.cache.respond import ResponseCache
     from gateway.deferred.charges import DeferredCharges
+    from gateway.shadow.run import Shadows
 
 
 class Pipeline:
@@ -39,9 +40,23 @@ class Pipeline:
         self.tracing = tracing
         self.deferred: DeferredCharges | None = None  # set by Services: it needs the pipeline's
         self.cache: ResponseCache | None = None  # set by Services
+        self.shadows: Shadows | None = None  # set by Services
 
     async def serve(self, down: Downstream, prepared: Prepared) -> None:
-        """Attempts over HTTP until one answer (JSON or a stream) has gone to the client."""
+        """Attempts over HTTP until one answer (JSON or a stream) has gone to the client; a
+        sampled call of a shadowed route is copied to its candidate afterwards."""
+        shadows = self.shadows if prepared.plan.shadow is not None else None
+        sampled = shadows.pick(down, prepared) if shadows is not None else None
+        if shadows is None or sampled is None:
+            return await self._serve(down, prepared)
+        try:
+            await self._serve(sampled.recording, prepared)
+        except GatewayError as failed:
+            shadows.after(sampled, prepared, failed.status)
+            raise
+        shadows.after(sampled, prepared)
+
+    async def _serve(self, down: Downstream, prepared: Prepared) -> None:
         if self.cache is not None:  # it may answer, or serve and keep the answer
             return await self.cache.serve(self, down, prepared, serve)
         await serve(self, down, prepared)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.config.model import RuleMatch
-from gateway.config.runtime import Model, Route, RuntimeConfig
+from gateway.config.runtime import Model, Route, RuntimeConfig, Shadow
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +65,7 @@ class Plan:
     why: str
     on_invalid_json: frozenset[str] = frozenset({"escalate"})  # `repair`, `escalate`, both
     chat_via_responses: bool = False  # Chat served through the Responses API (`gateway.bridge`)
+    shadow: Shadow | None = None  # the route's candidate, tried on a sample after the answer
 
 
 def plan(config: RuntimeConfig, requested: str, features: Features, split_key: str) -> Plan:
@@ -97,6 +98,7 @@ def _from(route: Route, ladder: tuple[Model, ...], why: str) -> Plan:
         why,
         route.on_invalid_json,
         route.chat_via_responses,
+        route.shadow,
     )
 
 

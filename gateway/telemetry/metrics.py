@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from gateway.guardrails.moderation import ModerationChecks
 from gateway.guardrails.toolcalls import ToolCalls
+from gateway.shadow.metrics import ShadowMetrics
 from gateway.telemetry.collectors import (
     BudgetCollector,
     BudgetLevel,
@@ -63,6 +64,7 @@ class Metrics:
         self.tool_calls = ToolCalls(r)  # gateway_tool_calls_total
         self.moderation = ModerationChecks(r)  # gateway_moderation_checks_total
         self.deprecated_calls = DeprecatedCalls(r)  # gateway_deprecated_model_calls_total
+        self.shadow = ShadowMetrics(r)  # gateway_shadow_*
         self.requests = _Cached(Counter(
             "gateway_requests_total", "Requests answered, by tenant, route, model, endpoint and "
             "status class (2xx, 4xx, 5xx).",
