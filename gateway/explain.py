@@ -49,6 +49,12 @@ def explain(
             lines.append(f"bridged:      served through upstream {prepared.endpoint.upstream_path}")
         if "repair" in decision.on_invalid_json:
             lines.append("broken JSON:  repaired by the same model once, per rung")
+        if decision.shadow is not None:
+            shadow, payer = decision.shadow, config.source.shadow.charge_to
+            lines.append(
+                f"shadow:       {' -> '.join(m.name for m in shadow.ladder)} on "
+                f"{shadow.sample:.0%} of calls, after the answer, charged to {payer}"
+            )
         for rung, model in enumerate(decision.ladder, 1):
             if config.pricing.price_for(model.upstream_model) is None:
                 allowed = config.accounting.allow_unpriced

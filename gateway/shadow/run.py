@@ -93,16 +93,9 @@ class Shadows:
             return self._count(prepared.plan, "skipped_large")
         if self.in_flight >= prepared.config.source.shadow.max_in_flight:
             return self._count(prepared.plan, "skipped_busy")
-        if failed is None:
-            status, stream = sampled.recording.status, prepared.request.stream
-            side = read(prepared.endpoint.family, status, body, stream, prepared.body)
-        else:
-            side = Side.failed(failed)
+        answer = Answer(sampled.recording.status, body, failed)
         primary = Primary(
-            side,
-            ctx.rung or ctx.model or "-",
-            time.perf_counter() - ctx.started,
-            ctx.spent_nanos,
+            answer, ctx.rung or ctx.model or "-", time.perf_counter() - ctx.started, ctx.spent_nanos
         )
         self.in_flight += 1
         task = asyncio.create_task(self._run(prepared, ctx, primary), name="shadow")
@@ -111,13 +104,20 @@ class Shadows:
     async def _run(self, prepared: Prepared, ctx: RequestContext, primary: Primary) -> None:
         try:
             await self._shadow(prepared, ctx, primary)
-        except Exception:  # a shadow never takes the replica down; one line says why
-            log.exception("shadow call failed", extra={"fields": {"request_id": ctx.request_id}})
+        except Exception as exc:  # a shadow never takes the replica down; one line says why
+            fields = {"request_id": ctx.request_id, "error": repr(exc)}
+            log.error("shadow call failed", extra={"fields": fields})
         finally:
             self.in_flight -= 1
 
     async def _shadow(self, prepared: Prepared, ctx: RequestContext, primary: Primary) -> None:
         plan = prepared.plan
+        given = primary.answer  # read here, off the client's exchange
+        family, stream = prepared.endpoint.family, prepared.request.stream
+        if given.failed is None:
+            client_side = read(family, given.status, given.body, stream, prepared.body)
+        else:
+            client_side = Side.failed(given.failed)
         copy, sub = shadow_call(prepared, ctx)
         down = Captured(sub)
         started = time.perf_counter()
@@ -132,11 +132,11 @@ class Shadows:
         latency = time.perf_counter() - started
         if len(down.body) > prepared.config.source.shadow.max_compared_bytes:
             return self._count(plan, "skipped_large")
-        family = prepared.endpoint.family
         side = read(family, down.status, bytes(down.body), False, copy.body)
         shadow_model = sub.rung or copy.plan.ladder[0].name
-        pair = _pair(ctx, prepared, primary, side, shadow_model, latency, sub.spent_nanos)
-        self._observe(pair, primary.side, side)
+        pair = _pair(ctx, prepared, primary, client_side, side, shadow_model, latency,
+                     sub.spent_nanos)  # fmt: skip
+        self._observe(pair, client_side, side)
         await self._store.add(pair)
 
     def _observe(self, pair: ShadowPair, primary: Side, shadow: Side) -> None:
@@ -159,10 +159,19 @@ class Shadows:
 
 
 @dataclass(frozen=True, slots=True)
-class Primary:
-    """The client's answer, as measured when it was complete."""
+class Answer:
+    """What the client was sent: status and body, or the error status it got instead."""
 
-    side: Side
+    status: int
+    body: bytes
+    failed: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Primary:
+    """The client's call, when its answer was complete."""
+
+    answer: Answer
     model: str  # the configured model (rung) that answered
     latency_s: float
     cost_nanos: int  # every attempt's
@@ -235,12 +244,12 @@ def _pair(
     ctx: RequestContext,
     prepared: Prepared,
     primary: Primary,
+    p: Side,
     shadow: Side,
     shadow_model: str,
     latency_s: float,
     cost_nanos: int,
 ) -> ShadowPair:
-    p = primary.side
     both = p.ok and shadow.ok
     return ShadowPair(
         ts=datetime.fromtimestamp(ctx.wall_started, UTC),

@@ -33,6 +33,7 @@ ROUTES = {
 }
 TENANTS = {
     "app": {"models": ["migrating", "never"]},
+    "cached": {"models": ["migrating"], "cache": {"mode": "on"}},
     # A strict budget reserves each call's bound: gpt-4.1 with no output cap may cost $6.40.
     "shadows": {"models": [], "budgets": {"daily_usd": 50}},
     "broke": {"models": [], "budgets": {"daily_usd": 0.000001}},
@@ -165,6 +166,19 @@ def test_an_unsampled_or_ineligible_call_is_not_copied(
         "gpt-5-nano", "gpt-5-nano"]  # fmt: skip
     assert shadow_calls(gw, "skipped_ineligible") == 1
     assert all(row["shadow_of"] is None for row in ledger_rows(gw.database_url, at_least=2))
+
+
+def test_an_answer_from_the_response_cache_is_not_shadowed(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    for _ in range(2):
+        raw = sdk(gw, "cached").responses.with_raw_response.create(
+            model="migrating", input="q", store=False
+        )
+    assert raw.headers["x-gateway-cache"] == "hit"
+    pairs(gw.database_url)
+    assert [r.json()["model"] for r in fake.requests if r.path == "/v1/responses"] == [
+        "gpt-5-nano", "gpt-4.1"], "one call upstream, one shadow"  # fmt: skip
 
 
 @pytest.mark.parametrize(("account", "result"), [
