@@ -157,8 +157,8 @@ def _usage_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--by", "--group-by", dest="group_by", default="day,tenant,model", metavar="KEYS",
         help="comma-separated, of day,month,tenant,subject (the token's sub),route,"
-        "model,endpoint,service (the service inside the tenant) and one tag:<key> "
-        "(a cost tag's value) (default: day,tenant,model)",
+        "model,endpoint,service (the service inside the tenant),shadow_of (the tenant a "
+        "shadow call copied) and one tag:<key> (a cost tag's value) (default: day,tenant,model)",
     )  # fmt: skip
     p.add_argument(
         "--format", choices=("table", "csv", "json"), default="table",

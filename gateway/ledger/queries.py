@@ -45,15 +45,18 @@ from sqlalchemy.engine import Engine
 from gateway.ledger.record import TABLE as _TABLE
 from gateway.ledger.record import as_utc
 
-GROUP_KEYS = ("day", "month", "tenant", "subject", "route", "model", "endpoint", "service")
+GROUP_KEYS = (
+    "day", "month", "tenant", "subject", "route", "model", "endpoint", "service", "shadow_of",
+)  # fmt: skip
 """What `usage_report` can group by ("subject" is the token's ``sub``; "service" the
 service inside the tenant as configured, "other" for unlisted ones, None without
-``services:``; "model" is the requested model); and one ``tag:<key>`` (that tag's value)."""
+``services:``; "model" is the requested model; "shadow_of" the tenant a shadow call
+copied, None for the clients' own calls); and one ``tag:<key>`` (that tag's value)."""
 
 ROW_KEYS = (*GROUP_KEYS, "tag")
 """A report row's keys: the group keys, and the grouped tag's value."""
 
-OPTIONAL_KEYS = ("service", "tag")
+OPTIONAL_KEYS = ("service", "tag", "shadow_of")
 """Keys a CSV report has a column for only when a row has a value for them: reports
 from before they existed keep their columns."""
 
@@ -82,6 +85,7 @@ _COLUMN_OF_KEY = {
     "model": "requested_model",
     "endpoint": "endpoint",
     "service": "service",
+    "shadow_of": "shadow_of",
 }
 
 
@@ -97,6 +101,7 @@ class UsageRow:
     model: str | None = None  # the requested model
     endpoint: str | None = None
     service: str | None = None  # the service inside the tenant (`services:`)
+    shadow_of: str | None = None  # a shadow call: the tenant it copied (`gateway.shadow`)
     tag: str | None = None  # the value of the tag grouped by; NO_TAG for calls without it
     requests: int = 0  # client requests (distinct request ids)
     attempts: int = 0  # upstream attempts: retries and escalations count here

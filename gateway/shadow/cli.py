@@ -27,7 +27,9 @@ def add_parser(sub: Any) -> None:
         "--since", default="7d", metavar="WHEN",
         help="YYYY-MM-DD, an ISO date-time, today, yesterday, month or Nd (default: 7d)",
     )  # fmt: skip
-    report.add_argument("--format", choices=("table", "json"), default="table")
+    report.add_argument(
+        "--format", choices=("table", "json"), default="table", help="table (default) or json"
+    )
     report.add_argument("--config", help="the gateway config (default: GATEWAY_CONFIG)")
 
 

@@ -238,15 +238,21 @@ def test_the_report_shows_each_model_pair(gw: GatewayServer, fake: FakeOpenAISer
     table = report(gw)
     assert "gpt-5-nano -> gpt-4.1" in table
     assert "100% / 75%" in table
+    usage = json.loads(cli(gw, "usage", "--by", "tenant,shadow_of", "--format", "json"))
+    by_who = {(u["tenant"], u["shadow_of"]): u["requests"] for u in usage}
+    assert by_who == {("app", None): 4, ("shadows", "app"): 4}, "the shadows' spend, apart"
 
 
 def report(gw: GatewayServer, *args: str) -> str:
+    return cli(gw, "shadow", "report", "--route", "migrating", *args)
+
+
+def cli(gw: GatewayServer, *args: str) -> str:
     config = gw.config_file
     assert config is not None
     env = {**env_for_tests(), "GATEWAY_DATABASE_URL": gw.database_url}
     done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "shadow", "report", "--route", "migrating",
-         "--config", str(config), *args],
+        [sys.executable, "-m", "gateway.cli", *args, "--config", str(config)],
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
