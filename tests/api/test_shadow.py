@@ -23,17 +23,22 @@ from harness import (
     sdk,
 )
 from poll import eventually_sync, latest_sync
+from redis_server import RedisServer
 from sqlalchemy import create_engine, text
 
 from fake_openai import FakeOpenAIServer, Fault
 
+SHADOW = {"ladder": ["gpt-4.1"], "sample": 1.0}
 ROUTES = {
-    "migrating": {"ladder": ["gpt-5-nano"], "shadow": {"ladder": ["gpt-4.1"], "sample": 1.0}},
+    "migrating": {"ladder": ["gpt-5-nano"], "shadow": SHADOW},
+    "climbing": {"ladder": ["gpt-5-nano", "gpt-5-mini"], "shadow": SHADOW},
+    "bridged": {"ladder": ["gpt-5-nano"], "chat_via_responses": True, "shadow": SHADOW},
     "never": {"ladder": ["gpt-5-nano"], "shadow": {"ladder": ["gpt-4.1"], "sample": 1e-9}},
 }
 TENANTS = {
-    "app": {"models": ["migrating", "never"]},
+    "app": {"models": ["migrating", "never", "climbing", "bridged"]},
     "cached": {"models": ["migrating"], "cache": {"mode": "on"}},
+    "masked": {"models": ["migrating"], "pii": {"mode": "mask", "restore": True}},
     # A strict budget reserves each call's bound: gpt-4.1 with no output cap may cost $6.40.
     "shadows": {"models": [], "budgets": {"daily_usd": 50}},
     "broke": {"models": [], "budgets": {"daily_usd": 0.000001}},
@@ -157,6 +162,46 @@ def test_a_shadow_refusal_and_broken_json_are_counted_against_the_candidate(
     assert metric_value(gw, "gateway_shadow_answers_total", check="json_valid", **labels) == 0
 
 
+def test_the_clients_side_is_the_whole_request_escalations_and_all(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(model="gpt-5-nano", status=500))
+    raw = sdk(gw, "app").responses.with_raw_response.create(model="climbing", input="q")
+    rid = raw.headers["x-gateway-request-id"]
+    (pair,) = pairs(gw.database_url)
+    rows = [r for r in ledger_rows(gw.database_url, at_least=3) if r["request_id"] == rid]
+    assert [r["requested_model"] for r in rows] == ["gpt-5-nano", "gpt-5-mini"]
+    assert pair["primary_model"] == "gpt-5-mini", "the rung that answered"
+    assert pair["primary_cost_nanos"] == sum(int(str(r["cost_nanos"])) for r in rows)
+
+
+def test_a_bridged_chat_call_is_shadowed_through_the_same_bridge(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    answer = sdk(gw, "app").chat.completions.create(
+        model="bridged", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert answer.choices[0].message.content == "Fake answer: hi"
+    (pair,) = pairs(gw.database_url)
+    assert [(r.path, r.json()["model"]) for r in fake.requests] == [
+        ("/v1/responses", "gpt-5-nano"), ("/v1/responses", "gpt-4.1")]  # fmt: skip
+    assert fake.requests[1].json()["store"] is False
+    assert (pair["endpoint"], pair["shadow_ok"], pair["similarity"]) == ("chat.completions", 1, 1.0)
+
+
+def test_the_candidate_sees_the_masked_input_the_upstream_saw(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    said = "Mail ada@example.com please"
+    out = sdk(gw, "masked").responses.create(model="migrating", input=said).output_text
+    assert "ada@example.com" in out, "restored for the client"
+    pairs(gw.database_url)
+    sent = [r.json()["input"] for r in fake.requests if r.path == "/v1/responses"]
+    assert len(sent) == 2
+    assert sent[0] == sent[1]
+    assert "ada@example.com" not in sent[1]
+
+
 def test_an_unsampled_or_ineligible_call_is_not_copied(
     gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:
@@ -195,6 +240,21 @@ def test_a_shadow_is_skipped_when_its_account_has_no_budget_or_rate_left(
         rows = ledger_rows(gw.database_url, at_least=2)
         assert len(shadow_sent) == (0 if account == "broke" else 1)
         assert len([r for r in rows if r["shadow_of"]]) == len(shadow_sent), "no row, no call"
+
+
+def test_replicas_share_the_shadow_accounts_limits_through_redis(
+    fake: FakeOpenAIServer, tmp_path: Path, redis: RedisServer
+) -> None:
+    config = shadow_config(fake.base_url, charge_to="slow")  # 1 request a minute
+    db = f"sqlite:///{tmp_path / 'one.db'}"
+    with GatewayServer(config, database_url=db, redis_url=redis.url) as one:
+        assert sdk(one, "app").responses.create(model="migrating", input="q").output_text
+        eventually_sync(lambda: shadow_calls(one, "compared") == 1)
+    db = f"sqlite:///{tmp_path / 'two.db'}"
+    with GatewayServer(config, database_url=db, redis_url=redis.url) as two:
+        assert sdk(two, "app").responses.create(model="migrating", input="q").output_text
+        eventually_sync(lambda: shadow_calls(two, "skipped_rate_limited") == 1)
+    assert [r.json()["model"] for r in fake.requests] == ["gpt-5-nano", "gpt-4.1", "gpt-5-nano"]
 
 
 def test_the_client_is_not_held_by_its_shadow_and_a_busy_replica_skips(
