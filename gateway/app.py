@@ -74,21 +74,7 @@ def create_app(
         forecast_interval_s=settings.forecast_interval_s,
     )
     if config_path is not None:
-
-        def apply(new: RuntimeConfig) -> None:
-            services.config = new
-
-        def count(result: ReloadResult) -> None:
-            services.metrics.config_reloads("ok" if result.ok else "rejected").inc()
-
-        services.reloader = ConfigReloader(
-            config_path,
-            env or {},
-            lambda: services.config,
-            apply,
-            upstream_override=upstream_override,
-            on_result=count,
-        )
+        services.reloader = _reloader(services, config_path, env or {}, upstream_override)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -129,6 +115,26 @@ def create_app(
         logging_config=None,
     )
     return GatewayRouter(services, ControlPlane(services, litestar))
+
+
+def _reloader(
+    services: Services,
+    path: Path,
+    env: Mapping[str, str],
+    upstream_override: tuple[str, str] | None,
+) -> ConfigReloader:
+    """Reloads swap the services' config; each result is counted."""
+
+    def apply(new: RuntimeConfig) -> None:
+        services.config = new
+
+    def count(result: ReloadResult) -> None:
+        services.metrics.config_reloads("ok" if result.ok else "rejected").inc()
+
+    return ConfigReloader(
+        path, env, lambda: services.config, apply, upstream_override=upstream_override,
+        on_result=count,
+    )  # fmt: skip
 
 
 def api_document() -> dict[str, Any]:

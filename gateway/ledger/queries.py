@@ -236,16 +236,7 @@ def usage_report(
         func.sum(case((t.c.estimated, 1), else_=0)),
         func.sum(case((t.c.unpriced, 1), else_=0)),
     )
-    if tenant is not None:
-        stmt = stmt.where(t.c.tenant == tenant)
-    if model is not None:
-        stmt = stmt.where(t.c.requested_model == model)
-    if service is not None:
-        stmt = stmt.where(t.c.service == service)
-    if start is not None:
-        stmt = stmt.where(t.c.ts >= as_utc(start))
-    if end is not None:
-        stmt = stmt.where(t.c.ts < as_utc(end))
+    stmt = stmt.where(*_conditions(tenant, model, service, start, end))
     if group_columns:
         stmt = stmt.group_by(*group_columns)
 
@@ -273,6 +264,29 @@ def usage_report(
     ]
     rows.sort(key=lambda r: tuple(_sortable(getattr(r, k)) for k in keys))
     return rows
+
+
+def _conditions(
+    tenant: str | None,
+    model: str | None,
+    service: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> list[ColumnElement[bool]]:
+    """A report's filters: the rows of this tenant, model and service, in this window."""
+    t = _TABLE
+    out = []
+    if tenant is not None:
+        out.append(t.c.tenant == tenant)
+    if model is not None:
+        out.append(t.c.requested_model == model)
+    if service is not None:
+        out.append(t.c.service == service)
+    if start is not None:
+        out.append(t.c.ts >= as_utc(start))
+    if end is not None:
+        out.append(t.c.ts < as_utc(end))
+    return out
 
 
 def _sortable(value: str | None) -> tuple[bool, str]:
