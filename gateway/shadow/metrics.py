@@ -12,10 +12,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gateway.shadow.compare import Side
 
-# compared | failed (the shadow answered an error) | skipped_<why>: busy, budget,
-# rate_limited, refused (the payer's policy), ineligible (background, conversation, ...)
-RESULTS = ("compared", "failed", "skipped_busy", "skipped_budget", "skipped_rate_limited",
-           "skipped_refused", "skipped_ineligible", "skipped_large")  # fmt: skip
+# Results of gateway_shadow_calls_total: compared | failed (the shadow answered an error) |
+# skipped_<why>: busy, budget, rate_limited, refused (the payer's policy, a quota store
+# down), ineligible (background, conversation, ...), large (past shadow.max_compared_bytes).
 SIMILARITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
 
@@ -25,8 +24,9 @@ class ShadowMetrics:
         r = registry
         self.calls = Counter(
             "gateway_shadow_calls_total",
-            "Sampled calls copied to a route's shadow, by route, shadow model (its first "
-            "rung) and result: compared, failed, skipped_busy, skipped_budget, "
+            "Sampled calls copied to a route's shadow, by route, shadow model (the rung that "
+            "answered; the first rung when skipped) and result: compared, failed, "
+            "skipped_busy, skipped_budget, "
             "skipped_rate_limited, skipped_refused, skipped_ineligible, skipped_large.",
             ["route", "shadow_model", "result"], registry=r,
         )  # fmt: skip

@@ -123,11 +123,9 @@ class Shadows:
         started = time.perf_counter()
         try:
             await serve(self._pipeline, down, copy)
-        except (BudgetExceeded, RateLimited, PermissionDenied) as refused:
-            if sub.attempts == 0:  # refused before it went upstream: nothing spent
-                return self._count(plan, _skipped(refused))
-            down.status = refused.status
         except GatewayError as failed:
+            if sub.attempts == 0:  # refused before it went upstream: nothing spent
+                return self._count(plan, _skipped(failed))
             down.status = failed.status
         latency = time.perf_counter() - started
         if len(down.body) > prepared.config.source.shadow.max_compared_bytes:
@@ -235,6 +233,7 @@ def _payer(prepared: Prepared) -> Caller:
 
 
 def _skipped(refused: GatewayError) -> str:
+    """Why admission (or the payer's policy, or a quota store down) refused the shadow."""
     if isinstance(refused, BudgetExceeded):
         return "skipped_budget"
     return "skipped_rate_limited" if isinstance(refused, RateLimited) else "skipped_refused"
