@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
-import httpx
 import openai
 import pytest
 from day import pinned_day
@@ -63,7 +62,7 @@ def input_file(client: openai.OpenAI, model: str) -> str:
     return client.files.create(file=("in.jsonl", json.dumps(line).encode()), purpose="batch").id
 
 
-def create(client: openai.OpenAI, file_id: str) -> tuple[Batch, httpx.Headers]:
+def create(client: openai.OpenAI, file_id: str) -> tuple[Batch, Mapping[str, str]]:
     raw = client.batches.with_raw_response.create(
         input_file_id=file_id, endpoint="/v1/responses", completion_window="24h"
     )
