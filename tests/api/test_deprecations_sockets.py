@@ -20,6 +20,7 @@ import openai
 import pytest
 from day import pinned_day
 from harness import GatewayServer, config_dict, merged, metric_value
+from websockets.exceptions import InvalidStatus
 
 from fake_openai import FakeOpenAIServer
 
@@ -35,12 +36,14 @@ DEPRECATIONS = {
     "gpt-5-mini": {"sunset": "2027-03-01"},  # warns
     "small": {"sunset": "2026-10-23", "replacement": "gpt-5-nano", "action": "rewrite"},
     "gpt-4.1": {"sunset": "2026-10-23", "replacement": "gpt-5-mini", "action": "refuse"},
+    "old-voice": {"sunset": "2026-10-23", "replacement": "gpt-realtime", "action": "refuse"},
 }  # fmt: skip
 SESSION_MODELS = {"context_window": 2000}  # a session's reservation stays small
 MODELS = {
     "gpt-4o-realtime-preview": SESSION_MODELS,
     "gpt-4o-mini-realtime-preview": SESSION_MODELS,
     "gpt-realtime-mini": SESSION_MODELS,
+    "old-voice": {"upstream_model": "gpt-realtime", **SESSION_MODELS},
 }
 TENANTS = {"old-rt": {"models": ["*"], "max_output_tokens": 1000}}
 SDP_OFFER = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -92,6 +95,21 @@ def test_a_realtime_sessions_handshake_carries_the_deprecation_headers(gw: Gatew
     assert calls(gw, "gpt-4o-realtime-preview", "warn") == before + 1
     plain = asyncio.run(asyncio.wait_for(handshake(sdk(gw), "gpt-realtime"), 20))
     assert not {"deprecation", "sunset", "link"} & plain.keys()
+
+
+def test_a_refused_realtime_model_is_refused_before_the_upgrade_with_the_headers(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    before = calls(gw, "old-voice", "refuse")
+    with pytest.raises(InvalidStatus) as refused:
+        asyncio.run(asyncio.wait_for(handshake(sdk(gw), "old-voice"), 20))
+    response = refused.value.response
+    assert response.status_code == 404
+    assert json.loads(response.body)["error"]["code"] == "model_not_found"
+    assert "`gpt-realtime`" in json.loads(response.body)["error"]["message"]
+    assert response.headers["sunset"] == "Fri, 23 Oct 2026 00:00:00 GMT"
+    assert not [r for r in fake.requests if r.path == "/v1/realtime"], "never opened upstream"
+    assert calls(gw, "old-voice", "refuse") == before + 1
 
 
 def test_a_rewritten_realtime_model_opens_its_replacement_and_says_so(
