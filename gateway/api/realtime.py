@@ -174,8 +174,7 @@ def minted_for(services: Services, fixed: object, name: object) -> bool:
         return True
     if not isinstance(name, str):
         return False
-    notice = deprecation.notice_for(services.config, name, deprecation.today())
-    return notice is not None and notice.action == "rewrite" and notice.entry.replacement == fixed
+    return deprecation.rewritten_to(services.config, name, deprecation.today()) == fixed
 
 
 def resolve_model(

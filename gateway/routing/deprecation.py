@@ -112,6 +112,12 @@ def notice_for(config: RuntimeConfig, name: str, on: dt.date) -> Notice | None:
     return Notice(found[0], found[1], found[1].action_on(on))
 
 
+def rewritten_to(config: RuntimeConfig, name: str, on: dt.date) -> str | None:
+    """The model served in place of ``name`` on ``on``, if it is rewritten."""
+    notice = notice_for(config, name, on)
+    return notice.entry.replacement if notice is not None and notice.action == "rewrite" else None
+
+
 def requested(config: RuntimeConfig, name: str, on: dt.date) -> tuple[str, Notice | None]:
     """The model (or route) to plan for the one the client named, and its notice."""
     notice = notice_for(config, name, on)

@@ -3,7 +3,8 @@
 Realtime names its model once, when the session opens: the handshake's answer (HTTP 101),
 a client secret's and a WebRTC call's carry the Deprecation/Sunset/Link headers the HTTP
 endpoints send, and a rewritten model's secret still opens a session named by the old
-model. The Responses socket names a model per ``response.create``: rewritten or refused
+model, and its ``session.update`` may name the old model too. The Responses socket names
+a model per ``response.create``: rewritten or refused
 (the socket's ``error`` event, in OpenAI's shape) as over HTTP, and every one counted.
 """
 
@@ -122,6 +123,24 @@ def test_a_rewritten_realtime_model_opens_its_replacement_and_says_so(
     opened = [r for r in fake.requests if r.path == "/v1/realtime"]
     assert opened[-1].query["model"] == "gpt-realtime-mini"
     assert calls(gw, old, "rewrite") >= 1
+
+
+def test_a_rewritten_sessions_update_may_name_the_model_it_asked_for(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    old = "gpt-4o-mini-realtime-preview"
+
+    async def scenario() -> str:
+        async with sdk(gw).realtime.connect(model=old) as conn:
+            await conn.session.update(session={"type": "realtime", "model": old})
+            async for event in conn:
+                if event.type in ("session.updated", "error"):
+                    return event.type
+        raise AssertionError("the session ended first")
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 20)) == "session.updated"
+    updates = [e for _, e in fake.realtime_events if e["type"] == "session.update"]
+    assert updates[-1]["session"]["model"] == "gpt-realtime-mini", "named as the upstream knows it"
 
 
 def test_a_client_secret_answer_carries_the_headers_and_opens_a_session_by_the_old_name(
