@@ -34,7 +34,7 @@ from gateway.guardrails.pii.restore import restoring_send
 from gateway.pipeline.context import GATEWAY_ID, RequestContext
 from gateway.pipeline.prepare import prepare
 from gateway.policy.tags import HEADER as TAGS_HEADER
-from gateway.routing.deprecation import ModelRetired
+from gateway.routing.deprecation import REFUSED
 from gateway.services import Services
 from gateway.shapes.endpoint import Endpoint, parse_json_object
 from gateway.shapes.form import parse_form
@@ -193,7 +193,7 @@ def create(endpoint: Endpoint) -> Handler:
                 fetch=services.pipeline.fetch,
                 tags_header=header(ex.scope, TAGS_HEADER),
             )
-        except ModelRetired as retired:
+        except REFUSED as retired:
             services.metrics.deprecated_calls.note(config, ctx.tenant, ctx.service, retired.notice)
             raise
         if prepared.deprecation is not None:

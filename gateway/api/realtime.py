@@ -31,6 +31,8 @@ from gateway.pricing import ModelPrice
 from gateway.realtime.pump import SocketSession, pump
 from gateway.realtime.responses_socket import ResponsesSocketSession
 from gateway.realtime.session import RealtimeSession
+from gateway.routing import deprecation
+from gateway.routing.deprecation import Notice
 from gateway.services import Services
 from gateway.telemetry.labels import tenant_label
 
@@ -39,10 +41,9 @@ log = logging.getLogger(__name__)
 _KEY_PROTOCOL = "openai-insecure-api-key."  # how browsers pass a key: they cannot set headers
 
 
-Opener = Callable[
-    [Services, dict[str, Any], RequestContext],
-    Awaitable[tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse]],
-]
+Headers = list[tuple[bytes, bytes]]
+Opened = tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse, Headers]
+Opener = Callable[[Services, dict[str, Any], RequestContext], Awaitable[Opened]]
 
 
 async def realtime(services: Services, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,7 +73,7 @@ async def _serve(
     ctx = RequestContext.start("GET", scope["path"], endpoint)
     ctx.stream = True
     try:
-        caller, session, upstream = await opener(services, scope, ctx)
+        caller, session, upstream, headers = await opener(services, scope, ctx)
     except GatewayError as err:
         ctx.status, ctx.error_code = err.status, err.code
         label = tenant_label(services.config, ctx.tenant)
@@ -91,7 +92,7 @@ async def _serve(
             {
                 "type": "websocket.accept",
                 "subprotocol": "realtime" if "realtime" in protocols else None,
-                "headers": own_answer_ids(ctx.request_id),
+                "headers": [*own_answer_ids(ctx.request_id), *headers],
             }
         )
         ctx.status = 101
@@ -110,9 +111,7 @@ async def _serve(
         services.access_log.write(ctx)
 
 
-async def _open_responses(
-    services: Services, scope: Scope, ctx: RequestContext
-) -> tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse]:
+async def _open_responses(services: Services, scope: Scope, ctx: RequestContext) -> Opened:
     auth = header(scope, b"authorization")
     caller = await services.auth.caller(auth.decode("latin-1") if auth else None)
     ctx.tenant, ctx.subject = caller.tenant, caller.principal.subject
@@ -122,12 +121,10 @@ async def _open_responses(
     upstream_name = next(iter(config.upstreams))
     upstream = await services.pool.get(upstream_name).ws_connect("/responses", "")
     session = ResponsesSocketSession(services.pipeline, config, caller, upstream_name)
-    return caller, session, upstream
+    return caller, session, upstream, []  # each create names its model: no notice here
 
 
-async def _open(
-    services: Services, scope: Scope, ctx: RequestContext
-) -> tuple[Caller, SocketSession, aiohttp.ClientWebSocketResponse]:
+async def _open(services: Services, scope: Scope, ctx: RequestContext) -> Opened:
     caller, fixed_session = await services.auth.session_caller(_credential(scope))
     tenant = caller.tenant
     ctx.tenant, ctx.subject = tenant, caller.principal.subject
@@ -140,14 +137,14 @@ async def _open(
             code="unsupported_parameter",
         )
     name = (query.get("model") or [""])[0] or fixed_session.get("model", "")
-    if fixed_session.get("model") not in (None, name):
+    if not minted_for(services, fixed_session.get("model"), name):
         raise BadRequest(
             "This client secret was minted for another model.", param="model", code=None
         )
     if not name:
         raise BadRequest("Missing required parameter: 'model'.", param="model", code=None)
     ctx.model = name
-    model, price = resolve_model(services, caller, name)
+    model, price, notice = resolve_model(services, caller, name)
     await open_session_slot(services, caller)
     try:
         client = services.pool.get(model.upstream)
@@ -159,7 +156,7 @@ async def _open(
     session = session_for(
         services, caller, model, price, fixed_session=fixed_session, report_spend=spend
     )
-    return caller, session, upstream
+    return caller, session, upstream, notice.headers() if notice is not None else []
 
 
 def session_for(
@@ -170,18 +167,32 @@ def session_for(
     )
 
 
-def resolve_model(services: Services, caller: Caller, name: str) -> tuple[Model, ModelPrice | None]:
-    """The configured model a Realtime session may use (a route is refused), and its price."""
+def minted_for(services: Services, fixed: object, name: object) -> bool:
+    """A secret (its session's ``model``) may be used for ``name``: the model it was minted
+    for, or a deprecated one rewritten to it (the secret holds the model served instead)."""
+    if fixed in (None, name):
+        return True
+    if not isinstance(name, str):
+        return False
+    return deprecation.rewritten_to(services.config, name, deprecation.today()) == fixed
+
+
+def resolve_model(
+    services: Services, caller: Caller, name: str
+) -> tuple[Model, ModelPrice | None, Notice | None]:
+    """The configured model a Realtime session may use (a route is refused), its price, and
+    the deprecation notice its answer carries (a deprecated model is counted, maybe rewritten)."""
     config = services.config
     check_family(caller.policy, "realtime")
     check_requested(config, caller.policy, name)
-    name = services.metrics.deprecated_calls.requested(config, caller.tenant, caller.service, name)
+    deprecated = services.metrics.deprecated_calls
+    name, notice = deprecated.requested(config, caller.tenant, caller.service, name)
     model = config.models.get(name)
     if model is None:  # a route: routing picks per call, a session is one model
         raise BadRequest(
             f"`{name}` is a route; Realtime sessions need a model.", param="model", code=None
         )
-    return model, require_price(config, model)
+    return model, require_price(config, model), notice
 
 
 async def open_session_slot(services: Services, caller: Caller) -> None:

@@ -28,7 +28,13 @@ import orjson
 
 from gateway.api.asgi import Scope, header
 from gateway.api.proxy import Exchange, Handler, body_of, caller_of
-from gateway.api.realtime import open_session_slot, resolve_model, session_ended, session_for
+from gateway.api.realtime import (
+    minted_for,
+    open_session_slot,
+    resolve_model,
+    session_ended,
+    session_for,
+)
 from gateway.auth.callers import Caller
 from gateway.config.runtime import Model
 from gateway.errors import BadRequest, GatewayError, UpstreamError
@@ -60,7 +66,7 @@ def client_secrets() -> Handler:
             raise BadRequest("'session' must be an object.", param="session", code=None)
         name = session.get("model")
         ttl = _ttl(body.get("expires_after"))
-        model, _, upstream_session = _capped_session(services, caller, session, name)
+        model, _, upstream_session = _capped_session(ex, caller, session, name)
         ctx.model = model.name
         upstream_body = {**body, "session": upstream_session}
         client = services.pool.get(model.upstream)
@@ -114,13 +120,13 @@ def calls() -> Handler:
         raw = await body_of(ex)
         content_type = (header(ex.scope, b"content-type") or b"").decode("latin-1")
         sdp, session = _offer(raw, content_type)
-        if fixed.get("model") not in (None, session.get("model", fixed.get("model"))):
+        if not minted_for(services, fixed.get("model"), session.get("model", fixed.get("model"))):
             raise BadRequest(
                 "This client secret was minted for another model.", param="session.model"
             )
         merged = {**session, **fixed}  # what the secret fixed wins over the browser's asks
         name = merged.get("model") or _query_model(ex.scope)
-        model, price, upstream_session = _capped_session(services, caller, merged, name)
+        model, price, upstream_session = _capped_session(ex, caller, merged, name)
         ctx.model = model.name
         await open_session_slot(services, caller)
         released = False
@@ -179,9 +185,11 @@ def calls() -> Handler:
 
 
 def _capped_session(
-    services: Services, caller: Caller, session: dict[str, Any], name: Any
+    ex: Exchange, caller: Caller, session: dict[str, Any], name: Any
 ) -> tuple[Model, ModelPrice | None, dict[str, Any]]:
-    """The model the session may use, its price, and its config with the tenant's caps."""
+    """The model the session may use, its price, and its config with the tenant's caps; a
+    deprecated model's notice goes on the answer's headers."""
+    services = ex.services
     if session.get("type", "realtime") != "realtime":
         raise BadRequest(
             "Only realtime sessions are supported through the gateway.",
@@ -190,7 +198,9 @@ def _capped_session(
         )
     if not isinstance(name, str) or not name:
         raise BadRequest("Missing required parameter: 'session.model'.", param="session.model")
-    model, price = resolve_model(services, caller, name)
+    model, price, notice = resolve_model(services, caller, name)
+    if notice is not None:
+        ex.headers.extend(notice.headers())
     capped, cap = dict(session), realtime_cap(caller.policy, model)
     apply_cap(capped, cap, caller.policy)
     capped.setdefault("max_output_tokens", cap)

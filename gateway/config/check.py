@@ -19,6 +19,7 @@ import yaml
 from gateway.config.runtime import RuntimeConfig, load_runtime
 from gateway.config.sunsets import sunset_warnings
 from gateway.pricing import load_pricing
+from gateway.routing import deprecation
 from gateway.yamlfile import ConfigError
 
 _CONFIG_KEYS = frozenset({"upstreams", "tenants", "auth", "routes", "server", "accounting"})
@@ -62,7 +63,7 @@ def check_config(path: str, env: Mapping[str, str], today: dt.date | None = None
           f"{len(cfg.upstreams)} upstreams; prices {runtime.pricing.version})")  # fmt: skip
     for line in unpriced_warnings(runtime, Path(path).parent / cfg.accounting.pricing_file):
         print(line)
-    for line in sunset_warnings(cfg, today or dt.datetime.now(dt.UTC).date()):
+    for line in sunset_warnings(cfg, today or deprecation.today()):
         print(line)
     return 0
 

@@ -111,8 +111,8 @@ async def _inspected(
     tags: str | None,
 ) -> Prepared:
     """A request whose model is in what it names: the names are checked before they are
-    read, and the model found there is planned like any other (no route: nothing rewrites
-    what is stored)."""
+    read, and the model found there is planned like any other (no route, no deprecation
+    rewrite: nothing rewrites what is stored)."""
     assert endpoint.inspect is not None
     check_family(caller.policy, endpoint.family)
     await check_owned(owners, caller.tenant, endpoint.parse(body).refs)
@@ -120,9 +120,11 @@ async def _inspected(
     request = inspected.request
     await check_owned(owners, caller.tenant, request.refs)  # what its content names, too
     check_requested(config, caller.policy, request.model)
+    notice = deprecation.stored(config, request.model, deprecation.today())
     route_plan = plan(config, request.model, NO_FEATURES, split_key)
+    detail = inspected.detail
     return Prepared(
-        config, endpoint, caller, request, body, raw, route_plan, inspected.detail, tags
+        config, endpoint, caller, request, body, raw, route_plan, detail, tags, deprecation=notice
     )
 
 

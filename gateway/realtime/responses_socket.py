@@ -3,7 +3,9 @@
 A socket carries many responses. Each ``response.create`` is prepared and
 admitted by the pipeline exactly as ``POST /v1/responses`` is (the route's
 first rung: a socket answer cannot be taken back to escalate); refusals are
-``error`` events in this mode's nested shape, and the socket stays open.
+``error`` events in this mode's nested shape, and the socket stays open. A
+deprecated model is rewritten or refused as over HTTP and counted; a warning has
+no headers to ride on here, so it is only counted.
 Each terminal event (``response.completed``/``.incomplete``/``.failed``)
 settles its call as it arrives.
 
@@ -35,6 +37,7 @@ from gateway.pipeline.meter import Call
 from gateway.pipeline.prepare import AttemptRequest, for_model, prepare
 from gateway.quota.bound import cost_bound, input_bound_tokens, token_estimate
 from gateway.realtime.decision import Decision
+from gateway.routing.deprecation import REFUSED
 from gateway.shapes.refs import RESPONSE
 from gateway.shapes.responses import RESPONSES_SOCKET
 
@@ -111,15 +114,22 @@ class ResponsesSocketSession:
         body = {k: v for k, v in event.items() if k != "type"}
         request_id = new_request_id()
         owners, raw = self.pipeline.ownership, text.encode()
-        prepared = await prepare(
-            self.config,
-            self.caller,
-            RESPONSES_SOCKET,
-            body,
-            raw,
-            owners=owners,
-            split_key=request_id,
-        )
+        deprecated, caller = self.pipeline.metrics.deprecated_calls, self.caller
+        try:
+            prepared = await prepare(
+                self.config,
+                caller,
+                RESPONSES_SOCKET,
+                body,
+                raw,
+                owners=owners,
+                split_key=request_id,
+            )
+        except REFUSED as refused:  # the socket's `error` event, counted like HTTP's 404
+            deprecated.note(self.config, caller.tenant, caller.service, refused.notice)
+            raise
+        if prepared.deprecation is not None:  # no per-call headers here: counted only
+            deprecated.note(self.config, caller.tenant, caller.service, prepared.deprecation)
         prepared = await redact(prepared, self.pipeline.metrics, request_id)  # not restored here
         model = prepared.plan.ladder[0]
         if model.upstream != self.upstream:

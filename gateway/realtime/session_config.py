@@ -19,6 +19,7 @@ from gateway.errors import BadRequest
 from gateway.pipeline.prepare import require_price
 from gateway.policy import check_requested
 from gateway.pricing import ModelPrice
+from gateway.routing import deprecation
 
 Priced = tuple[Model, ModelPrice | None]
 _ABSENT = object()
@@ -53,10 +54,13 @@ def check_session_models(
 def check_same_model(name: Any, config: RuntimeConfig, policy: Policy, model: Model) -> bool:
     """A session keeps the model it was opened with, as the API has it ("once a session has
     been initialized with a particular model, it can't be changed to another model using
-    session.update"). True if ``name`` is that model by its gateway name (to be renamed)."""
+    session.update"). True if ``name`` is that model by its gateway name (to be renamed),
+    or by the deprecated name it was opened with (rewritten to it)."""
     if name in (model.name, model.upstream_model):
         return bool(name != model.upstream_model)
     if isinstance(name, str):
+        if deprecation.rewritten_to(config, name, deprecation.today()) == model.name:
+            return True
         check_requested(config, policy, name)  # an unknown or forbidden model says so first
     raise BadRequest(
         f"A session cannot change its model (it was opened with `{model.name}`); "

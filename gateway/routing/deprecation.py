@@ -4,7 +4,11 @@ Checked where the model is resolved (`gateway.pipeline.prepare.plan_call`), so
 every endpoint family that takes a ``model`` gets the same treatment: the model
 the client asked for first, then each rung of the ladder planned for it. The
 notice of the model asked for wins (the client can act on it); else the first
-deprecated rung's (the operator's route needs updating).
+deprecated rung's (the operator's route needs updating). A model named in stored
+content (a batch's input file) cannot be rewritten: `stored` refuses it instead.
+
+Every judgement takes the day it is made for; the gateway's callers ask `today`,
+the one place the real date is read (tests replace it).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from email.utils import format_datetime
 
 from gateway.config.deprecations import DeprecationAction, DeprecationConfig
 from gateway.config.runtime import Model, RuntimeConfig
-from gateway.errors import NotFound
+from gateway.errors import BadRequest, NotFound
 from gateway.routing.plan import Plan
 
 REWRITTEN_FROM = b"x-gateway-rewritten-from"
@@ -51,21 +55,42 @@ class ModelRetired(NotFound):
     """A deprecated model the gateway no longer serves: OpenAI's own answer to a retired
     model (404 ``model_not_found``), so SDKs raise ``NotFoundError`` as they would upstream."""
 
-    def __init__(self, notice: Notice) -> None:
+    def __init__(self, notice: Notice, *, param: str = "model", named_in: str = "") -> None:
         entry = notice.entry
         instead = f" Use `{entry.replacement}` instead." if entry.replacement else ""
         see = f" See {entry.link}" if entry.link is not None else ""
         super().__init__(
-            f"The model `{notice.model}` is deprecated (shut down on {entry.sunset}) and "
-            f"this gateway no longer serves it.{instead}{see}",
-            param="model",
+            f"The model `{notice.model}`{named_in} is deprecated (shut down on {entry.sunset}) "
+            f"and this gateway no longer serves it.{instead}{see}",
+            param=param,
             code="model_not_found",
             headers={k.decode(): v.decode() for k, v in notice.headers()},
         )
         self.notice = notice
 
 
+class NotRewritable(BadRequest):
+    """A model the gateway rewrites, named where it cannot be rewritten faithfully (stored
+    content goes upstream as written): refused, naming the replacement to use instead."""
+
+    def __init__(self, notice: Notice, *, param: str, named_in: str) -> None:
+        entry = notice.entry
+        super().__init__(
+            f"The model `{notice.model}`{named_in} is deprecated (shut down on {entry.sunset}) "
+            f"and this gateway serves `{entry.replacement}` in its place, but it cannot change "
+            f"what is stored: name `{entry.replacement}` instead.",
+            param=param,
+            code="model_deprecated",
+            headers={k.decode(): v.decode() for k, v in notice.headers()},
+        )
+        self.notice = notice
+
+
+REFUSED = (ModelRetired, NotRewritable)  # the refusals, each with the notice to count
+
+
 def today() -> dt.date:
+    """The day deprecations are judged on: the real (UTC) date."""
     return dt.datetime.now(dt.UTC).date()
 
 
@@ -87,6 +112,12 @@ def notice_for(config: RuntimeConfig, name: str, on: dt.date) -> Notice | None:
     return Notice(found[0], found[1], found[1].action_on(on))
 
 
+def rewritten_to(config: RuntimeConfig, name: str, on: dt.date) -> str | None:
+    """The model served in place of ``name`` on ``on``, if it is rewritten."""
+    notice = notice_for(config, name, on)
+    return notice.entry.replacement if notice is not None and notice.action == "rewrite" else None
+
+
 def requested(config: RuntimeConfig, name: str, on: dt.date) -> tuple[str, Notice | None]:
     """The model (or route) to plan for the one the client named, and its notice."""
     notice = notice_for(config, name, on)
@@ -98,6 +129,25 @@ def requested(config: RuntimeConfig, name: str, on: dt.date) -> tuple[str, Notic
         assert notice.entry.replacement is not None  # the config's validation
         return notice.entry.replacement, notice
     return name, notice
+
+
+def stored(
+    config: RuntimeConfig,
+    name: str,
+    on: dt.date,
+    *,
+    param: str = "input_file_id",
+    named_in: str = " (in the input file)",
+) -> Notice | None:
+    """The notice for a model named in stored content (a batch's input file), which goes
+    upstream as written: warned about, else refused (a rewrite too, naming its replacement)."""
+    notice = notice_for(config, name, on)
+    if notice is None or notice.action == "warn":
+        return notice
+    refused = replace(notice, action="refuse")
+    if notice.action == "refuse":
+        raise ModelRetired(refused, param=param, named_in=named_in)
+    raise NotRewritable(refused, param=param, named_in=named_in)
 
 
 def ladder(config: RuntimeConfig, planned: Plan, on: dt.date) -> tuple[Plan, Notice | None]:

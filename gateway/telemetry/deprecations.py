@@ -32,9 +32,10 @@ class DeprecatedCalls:
 
     def requested(
         self, config: RuntimeConfig, tenant: str | None, service: str | None, name: str
-    ) -> str:
+    ) -> tuple[str, Notice | None]:
         """`deprecation.requested` for a caller that has no plan (a Realtime session), counted
-        (a refusal too): the model to serve instead of ``name``."""
+        (a refusal too): the model to serve instead of ``name``, and the notice its answer
+        carries (as headers)."""
         try:
             served, notice = deprecation.requested(config, name, deprecation.today())
         except ModelRetired as retired:
@@ -42,4 +43,4 @@ class DeprecatedCalls:
             raise
         if notice is not None:
             self.note(config, tenant, service, notice)
-        return served
+        return served, notice

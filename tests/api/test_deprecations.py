@@ -1,7 +1,8 @@
 """Deprecated models through the official SDK: Deprecation/Sunset/Link headers (RFC 9745,
 RFC 8594) on every endpoint family, a rewrite served by the replacement (and metered as
 it), a refusal naming the replacement, the per-service metric, and the retired Assistants
-API's own error."""
+API's own error. The gateway judges dates on a pinned day (`day.pinned_day`): the
+outcomes hold on any real date, and a test moves the day across a `from` date."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from email.utils import parsedate_to_datetime
 import httpx
 import openai
 import pytest
+from day import Day, pinned_day
 from harness import GatewayServer, config_dict, ledger_row, merged, metric_value
 
 from fake_openai import FakeOpenAIServer
 from gateway.auth import mint_token
 
 LINK = "https://example.com/deprecations"
+DAY = dt.date(2026, 12, 5)  # the day the gateway judges on (see `day`)
 DEPRECATIONS = {
     "gpt-4.1": {  # warns: served as asked
         "sunset": "2027-01-14",
@@ -34,7 +37,7 @@ DEPRECATIONS = {
         "from": "2026-01-01",
         "link": LINK,
     },
-    "tts-1": {"sunset": "2999-02-01", "action": "refuse", "from": "2999-01-01"},  # warns till then
+    "tts-1": {"sunset": "2027-02-01", "action": "refuse", "from": "2027-01-01"},  # warns till then
     "gpt-realtime": {"sunset": "2026-10-23", "action": "refuse", "replacement": "gpt-realtime-2"},
 }
 ROUTES = {"legacy": {"ladder": ["small", "gpt-5-nano"]}}
@@ -42,7 +45,13 @@ TENANTS = {"team": {"models": ["*"], "services": {"known": {"web": {}, "batch": 
 
 
 @pytest.fixture(scope="module")
-def gw(fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:  # fmt: skip
+def day() -> Iterator[Day]:
+    with pinned_day(DAY) as clock:
+        yield clock
+
+
+@pytest.fixture(scope="module")
+def gw(fake_server: FakeOpenAIServer, tmp_path_factory: pytest.TempPathFactory, day: Day) -> Iterator[GatewayServer]:  # fmt: skip
     db = tmp_path_factory.mktemp("deprecations") / "gateway.db"
     config = merged(
         config_dict(fake_server.base_url, tenants=TENANTS),
@@ -147,10 +156,25 @@ def test_refuse_answers_openais_404_for_a_retired_model_naming_the_replacement(
 
 def test_before_its_from_date_an_action_only_warns(gw: GatewayServer) -> None:
     raw = sdk(gw).audio.speech.with_raw_response.create(model="tts-1", voice="alloy", input="hi")
-    assert raw.headers["sunset"] == "Fri, 01 Feb 2999 00:00:00 GMT"
+    assert raw.headers["sunset"] == "Mon, 01 Feb 2027 00:00:00 GMT"
     # Neither `announced` nor (past) `from`: the deprecation date is `from`.
-    assert dt.datetime.fromtimestamp(int(raw.headers["deprecation"][1:]), dt.UTC).year == 2999
+    deprecated = dt.datetime.fromtimestamp(int(raw.headers["deprecation"][1:]), dt.UTC)
+    assert deprecated == dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
     assert calls(gw, "tts-1", "warn") >= 1
+
+
+def test_from_its_from_date_the_action_holds(gw: GatewayServer, day: Day) -> None:
+    speech = sdk(gw).audio.speech
+    before = calls(gw, "tts-1", "refuse")
+    day.day = dt.date(2027, 1, 1)
+    try:
+        with pytest.raises(openai.NotFoundError) as err:
+            speech.create(model="tts-1", voice="alloy", input="hi")
+    finally:
+        day.day = DAY
+    assert err.value.code == "model_not_found"
+    assert calls(gw, "tts-1", "refuse") == before + 1
+    speech.create(model="tts-1", voice="alloy", input="hi")  # the day before: served again
 
 
 def test_a_realtime_session_with_a_refused_model_is_refused_and_counted(

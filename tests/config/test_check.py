@@ -12,6 +12,7 @@ import yaml
 
 from gateway.cli import main
 from gateway.config.check import check_config, is_pricing_file
+from gateway.routing import deprecation
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config" / "gateway.yaml"
@@ -151,3 +152,30 @@ def test_a_model_before_its_sunset_is_not_warned_about(
     path = sunset_config(tmp_path)
     assert check_config(str(path), os.environ, dt.date(2026, 10, 22)) == 0
     assert "past its sunset" not in capsys.readouterr().out
+
+
+def test_the_shipped_config_is_clean_before_its_routes_sunset_and_warns_from_then(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # config/gateway.yaml routes on the GPT-5 family, which its own `deprecations` retire on
+    # 2026-12-11 (update with the routes): from that day the check warns, and still passes.
+    assert main(["config", "check", str(CONFIG), "--today", "2026-12-10"]) == 0
+    assert "past its sunset" not in capsys.readouterr().out
+    assert main(["config", "check", str(CONFIG), "--today", "2026-12-11"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "warning: routes.default.ladder names model 'gpt-5', past its sunset "
+        "(2026-12-11; deprecations action warn); move to 'gpt-6.1-sol'"
+    ) in out
+
+
+def test_without_a_day_the_check_judges_on_the_gateways_today(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = sunset_config(tmp_path)
+    monkeypatch.setattr(deprecation, "today", lambda: dt.date(2026, 10, 22))
+    assert main(["config", "check", str(path)]) == 0
+    assert "past its sunset" not in capsys.readouterr().out
+    monkeypatch.setattr(deprecation, "today", lambda: dt.date(2026, 10, 23))
+    assert main(["config", "check", str(path)]) == 0
+    assert "past its sunset" in capsys.readouterr().out
