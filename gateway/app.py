@@ -23,6 +23,7 @@ from gateway.api.control import DEPENDENCIES, ControlPlane, error_response
 from gateway.api.meta import healthz, list_models, readyz, retrieve_model
 from gateway.api.meta import openapi as openapi_document
 from gateway.api.router import GatewayRouter
+from gateway.api.shadow_report import shadow_report
 from gateway.api.usage import admin_usage, tenant_usage
 from gateway.config.reload import ConfigReloader, ReloadResult
 from gateway.config.runtime import RuntimeConfig
@@ -45,6 +46,7 @@ CONTROL_ROUTES = [
     admin_usage,
     reload_config,
     config_status,
+    shadow_report,
 ]
 
 

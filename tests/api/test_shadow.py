@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from harness import (
     GatewayServer,
@@ -298,6 +299,14 @@ def test_the_report_shows_each_model_pair(gw: GatewayServer, fake: FakeOpenAISer
     table = report(gw)
     assert "gpt-5-nano -> gpt-4.1" in table
     assert "100% / 75%" in table
+    over_http = httpx.get(
+        f"{gw.root}/admin/shadow", params={"route": "migrating"},
+        headers={"Authorization": f"Bearer {gw.token('alpha', admin=True)}"},
+    ).json()  # fmt: skip
+    assert over_http == {"object": "gateway.shadow_report", **json.loads(out)}
+    denied = httpx.get(f"{gw.root}/admin/shadow?route=migrating",
+                       headers={"Authorization": f"Bearer {gw.token('app')}"})  # fmt: skip
+    assert (denied.status_code, denied.json()["error"]["code"]) == (403, "admin_required")
     usage = json.loads(cli(gw, "usage", "--by", "tenant,shadow_of", "--format", "json"))
     by_who = {(u["tenant"], u["shadow_of"]): u["requests"] for u in usage}
     assert by_who == {("app", None): 4, ("shadows", "app"): 4}, "the shadows' spend, apart"
