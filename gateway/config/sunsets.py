@@ -1,6 +1,6 @@
 """``gateway config check``'s deprecation warnings: the config still leans on a retired model.
 
-A route rung, a ``also_for`` model, or a model a tenant (or the defaults) lists by
+A route rung, a ``also_for`` model, a shadow's rung, or a model a tenant (or the defaults) lists by
 name is past its sunset: calls that reach it will fail upstream (or be rewritten or
 refused, as its entry says). A ``*`` allow-list names no model, so it is not warned
 about. ``today`` is injected: a check is reproducible for any day.
@@ -39,6 +39,8 @@ def _uses(cfg: GatewayConfig) -> list[tuple[str, list[str]]]:
         uses += [(f"routes.{name}.rules.{i}.ladder", r.ladder) for i, r in enumerate(route.rules)]
         uses += [(f"routes.{name}.split.{a.name}.ladder", a.ladder) for a in route.split]
         uses.append((f"routes.{name}.also_for", route.also_for))
+        if route.shadow is not None:  # a candidate past its sunset is no candidate
+            uses.append((f"routes.{name}.shadow.ladder", route.shadow.ladder))
     policies = [(f"tenants.{t}", p) for t, p in cfg.tenants.items()]
     if cfg.defaults is not None:
         policies.append(("defaults", cfg.defaults))

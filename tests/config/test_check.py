@@ -122,6 +122,8 @@ def sunset_config(tmp_path: Path) -> Path:
     shutil.copy(PRICING, tmp_path / "pricing.yaml")
     config = yaml.safe_load(CONFIG.read_text())
     config["routes"]["extract"]["ladder"] = ["gpt-4.1-nano", "gpt-4.1-mini", "gpt-4.1"]
+    config["routes"]["extract"]["shadow"] = {"ladder": ["gpt-4.1-nano"], "sample": 0.1}
+    config["shadow"] = {"charge_to": "caller"}
     config["tenants"]["search"]["models"].append("gpt-4.1-nano")
     config["deprecations"] = {
         "gpt-4.1-nano": {"sunset": "2026-10-23", "replacement": "gpt-4.1-mini"},
@@ -140,6 +142,8 @@ def test_a_route_rung_or_allowed_model_past_its_sunset_is_warned_about(
     lines = [line for line in capsys.readouterr().out.splitlines() if "past its sunset" in line]
     assert lines == [
         "warning: routes.extract.ladder names model 'gpt-4.1-nano', past its sunset "
+        "(2026-10-23; deprecations action warn); move to 'gpt-4.1-mini'",
+        "warning: routes.extract.shadow.ladder names model 'gpt-4.1-nano', past its sunset "
         "(2026-10-23; deprecations action warn); move to 'gpt-4.1-mini'",
         "warning: tenants.search.models names model 'gpt-4.1-nano', past its sunset "
         "(2026-10-23; deprecations action warn); move to 'gpt-4.1-mini'",
