@@ -180,7 +180,8 @@ def test_fake_upstream_is_announced_and_serves(
         client = openai.OpenAI(
             base_url=f"http://127.0.0.1:{port}/v1", api_key=token[1], max_retries=0
         )
-        assert client.responses.create(model="gpt-5-nano", input="hi").output_text.startswith(
+        model = "gpt-5.4-nano" if argv != ["demo"] else "gpt-5-nano"  # each config's own
+        assert client.responses.create(model=model, input="hi").output_text.startswith(
             "Fake answer"
         )
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").json() == {"status": "ready"}
@@ -486,9 +487,9 @@ def test_route_explain_says_which_ladder_and_why(
     assert main(["route", "explain", "--tenant", "search", "--config", CONFIG, str(body)]) == 0
     out = capsys.readouterr().out
     assert "decision:     route default, rule 1 matched" in out
-    assert "ladder:       gpt-5-mini -> gpt-5" in out
+    assert "ladder:       gpt-5.4-mini -> gpt-5.4" in out
     assert (
-        "1. gpt-5-mini (upstream openai: gpt-5-mini): output cap 2048 (set), reserves up to $"
+        "1. gpt-5.4-mini (upstream openai: gpt-5.4-mini): output cap 2048 (set), reserves up to $"
         in out
     )
     body.write_text('{"model": "gpt-4.1", "input": "hi"}')

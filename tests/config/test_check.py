@@ -158,19 +158,28 @@ def test_a_model_before_its_sunset_is_not_warned_about(
     assert "past its sunset" not in capsys.readouterr().out
 
 
-def test_the_shipped_config_is_clean_before_its_routes_sunset_and_warns_from_then(
-    capsys: pytest.CaptureFixture[str],
+def test_the_shipped_config_leans_on_no_model_its_own_deprecations_retire(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # config/gateway.yaml routes on the GPT-5 family, which its own `deprecations` retire on
-    # 2026-12-11 (update with the routes): from that day the check warns, and still passes.
-    assert main(["config", "check", str(CONFIG), "--today", "2026-12-10"]) == 0
+    # config/gateway.yaml lists the GPT-5 family as shut down on 2026-12-11 and routes on
+    # GPT-5.4: the check stays clean past every shipped sunset (update with the entries).
+    shipped = yaml.safe_load(CONFIG.read_text())
+    latest = max(entry["sunset"] for entry in shipped["deprecations"].values())
+    assert latest >= dt.date(2026, 12, 11)
+    assert main(["config", "check", str(CONFIG), "--today", latest.isoformat()]) == 0
     assert "past its sunset" not in capsys.readouterr().out
-    assert main(["config", "check", str(CONFIG), "--today", "2026-12-11"]) == 0
-    out = capsys.readouterr().out
+    # The same config routing on the GPT-5 family is warned about from that day, and passes.
+    shipped["routes"]["default"]["ladder"] = ["gpt-5-nano", "gpt-5"]
+    shutil.copy(PRICING, tmp_path / "pricing.yaml")
+    path = tmp_path / "gateway.yaml"
+    path.write_text(yaml.safe_dump(shipped))
+    assert main(["config", "check", str(path), "--today", "2026-12-10"]) == 0
+    assert "past its sunset" not in capsys.readouterr().out
+    assert main(["config", "check", str(path), "--today", "2026-12-11"]) == 0
     assert (
         "warning: routes.default.ladder names model 'gpt-5', past its sunset "
         "(2026-12-11; deprecations action warn); move to 'gpt-6.1-sol'"
-    ) in out
+    ) in capsys.readouterr().out
 
 
 def test_without_a_day_the_check_judges_on_the_gateways_today(

@@ -137,7 +137,7 @@ def test_shipped_config_is_a_safe_production_starting_point() -> None:
             f"{where} has no budget"
         )
     narrow = cfg.defaults
-    assert narrow.models == ["gpt-5-nano", "text-embedding-3-small", "omni-moderation-latest"], (
+    assert narrow.models == ["gpt-5.4-nano", "text-embedding-3-small", "omni-moderation-latest"], (
         "unlisted tenants: one cheap model and input-only ones, no routes"
     )
     assert set(narrow.endpoints) == {"responses", "chat", "embeddings", "moderations"}, (
