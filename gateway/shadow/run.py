@@ -218,18 +218,24 @@ def shadow_call(prepared: Prepared, ctx: RequestContext) -> tuple[Prepared, Requ
     return copy, sub
 
 
+# What a shadow account decides: how much and how fast. The rest of the policy (output
+# caps, tools, tiers, store) is the calling tenant's, so the candidate gets the request the
+# client's own upstream call was shaped into.
+_ACCOUNT_FIELDS = ("rpm", "tpm", "concurrent", "budgets", "when_store_down")
+
+
 def _payer(prepared: Prepared) -> Caller:
     """Who the shadow is charged to, in strict mode: its budget is a hard stop."""
     config, caller = prepared.config, prepared.caller
     account = config.source.shadow.charge_to
     if account == CALLER or account is None:
-        payer = caller
-    else:
-        policy = config.policy_for(account)
-        if policy is None:  # the config's validation keeps this from happening
-            raise PermissionDenied(f"The shadow account {account!r} is not configured.")
-        payer = Caller(Principal(account, "shadow", False, math.inf), policy)
-    return replace(payer, policy=replace(payer.policy, budget_mode="strict"))
+        return replace(caller, policy=replace(caller.policy, budget_mode="strict"))
+    own = config.policy_for(account)
+    if own is None:  # the config's validation keeps this from happening
+        raise PermissionDenied(f"The shadow account {account!r} is not configured.")
+    quota = {name: getattr(own, name) for name in _ACCOUNT_FIELDS}
+    policy = replace(caller.policy, services=None, budget_mode="strict", **quota)
+    return Caller(Principal(account, "shadow", False, math.inf), policy)
 
 
 def _skipped(refused: GatewayError) -> str:

@@ -39,6 +39,7 @@ ROUTES = {
 TENANTS = {
     "app": {"models": ["migrating", "never", "climbing", "bridged"]},
     "cached": {"models": ["migrating"], "cache": {"mode": "on"}},
+    "capped": {"models": ["migrating"], "max_output_tokens": 300, "store": False},
     "masked": {"models": ["migrating"], "pii": {"mode": "mask", "restore": True}},
     # A strict budget reserves each call's bound: gpt-4.1 with no output cap may cost $6.40.
     "shadows": {"models": [], "budgets": {"daily_usd": 50}},
@@ -188,6 +189,19 @@ def test_a_bridged_chat_call_is_shadowed_through_the_same_bridge(
         ("/v1/responses", "gpt-5-nano"), ("/v1/responses", "gpt-4.1")]  # fmt: skip
     assert fake.requests[1].json()["store"] is False
     assert (pair["endpoint"], pair["shadow_ok"], pair["similarity"]) == ("chat.completions", 1, 1.0)
+
+
+def test_the_copy_is_shaped_by_the_callers_policy_and_charged_to_the_account(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    raw = sdk(gw, "capped").responses.with_raw_response.create(model="migrating", input="q")
+    rid = raw.headers["x-gateway-request-id"]
+    pairs(gw.database_url)
+    sent = [r.json() for r in fake.requests if r.path == "/v1/responses"]
+    assert [(s["model"], s["max_output_tokens"], s["store"]) for s in sent] == [
+        ("gpt-5-nano", 300, False), ("gpt-4.1", 300, False)]  # fmt: skip
+    row = ledger_row(gw.database_url, request_id=f"{rid}.shadow")
+    assert (row["tenant"], row["shadow_of"]) == ("shadows", "capped")
 
 
 def test_the_candidate_sees_the_masked_input_the_upstream_saw(
