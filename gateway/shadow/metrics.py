@@ -14,7 +14,8 @@ from gateway.shadow.compare import Side
 
 # Results of gateway_shadow_calls_total: compared | failed (the shadow answered an error) |
 # skipped_<why>: busy, budget, rate_limited, refused (the payer's policy, a quota store
-# down), ineligible (background, conversation, ...), large (past shadow.max_compared_bytes).
+# down), ineligible (background, conversation, ...), large (past shadow.max_compared_bytes),
+# client_gone (the client left before its answer was complete).
 SIMILARITY_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
 
@@ -27,7 +28,8 @@ class ShadowMetrics:
             "Sampled calls copied to a route's shadow, by route, shadow model (the rung that "
             "answered; the first rung when skipped) and result: compared, failed, "
             "skipped_busy, skipped_budget, "
-            "skipped_rate_limited, skipped_refused, skipped_ineligible, skipped_large.",
+            "skipped_rate_limited, skipped_refused, skipped_ineligible, skipped_large, "
+            "skipped_client_gone.",
             ["route", "shadow_model", "result"], registry=r,
         )  # fmt: skip
         self.in_flight = Gauge(

@@ -88,6 +88,8 @@ class Shadows:
         ctx = sampled.recording.ctx
         if ctx.attempts == 0:  # nothing went upstream (a cached answer): nothing to compare
             return
+        if ctx.client_gone:  # half an answer says nothing of the model
+            return self._count(prepared.plan, "skipped_client_gone")
         body = sampled.recording.body
         if body is None:
             return self._count(prepared.plan, "skipped_large")

@@ -228,6 +228,18 @@ def test_an_unsampled_or_ineligible_call_is_not_copied(
     assert all(row["shadow_of"] is None for row in ledger_rows(gw.database_url, at_least=2))
 
 
+def test_a_client_that_leaves_mid_stream_is_not_shadowed(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(model="gpt-5-nano", stall_after_events=2))
+    body = {"model": "migrating", "input": "leave early", "stream": True}
+    with httpx.stream("POST", f"{gw.base_url}/responses", json=body,
+                      headers={"Authorization": f"Bearer {gw.token('app')}"}) as resp:  # fmt: skip
+        assert next(resp.iter_bytes()).startswith(b"event: response.created")
+    eventually_sync(lambda: shadow_calls(gw, "skipped_client_gone") == 1)
+    assert [r.json()["model"] for r in fake.requests] == ["gpt-5-nano"]
+
+
 def test_an_answer_from_the_response_cache_is_not_shadowed(
     gw: GatewayServer, fake: FakeOpenAIServer
 ) -> None:
