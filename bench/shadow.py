@@ -340,22 +340,25 @@ def _pct(values: list[float], q: float) -> float:
 
 def _per_call(shadows: dict[str, float], calls: float) -> str:
     made = shadows.get("compared", 0) + shadows.get("failed", 0)
-    return f"{made:.0f} ({made / max(calls, 1):.2f})"
+    failed = shadows.get("failed", 0)
+    return f"{made:.0f} ({made / max(calls, 1):.2f})" + (f", {failed:.0f} failed" if failed else "")
 
 
 def _sequential_table(seq: Seq) -> list[str]:
     lines = [
-        "| client | scenario | row | requests | p50 ms | p90 ms | p99 ms | rounds' p50 ms "
-        "| TTFB p50 / p90 / p99 ms | shadows made (per call) | skipped busy | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| client | scenario | row | requests | p50 ms | p50 − off | p90 ms | p99 ms "
+        "| rounds' p50 ms | TTFB p50 / p90 / p99 ms | shadows made (per call) | skipped busy "
+        "| errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (mode, row, name), s in seq.items():
+        delta = _pct(s.total_ms, 0.5) - _pct(seq[(mode, "off", name)].total_ms, 0.5)
         ttfb = (f"{_pct(s.ttfb_ms, 0.5):.2f} / {_pct(s.ttfb_ms, 0.9):.2f} / "
                 f"{_pct(s.ttfb_ms, 0.99):.2f}" if s.ttfb_ms else "-")  # fmt: skip
         spread = f"{min(s.round_p50):.2f}–{max(s.round_p50):.2f}"
         lines.append(
             f"| {mode} | {name} | {TITLES[row]} | {len(s.total_ms)} "
-            f"| {_pct(s.total_ms, 0.5):.2f} | {_pct(s.total_ms, 0.9):.2f} "
+            f"| {_pct(s.total_ms, 0.5):.2f} | {delta:+.2f} | {_pct(s.total_ms, 0.9):.2f} "
             f"| {_pct(s.total_ms, 0.99):.2f} | {spread} | {ttfb} "
             f"| {_per_call(s.shadows, len(s.total_ms))} | {s.shadows.get('skipped_busy', 0):.0f} "
             f"| {s.errors} |"
