@@ -19,13 +19,14 @@ dollars: strict mode reserves every call's bound, and never runs out here), with
 Two measures, each in interleaved rounds (the rows' order rotates each round):
 
 1. **Sequential** (the client's latency): one client, one keep-alive connection,
-   one request at a time, ``--sequential`` requests per row and scenario in all
-   (non-streaming and streaming Responses): wall time of the client's whole
-   answer, and the first body byte of a stream; percentiles over all rounds'
-   requests, and the spread of the rounds' medians (the noise). With
-   ``sample: 1.0`` every answer starts a shadow that runs while the next request
-   is being served, so this is the client's latency with the shadows' work on
-   the same event loop.
+   one request at a time (non-streaming and streaming Responses): wall time of
+   the client's whole answer, and the first body byte of a stream; percentiles
+   over all rounds' requests, and the spread of the rounds' medians (the noise).
+   *Back to back* (``--sequential`` requests per row and scenario in all): the
+   next request leaves as soon as the answer is in, so with ``sample: 1.0`` the
+   previous call's shadow runs on the same event loop while it is served.
+   *Paced* (``--paced`` requests, ``--pause-ms`` apart): a client with think time
+   (or an upstream slower than nginx), whose calls find the shadow done.
 2. **Closed loop** (the replica's cost): wrk at ``--connections`` for
    ``--duration`` s, as ``bench/run``: req/s, wrk's p50/p99, and CPU ms per
    client request of the gateway's process and of nginx (every shadow is a
@@ -38,9 +39,9 @@ busy) come from the gateway's ``gateway_shadow_calls_total``. How busy the
 machine was comes from ``/proc/stat``: all CPU used during the run, less the
 bench's own processes (gateway, nginx, wrk, this script).
 
-Usage: ``bench/shadow.py [--rounds 3] [--sequential 450] [--duration 6]
-[--connections 64] [--max-in-flight 64] [--results bench/RESULTS.md]``.
-Develop with ``--rounds 1 --sequential 60 --duration 2``.
+Usage: ``bench/shadow.py [--rounds 3] [--sequential 450] [--paced 300] [--pause-ms 20]
+[--duration 6] [--connections 64] [--max-in-flight 64] [--results bench/RESULTS.md]``
+(about 3 minutes). Develop with ``--rounds 1 --sequential 60 --paced 30 --duration 2``.
 """
 
 from __future__ import annotations
