@@ -202,21 +202,26 @@ async def ttfb_batch(
     marker: bytes,
     requests: int,
     result: TtfbResult,
+    accept: str = "text/event-stream",
+    pause_s: float = 0.0,
 ) -> None:
-    """Send ``requests`` sequential streaming requests on one keep-alive connection
-    (plus one unmeasured warm-up request) and add the timings to ``result``."""
+    """Send ``requests`` sequential requests (streaming unless ``accept`` says otherwise) on
+    one keep-alive connection (plus one unmeasured warm-up request), ``pause_s`` apart (a
+    client's think time), and add the timings to ``result``."""
     request = (
         f"POST {path} HTTP/1.1\r\n"
         f"Host: 127.0.0.1:{port}\r\n"
         f"Authorization: {authorization}\r\n"
         "Content-Type: application/json\r\n"
-        "Accept: text/event-stream\r\n"
+        f"Accept: {accept}\r\n"
         f"Content-Length: {len(body)}\r\n"
         "\r\n"
     ).encode() + body
     conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
     try:
         for i in range(requests + 1):
+            if pause_s and i:
+                await asyncio.sleep(pause_s)
             if conn is None:
                 conn = await asyncio.open_connection("127.0.0.1", port)
             try:

@@ -45,13 +45,20 @@ TENANTS = {
         "tags": {"keys": ["env"], "budgets": {"env=prod": {"daily_usd": 100}}},
     },
     "capped": {"models": ["*"], "max_output_tokens": 3},
+    # Pays for the shadow calls of the route `migrating` (a strict budget bounds each one).
+    "shadows": {"models": [], "budgets": {"daily_usd": 50}},
 }
 ROUTES = {
     "default": {
         "ladder": ["gpt-5-nano", "gpt-5-mini", "gpt-4.1"],
         "escalate_on": ["upstream_error", "incomplete"],
-    }
+    },
+    # The migration dashboard's pairs: every call copied to a candidate nothing else calls.
+    "migrating": {"ladder": ["gpt-5-nano"], "shadow": {"ladder": ["gpt-4.1-mini"], "sample": 1.0}},
 }
+SHADOW = {"charge_to": "shadows"}
+# The shadow's model, configured beside the harness's.
+CANDIDATE: dict[str, Any] = {"gpt-4.1-mini": {}}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -73,7 +80,7 @@ def exported_metrics() -> dict[str, set[str]]:
     for family in metrics.registry.collect():  # the scrape-time collectors' series
         for sample in family.samples:
             names.setdefault(sample.name, set()).update(sample.labels)
-    for attr in vars(metrics).values():
+    for attr in [*vars(metrics).values(), *vars(metrics.shadow).values()]:
         metric = getattr(attr, "_metric", attr)
         if not hasattr(metric, "_labelnames"):
             continue
@@ -111,9 +118,11 @@ def alert_rules() -> list[dict[str, Any]]:
 
 
 def concrete(expr: str) -> str:
-    """What Grafana would send with tenant = All, a 1m rate interval and a panel range of 1h
-    (the test's traffic is minutes old: a day's or a month's increase sees the same)."""
-    return expr.replace("$tenant", ".*").replace("$__rate_interval", "1m").replace("$__range", "1h")
+    """What Grafana would send with tenant and route = All, a 1m rate interval and a panel
+    range of 1h (the test's traffic is minutes old: a day's or a month's increase sees the
+    same)."""
+    all_of = expr.replace("$tenant", ".*").replace("$route", ".*")
+    return all_of.replace("$__rate_interval", "1m").replace("$__range", "1h")
 
 
 SELECTOR = re.compile(r"\b(gateway_[a-z_]+)\b(\{[^}]*\})?")
@@ -123,7 +132,8 @@ SELECTOR = re.compile(r"\b(gateway_[a-z_]+)\b(\{[^}]*\})?")
 
 
 def test_dashboards_are_grafana_json_with_datasource_and_tenant_variables() -> None:
-    assert {p.stem for p in DASHBOARD_FILES} >= {"overview", "spend", "routing", "realtime"}
+    assert {p.stem for p in DASHBOARD_FILES} >= {
+        "overview", "spend", "routing", "realtime", "migration"}  # fmt: skip
     uids = set()
     for path in DASHBOARD_FILES:
         dash = json.loads(path.read_text())
@@ -141,7 +151,7 @@ def test_dashboards_are_grafana_json_with_datasource_and_tenant_variables() -> N
         ids = [p["id"] for p in panels(dash)]
         assert len(ids) == len(set(ids)), f"{path.name}: duplicate panel ids"
         for panel in panels(dash):
-            assert panel["type"] in {"timeseries", "stat", "row"}, panel["title"]
+            assert panel["type"] in {"timeseries", "stat", "heatmap", "row"}, panel["title"]
             assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
             assert panel["targets"], panel["title"]
     assert len(uids) == len(DASHBOARD_FILES)
@@ -231,7 +241,24 @@ def traffic(gw: GatewayServer, fake: FakeOpenAIServer) -> None:
         alpha.responses.create(model="gpt-4.1", input="the upstream fails")
     capped = openai.OpenAI(base_url=gw.base_url, api_key=gw.token("capped"), max_retries=0)
     capped.responses.create(model="gpt-5-nano", input="a long answer, cut by the tenant's cap")
+    shadowed(spender, fake)
     asyncio.run(asyncio.wait_for(voice_turn(gw), 20))
+
+
+PLACE: Any = {"format": {"type": "json_schema", "name": "place", "strict": True, "schema": {
+    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+    "additionalProperties": False}}}  # fmt: skip
+
+
+def shadowed(spender: openai.OpenAI, fake: FakeOpenAIServer) -> None:
+    """The shadowed route's calls (each compared after its answer): a plain one, one whose
+    candidate refuses, one asking for JSON that both sides answer."""
+    spender.responses.create(model="migrating", input="compare me")
+    fake.inject(Fault(path="/v1/responses", model="gpt-4.1-mini", refusal="I can't help."))
+    spender.responses.create(model="migrating", input="the candidate refuses")
+    for model in ("gpt-5-nano", "gpt-4.1-mini"):
+        fake.inject(Fault(path="/v1/responses", model=model, output_text='{"city": "Oslo"}'))
+    spender.responses.create(model="migrating", input="where", text=PLACE)
 
 
 async def voice_turn(gw: GatewayServer) -> None:
@@ -371,7 +398,7 @@ def test_dashboards_and_alerts_run_on_a_real_prometheus(
 
     config = merged(
         config_dict(fake.base_url, tenants=TENANTS),
-        {"routes": ROUTES, "deprecations": DEPRECATIONS},
+        {"routes": ROUTES, "deprecations": DEPRECATIONS, "shadow": SHADOW, "models": CANDIDATE},
     )
     spend_history(db_url)
     with GatewayServer(config, database_url=db_url) as gw:
@@ -418,6 +445,12 @@ def test_dashboards_and_alerts_run_on_a_real_prometheus(
             assert {"upstream_error", "incomplete"} <= labels("Escalations by reason", "reason")
             for title in ("Spent yesterday by team (USD)", "Spent this month so far by team (USD)"):
                 assert "spender" in labels(title, "tenant"), title
+            assert "compared" in labels("Shadow calls by result (per second)", "result")
+            pair = labels("Success rate by role and model", "model")
+            assert pair == {"gpt-5-nano", "gpt-4.1-mini"}, "the rung that answered, the candidate"
+            refusals = prom.query(concrete(by_title["Refusal rate by role and model"]))
+            rate = {s["metric"]["role"]: float(s["value"][1]) for s in refusals["data"]["result"]}
+            assert rate["shadow"] > 0 == rate["primary"], "only the candidate refused"
 
             for rule in alert_rules():
                 answer = prom.query(rule["expr"])
