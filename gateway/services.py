@@ -104,7 +104,8 @@ class Services:
         self.cache = self.pipeline.cache = make_cache(
             redis_url, lambda: self.config.source.response_cache.max_bytes, self.metrics
         )
-        shadows = self.pipeline.shadows = Shadows(self.pipeline, PairStore(engine), self.track)
+        self.shadow_pairs = PairStore(engine)
+        shadows = self.pipeline.shadows = Shadows(self.pipeline, self.shadow_pairs, self.track)
         self.metrics.shadow.in_flight.set_function(lambda: shadows.in_flight)
         self.storage = StorageMeter(engine, lambda: self.config, self.pool, meter)
         self.alerts = AlertEvaluator(
@@ -126,6 +127,7 @@ class Services:
         await self.pool.start()
         await self.ownership.start()
         await self.ledger.start()
+        await self.shadow_pairs.start()
         await self.access_log.start()
         await self.tracing.start()
         self.deferred.start()
@@ -154,6 +156,7 @@ class Services:
         await self.client_secrets.aclose()
         await self.cache.aclose()
         await self.ledger.aclose()  # and any orphan rows the quota wrote meanwhile
+        await self.shadow_pairs.aclose()  # after the tasks: the last pairs are written
         if self._single is not None:
             self._single.release()
         await self.access_log.aclose()

@@ -16,7 +16,6 @@ without SQLAlchemy's per-row parameter processing (~20 µs a row).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import operator
 from collections.abc import Callable, Sequence
@@ -30,39 +29,22 @@ from sqlmodel.sql.sqltypes import AutoString
 
 from gateway.db import db_timestamp
 from gateway.ledger.table import LedgerEntry
+from gateway.records import columns_of, record_class
 
 TABLE = cast(Table, LedgerEntry.__table__)  # type: ignore[attr-defined]
-COLUMNS = tuple(c.name for c in TABLE.columns if not c.primary_key)
+COLUMNS = columns_of(LedgerEntry)
 """The columns a record fills, in table order (the primary key is the database's)."""
-
-
-def _record_class() -> type:
-    specs: list[tuple[str, Any, Any]] = []
-    for name in COLUMNS:
-        info = LedgerEntry.model_fields[name]
-        if info.default_factory is not None:
-            spec = dataclasses.field(default_factory=info.default_factory)  # type: ignore[arg-type]
-        elif info.is_required():
-            spec = dataclasses.field()
-        else:
-            spec = dataclasses.field(default=info.default)
-        specs.append((name, info.annotation, spec))
-    cls = dataclasses.make_dataclass(
-        "LedgerRecord",
-        specs,
-        frozen=True,
-        slots=True,
-        kw_only=True,  # thirty fields are too many to pass by position safely
-    )
-    cls.__module__ = __name__
-    cls.__doc__ = "One upstream attempt, metered: a `LedgerEntry` row, cheap to build."
-    return cls
 
 
 if TYPE_CHECKING:
     LedgerRecord = LedgerEntry
 else:
-    LedgerRecord = _record_class()
+    LedgerRecord = record_class(
+        LedgerEntry,
+        "LedgerRecord",
+        __name__,
+        "One upstream attempt, metered: a `LedgerEntry` row, cheap to build.",
+    )
 
 
 def as_utc(ts: datetime) -> datetime:

@@ -38,7 +38,7 @@ from gateway.pricing import NANOS_PER_USD
 from gateway.routing.plan import Plan
 from gateway.shadow.compare import Side, read, similarity
 from gateway.shadow.store import PairStore
-from gateway.shadow.table import ShadowPair
+from gateway.shadow.table import PairRecord
 
 if TYPE_CHECKING:
     from gateway.pipeline.core import Pipeline
@@ -137,9 +137,9 @@ class Shadows:
         pair = _pair(ctx, prepared, primary, client_side, side, shadow_model, latency,
                      sub.spent_nanos)  # fmt: skip
         self._observe(pair, client_side, side)
-        await self._store.add(pair)
+        self._store.add(pair)
 
-    def _observe(self, pair: ShadowPair, primary: Side, shadow: Side) -> None:
+    def _observe(self, pair: PairRecord, primary: Side, shadow: Side) -> None:
         metrics = self._pipeline.metrics.shadow
         route, p_model, s_model = pair.route, pair.primary_model, pair.shadow_model
         metrics.calls.labels(route, s_model, "compared" if shadow.ok else "failed").inc()
@@ -256,9 +256,9 @@ def _pair(
     shadow_model: str,
     latency_s: float,
     cost_nanos: int,
-) -> ShadowPair:
+) -> PairRecord:
     both = p.ok and shadow.ok
-    return ShadowPair(
+    return PairRecord(
         ts=datetime.fromtimestamp(ctx.wall_started, UTC),
         request_id=ctx.request_id,
         route=prepared.plan.route or "-",

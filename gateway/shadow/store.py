@@ -1,36 +1,61 @@
-"""Where compared pairs go: the ``shadow_pair`` table, one INSERT each, off the event loop.
+"""Where compared pairs go: the ``shadow_pair`` table, written in batches off the request path.
 
-Pairs are a sample of a route's calls, so a plain insert per pair (in a
-thread) is enough; nothing on a client's path waits for it.
+A pair is a plain record (`PairRecord`), queued on the event loop and written
+with others in one ``executemany`` (`gateway.batching`, as the ledger's rows:
+on the loop for a SQLite file, in the writer's thread otherwise). One INSERT
+and commit per pair in a thread cost two thirds of a shadow's CPU
+(bench/README.md, decision 19).
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.engine import Engine
 
+from gateway.batching import BatchWriter
 from gateway.db import core_moment
-from gateway.shadow.table import ShadowPair
+from gateway.records import columns_of
+from gateway.shadow.table import PairRecord, ShadowPair
 
 _TABLE = cast(Table, ShadowPair.__table__)  # type: ignore[attr-defined]
+_COLUMNS = columns_of(ShadowPair)
 
 
 class PairStore:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, flush_interval_s: float = 1.0) -> None:
         self._engine = engine
+        self._writer: BatchWriter[PairRecord] = BatchWriter(
+            self._write,
+            name="shadow-pairs",
+            flush_interval_s=flush_interval_s,
+            in_loop=engine.dialect.name == "sqlite",
+        )
 
-    async def add(self, pair: ShadowPair) -> None:
-        await asyncio.to_thread(self._insert, pair)
+    def add(self, pair: PairRecord) -> None:
+        """Queue one pair; never blocks (call from the event loop)."""
+        self._writer.add(pair)
 
-    def _insert(self, pair: ShadowPair) -> None:
-        values = pair.model_dump(exclude={"id"})
-        values["ts"] = core_moment(pair.ts, self._engine)
+    async def start(self) -> None:
+        await self._writer.start()
+
+    async def flush(self) -> None:
+        await self._writer.flush()
+
+    async def aclose(self) -> None:
+        await self._writer.aclose()
+
+    def _write(self, pairs: list[PairRecord]) -> None:
+        rows = [self._values(p) for p in pairs]
         with self._engine.begin() as conn:
-            conn.execute(insert(_TABLE).values(**values))
+            conn.execute(insert(_TABLE), rows)
+
+    def _values(self, pair: PairRecord) -> dict[str, Any]:
+        values = {name: getattr(pair, name) for name in _COLUMNS}
+        values["ts"] = core_moment(pair.ts, self._engine)
+        return values
 
 
 def pairs(engine: Engine, route: str, since: datetime) -> list[ShadowPair]:

@@ -7,9 +7,12 @@ What ``gateway shadow report`` reads. The answers themselves are not kept
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import BigInteger, DateTime
 from sqlmodel import Field, SQLModel
+
+from gateway.records import record_class
 
 
 class ShadowPair(SQLModel, table=True):
@@ -40,3 +43,11 @@ class ShadowPair(SQLModel, table=True):
     primary_cost_nanos: int = Field(default=0, sa_type=BigInteger)
     shadow_cost_nanos: int = Field(default=0, sa_type=BigInteger)
     similarity: float | None = None  # 0..1 over the words of both texts; None if either failed
+
+
+if TYPE_CHECKING:
+    PairRecord = ShadowPair
+else:
+    PairRecord = record_class(
+        ShadowPair, "PairRecord", __name__, "One compared pair: a `ShadowPair` row, cheap to build."
+    )

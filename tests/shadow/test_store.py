@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.db import make_engine
 from gateway.shadow.store import PairStore, pairs
-from gateway.shadow.table import ShadowPair
+from gateway.shadow.table import PairRecord
 
 NOON = datetime(2026, 12, 5, 12, tzinfo=UTC)
 
 
-def pair(route: str, ts: datetime, similarity: float | None) -> ShadowPair:
-    return ShadowPair(
+def pair(route: str, ts: datetime, similarity: float | None) -> PairRecord:
+    return PairRecord(
         ts=ts, request_id=f"req_{route}_{ts.hour}", route=route, tenant="app",
         endpoint="responses", primary_model="small", shadow_model="big", primary_status=200,
         shadow_status=500 if similarity is None else 200, primary_ok=True,
@@ -24,18 +24,23 @@ def pair(route: str, ts: datetime, similarity: float | None) -> ShadowPair:
     )  # fmt: skip
 
 
+async def write(store: PairStore, records: list[PairRecord]) -> None:
+    await store.start()
+    for record in records:
+        store.add(record)
+    await store.aclose()  # writes what is queued
+
+
 def test_pairs_are_read_back_by_route_since_a_moment(dialect_db_url: str) -> None:
     engine = make_engine(dialect_db_url)
     try:
-        store = PairStore(engine)
         kept = [
             pair("r", NOON - timedelta(days=2), 0.9),
             pair("r", NOON, None),
             pair("r", NOON + timedelta(hours=1), 0.25),
             pair("other", NOON, 1.0),
         ]
-        for p in kept:
-            asyncio.run(store.add(p))
+        asyncio.run(write(PairStore(engine), kept))
         found = pairs(engine, "r", NOON - timedelta(minutes=1))
         assert [p.request_id for p in found] == ["req_r_12", "req_r_13"]
         first, second = found
