@@ -11,6 +11,7 @@ was not found is served as usual with ``x-gateway-cache: miss``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -42,22 +43,49 @@ class ResponseCache:
         self.clock = clock  # unix time; tests move it to expire entries
         self._metrics = metrics
         metrics.cache_bytes.set_function(lambda: store.held_bytes)
+        # Misses being served now, per (tenant, key): their twins wait for them.
+        self._flights: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     async def serve(
         self, pipeline: Pipeline, down: Downstream, prepared: Prepared, serve: Serve
     ) -> None:
-        """``serve`` the request, unless its tenant's cache answers it; keep what it got."""
+        """``serve`` the request, unless its tenant's cache answers it; keep what it got.
+
+        A non-streaming miss whose twin (same tenant and key) is already being served on
+        this replica waits for it and is answered from what it kept: N identical calls at
+        once make one upstream call, not N. A stream does not wait (its client would get no
+        first byte until the twin ended); nor does a call whose twin's answer was not kept.
+        """
         key = self.key_of(down, prepared)
         if key is None:
             return await serve(pipeline, down, prepared)
-        tenant, policy = prepared.caller.tenant, prepared.caller.policy.cache
+        tenant, stream = prepared.caller.tenant, prepared.request.stream
         label = tenant_label(prepared.config, tenant)
         entry = await self.store.get(tenant, key, self.clock())
+        if entry is None and not stream and (flight := self._flights.get((tenant, key))):
+            await asyncio.shield(flight)  # the twin's client leaving does not end it
+            entry = await self.store.get(tenant, key, self.clock())
+            if entry is not None:
+                self._metrics.cache_requests(label, "coalesced").inc()
+                return await replay(pipeline, down, prepared, entry)
         if entry is not None:
             self._metrics.cache_requests(label, "hit").inc()
             return await replay(pipeline, down, prepared, entry)
         self._metrics.cache_requests(label, "miss").inc()
         down.headers.append((HEADER, b"miss"))
+        if stream or (tenant, key) in self._flights:
+            return await self._serve_and_keep(pipeline, down, prepared, serve, key)
+        flight = self._flights[(tenant, key)] = asyncio.get_running_loop().create_future()
+        try:
+            await self._serve_and_keep(pipeline, down, prepared, serve, key)
+        finally:
+            del self._flights[(tenant, key)]
+            flight.set_result(None)
+
+    async def _serve_and_keep(
+        self, pipeline: Pipeline, down: Downstream, prepared: Prepared, serve: Serve, key: str
+    ) -> None:
+        tenant, policy = prepared.caller.tenant, prepared.caller.policy.cache
         recording = Recording(down, policy.max_entry_bytes)
         await serve(pipeline, recording, prepared)
         stream = prepared.request.stream
@@ -67,6 +95,7 @@ class ResponseCache:
         expires_at = self.clock() + policy.ttl_s
         entry = Entry(stream, down.ctx.served_model, body, expires_at)
         await self.store.put(tenant, key, entry, policy.ttl_s)
+        label = tenant_label(prepared.config, tenant)
         self._metrics.cache_stored_bytes(label).inc(len(body))
 
     def key_of(self, down: Downstream, prepared: Prepared) -> str | None:

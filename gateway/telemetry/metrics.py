@@ -200,7 +200,8 @@ class Metrics:
     def _declare_cache(self, r: CollectorRegistry) -> None:
         self.cache_requests = _Cached(Counter(
             "gateway_cache_requests_total", "Response cache lookups of eligible requests by "
-            "result (hit; miss: served upstream, its answer kept if complete).",
+            "result (hit; miss: served upstream, its answer kept if complete; coalesced: "
+            "waited for an identical miss on this replica and answered from what it kept).",
             ["tenant", "result"], registry=r,
         ))  # fmt: skip
         self.cache_stored_bytes = _Cached(Counter(

@@ -283,3 +283,52 @@ def test_a_redis_backed_cache_answers_hits_and_keys_them_by_tenant(
     ]
     ttl = redis_py.Redis(port=redis.port).ttl(keys[0])
     assert 0 < ttl <= 60
+
+
+def test_identical_misses_at_once_make_one_upstream_call(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from poll import eventually_sync
+
+    fake.inject(Fault(path="/v1/responses", delay_s=1.5))  # in flight a while (timeout: 2 s)
+    client = sdk(gw, "cached")
+    ask = lambda: client.responses.with_raw_response.create(  # noqa: E731
+        model="gpt-5-nano", input="all at once"
+    )
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(ask)
+        eventually_sync(lambda: upstream_calls(fake) == 1)  # it reached the upstream
+        twins = [pool.submit(ask) for _ in range(3)]
+        answers = [first.result(), *(t.result() for t in twins)]
+    assert upstream_calls(fake) == 1, "the twins waited for the first call"
+    assert [a.headers["x-gateway-cache"] for a in answers] == ["miss", "hit", "hit", "hit"]
+    assert len({a.parse().output_text for a in answers}) == 1
+    assert metric_value(gw, "gateway_cache_requests_total", tenant="cached",
+                        result="coalesced") == 3  # fmt: skip
+    rows = [ledger_row(gw.database_url, request_id=a.headers["x-gateway-request-id"])
+            for a in answers]  # fmt: skip
+    assert [r["outcome"] for r in rows] == ["completed", "cache_hit", "cache_hit", "cache_hit"]
+
+
+def test_identical_streams_at_once_do_not_wait_for_each_other(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from poll import eventually_sync
+
+    fake.inject(Fault(path="/v1/responses", delay_s=1.0))
+    client = sdk(gw, "cached")
+
+    def ask() -> str:
+        with client.responses.stream(model="gpt-5-nano", input="streams at once") as stream:
+            return stream.get_final_response().output_text
+
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(ask)
+        eventually_sync(lambda: upstream_calls(fake) == 1)
+        second = pool.submit(ask)
+        assert second.result() == first.result()
+    assert upstream_calls(fake) == 2, "a stream is served at once, not after its twin"
