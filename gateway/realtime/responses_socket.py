@@ -28,8 +28,10 @@ from gateway.auth.callers import Caller
 from gateway.config.runtime import RuntimeConfig
 from gateway.errors import BadRequest, GatewayError
 from gateway.errors.wire import responses_socket_event
+from gateway.guardrails.moderation import pre_check
 from gateway.guardrails.pii.policy import redact
-from gateway.metering.outcome import Measured, estimated, from_answer
+from gateway.guardrails.toolcalls import called
+from gateway.metering.outcome import Measured, Outcome, estimated, from_answer
 from gateway.metering.usage import Usage
 from gateway.pipeline.context import RequestContext, new_request_id
 from gateway.pipeline.core import Pipeline
@@ -40,6 +42,7 @@ from gateway.realtime.decision import Decision
 from gateway.routing.deprecation import REFUSED
 from gateway.shapes.refs import RESPONSE
 from gateway.shapes.responses import RESPONSES_SOCKET
+from gateway.telemetry.labels import tenant_label
 
 _TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 _KNOWN_MAX = 256  # responses a steer may still name, per socket
@@ -131,6 +134,7 @@ class ResponsesSocketSession:
         if prepared.deprecation is not None:  # no per-call headers here: counted only
             deprecated.note(self.config, caller.tenant, caller.service, prepared.deprecation)
         prepared = await redact(prepared, self.pipeline.metrics, request_id)  # not restored here
+        await pre_check(self.pipeline, prepared, self._context(body.get("model"), request_id))
         model = prepared.plan.ladder[0]
         if model.upstream != self.upstream:
             raise BadRequest(
@@ -196,6 +200,7 @@ class ResponsesSocketSession:
                 status = kind.removeprefix("response.")
                 self._settle(done, from_answer(RESPONSES_SOCKET, response, status), 200)
                 self.pipeline.own_items(self.caller.tenant, response)
+                self._note_tool_calls(done, response)
         elif kind == "error":
             queue = self._pending.get(lane)
             if queue:  # the oldest create of that lane was refused upstream
@@ -244,6 +249,17 @@ class ResponsesSocketSession:
         if call is not None:
             call.events += 1
         return Decision(forward=text)
+
+    def _note_tool_calls(self, done: _Call, response: dict[str, Any]) -> None:
+        """Each function the model called, counted and logged by name as over HTTP."""
+        names = called("responses", Outcome(status=200, body=response))
+        if names:
+            self.pipeline.metrics.tool_calls.note(
+                names,
+                tenant=tenant_label(self.config, self.caller.tenant),
+                request_id=done.call.ctx.request_id,
+                allowed=self.caller.policy.functions,
+            )
 
     def close(self) -> None:
         """Calls still open when the socket ends: charged an estimate, marked so."""

@@ -10,7 +10,7 @@ from typing import Any
 import openai
 import pytest
 import websockets
-from harness import GatewayServer, config_dict, ledger_row
+from harness import GatewayServer, config_dict, ledger_row, metric_value
 from websockets.exceptions import InvalidStatus
 
 from fake_openai import FakeOpenAIServer, Fault
@@ -20,6 +20,7 @@ TENANTS = {
     "ws-other": {"models": ["*"]},
     "ws-broke": {"models": ["*"], "budgets": {"daily_usd": 0.0001}},
     "ws-tagged": {"models": ["*"], "tags": {"keys": ["feature"], "from_metadata": True}},
+    "ws-guarded": {"models": ["*"], "moderation": {"categories": ["violence"]}},
 }
 
 
@@ -207,3 +208,47 @@ def test_a_response_create_is_tagged_by_its_metadata(
     done = asyncio.run(asyncio.wait_for(scenario(), 20))
     assert done.type == "response.completed"
     assert ledger_row(gw.database_url, response_id=done.response.id)["tags"] == "feature=agent"
+
+
+def test_moderation_checks_each_create_and_a_flagged_one_is_an_error_event(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    async def scenario() -> tuple[Any, Any]:
+        async with sdk(gw, "ws-guarded").responses.connect() as conn:
+            await conn.response.create(model="gpt-5-nano", input="I will kill the process")
+            flagged = await finish(conn)
+            await conn.response.create(model="gpt-5-nano", input="hello")
+            return flagged, await finish(conn)
+
+    flagged, fine = asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert (flagged.type, flagged.error.code) == ("error", "content_flagged")
+    assert fine.type == "response.completed", "the socket stays open"
+    creates = [e for _, e in fake.responses_ws_events if e.get("type") == "response.create"]
+    assert [e["input"] for e in creates] == ["hello"], "the flagged one never went upstream"
+    assert [r.path for r in fake.requests if r.path == "/v1/moderations"] == [
+        "/v1/moderations"] * 2  # fmt: skip
+    assert metric_value(gw, "gateway_moderation_checks_total", tenant="ws-guarded",
+                        result="flagged") == 1  # fmt: skip
+
+
+def test_function_calls_on_the_socket_are_counted_by_name(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    fake.inject(Fault(function_call=("get_weather", '{"city": "Oslo"}')))
+
+    async def scenario() -> Any:
+        async with sdk(gw, "ws-other").responses.connect() as conn:
+            await conn.response.create(
+                model="gpt-5-nano",
+                input="weather?",
+                tools=[
+                    {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+                ],
+            )
+            return await finish(conn)
+
+    before = metric_value(gw, "gateway_tool_calls_total", tenant="ws-other", tool="get_weather")
+    done = asyncio.run(asyncio.wait_for(scenario(), 20))
+    assert done.type == "response.completed"
+    after = metric_value(gw, "gateway_tool_calls_total", tenant="ws-other", tool="get_weather")
+    assert after - before == 1
