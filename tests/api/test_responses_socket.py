@@ -238,13 +238,8 @@ def test_function_calls_on_the_socket_are_counted_by_name(
 
     async def scenario() -> Any:
         async with sdk(gw, "ws-other").responses.connect() as conn:
-            await conn.response.create(
-                model="gpt-5-nano",
-                input="weather?",
-                tools=[
-                    {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
-                ],
-            )
+            tool: Any = {"type": "function", "name": "get_weather", "parameters": {}}
+            await conn.response.create(model="gpt-5-nano", input="weather?", tools=[tool])
             return await finish(conn)
 
     before = metric_value(gw, "gateway_tool_calls_total", tenant="ws-other", tool="get_weather")
