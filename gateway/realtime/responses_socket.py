@@ -29,7 +29,9 @@ from gateway.config.runtime import RuntimeConfig
 from gateway.errors import BadRequest, GatewayError
 from gateway.errors.wire import responses_socket_event
 from gateway.guardrails.moderation import pre_check
+from gateway.guardrails.pii.mask import Vault
 from gateway.guardrails.pii.policy import redact
+from gateway.guardrails.pii.restore import SocketRestorer
 from gateway.guardrails.toolcalls import called
 from gateway.metering.outcome import Measured, Outcome, estimated, from_answer
 from gateway.metering.usage import Usage
@@ -54,6 +56,7 @@ class _Call:
     lane: str | None
     request_bytes: int
     events: int = 0
+    vault: Vault | None = None  # its masked values, put back in what the client gets
 
 
 @dataclass(slots=True)
@@ -75,6 +78,7 @@ class ResponsesSocketSession:
         self._known: OrderedDict[str, _Call] = OrderedDict()  # recent, by response id
         self._last: dict[str | None, _Call] = {}  # each lane's latest response
         self._steers: deque[_Steer] = deque()
+        self._restorers: dict[str | None, SocketRestorer] = {}  # by lane, while one answers
         self.spent_nanos = 0
         self.session_id: str | None = None
 
@@ -133,7 +137,7 @@ class ResponsesSocketSession:
             raise
         if prepared.deprecation is not None:  # no per-call headers here: counted only
             deprecated.note(self.config, caller.tenant, caller.service, prepared.deprecation)
-        prepared = await redact(prepared, self.pipeline.metrics, request_id)  # not restored here
+        prepared = await redact(prepared, self.pipeline.metrics, request_id)
         await pre_check(self.pipeline, prepared, self._context(body.get("model"), request_id))
         model = prepared.plan.ladder[0]
         if model.upstream != self.upstream:
@@ -150,7 +154,7 @@ class ResponsesSocketSession:
         ctx.tags = prepared.tags  # from its `metadata` (a socket has no per-call headers)
         call = await self.pipeline.admit(ctx, prepared, request)
         forward = orjson.dumps({"type": "response.create", **request.body}).decode()
-        return _Call(call, lane, len(request.raw)), forward
+        return _Call(call, lane, len(request.raw), vault=prepared.pii), forward
 
     async def _reserve_successor(self, event: dict[str, Any]) -> _Steer:
         """A steer may start a successor of the response it names: reserved before it is sent."""
@@ -180,6 +184,29 @@ class ResponsesSocketSession:
         )
 
     async def server_event(self, text: str) -> Decision:
+        decision = await self._metered(text)
+        return self._restored(decision) if self._restorers else decision
+
+    def _restored(self, decision: Decision) -> Decision:
+        """What the client gets of an upstream event when its lane's answer puts masked
+        values back (``pii.restore``): metering has read the event as it came."""
+        try:
+            event = orjson.loads(decision.forward) if decision.forward is not None else None
+        except orjson.JSONDecodeError:
+            event = None
+        if not isinstance(event, dict) or decision.forward is None:
+            return decision
+        lane = event.get("stream_id") if isinstance(event.get("stream_id"), str) else None
+        restorer = self._restorers.get(lane)
+        if restorer is None:
+            return decision
+        out = restorer.event(decision.forward)
+        if event.get("type") in (*_TERMINAL, "error"):
+            out += restorer.flush()
+            del self._restorers[lane]
+        return Decision(to_client=out + decision.to_client)
+
+    async def _metered(self, text: str) -> Decision:
         if '"response.output_text.delta"' in text[:48]:  # most frames: count, do not parse
             return self._count(text)
         try:
@@ -221,6 +248,10 @@ class ResponsesSocketSession:
         else:
             return
         self._active[rid] = self._last[lane] = self._known[rid] = call
+        if call.vault is not None:
+            self._restorers[lane] = SocketRestorer(call.vault)
+        else:
+            self._restorers.pop(lane, None)
         if len(self._known) > _KNOWN_MAX:
             self._known.popitem(last=False)
         call.call.ctx.response_id = rid

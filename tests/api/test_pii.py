@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import httpx
 import openai
 import pytest
-from harness import GatewayServer, ledger_rows, metric_value, sdk, tenants_gateway
+from harness import GatewayServer, ledger_row, ledger_rows, metric_value, sdk, tenants_gateway
 
 from fake_openai import FakeOpenAIServer
 from fake_openai.faults import Fault
@@ -277,3 +277,33 @@ def test_the_responses_socket_masks_or_refuses_a_create(
     assert refused.type == "error"
     assert refused.error.code == "pii_detected"
     assert len([e for _, e in fake.responses_ws_events if e.get("type") == "response.create"]) == 1
+
+
+def test_the_responses_socket_restores_values_in_what_the_client_gets(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    prompt = f"write to {EMAIL} and {KEY} today"
+    expected = f"Fake answer: {prompt}"
+
+    async def scenario() -> list[Any]:
+        api = openai.AsyncOpenAI(base_url=gw.base_url, api_key=gw.token("restored"), max_retries=0)
+        events = []
+        async with api.responses.connect() as conn:
+            await conn.response.create(model="gpt-5-nano", input=prompt)
+            async for event in conn:
+                events.append(event)
+                if event.type == "response.completed":
+                    return events
+        raise AssertionError("the socket closed first")
+
+    events = asyncio.run(asyncio.wait_for(scenario(), 20))  # (cut placeholders: unit tests)
+    creates = [e for _, e in fake.responses_ws_events if e.get("type") == "response.create"]
+    assert "«EMAIL_1»" in creates[0]["input"]
+    assert "«SECRET_1»" in creates[0]["input"], "the upstream saw placeholders only"
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert f" {EMAIL}" in deltas
+    assert "".join(deltas) == expected
+    assert [e.text for e in events if e.type == "response.output_text.done"] == [expected]
+    assert events[-1].response.output_text == expected
+    row = ledger_row(gw.database_url, response_id=events[-1].response.id)
+    assert row["endpoint"] == "responses.websocket", "metered as before"

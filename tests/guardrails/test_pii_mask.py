@@ -10,7 +10,7 @@ import orjson
 
 from gateway.guardrails.pii.detect import Detector
 from gateway.guardrails.pii.mask import StreamRestorer, Vault, mask_text, restore
-from gateway.guardrails.pii.restore import SseRestorer, restore_json
+from gateway.guardrails.pii.restore import SocketRestorer, SseRestorer, restore_json
 from gateway.guardrails.pii.texts import text_slots
 
 DETECTOR = Detector()
@@ -150,3 +150,25 @@ def test_every_input_text_of_both_apis_is_a_slot() -> None:
         ]
     }  # fmt: skip
     assert [h[k] for h, k in text_slots(chat)] == ["s", "u", "{1}", "out"]
+
+
+def test_a_sockets_events_are_restored_one_message_at_a_time_in_their_lane() -> None:
+    masked, vault = masked_vault()
+    pieces = [masked[i : i + 5] for i in range(0, len(masked), 5)]
+    address = {"output_index": 0, "content_index": 0, "item_id": "m1", "stream_id": "lane-2"}
+    messages = [
+        orjson.dumps({"type": "response.output_text.delta", **address, "delta": p}).decode()
+        for p in pieces
+    ]
+    messages.append(orjson.dumps({"type": "response.output_text.done", **address,
+                                  "text": masked}).decode())  # fmt: skip
+    restorer = SocketRestorer(vault)
+    out = [orjson.loads(m) for message in messages for m in restorer.event(message)]
+    out += [orjson.loads(m) for m in restorer.flush()]
+    deltas = [e["delta"] for e in out if e["type"] == "response.output_text.delta"]
+    assert "".join(deltas) == TEXT
+    assert not any("«" in d for d in deltas), "no piece of a placeholder reaches the client"
+    assert all(e["stream_id"] == "lane-2" for e in out), "every message stays in its lane"
+    assert out[-1] == {"type": "response.output_text.done", **address, "text": TEXT}
+    untouched = '{"type":"response.created","response":{"id":"r1"}}'
+    assert SocketRestorer(vault).event(untouched) == [untouched], "sent as it came"

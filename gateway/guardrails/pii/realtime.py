@@ -1,8 +1,8 @@
 """A tenant's redaction policy on Realtime text items (``conversation.item.create``).
 
 A session's items share one vault, so a value is the same placeholder in every
-turn. What the model says back is not restored on this socket (``restore``
-applies to HTTP answers); audio is not scanned.
+turn. What the model says back is not restored on a Realtime socket (``restore``
+applies to HTTP answers and the Responses WebSocket); audio is not scanned.
 """
 
 from __future__ import annotations

@@ -222,13 +222,38 @@ class SseRestorer:
         return out
 
 
+class SocketRestorer:
+    """A WebSocket's events (one JSON object a message: the Responses WebSocket mode),
+    restored as the same events in a stream would be."""
+
+    def __init__(self, vault: Vault) -> None:
+        self._stream = SseRestorer(vault)
+
+    def event(self, text: str) -> list[str]:
+        """The messages to send for this one: itself, changed or not, after any held text a
+        channel's end releases; none while a placeholder's start is held back."""
+        return _payloads(self._stream.feed(b"data: " + text.encode() + b"\n\n"))
+
+    def flush(self) -> list[str]:
+        return _payloads(self._stream.flush())
+
+
+def _payloads(blocks: bytes) -> list[str]:
+    return [
+        line[5:].strip().decode()
+        for block in blocks.split(b"\n\n")
+        for line in block.split(b"\n")
+        if line.startswith(b"data:")
+    ]
+
+
 def _response_channel(kind: str, event: dict[str, Any]) -> Channel:
     return (kind, event.get("output_index"), event.get("content_index"))
 
 
 def _addressing(event: dict[str, Any]) -> dict[str, Any]:
     """Where a Responses delta goes: its item, output and content index."""
-    keys = ("item_id", "output_index", "content_index", "sequence_number")
+    keys = ("item_id", "output_index", "content_index", "sequence_number", "stream_id")
     return {k: event[k] for k in keys if k in event}
 
 
