@@ -1,4 +1,5 @@
-"""Child-process bookkeeping for the benchmark: spawn, readiness, CPU/RSS, teardown."""
+"""Child-process bookkeeping for the benchmark (spawn, readiness, CPU/RSS, teardown), and what
+every bench script shares: timing a call in-process, writing its section of RESULTS.md."""
 
 from __future__ import annotations
 
@@ -217,3 +218,14 @@ def per_call_us(fn: Callable[[], object], n: int) -> float:
             fn()
         best = min(best, time.process_time() - start)
     return best / n * 1e6
+
+
+def write_section(results: str, heading: str, section: str) -> None:
+    """Put ``section`` (starting with ``heading``) into the results file: in place of the
+    section with that heading and up to the next ``## ``, or at its end."""
+    path = Path(results)
+    text = path.read_text() if path.exists() else ""
+    head, _, rest = text.partition(heading)
+    tail = rest[rest.find("\n## ") :] if "\n## " in rest else ""
+    path.write_text(head.rstrip("\n") + "\n\n" + section + tail)
+    print(f"bench: wrote that section of {results}")

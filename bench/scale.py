@@ -55,7 +55,7 @@ sys.path.insert(0, str(BENCH))
 import run as bench  # noqa: E402
 from load import run_wrk  # noqa: E402
 from postgres import start_postgres  # noqa: E402
-from procs import Supervisor, cpu_seconds, free_port  # noqa: E402
+from procs import Supervisor, cpu_seconds, free_port, write_section  # noqa: E402
 
 SECTION = "## Production configuration: one replica, budgeted tenant, Redis + PostgreSQL"
 TENANT = "budgeted"
@@ -170,12 +170,7 @@ def main() -> int:
     section = _report(samples, args)
     print(section)
     if args.results:
-        path = Path(args.results)
-        text = path.read_text() if path.exists() else ""
-        head, _, rest = text.partition(SECTION)
-        tail = rest[rest.find("\n## ") :] if "\n## " in rest else ""
-        path.write_text(head.rstrip("\n") + "\n\n" + section + tail)
-        print(f"bench: wrote that section of {args.results}")
+        write_section(args.results, SECTION, section)
     return 0
 
 

@@ -68,7 +68,7 @@ sys.path.insert(0, str(BENCH))
 
 import run as bench  # noqa: E402
 from load import TtfbResult, run_wrk, ttfb_batch  # noqa: E402
-from procs import Supervisor, cpu_seconds, free_port  # noqa: E402
+from procs import Supervisor, cpu_seconds, free_port, write_section  # noqa: E402
 
 SECTION = "## Shadow traffic: the client's latency with a route's shadow off and on (issue 21)"
 TENANT = "bench"
@@ -467,12 +467,7 @@ def main() -> int:
     section = report(seq, load, args, machine)
     print(section)
     if args.results:
-        path = Path(args.results)
-        text = path.read_text() if path.exists() else ""
-        head, _, rest = text.partition(SECTION)
-        tail = rest[rest.find("\n## ") :] if "\n## " in rest else ""
-        path.write_text(head.rstrip("\n") + "\n\n" + section + tail)
-        print(f"bench: wrote that section of {args.results}")
+        write_section(args.results, SECTION, section)
     return 0
 
 
