@@ -5,7 +5,9 @@ admitted by the pipeline exactly as ``POST /v1/responses`` is (the route's
 first rung: a socket answer cannot be taken back to escalate); refusals are
 ``error`` events in this mode's nested shape, and the socket stays open. A
 deprecated model is rewritten or refused as over HTTP and counted; a warning has
-no headers to ride on here, so it is only counted.
+no headers to ride on here, so it is only counted. The tenant's guardrails apply
+as over HTTP: redaction (and restoring what the client gets), the moderation
+pre-check, and the count of the functions its answers call.
 Each terminal event (``response.completed``/``.incomplete``/``.failed``)
 settles its call as it arrives.
 
