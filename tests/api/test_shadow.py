@@ -82,6 +82,13 @@ def replaced_timeout(config: dict[str, Any], seconds: float) -> dict[str, Any]:
     return merged(config, {"upstreams": {"openai": {"read_timeout_s": seconds}}})
 
 
+def posted(fake: FakeOpenAIServer, path: str | None = None) -> list[dict[str, Any]]:
+    """The bodies of the calls made to the fake (Responses or Chat; ``path``: only those),
+    leaving out what other gateways of the session ask it meanwhile (GETs, files)."""
+    paths = (path,) if path else ("/v1/responses", "/v1/chat/completions")
+    return [r.json() for r in fake.requests if r.method == "POST" and r.path in paths]
+
+
 def shadow_calls(gw: GatewayServer, result: str) -> float:
     return metric_value(gw, "gateway_shadow_calls_total", route="migrating", result=result)
 
@@ -130,7 +137,7 @@ def test_a_streamed_call_is_compared_with_a_non_streaming_shadow(
         text_out = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text_out == "Fake answer: hi"
     (pair,) = pairs(gw.database_url)
-    shadow_sent = [r.json() for r in fake.requests if r.json().get("model") == "gpt-4.1"]
+    shadow_sent = [b for b in posted(fake) if b["model"] == "gpt-4.1"]
     assert shadow_sent[0]["stream"] is False
     assert "stream_options" not in shadow_sent[0]
     assert pair["endpoint"] == "chat.completions"
@@ -185,9 +192,9 @@ def test_a_bridged_chat_call_is_shadowed_through_the_same_bridge(
     )
     assert answer.choices[0].message.content == "Fake answer: hi"
     (pair,) = pairs(gw.database_url)
-    assert [(r.path, r.json()["model"]) for r in fake.requests] == [
-        ("/v1/responses", "gpt-5-nano"), ("/v1/responses", "gpt-4.1")]  # fmt: skip
-    assert fake.requests[1].json()["store"] is False
+    assert [b["model"] for b in posted(fake, "/v1/responses")] == ["gpt-5-nano", "gpt-4.1"]
+    assert posted(fake, "/v1/chat/completions") == []
+    assert posted(fake, "/v1/responses")[1]["store"] is False
     assert (pair["endpoint"], pair["shadow_ok"], pair["similarity"]) == ("chat.completions", 1, 1.0)
 
 
@@ -237,7 +244,7 @@ def test_a_client_that_leaves_mid_stream_is_not_shadowed(
                       headers={"Authorization": f"Bearer {gw.token('app')}"}) as resp:  # fmt: skip
         assert next(resp.iter_bytes()).startswith(b"event: response.created")
     eventually_sync(lambda: shadow_calls(gw, "skipped_client_gone") == 1)
-    assert [r.json()["model"] for r in fake.requests] == ["gpt-5-nano"]
+    assert [b["model"] for b in posted(fake)] == ["gpt-5-nano"]
 
 
 def test_an_answer_from_the_response_cache_is_not_shadowed(
@@ -263,7 +270,7 @@ def test_a_shadow_is_skipped_when_its_account_has_no_budget_or_rate_left(
         for _ in range(2):
             assert client.responses.create(model="migrating", input="q").output_text
         eventually_sync(lambda: shadow_calls(gw, result) == (2 if account == "broke" else 1))
-        shadow_sent = [r for r in fake.requests if r.json().get("model") == "gpt-4.1"]
+        shadow_sent = [b for b in posted(fake) if b["model"] == "gpt-4.1"]
         rows = ledger_rows(gw.database_url, at_least=2)
         assert len(shadow_sent) == (0 if account == "broke" else 1)
         assert len([r for r in rows if r["shadow_of"]]) == len(shadow_sent), "no row, no call"
@@ -281,7 +288,7 @@ def test_replicas_share_the_shadow_accounts_limits_through_redis(
     with GatewayServer(config, database_url=db, redis_url=redis.url) as two:
         assert sdk(two, "app").responses.create(model="migrating", input="q").output_text
         eventually_sync(lambda: shadow_calls(two, "skipped_rate_limited") == 1)
-    assert [r.json()["model"] for r in fake.requests] == ["gpt-5-nano", "gpt-4.1", "gpt-5-nano"]
+    assert [b["model"] for b in posted(fake)] == ["gpt-5-nano", "gpt-4.1", "gpt-5-nano"]
 
 
 def test_the_client_is_not_held_by_its_shadow_and_a_busy_replica_skips(
