@@ -143,9 +143,15 @@ class Recorder:
                 outcome="orphaned",
                 cost_nanos=orphan.bound,
                 estimated=True,
+                service=orphan.service,
+                tags=orphan.tags,
             )
         )
         self._metrics.spend(orphan.tenant, orphan.model).inc(orphan.bound / NANOS_PER_USD)
+        if orphan.service is not None:
+            self._metrics.service_spend(orphan.tenant, orphan.service).inc(
+                orphan.bound / NANOS_PER_USD
+            )
 
     def observe(
         self,

@@ -25,6 +25,8 @@ class Orphan:
     bound: int
     ref: tuple[str, int] | None  # the ledger (request_id, attempt) it would have written
     admitted_at: float
+    service: str | None = None  # the caller's service inside the tenant
+    tags: str | None = None  # the call's cost-attribution tags, canonical
 
 
 class LedgerLink(Protocol):

@@ -26,6 +26,9 @@ class Ticket:
     epoch: bytes | None = None  # the shared store's seeding it was admitted under
     holds_share: bool = False  # the shared store holds a concurrency share or tokens for it
     service: str | None = None  # the service whose own limits it holds (None: none)
+    # The caller's service and cost tags, for the row of an orphan (a shared store's call
+    # whose replica died before writing it): it is counted where the call would have been.
+    attribution: tuple[str | None, str | None] = (None, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,8 +149,9 @@ def test_a_dead_replicas_reservations_are_reclaimed_and_reconciled(redis: RedisS
             "t", "m", p, bound=USD // 4, tokens=1, now=time.time(), ref=("req_written", 1)
         )
         lost = await dead.admit(
-            "t", "m", p, bound=USD // 4, tokens=1, now=time.time(), ref=("req_lost", 2)
-        )
+            "t", "m", p, bound=USD // 4, tokens=1, now=time.time(), ref=("req_lost", 2),
+            service="indexer", tags="feature=search",
+        )  # fmt: skip
         heartbeat = next(t for t in dead._tasks if t.get_name() == "quota-heartbeat")
         heartbeat.cancel()  # silent, as if killed or cut off: its alive key expires
         async with replica(redis, ledger, **fast) as alive:
@@ -164,6 +165,9 @@ def test_a_dead_replicas_reservations_are_reclaimed_and_reconciled(redis: RedisS
             assert s.spent_nanos == USD // 20 + USD // 4
             assert s.reserved_nanos == 0
             assert [(o.ref, o.bound) for o in ledger.orphans] == [(("req_lost", 2), USD // 4)]
+            # Its row is counted where the call would have been: its service and tags.
+            assert (ledger.orphans[0].service, ledger.orphans[0].tags) == (
+                "indexer", "feature=search")  # fmt: skip
             for _ in range(2):  # its concurrency share is free again
                 await alive.admit("t", "m", p, bound=0, tokens=1, now=time.time())
         # The "dead" replica was only partitioned: its late settles must not count again.

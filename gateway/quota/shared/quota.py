@@ -201,6 +201,7 @@ class RedisQuota:
         ticket = Ticket(
             tenant, model, bound, tokens, counters, {}, False, False, id=str(next(self._ids)),
             ref=ref, holds_share=scripts.holds_share(policy, own), service=own,
+            attribution=(service, tags),
         )  # fmt: skip
         try:
             reply = await self._ask(ticket, policy, counted, force, now)

@@ -151,6 +151,8 @@ def admit(
         "k": [key for _, key in counted],
         "q": ticket.ref,
         "at": now,
+        "s": ticket.attribution[0],
+        "g": ticket.attribution[1],
     }
     limits = service_limits(policy, ticket.service)
     service = ticket.service or ""
@@ -313,6 +315,7 @@ def _orphan(field: bytes, value: bytes) -> tuple[Orphan, list[str]]:
     orphan = Orphan(
         field.decode(), rec["t"], rec["m"], int(rec["b"]),
         (ref[0], int(ref[1])) if ref else None, float(rec["at"]),
+        service=rec.get("s"), tags=rec.get("g"),  # absent from older reservations
     )  # fmt: skip
     return orphan, list(rec["k"])
 
