@@ -17,6 +17,11 @@ from gateway.quota.windows import Window, WindowKind
 
 WindowsAt = Callable[[datetime], Mapping[WindowKind, Window]]
 
+# How soon a projected exhaustion is, in stages: a scope is told again in the same window
+# only when its projection moves into a nearer stage (within 7 days, then 3, then 1), never
+# when it moves back out.
+LEAD_DAYS = (1, 3, 7, 31)
+
 
 def threshold_events(
     tenant: str, levels: Iterable[BudgetStatus], thresholds: Iterable[int]
@@ -44,14 +49,17 @@ def threshold_events(
 def signal_events(
     signal: SpendSignal, windows_at: WindowsAt, *, forecast: bool, anomaly_score: float | None
 ) -> Iterator[AlertEvent]:
-    """A projected exhaustion before the window resets (one per scope per window), and an
-    hour scoring at least ``anomaly_score`` (one per scope per hour)."""
+    """A projected exhaustion before the window resets (one per scope, window and lead
+    stage), and an hour scoring at least ``anomaly_score`` (one per scope per hour)."""
     if forecast and signal.exhausts_at is not None:
         window = windows_at(signal.hour)[signal.window]
         if signal.exhausts_at < window.resets_at:
+            lead = signal.exhausts_at - signal.hour
+            within = next((d for d in LEAD_DAYS if lead <= timedelta(days=d)), LEAD_DAYS[-1])
             yield AlertEvent(
                 "forecast_exhaustion", signal.tenant, signal.scope, signal.window,
                 window.key, window.resets_at, exhausts_at=signal.exhausts_at,
+                within_days=within,
             )  # fmt: skip
     score = signal.anomaly_score
     if anomaly_score is not None and score is not None and score >= anomaly_score:

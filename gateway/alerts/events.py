@@ -17,7 +17,8 @@ LATE_GRACE = timedelta(hours=1)
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
-    """One crossing in one window. Every field but the levels is part of its identity."""
+    """One crossing in one window. Its identity: kind, tenant, scope, window, threshold and
+    lead stage (not the levels)."""
 
     kind: AlertKind
     tenant: str
@@ -30,12 +31,13 @@ class AlertEvent:
     spent_nanos: int | None = None
     exhausts_at: datetime | None = None  # forecast events
     score: float | None = None  # anomaly events
+    within_days: int | None = None  # forecast events: the lead stage (`crossings.LEAD_DAYS`)
 
     @property
     def id(self) -> str:
         """Stable across replicas and restarts: a receiver dedupes on it."""
         parts = (self.kind, self.tenant, self.scope or "", self.window, self.window_key,
-                 str(self.threshold or ""))  # fmt: skip
+                 str(self.threshold or ""), str(self.within_days or ""))  # fmt: skip
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
     @property

@@ -68,6 +68,7 @@ def event_json(event: AlertEvent) -> dict[str, Any]:
         "spent_usd": _usd(event.spent_nanos),
         "resets_at": _iso(event.ends_at),
         "projected_exhaustion_at": _iso(event.exhausts_at) if event.exhausts_at else None,
+        "within_days": event.within_days,
         "anomaly_score": event.score,
     }
 
@@ -84,7 +85,8 @@ def slack_text(event: AlertEvent) -> str:
     elif event.kind == "forecast_exhaustion":
         when = _human(event.exhausts_at) if event.exhausts_at else "soon"
         text = (f":chart_with_upwards_trend: {who}: at the current rate its {event.window}ly "
-                f"budget runs out {when}, before it resets {_human(event.ends_at)}.")  # fmt: skip
+                f"budget runs out {when} (within {event.within_days} days), before it resets "
+                f"{_human(event.ends_at)}.")  # fmt: skip
     else:
         text = (f":rotating_light: {who}: spend in the hour {event.window_key}:00 UTC is far "
                 f"above its usual level (score {event.score or 0:.1f}).")  # fmt: skip

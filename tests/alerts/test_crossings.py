@@ -81,6 +81,17 @@ def test_a_forecast_exhaustion_before_the_month_ends_is_one_event_per_scope_and_
     assert events[0].id == events[2].id  # later hours of the month: the same event
     assert events[0].ends_at == MONTH_END
     assert events[1].exhausts_at == START + timedelta(days=3)
+    assert [e.within_days for e in events] == [31, 3, 31]
+
+
+def test_a_projection_moving_into_a_nearer_stage_is_a_new_event_and_back_out_is_not() -> None:
+    signals = Signals()
+    for hours, days in ((0, 20), (1, 6), (2, 2.5), (3, 12), (4, 0.5)):
+        signals.add(None, hour=START + timedelta(hours=hours), exhausts_in=timedelta(days=days))
+    events = forecast_and_anomaly(signals)
+    assert [e.within_days for e in events] == [31, 7, 3, 31, 1]
+    assert len({e.id for e in events}) == 4, "back out to 31 days: the first event again"
+    assert events[3].id == events[0].id
 
 
 def test_an_anomalous_hour_is_one_event_per_scope_and_hour() -> None:

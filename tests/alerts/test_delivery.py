@@ -48,6 +48,7 @@ def test_the_json_body_is_the_event_in_usd_and_signed_over_timestamp_and_body() 
         "spent_usd": 8.123456789,
         "resets_at": "2026-12-06T00:00:00Z",
         "projected_exhaustion_at": None,
+        "within_days": None,
         "anomaly_score": None,
     }
     # The receiver's recipe (gateway.alerts.payload): HMAC-SHA256 of "<timestamp>.<body>".

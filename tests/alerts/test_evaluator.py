@@ -293,6 +293,18 @@ def test_forecast_and_anomaly_signals_are_sent_once_per_window(levels: Levels) -
     assert r.count("anomaly", "sent") == 2
 
 
+def test_a_forecast_that_comes_nearer_is_sent_again_once_per_stage(levels: Levels) -> None:
+    signals = Signals()
+    r = replica(levels, signals=signals)
+    for hours, days in ((0, 5), (1, 2), (2, 6), (3, 2.5)):
+        signals.items.clear()
+        at = START + timedelta(hours=hours)
+        signals.add("service:search", hour=at, exhausts_in=timedelta(days=days))
+        r.round()
+    assert [b["within_days"] for b in r.bodies()] == [7, 3]
+    assert r.count("forecast_exhaustion", "sent") == 2
+
+
 def test_signals_are_off_when_the_config_says_so(levels: Levels) -> None:
     signals = Signals()
     signals.add(None, exhausts_in=timedelta(days=1), score=99.0)
