@@ -22,7 +22,6 @@ transcription model is checked like any model (`gateway.realtime.session_config`
 from __future__ import annotations
 
 import secrets
-import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -35,11 +34,12 @@ from gateway.errors import GatewayError, PermissionDenied
 from gateway.errors.wire import realtime_event
 from gateway.guardrails.pii.mask import Vault
 from gateway.guardrails.pii.realtime import screen_item
+from gateway.guardrails.pii.restore import SocketRestorer
 from gateway.metering.outcome import Measured
 from gateway.metering.usage import Usage
 from gateway.pipeline.context import RequestContext, new_request_id
 from gateway.pipeline.meter import Call, Meter
-from gateway.pricing import NANOS_PER_USD, ModelPrice
+from gateway.pricing import ModelPrice
 from gateway.quota.bound import Sizing
 from gateway.realtime.caps import apply_cap, cancel_event, cap_error, within
 from gateway.realtime.decision import Decision
@@ -51,6 +51,7 @@ from gateway.realtime.session_config import (
     transcription_model,
     transcription_setting,
 )
+from gateway.realtime.session_events import parse, restored, spend_event
 from gateway.realtime.transcription import COMPLETED, meter_transcript
 from gateway.realtime.voice import VoiceStandby
 from gateway.shapes.realtime import REALTIME, realtime_cap
@@ -108,6 +109,8 @@ class RealtimeSession:
         self._voice = VoiceStandby(lambda: self._reserve(force=False), self.cap_event_id + _VAD)
         self._transcriber: Priced | None = None  # what transcribes input audio, if anything
         self._pii = Vault()  # placeholders of the session's masked items (`pii: mask`)
+        pii = self.policy.pii
+        self._restorer = SocketRestorer(self._pii) if pii.mode == "mask" and pii.restore else None
 
     # ------------------------------------------------------------------ session start
 
@@ -131,7 +134,7 @@ class RealtimeSession:
         return await self.client_event(text)
 
     async def client_event(self, text: str) -> Decision:
-        event = _parse(text)
+        event = parse(text)
         kind = event.get("type") if event is not None else None
         if event is not None and kind == "conversation.item.create":
             return screen_item(event, text, self._pii, self.config, self.caller)
@@ -166,11 +169,15 @@ class RealtimeSession:
     # ------------------------------------------------------------------ upstream → client
 
     async def server_event(self, text: str) -> Decision:
+        decision = await self._server_event(text)
+        return decision if self._restorer is None else restored(self._restorer, decision)
+
+    async def _server_event(self, text: str) -> Decision:
         # Audio deltas are most of the traffic: recognised without the general dispatch.
         if '"response.output_audio.delta"' in text[:256]:
             self._count_audio(text)
             return Decision(forward=text)
-        event = _parse(text)
+        event = parse(text)
         if event is None:
             return Decision(forward=text)
         kind = event.get("type")
@@ -184,7 +191,7 @@ class RealtimeSession:
             decision = Decision(forward=text)
             cost = await self._done(event.get("response"))
             if self.report_spend and cost is not None:
-                decision.to_client.append(self._spend_event(cost))
+                decision.to_client.append(spend_event(self, cost))
             await self._voice.keep(decision, self._close_on_budget)  # the next one's bound
             return decision
         elif kind == COMPLETED:
@@ -304,7 +311,7 @@ class RealtimeSession:
         return Decision(forward=text)
 
     def _count_audio(self, text: str) -> None:
-        event = _parse(text)
+        event = parse(text)
         if event is None:
             return
         resp = self._active.get(event.get("response_id"))  # type: ignore[arg-type]
@@ -376,24 +383,3 @@ class RealtimeSession:
         self.spent_nanos += cost
         self.responses += 1
         return cost
-
-    def _spend_event(self, cost: int) -> str:
-        """``gateway.session.spend``: only for clients that opted in (an unknown type to others)."""
-        return orjson.dumps(
-            {
-                "type": "gateway.session.spend",
-                "event_id": f"gw_evt_{time.monotonic_ns():x}",
-                "session_id": self.session_id,
-                "response_cost_usd": cost / NANOS_PER_USD,
-                "session_cost_usd": self.spent_nanos / NANOS_PER_USD,
-                "responses": self.responses,
-            }
-        ).decode()
-
-
-def _parse(text: str) -> dict[str, Any] | None:
-    try:
-        event = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    return event if isinstance(event, dict) else None

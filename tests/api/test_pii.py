@@ -307,3 +307,33 @@ def test_the_responses_socket_restores_values_in_what_the_client_gets(
     assert events[-1].response.output_text == expected
     row = ledger_row(gw.database_url, response_id=events[-1].response.id)
     assert row["endpoint"] == "responses.websocket", "metered as before"
+
+
+def test_a_realtime_sessions_text_answers_are_restored_for_the_client(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    async def scenario() -> list[Any]:
+        api = openai.AsyncOpenAI(base_url=gw.base_url, api_key=gw.token("restored"), max_retries=0)
+        async with api.realtime.connect(model="gpt-realtime") as conn:
+            await anext(aiter(conn))  # session.created
+            content = [{"type": "input_text", "text": f"write to {EMAIL} today"}]
+            item: Any = {"type": "message", "role": "user", "content": content}
+            await conn.conversation.item.create(item=item)
+            await conn.response.create(response={"output_modalities": ["text"]})
+            seen = []
+            async for event in conn:
+                seen.append(event)
+                if event.type in ("response.done", "error"):
+                    return seen
+        raise AssertionError("the socket closed first")
+
+    seen = asyncio.run(asyncio.wait_for(scenario(), 20))
+    items = [e for _, e in fake.realtime_events if e.get("type") == "conversation.item.create"]
+    assert "«EMAIL_1»" in items[0]["item"]["content"][0]["text"], "the upstream saw the mask"
+    text = "".join(e.delta for e in seen if e.type == "response.output_text.delta")
+    assert EMAIL in text
+    assert "«" not in text
+    done = seen[-1]
+    assert done.type == "response.done"
+    parts = [p for o in done.response.output or [] for p in getattr(o, "content", None) or []]
+    assert any(EMAIL in (getattr(p, "text", None) or "") for p in parts)

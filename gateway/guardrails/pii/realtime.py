@@ -1,8 +1,9 @@
 """A tenant's redaction policy on Realtime text items (``conversation.item.create``).
 
 A session's items share one vault, so a value is the same placeholder in every
-turn. What the model says back is not restored on a Realtime socket (``restore``
-applies to HTTP answers and the Responses WebSocket); audio is not scanned.
+turn, and with ``restore`` the session puts the values back in the text and
+transcripts its client gets (`gateway.realtime.session_events.restored`). Audio is
+neither scanned nor restored.
 """
 
 from __future__ import annotations

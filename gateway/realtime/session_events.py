@@ -1,0 +1,61 @@
+"""What a Realtime session tells its client beyond the upstream's events, and how it reads
+them: the spend event (for clients that opted in) and PII restoring (``pii.restore``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.guardrails.pii.restore import SocketRestorer
+from gateway.pricing import NANOS_PER_USD
+from gateway.realtime.decision import Decision
+
+_AUDIO_DELTA = '"response.output_audio.delta"'
+
+
+class Spent(Protocol):
+    @property
+    def session_id(self) -> str | None: ...
+    @property
+    def spent_nanos(self) -> int: ...
+    @property
+    def responses(self) -> int: ...
+
+
+def spend_event(session: Spent, cost: int) -> str:
+    """``gateway.session.spend``: only for clients that opted in (an unknown type to others)."""
+    return orjson.dumps(
+        {
+            "type": "gateway.session.spend",
+            "event_id": f"gw_evt_{time.monotonic_ns():x}",
+            "session_id": session.session_id,
+            "response_cost_usd": cost / NANOS_PER_USD,
+            "session_cost_usd": session.spent_nanos / NANOS_PER_USD,
+            "responses": session.responses,
+        }
+    ).decode()
+
+
+def restored(restorer: SocketRestorer, decision: Decision) -> Decision:
+    """The session's decision with the upstream event's masked values put back for the
+    client (text and transcript deltas, held back while a placeholder may be cut; what is
+    held goes out by the response's end). Audio is left as it came."""
+    text = decision.forward
+    if text is None or _AUDIO_DELTA in text[:256]:
+        return decision
+    out = restorer.event(text)
+    event = parse(text)
+    if event is not None and event.get("type") == "response.done":
+        out += restorer.flush()
+    return dataclasses.replace(decision, forward=None, to_client=out + decision.to_client)
+
+
+def parse(text: str) -> dict[str, Any] | None:
+    try:
+        event = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return event if isinstance(event, dict) else None
