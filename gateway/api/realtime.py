@@ -163,8 +163,9 @@ def session_for(
     services: Services, caller: Caller, model: Model, price: ModelPrice | None, **options: Any
 ) -> RealtimeSession:
     return RealtimeSession(
-        services.pipeline.meter, services.config, caller, model, price, **options
-    )
+        services.pipeline.meter, services.config, caller, model, price,
+        tool_calls=services.metrics.tool_calls, **options,
+    )  # fmt: skip
 
 
 def minted_for(services: Services, fixed: object, name: object) -> bool:

@@ -35,6 +35,7 @@ from gateway.errors.wire import realtime_event
 from gateway.guardrails.pii.mask import Vault
 from gateway.guardrails.pii.realtime import screen_item
 from gateway.guardrails.pii.restore import SocketRestorer
+from gateway.guardrails.toolcalls import ToolCalls
 from gateway.metering.outcome import Measured
 from gateway.metering.usage import Usage
 from gateway.pipeline.context import RequestContext, new_request_id
@@ -51,7 +52,7 @@ from gateway.realtime.session_config import (
     transcription_model,
     transcription_setting,
 )
-from gateway.realtime.session_events import parse, restored, spend_event
+from gateway.realtime.session_events import note_tool_calls, parse, restored, spend_event
 from gateway.realtime.transcription import COMPLETED, meter_transcript
 from gateway.realtime.voice import VoiceStandby
 from gateway.shapes.realtime import REALTIME, realtime_cap
@@ -81,6 +82,7 @@ class RealtimeSession:
         report_spend: bool = False,
         fixed_session: dict[str, Any] | None = None,
         observer: bool = False,
+        tool_calls: ToolCalls | None = None,
     ) -> None:
         self.meter = meter
         self.config = config
@@ -108,6 +110,7 @@ class RealtimeSession:
         self._last_input = Usage()
         self._voice = VoiceStandby(lambda: self._reserve(force=False), self.cap_event_id + _VAD)
         self._transcriber: Priced | None = None  # what transcribes input audio, if anything
+        self._tool_calls = tool_calls  # the functions its responses call, counted by name
         self._pii = Vault()  # placeholders of the session's masked items (`pii: mask`)
         pii = self.policy.pii
         self._restorer = SocketRestorer(self._pii) if pii.mode == "mask" and pii.restore else None
@@ -332,6 +335,8 @@ class RealtimeSession:
         if resp is None:  # never announced: still billed
             resp = _Response(await self._reserve(force=True))
             resp.call.ctx.response_id = rid if isinstance(rid, str) else None
+        if self._tool_calls is not None:
+            note_tool_calls(self._tool_calls, self.config, self.caller, resp.call, response)
         raw_usage = response.get("usage")
         usage = REALTIME.usage(raw_usage, response) if isinstance(raw_usage, dict) else Usage()
         self._last_input = usage

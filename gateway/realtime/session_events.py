@@ -1,5 +1,6 @@
 """What a Realtime session tells its client beyond the upstream's events, and how it reads
-them: the spend event (for clients that opted in) and PII restoring (``pii.restore``)."""
+them: the spend event (for clients that opted in), PII restoring (``pii.restore``) and the
+count of the functions its responses call."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ from typing import Any, Protocol
 
 import orjson
 
+from gateway.auth.callers import Caller
+from gateway.config.runtime import RuntimeConfig
 from gateway.guardrails.pii.restore import SocketRestorer
+from gateway.guardrails.toolcalls import ToolCalls, called
+from gateway.metering.outcome import Outcome
+from gateway.pipeline.meter import Call
 from gateway.pricing import NANOS_PER_USD
 from gateway.realtime.decision import Decision
+from gateway.telemetry.labels import tenant_label
 
 _AUDIO_DELTA = '"response.output_audio.delta"'
 
@@ -37,6 +44,17 @@ def spend_event(session: Spent, cost: int) -> str:
             "responses": session.responses,
         }
     ).decode()
+
+
+def note_tool_calls(
+    counter: ToolCalls, config: RuntimeConfig, caller: Caller, call: Call, response: dict[str, Any]
+) -> None:
+    """Each function a finished response called, counted and logged by name as over HTTP."""
+    names = called("responses", Outcome(status=200, body=response))  # the same output items
+    if names:
+        tenant = tenant_label(config, caller.tenant)
+        counter.note(names, tenant=tenant, request_id=call.ctx.request_id,
+                     allowed=caller.policy.functions)  # fmt: skip
 
 
 def restored(restorer: SocketRestorer, decision: Decision) -> Decision:

@@ -321,3 +321,19 @@ def test_spend_events_only_for_clients_that_asked(services: Services) -> None:
     [spend] = [json.loads(e) for e in run(chatty.server_event(done)).to_client]
     assert spend["type"] == "gateway.session.spend"
     assert spend["response_cost_usd"] == pytest.approx(USAGE_COST / 1e9)
+
+
+def test_the_functions_a_response_calls_are_counted_by_name(services: Services) -> None:
+    s = session(services, tool_calls=services.metrics.tool_calls)
+    started(s)
+    run(s.client_event(ev(type="response.create", event_id="e1")))
+    run(s.server_event(ev(type="response.created", response={"id": "resp_1"})))
+    output = [
+        {"type": "function_call", "name": "get_weather", "call_id": "c1", "arguments": "{}"},
+        {"type": "function_call", "name": "get_time", "call_id": "c2", "arguments": "{}"},
+    ]
+    done = {"id": "resp_1", "status": "completed", "usage": USAGE, "output": output}
+    run(s.server_event(ev(type="response.done", response=done)))
+    text = services.metrics.exposition().decode()
+    assert 'gateway_tool_calls_total{tenant="team",tool="get_weather"} 1.0' in text
+    assert 'gateway_tool_calls_total{tenant="team",tool="get_time"} 1.0' in text
