@@ -52,10 +52,11 @@ from gateway.realtime.session_config import (
     transcription_model,
     transcription_setting,
 )
-from gateway.realtime.session_events import note_tool_calls, parse, restored, spend_event
+from gateway.realtime.session_events import note_tool_calls, restored, spend_event
 from gateway.realtime.transcription import COMPLETED, meter_transcript
 from gateway.realtime.voice import VoiceStandby
 from gateway.shapes.realtime import REALTIME, realtime_cap
+from gateway.shapes.sse import json_object
 
 CAP_EVENT_ID = "gw_output_cap"  # + a per-session suffix: a client cannot collide with it
 _VAD, _ASR = "_vad", "_asr"  # suffixes of the gateway's other updates: voice, transcription
@@ -137,7 +138,7 @@ class RealtimeSession:
         return await self.client_event(text)
 
     async def client_event(self, text: str) -> Decision:
-        event = parse(text)
+        event = json_object(text)
         kind = event.get("type") if event is not None else None
         if event is not None and kind == "conversation.item.create":
             return screen_item(event, text, self._pii, self.config, self.caller)
@@ -180,7 +181,7 @@ class RealtimeSession:
         if '"response.output_audio.delta"' in text[:256]:
             self._count_audio(text)
             return Decision(forward=text)
-        event = parse(text)
+        event = json_object(text)
         if event is None:
             return Decision(forward=text)
         kind = event.get("type")
@@ -314,7 +315,7 @@ class RealtimeSession:
         return Decision(forward=text)
 
     def _count_audio(self, text: str) -> None:
-        event = parse(text)
+        event = json_object(text)
         if event is None:
             return
         resp = self._active.get(event.get("response_id"))  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from gateway.metering.outcome import Outcome
 from gateway.pipeline.meter import Call
 from gateway.pricing import NANOS_PER_USD
 from gateway.realtime.decision import Decision
+from gateway.shapes.sse import json_object
 from gateway.telemetry.labels import tenant_label
 
 _AUDIO_DELTA = '"response.output_audio.delta"'
@@ -65,15 +66,7 @@ def restored(restorer: SocketRestorer, decision: Decision) -> Decision:
     if text is None or _AUDIO_DELTA in text[:256]:
         return decision
     out = restorer.event(text)
-    event = parse(text)
+    event = json_object(text)
     if event is not None and event.get("type") == "response.done":
         out += restorer.flush()
     return dataclasses.replace(decision, forward=None, to_client=out + decision.to_client)
-
-
-def parse(text: str) -> dict[str, Any] | None:
-    try:
-        event = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-    return event if isinstance(event, dict) else None

@@ -323,7 +323,7 @@ def without_null_usage(block: bytes) -> bytes:
     return block
 
 
-def json_object(payload: bytes) -> dict[str, Any] | None:
+def json_object(payload: bytes | str) -> dict[str, Any] | None:
     """A JSON object, or None for anything else (not JSON, or not an object)."""
     try:
         data = orjson.loads(payload)
