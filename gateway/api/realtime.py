@@ -24,6 +24,7 @@ from gateway.auth.callers import Caller
 from gateway.config.runtime import Model
 from gateway.errors import BadRequest, GatewayError, RateLimited
 from gateway.errors.wire import http_headers, json_body
+from gateway.guardrails.moderation import check_text
 from gateway.pipeline.context import RequestContext, own_answer_ids
 from gateway.pipeline.prepare import require_price
 from gateway.policy import check_family, check_requested
@@ -31,6 +32,7 @@ from gateway.pricing import ModelPrice
 from gateway.realtime.pump import SocketSession, pump
 from gateway.realtime.responses_socket import ResponsesSocketSession
 from gateway.realtime.session import RealtimeSession
+from gateway.realtime.session_events import Moderate
 from gateway.routing import deprecation
 from gateway.routing.deprecation import Notice
 from gateway.services import Services
@@ -164,8 +166,23 @@ def session_for(
 ) -> RealtimeSession:
     return RealtimeSession(
         services.pipeline.meter, services.config, caller, model, price,
-        tool_calls=services.metrics.tool_calls, **options,
+        tool_calls=services.metrics.tool_calls, moderate=_moderation(services, caller),
+        **options,
     )  # fmt: skip
+
+
+def _moderation(services: Services, caller: Caller) -> Moderate | None:
+    """The tenant's moderation pre-check of a session's conversation items, if it has one."""
+    if caller.policy.moderation is None:
+        return None
+
+    async def moderate(text: str) -> None:
+        ctx = RequestContext.start("GET", "/v1/realtime", "realtime")
+        ctx.tenant, ctx.subject = caller.tenant, caller.principal.subject
+        ctx.service = caller.service
+        await check_text(services.pipeline, services.config, caller, ctx, text, "item")
+
+    return moderate
 
 
 def minted_for(services: Services, fixed: object, name: object) -> bool:

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from gateway.auth.callers import Caller
 from gateway.config.moderation import ModerationPolicy
+from gateway.config.runtime import RuntimeConfig
 from gateway.errors import BadRequest, BudgetExceeded, GatewayError, RateLimited, ServiceUnavailable
 from gateway.pipeline.captured import Captured
 from gateway.pipeline.context import RequestContext
@@ -56,17 +57,31 @@ class ModerationChecks:
 
 async def pre_check(pipeline: Pipeline, prepared: Prepared, ctx: RequestContext) -> None:
     """Refuses the call if its input is flagged in a category the tenant lists."""
-    rule = prepared.caller.policy.moderation
     param = _INPUT_PARAM.get(prepared.endpoint.family)
-    if rule is None or param is None:
+    if prepared.caller.policy.moderation is None or param is None:
         return
     text = input_text(prepared.body)
-    if not text:
+    await check_text(pipeline, prepared.config, prepared.caller, ctx, text, param, prepared.tags)
+
+
+async def check_text(
+    pipeline: Pipeline,
+    config: RuntimeConfig,
+    caller: Caller,
+    ctx: RequestContext,
+    text: str,
+    param: str,
+    tags: str | None = None,
+) -> None:
+    """Refuses ``text`` (400 ``content_flagged`` naming ``param``) if it is flagged in a
+    category the tenant lists; a failed check refuses (503) or passes per ``on_error``."""
+    rule = caller.policy.moderation
+    if rule is None or not text:
         return
-    tenant = tenant_label(prepared.config, prepared.caller.tenant)
+    tenant = tenant_label(config, caller.tenant)
     checks: ModerationChecks = pipeline.metrics.moderation
     try:
-        status, answer = await _moderate(pipeline, prepared, ctx, rule.model, text)
+        status, answer = await _moderate(pipeline, config, caller, ctx, rule.model, text, tags)
     except (RateLimited, BudgetExceeded):
         raise  # the tenant's own limits: the call itself would be refused too
     except GatewayError as err:
@@ -102,10 +117,15 @@ def _failed(
 
 
 async def _moderate(
-    pipeline: Pipeline, prepared: Prepared, ctx: RequestContext, model: str, text: str
+    pipeline: Pipeline,
+    config: RuntimeConfig,
+    caller: Caller,
+    ctx: RequestContext,
+    model: str,
+    text: str,
+    tags: str | None,
 ) -> tuple[int, dict[str, Any] | None]:
     """One moderations call through the pipeline; its status and JSON answer."""
-    config, caller = prepared.config, prepared.caller
     body: dict[str, Any] = {"model": model, "input": text}
     sub = RequestContext.start("POST", "/v1/moderations", MODERATIONS.name, f"{ctx.request_id}.mod")
     sub.tenant, sub.subject, sub.service, sub.tags = ctx.tenant, ctx.subject, ctx.service, ctx.tags
@@ -120,7 +140,7 @@ async def _moderate(
         body,
         orjson.dumps(body),
         plan(config, model, NO_FEATURES, sub.request_id),
-        tags=prepared.tags,
+        tags=tags,
     )
     down = Captured(sub)
     await pipeline.serve(down, moderation)

@@ -42,6 +42,7 @@ from gateway.pipeline.context import RequestContext, new_request_id
 from gateway.pipeline.meter import Call, Meter
 from gateway.pricing import ModelPrice
 from gateway.quota.bound import Sizing
+from gateway.realtime import session_events as events
 from gateway.realtime.caps import apply_cap, cancel_event, cap_error, within
 from gateway.realtime.decision import Decision
 from gateway.realtime.estimate import cut_usage
@@ -52,7 +53,6 @@ from gateway.realtime.session_config import (
     transcription_model,
     transcription_setting,
 )
-from gateway.realtime.session_events import note_tool_calls, restored, spend_event
 from gateway.realtime.transcription import COMPLETED, meter_transcript
 from gateway.realtime.voice import VoiceStandby
 from gateway.shapes.realtime import REALTIME, realtime_cap
@@ -84,6 +84,7 @@ class RealtimeSession:
         fixed_session: dict[str, Any] | None = None,
         observer: bool = False,
         tool_calls: ToolCalls | None = None,
+        moderate: events.Moderate | None = None,
     ) -> None:
         self.meter = meter
         self.config = config
@@ -112,6 +113,7 @@ class RealtimeSession:
         self._voice = VoiceStandby(lambda: self._reserve(force=False), self.cap_event_id + _VAD)
         self._transcriber: Priced | None = None  # what transcribes input audio, if anything
         self._tool_calls = tool_calls  # the functions its responses call, counted by name
+        self._moderate = moderate  # the tenant's moderation of conversation items
         self._pii = Vault()  # placeholders of the session's masked items (`pii: mask`)
         pii = self.policy.pii
         self._restorer = SocketRestorer(self._pii) if pii.mode == "mask" and pii.restore else None
@@ -141,7 +143,10 @@ class RealtimeSession:
         event = json_object(text)
         kind = event.get("type") if event is not None else None
         if event is not None and kind == "conversation.item.create":
-            return screen_item(event, text, self._pii, self.config, self.caller)
+            screened = screen_item(event, text, self._pii, self.config, self.caller)
+            if self._moderate is None:
+                return screened
+            return await events.moderated(self._moderate, screened, event.get("event_id"))
         if event is None or kind not in ("session.update", "response.create"):
             return Decision(forward=text)
         client_event_id = event.get("event_id")
@@ -174,7 +179,7 @@ class RealtimeSession:
 
     async def server_event(self, text: str) -> Decision:
         decision = await self._server_event(text)
-        return decision if self._restorer is None else restored(self._restorer, decision)
+        return decision if self._restorer is None else events.restored(self._restorer, decision)
 
     async def _server_event(self, text: str) -> Decision:
         # Audio deltas are most of the traffic: recognised without the general dispatch.
@@ -195,7 +200,7 @@ class RealtimeSession:
             decision = Decision(forward=text)
             cost = await self._done(event.get("response"))
             if self.report_spend and cost is not None:
-                decision.to_client.append(spend_event(self, cost))
+                decision.to_client.append(events.spend_event(self, cost))
             await self._voice.keep(decision, self._close_on_budget)  # the next one's bound
             return decision
         elif kind == COMPLETED:
@@ -337,7 +342,7 @@ class RealtimeSession:
             resp = _Response(await self._reserve(force=True))
             resp.call.ctx.response_id = rid if isinstance(rid, str) else None
         if self._tool_calls is not None:
-            note_tool_calls(self._tool_calls, self.config, self.caller, resp.call, response)
+            events.note_tool_calls(self._tool_calls, self.config, self.caller, resp.call, response)
         raw_usage = response.get("usage")
         usage = REALTIME.usage(raw_usage, response) if isinstance(raw_usage, dict) else Usage()
         self._last_input = usage

@@ -1,17 +1,21 @@
 """What a Realtime session tells its client beyond the upstream's events, and how it reads
-them: the spend event (for clients that opted in), PII restoring (``pii.restore``) and the
-count of the functions its responses call."""
+them: the spend event (for clients that opted in), the moderation of conversation items, PII
+restoring (``pii.restore``) and the count of the functions its responses call."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import orjson
 
 from gateway.auth.callers import Caller
 from gateway.config.runtime import RuntimeConfig
+from gateway.errors import GatewayError
+from gateway.errors.wire import realtime_event
+from gateway.guardrails.moderation import input_text
 from gateway.guardrails.pii.restore import SocketRestorer
 from gateway.guardrails.toolcalls import ToolCalls, called
 from gateway.metering.outcome import Outcome
@@ -56,6 +60,26 @@ def note_tool_calls(
         tenant = tenant_label(config, caller.tenant)
         counter.note(names, tenant=tenant, request_id=call.ctx.request_id,
                      allowed=caller.policy.functions)  # fmt: skip
+
+
+Moderate = Callable[[str], Awaitable[None]]  # raises the refusal (`moderation.check_text`)
+
+
+async def moderated(moderate: Moderate, decision: Decision, event_id: object) -> Decision:
+    """A conversation item the tenant's moderation flags is refused with an ``error`` event
+    and not sent; the text checked is the item as it would go upstream (masked)."""
+    event = json_object(decision.forward) if decision.forward is not None else None
+    item = event.get("item") if event is not None else None
+    text = input_text({"input": [item]}) if isinstance(item, dict) else ""
+    if not text:
+        return decision
+    try:
+        await moderate(text)
+    except GatewayError as err:
+        return Decision(
+            to_client=[realtime_event(err, event_id if isinstance(event_id, str) else None)]
+        )
+    return decision
 
 
 def restored(restorer: SocketRestorer, decision: Decision) -> Decision:

@@ -4,6 +4,7 @@ fail_open and fail_closed when it fails."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from harness import (
     sdk,
     tenants_gateway,
 )
+from poll import latest_sync
 
 from fake_openai import FakeOpenAIServer, Fault
 
@@ -147,3 +149,38 @@ def test_the_check_takes_none_of_the_tenants_requests_per_minute(
     assert paths(fake) == ["/v1/moderations", "/v1/responses"]
     with pytest.raises(openai.RateLimitError):
         client.responses.create(model="gpt-5-nano", input="hello")  # the client's second
+
+
+def test_a_realtime_sessions_items_are_checked_and_a_flagged_one_is_not_sent(
+    gw: GatewayServer, fake: FakeOpenAIServer
+) -> None:
+    def item(text: str) -> Any:
+        return {"type": "message", "role": "user",
+                "content": [{"type": "input_text", "text": text}]}  # fmt: skip
+
+    async def scenario() -> list[Any]:
+        api = openai.AsyncOpenAI(base_url=gw.base_url, api_key=gw.token("guarded"), max_retries=0)
+        async with api.realtime.connect(model="gpt-realtime") as conn:
+            await anext(aiter(conn))  # session.created
+            await conn.conversation.item.create(item=item(FLAGGED), event_id="evt_bad")
+            await conn.conversation.item.create(item=item("hello"), event_id="evt_ok")
+            seen = []
+            async for event in conn:
+                seen.append(event)
+                if event.type == "conversation.item.added":
+                    return seen
+        raise AssertionError("the socket closed first")
+
+    checks_before = len(moderation_rows(gw))
+    seen = asyncio.run(asyncio.wait_for(scenario(), 20))
+    errors = [e for e in seen if e.type == "error"]
+    assert [(e.error.code, e.error.event_id) for e in errors] == [("content_flagged", "evt_bad")]
+    sent = [e for _, e in fake.realtime_events if e.get("type") == "conversation.item.create"]
+    assert [e["item"]["content"][0]["text"] for e in sent] == ["hello"]
+    assert paths(fake).count("/v1/moderations") == 2
+    rows = latest_sync(lambda: moderation_rows(gw), lambda r: len(r) >= checks_before + 2)
+    assert len(rows) == checks_before + 2, "each check is a metered call of its own"
+
+
+def moderation_rows(gw: GatewayServer) -> list[dict[str, object]]:
+    return [r for r in ledger_rows(gw.database_url) if r["endpoint"] == "moderations"]
