@@ -51,6 +51,10 @@ def test_the_document_lists_exactly_the_routes_the_gateway_serves(gateway: Gatew
 @schema.parametrize()
 @settings(
     max_examples=50,
+    # The same examples every run: a negative case whose only invalid parts are the
+    # Authorization header this test supplies and a query key dropped when serialized is
+    # "accepted" (200), a false failure that came up once in many runs.
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
