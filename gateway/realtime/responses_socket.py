@@ -140,7 +140,9 @@ class ResponsesSocketSession:
         if prepared.deprecation is not None:  # no per-call headers here: counted only
             deprecated.note(self.config, caller.tenant, caller.service, prepared.deprecation)
         prepared = await redact(prepared, self.pipeline.metrics, request_id)
-        await pre_check(self.pipeline, prepared, self._context(body.get("model"), request_id))
+        ctx = self._context(prepared.request.model, request_id)
+        ctx.tags = prepared.tags  # from its `metadata` (a socket has no per-call headers)
+        await pre_check(self.pipeline, prepared, ctx)
         model = prepared.plan.ladder[0]
         if model.upstream != self.upstream:
             raise BadRequest(
@@ -152,8 +154,6 @@ class ResponsesSocketSession:
         request = for_model(prepared, model, first=True)
         if body.get("generate") is False:  # a warm-up (Codex): it reads, it makes no output
             request = _warm_up(request, self.config)
-        ctx = self._context(prepared.request.model, request_id)
-        ctx.tags = prepared.tags  # from its `metadata` (a socket has no per-call headers)
         call = await self.pipeline.admit(ctx, prepared, request)
         forward = orjson.dumps({"type": "response.create", **request.body}).decode()
         return _Call(call, lane, len(request.raw), vault=prepared.pii), forward

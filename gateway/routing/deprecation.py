@@ -50,6 +50,10 @@ class Notice:
             out.append((REWRITTEN_FROM, self.model.encode()))
         return out
 
+    def header_map(self) -> dict[str, str]:
+        """`headers` as an error answer carries them."""
+        return {k.decode(): v.decode() for k, v in self.headers()}
+
 
 class ModelRetired(NotFound):
     """A deprecated model the gateway no longer serves: OpenAI's own answer to a retired
@@ -64,7 +68,7 @@ class ModelRetired(NotFound):
             f"and this gateway no longer serves it.{instead}{see}",
             param=param,
             code="model_not_found",
-            headers={k.decode(): v.decode() for k, v in notice.headers()},
+            headers=notice.header_map(),
         )
         self.notice = notice
 
@@ -81,7 +85,7 @@ class NotRewritable(BadRequest):
             f"what is stored: name `{entry.replacement}` instead.",
             param=param,
             code="model_deprecated",
-            headers={k.decode(): v.decode() for k, v in notice.headers()},
+            headers=notice.header_map(),
         )
         self.notice = notice
 
